@@ -1,0 +1,54 @@
+# jobping: `make demo` runs the pipeline offline, `make test` checks everything.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
+
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export PREFECT_LOGGING_LEVEL ?= WARNING
+
+.PHONY: help install demo test lint typecheck unit bench lock clean emulator-stop
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "jobping needs Python 3.11 or newer, this is " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -r requirements.lock
+	$(PIP) install --no-deps -e .
+	@touch $@
+
+install: $(STAMP)  ## make .venv with the locked dependencies and .venv/bin/jobping
+
+demo: $(STAMP)  ## scrape the bundled sample, analyse it offline, query the result
+	PREFECT_LOGGING_LEVEL=WARNING $(BIN)/jobping demo
+
+lint: $(STAMP)  ## ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)  ## mypy --strict on all non-test code
+	$(BIN)/mypy
+
+unit: $(STAMP)  ## pytest only
+	$(BIN)/pytest
+
+test: lint typecheck unit  ## ruff, mypy --strict and pytest
+
+bench: $(STAMP)  ## run the benchmarks and write bench/RESULTS.md
+	$(BIN)/python -m bench.run
+
+lock:  ## re-resolve the dependencies into requirements.lock
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet -e '.[dev]'
+	.venv-lock/bin/python -m pip freeze --exclude-editable | grep -v '^jobping' > requirements.lock
+	rm -rf .venv-lock
+
+emulator-stop:  ## stop the embedded SQS emulator
+	$(BIN)/jobping emulator stop
+
+clean:  ## remove the venv and the data dir
+	-$(BIN)/jobping emulator stop
+	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Prefect flows only: orchestration that reads as extract, transform, load."""

@@ -1,0 +1,167 @@
+"""The scrape flow: every site of the search matrix, normalised, deduplicated, published to SQS."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import State, flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
+from pydantic import BaseModel, Field
+
+from jobping.contract import encode
+from jobping.errors import JobpingError
+from jobping.search import ScrapeParameters, SiteName
+from jobping.settings import Settings
+from storage.lake import stored_versions
+from tasks.jobspy.normalise import Normalised, normalise
+from tasks.jobspy.source import SiteFailedError, SiteResult, fetch_site
+from tasks.llm.factory import make_analyser
+from tasks.sqs.client import make_sqs_client
+from tasks.sqs.messages import SendReport, send_entries
+from tasks.sqs.queues import ensure_queues
+
+SITE_RETRIES = 1
+SITE_RETRY_DELAY_SECONDS = 10
+
+
+class AllSitesFailedError(JobpingError):
+    """Every site of the run failed: there is nothing to publish."""
+
+
+class PublishIncompleteError(JobpingError):
+    """Some postings could not be published after retries; the run reports them as failed."""
+
+
+class ScrapeReport(BaseModel):
+    """What a scrape run did, per site and in total."""
+
+    source: str
+    scraped: dict[str, int] = Field(default_factory=dict)
+    site_errors: dict[str, str] = Field(default_factory=dict)
+    site_warnings: dict[str, list[str]] = Field(default_factory=dict)
+    invalid: int = 0
+    duplicates: int = 0
+    already_stored: int = 0
+    published: int = 0
+    failed: int = 0
+    send_requests: int = 0
+
+
+def _site_may_recover(_task: object, _run: object, state: State[Any]) -> bool:
+    # only a blocked or failing site is worth a second try, not a bug or bad input
+    return isinstance(state.result(raise_on_failure=False), SiteFailedError)
+
+
+@task(
+    name="fetch-site",
+    task_run_name="fetch {site}",
+    retries=SITE_RETRIES,
+    retry_delay_seconds=SITE_RETRY_DELAY_SECONDS,
+    retry_condition_fn=_site_may_recover,
+    cache_policy=NO_CACHE,
+)
+def fetch_site_postings(site: SiteName, params: ScrapeParameters, source: str) -> SiteResult:
+    result = fetch_site(site, params, source)
+    logger = get_run_logger()
+    logger.info("%s: %d postings", site, result.postings.height)
+    for message in result.errors:
+        logger.warning("%s reported an error: %s", site, message)
+    for message in result.warnings:
+        logger.warning("%s warned: %s", site, message)
+    return result
+
+
+@task(name="normalise", cache_policy=NO_CACHE)
+def normalise_postings(results: list[SiteResult], settings: Settings, scraped_at: datetime) -> Normalised:
+    import polars as pl
+
+    prompt_version = make_analyser(settings).prompt_version
+    stored = {
+        (v.job_key, v.content_hash) for v in stored_versions(settings.lake_dir) if v.prompt_version == prompt_version
+    }
+    frame = pl.concat([result.postings for result in results], how="vertical")
+    normalised = normalise(frame, scraped_at, stored)
+    for reason in normalised.invalid_reasons:
+        get_run_logger().warning("invalid posting dropped: %s", reason)
+    return normalised
+
+
+@task(name="publish", cache_policy=NO_CACHE)
+def publish_postings(normalised: Normalised, settings: Settings) -> SendReport:
+    sqs = make_sqs_client(settings)
+    queues = ensure_queues(sqs, settings)
+    entries = [{"Id": str(i), "MessageBody": encode(envelope)} for i, envelope in enumerate(normalised.envelopes)]
+    report = send_entries(sqs, queues.url, entries)  # type: ignore[arg-type]
+    logger = get_run_logger()
+    logger.info("published %d postings in %d SendMessageBatch requests", report.sent, report.requests)
+    for entry_id, reason in list(report.failed.items())[:10]:
+        logger.error("posting %s was not published: %s", normalised.envelopes[int(entry_id)].job_key, reason)
+    return report
+
+
+def _record(report: ScrapeReport) -> None:
+    rows: list[dict[str, str | int]] = [
+        {"site": site, "scraped": count, "status": "ok" if count else "empty"} for site, count in report.scraped.items()
+    ]
+    rows += [
+        {"site": site, "scraped": 0, "status": f"failed: {error[:200]}"} for site, error in report.site_errors.items()
+    ]
+    totals = (
+        f"source {report.source}: {sum(report.scraped.values())} scraped, {report.invalid} invalid, "
+        f"{report.duplicates} duplicates, {report.already_stored} already stored, "
+        f"{report.published} published, {report.failed} failed"
+    )
+    create_table_artifact(key="scrape-summary", table=rows, description=totals)
+
+
+def _scrape_run_name() -> str:
+    from prefect.runtime import flow_run
+
+    params = flow_run.parameters.get("params") or {}
+    if isinstance(params, ScrapeParameters):
+        params = params.model_dump()
+    terms = ", ".join(params.get("search_terms") or ["default search"])
+    return f"scrape {terms} ({params.get('source') or 'configured source'})"
+
+
+@flow(name="scrape", flow_run_name=_scrape_run_name, log_prints=True)
+def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
+    """Scrape every site of the search matrix and publish new or changed postings to SQS."""
+    params = params or ScrapeParameters()
+    settings = Settings()
+    source = params.source or settings.scrape_source
+    logger = get_run_logger()
+    report = ScrapeReport(source=source)
+
+    futures: dict[SiteName, PrefectFuture[SiteResult]] = {
+        site: fetch_site_postings.submit(site, params, source) for site in params.sites
+    }
+    results: list[SiteResult] = []
+    for site, future in futures.items():
+        future.wait()
+        if future.state.is_completed():
+            result = future.result()
+            results.append(result)
+            report.scraped[site] = result.postings.height
+            if result.warnings:
+                report.site_warnings[site] = result.warnings
+        else:
+            report.site_errors[site] = str(future.state.message or "failed")
+            logger.error("site %s failed: %s", site, report.site_errors[site])
+    if not results:
+        _record(report)
+        raise AllSitesFailedError(f"every site failed: {report.site_errors}")
+
+    normalised = normalise_postings(results, settings, datetime.now(UTC))
+    report.invalid, report.duplicates = normalised.invalid, normalised.duplicates
+    report.already_stored = normalised.already_stored
+
+    sent = publish_postings(normalised, settings)
+    report.published, report.failed, report.send_requests = sent.sent, len(sent.failed), sent.requests
+    _record(report)
+    if report.failed:
+        raise PublishIncompleteError(f"{report.failed} postings could not be published after retries")
+    return report

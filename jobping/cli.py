@@ -1,0 +1,289 @@
+"""The ``jobping`` command: run the flows, look at the queues, query the lake.
+
+This is the one edge above the flows: commands import them lazily, so ``--help`` is fast
+and nothing below imports upward.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from jobping.errors import JobpingError
+from jobping.search import ScrapeParameters, Source
+from jobping.settings import Settings
+
+if TYPE_CHECKING:
+    from flows.analyse import AnalyseReport
+    from flows.scrape import ScrapeReport
+
+app = typer.Typer(help="jobping: scrape job boards, queue postings on SQS, judge them, query them with SQL.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)  # fmt: skip
+queues_app = typer.Typer(help="The SQS queues: depths, and creating them.", invoke_without_command=True)
+emulator_app = typer.Typer(help="The embedded SQS emulator (moto's server on 127.0.0.1).", no_args_is_help=True)
+app.add_typer(queues_app, name="queues")
+app.add_typer(emulator_app, name="emulator")
+console = Console()
+errors = Console(stderr=True)
+DEMO_RECEIVE_WAIT_SECONDS = "1"
+MAX_CELL_CHARS = 80
+TRY_QUERY = """.venv/bin/jobping sql 'SELECT verdict, count(*) FROM enriched_jobs GROUP BY ALL'"""
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        errors.print(f"[red]invalid settings:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@contextmanager
+def _friendly_errors() -> Iterator[None]:
+    try:
+        yield
+    except JobpingError as exc:
+        errors.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+
+def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> Table:
+    table = Table(title=title, show_lines=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if v is None else str(v)[:MAX_CELL_CHARS] for v in row))
+    return table
+
+
+def _print_scrape(report: ScrapeReport) -> None:
+    rows = [(site, count, "") for site, count in report.scraped.items()]
+    rows += [(site, 0, error[:MAX_CELL_CHARS]) for site, error in report.site_errors.items()]
+    console.print(_table(["site", "scraped", "error"], rows, title=f"scrape ({report.source})"))
+    console.print(
+        f"{report.invalid} invalid, {report.duplicates} duplicates, {report.already_stored} already stored, "
+        f"[bold]{report.published} published[/bold] in {report.send_requests} requests, {report.failed} failed"
+    )
+
+
+def _print_analyse(report: AnalyseReport) -> None:
+    console.print(
+        f"analyse ({report.model}): received {report.received} = stored [bold]{report.stored}[/bold] + "
+        f"skipped {report.skipped} + DLQ {report.dead_lettered} + left for retry {report.left_for_retry} "
+        f"({report.batches} batches, stopped by {report.stopped_by})"
+    )
+    console.print(
+        f"queue after the run: {report.queue_visible} visible, {report.queue_in_flight} in flight; "
+        f"DLQ: {report.dlq_visible}"
+    )
+
+
+@app.command()
+def scrape(
+    source: Annotated[
+        Source | None, typer.Option(help="jobspy (live boards) or sample (bundled synthetic postings).")
+    ] = None,
+    term: Annotated[list[str] | None, typer.Option("--term", "-t", help="Search term; repeat for several.")] = None,
+    location: Annotated[
+        list[str] | None, typer.Option("--location", "-l", help="Location; repeat for several.")
+    ] = None,
+    site: Annotated[list[str] | None, typer.Option("--site", "-s", help="Job board; repeat for several.")] = None,
+    results: Annotated[int | None, typer.Option(help="Postings wanted per site and search.")] = None,
+    hours_old: Annotated[int | None, typer.Option(help="Only postings newer than this many hours.")] = None,
+    remote_only: Annotated[bool, typer.Option("--remote-only", help="Only remote postings.")] = False,
+) -> None:
+    """Scrape job boards (or the sample) and publish new postings to the queue."""
+    fields: dict[str, Any] = {
+        "source": source,
+        "search_terms": term,
+        "locations": location,
+        "sites": site,
+        "results_wanted": results,
+        "hours_old": hours_old,
+        "remote_only": remote_only or None,
+    }
+    try:
+        params = ScrapeParameters(**{k: v for k, v in fields.items() if v})
+    except ValidationError as exc:
+        errors.print(f"[red]invalid search:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    _settings()
+    from flows.scrape import scrape as scrape_flow
+
+    with _friendly_errors():
+        _print_scrape(scrape_flow(params))
+
+
+@app.command()
+def analyse(
+    max_jobs: Annotated[int | None, typer.Option(min=1, help="Stop after this many messages.")] = None,
+    max_seconds: Annotated[float | None, typer.Option(min=0.1, help="Stop receiving after this many seconds.")] = None,
+) -> None:
+    """Drain the queue: analyse each posting and store it in the Parquet lake."""
+    _settings()
+    from flows.analyse import analyse as analyse_flow
+
+    with _friendly_errors():
+        _print_analyse(analyse_flow(max_jobs=max_jobs, max_seconds=max_seconds))
+
+
+@queues_app.callback()
+def queues_show(ctx: typer.Context) -> None:
+    """Show both queues' depths (visible, in flight)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = _settings()
+    from tasks.sqs.client import make_sqs_client
+    from tasks.sqs.queues import depth, ensure_queues
+
+    with _friendly_errors():
+        sqs = make_sqs_client(settings)
+        queues = ensure_queues(sqs, settings)
+        rows = [
+            (d.name, d.visible, d.in_flight, d.delayed) for d in (depth(sqs, queues.url), depth(sqs, queues.dlq_url))
+        ]
+    console.print(_table(["queue", "visible", "in flight", "delayed"], rows))
+
+
+@queues_app.command("ensure")
+def queues_ensure() -> None:
+    """Create the queue and its DLQ, or converge their attributes to the settings."""
+    settings = _settings()
+    from tasks.sqs.client import make_sqs_client
+    from tasks.sqs.queues import ensure_queues, queue_attributes
+
+    with _friendly_errors():
+        sqs = make_sqs_client(settings)
+        queues = ensure_queues(sqs, settings)
+        shown = (
+            "VisibilityTimeout",
+            "MessageRetentionPeriod",
+            "ReceiveMessageWaitTimeSeconds",
+            "RedrivePolicy",
+            "SqsManagedSseEnabled",
+        )
+        for url in (queues.url, queues.dlq_url):
+            attributes = queue_attributes(sqs, url)
+            console.print(_table(["attribute", "value"], [(k, attributes.get(k, "")) for k in shown], title=url))
+
+
+@emulator_app.command("start")
+def emulator_start() -> None:
+    """Start the embedded SQS emulator, or report the one already running."""
+    from tasks.sqs import emulator
+
+    settings = _settings()
+    with _friendly_errors():
+        status = emulator.ensure_running(settings)
+    console.print(f"emulator {'started' if status.started_here else 'already running'} at {status.url}")
+    errors.print(f"[yellow]note:[/yellow] {emulator.MEMORY_ONLY_WARNING}")
+
+
+@emulator_app.command("stop")
+def emulator_stop() -> None:
+    """Stop the embedded SQS emulator started by jobping (its queued messages are lost)."""
+    from tasks.sqs import emulator
+
+    stopped = emulator.stop(_settings())
+    console.print("emulator stopped" if stopped else "no emulator of ours was running")
+
+
+@emulator_app.command("status")
+def emulator_status() -> None:
+    """Say whether the embedded SQS emulator is running."""
+    from tasks.sqs import emulator
+
+    status = emulator.status(_settings())
+    console.print(
+        f"{status.url}: {'running' if status.running else 'not running'}"
+        + (f" (pid {status.pid})" if status.pid else "")
+    )
+
+
+def _run_query(settings: Settings, query: str, title: str | None = None) -> None:
+    import duckdb
+
+    from storage.catalog import LakeEmptyError, reader
+
+    try:
+        with reader(settings.lake_dir) as con:
+            cursor = con.execute(query)
+            columns = [d[0] for d in cursor.description or []]
+            rows = cursor.fetchall()
+    except LakeEmptyError as exc:
+        errors.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    except duckdb.Error as exc:
+        errors.print(f"[red]query failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    console.print(_table(columns, rows, title=title))
+
+
+@app.command()
+def sql(
+    query: Annotated[
+        str | None, typer.Argument(help="SQL over the views enriched_jobs and enriched_jobs_history.")
+    ] = None,
+    saved: Annotated[str | None, typer.Option(help="Run a saved query by name (see --list).")] = None,
+    list_saved: Annotated[bool, typer.Option("--list", help="List the saved queries.")] = False,
+) -> None:
+    """Run a read-only SQL query over the enriched jobs and print a table."""
+    from storage.catalog import saved_query, saved_query_names
+
+    if list_saved:
+        for name in saved_query_names():
+            console.print(f"{name}: {saved_query(name).splitlines()[0].removeprefix('-- ')}")
+        return
+    if saved:
+        if saved not in saved_query_names():
+            errors.print(f"[red]no saved query {saved!r}[/red]; there are: {', '.join(saved_query_names())}")
+            raise typer.Exit(2)
+        query = saved_query(saved)
+    if not query:
+        errors.print("[red]give a query, --saved NAME or --list[/red]")
+        raise typer.Exit(2)
+    _run_query(_settings(), query)
+
+
+@app.command()
+def demo() -> None:
+    """Run the whole pipeline offline on the bundled sample and show the top matches."""
+    os.environ.setdefault("JOBPING_RECEIVE_WAIT_SECONDS", DEMO_RECEIVE_WAIT_SECONDS)
+    settings = _settings()
+    from flows.analyse import analyse as analyse_flow
+    from flows.scrape import scrape as scrape_flow
+    from storage.catalog import saved_query
+    from tasks.jobspy.source import sample_sites
+    from tasks.sqs import emulator
+
+    started_emulator = False
+    with _friendly_errors():
+        try:
+            if settings.uses_emulator:
+                started_emulator = emulator.ensure_running(settings).started_here
+                errors.print(f"[yellow]note:[/yellow] {emulator.MEMORY_ONLY_WARNING}")
+            _print_scrape(scrape_flow(ScrapeParameters(source="sample", sites=sample_sites())))
+            _print_analyse(analyse_flow())
+            _run_query(settings, saved_query("by_site"), title="by site")
+            _run_query(settings, saved_query("top_matches"), title="top matches")
+            console.print(f"\nthe catalog is {settings.catalog_path}; try: {TRY_QUERY}")
+        finally:
+            if started_emulator:
+                emulator.stop(settings)
+                errors.print("stopped the SQS emulator this demo started")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    app(args=list(argv) if argv is not None else sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,269 @@
+"""The message contract on the queue: one posting per message, in JobSpy's field names.
+
+A message is either an ``Envelope`` (what the scrape flow sends) or a bare posting object
+(what a plain producer sends: ``json.dumps`` of a pandas row, so missing values arrive as
+``NaN``). Both parse to an ``Envelope``; anything else is a ``PoisonMessageError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+SCHEMA_VERSION: Literal[1] = 1
+MAX_MESSAGE_BYTES = 262_144
+MAX_TITLE_CHARS = 500
+MAX_SHORT_TEXT_CHARS = 2_000
+MAX_URL_CHARS = 4_096
+MAX_DESCRIPTION_CHARS = 200_000
+MAX_SALARY_AMOUNT = 100_000_000.0
+
+# fields whose change means the posting says something new and deserves a new analysis
+CONTENT_FIELDS = (
+    "title",
+    "company",
+    "location",
+    "description",
+    "job_type",
+    "interval",
+    "min_amount",
+    "max_amount",
+    "currency",
+    "is_remote",
+    "work_from_home_type",
+    "job_level",
+)
+# query parameters that only track the visitor and never identify the job
+TRACKING_PARAMS = frozenset(
+    {"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "ref", "refid", "trk", "trackingid", "from"}
+)
+
+
+class PoisonMessageError(ValueError):
+    """A message that can never be processed: it goes to the DLQ with this reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _absent(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+class JobPosting(BaseModel):
+    """A posting in JobSpy's own field names (``jobspy.model.JobPost`` as a DataFrame row)."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    id: str | None = Field(default=None, max_length=MAX_SHORT_TEXT_CHARS)
+    site: str | None = Field(default=None, max_length=100)
+    job_url: str = Field(min_length=1, max_length=MAX_URL_CHARS)
+    job_url_direct: str | None = Field(default=None, max_length=MAX_URL_CHARS)
+    title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
+    company: str | None = Field(default=None, max_length=MAX_SHORT_TEXT_CHARS)
+    location: str | None = Field(default=None, max_length=MAX_SHORT_TEXT_CHARS)
+    date_posted: date | None = None
+    job_type: str | None = Field(default=None, max_length=MAX_SHORT_TEXT_CHARS)
+    salary_source: str | None = Field(default=None, max_length=100)
+    interval: Literal["yearly", "monthly", "weekly", "daily", "hourly"] | None = None
+    min_amount: float | None = Field(default=None, ge=0, le=MAX_SALARY_AMOUNT)
+    max_amount: float | None = Field(default=None, ge=0, le=MAX_SALARY_AMOUNT)
+    currency: str | None = Field(default=None, max_length=10)
+    is_remote: bool | None = None
+    job_level: str | None = Field(default=None, max_length=MAX_SHORT_TEXT_CHARS)
+    job_function: str | None = Field(default=None, max_length=MAX_SHORT_TEXT_CHARS)
+    listing_type: str | None = Field(default=None, max_length=MAX_SHORT_TEXT_CHARS)
+    emails: str | None = Field(default=None, max_length=MAX_SHORT_TEXT_CHARS)
+    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_CHARS)
+    company_industry: str | None = Field(default=None, max_length=MAX_SHORT_TEXT_CHARS)
+    company_url: str | None = Field(default=None, max_length=MAX_URL_CHARS)
+    company_logo: str | None = Field(default=None, max_length=MAX_URL_CHARS)
+    company_url_direct: str | None = Field(default=None, max_length=MAX_URL_CHARS)
+    company_addresses: str | None = Field(default=None, max_length=MAX_SHORT_TEXT_CHARS)
+    company_num_employees: str | None = Field(default=None, max_length=100)
+    company_revenue: str | None = Field(default=None, max_length=100)
+    company_description: str | None = Field(default=None, max_length=20_000)
+    skills: str | None = Field(default=None, max_length=MAX_SHORT_TEXT_CHARS)
+    experience_range: str | None = Field(default=None, max_length=100)
+    company_rating: float | None = Field(default=None, ge=0, le=5)
+    company_reviews_count: int | None = Field(default=None, ge=0)
+    vacancy_count: int | None = Field(default=None, ge=0)
+    work_from_home_type: str | None = Field(default=None, max_length=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _missing_values(cls, data: Any) -> Any:
+        # pandas rows carry NaN for missing values, and json.dumps writes them as NaN
+        if isinstance(data, dict):
+            return {key: None if _absent(value) else value for key, value in data.items()}
+        return data
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(int(value)) if float(value).is_integer() else str(value)
+        return value
+
+    @field_validator("date_posted", mode="before")
+    @classmethod
+    def _date_only(cls, value: Any) -> Any:
+        # pandas timestamps serialise as '2026-11-20 00:00:00' or '2026-11-20T00:00:00'
+        if isinstance(value, str) and len(value) > 10 and value[10] in " T":
+            return value[:10]
+        if isinstance(value, datetime):
+            return value.date()
+        return value
+
+    @field_validator("job_type", "emails", "skills", mode="before")
+    @classmethod
+    def _joined(cls, value: Any) -> Any:
+        # jobspy's row joins lists with ', '; a producer may send the list itself
+        if isinstance(value, list):
+            return ", ".join(str(item) for item in value) or None
+        return value
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() or None if isinstance(value, str) else value
+
+    @field_validator("job_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.lower().startswith(("http://", "https://")):
+            raise ValueError("job_url must be an http(s) URL")
+        return value
+
+
+class SearchSpec(BaseModel):
+    """The search that found a posting."""
+
+    model_config = ConfigDict(frozen=True)
+
+    term: str | None = Field(default=None, max_length=MAX_SHORT_TEXT_CHARS)
+    location: str | None = Field(default=None, max_length=MAX_SHORT_TEXT_CHARS)
+
+
+class Envelope(BaseModel):
+    """What travels on the queue: a posting with its identity and provenance."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    job_key: str = Field(min_length=1, max_length=MAX_URL_CHARS)
+    content_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    scraped_at: datetime
+    search: SearchSpec = SearchSpec()
+    description_truncated: bool = False
+    posting: JobPosting
+
+    @field_validator("scraped_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def normalise_url(url: str) -> str:
+    """The URL with scheme and host lowercased, tracking parameters and fragment dropped."""
+    parts = urlsplit(url.strip())
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() not in TRACKING_PARAMS]
+    path = parts.path.rstrip("/") or "/"
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, urlencode(sorted(query)), ""))
+
+
+def job_key(posting: JobPosting) -> str:
+    """Stable identity across runs: the site and the site's own id, else the normalised URL."""
+    if posting.site and posting.id:
+        return f"{posting.site.lower()}:{posting.id}"
+    return "url:" + hashlib.sha256(normalise_url(posting.job_url).encode()).hexdigest()[:32]
+
+
+def content_hash(posting: JobPosting) -> str:
+    """A hash of what the posting says, so an unchanged posting is never analysed twice."""
+    content = {name: getattr(posting, name) for name in CONTENT_FIELDS}
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def envelope_for(
+    posting: JobPosting,
+    scraped_at: datetime,
+    search: SearchSpec | None = None,
+    *,
+    description_truncated: bool = False,
+) -> Envelope:
+    return Envelope(
+        job_key=job_key(posting),
+        content_hash=content_hash(posting),
+        scraped_at=scraped_at,
+        search=search or SearchSpec(),
+        description_truncated=description_truncated,
+        posting=posting,
+    )
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors()[:5]:
+        where = ".".join(str(part) for part in item["loc"]) or "message"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def parse_message(body: str, received_at: datetime) -> Envelope:
+    """Parse one message body; raise ``PoisonMessageError`` with a reason when it can never be valid."""
+    size = len(body.encode())
+    if size > MAX_MESSAGE_BYTES:
+        raise PoisonMessageError(f"message is {size} bytes, over the {MAX_MESSAGE_BYTES} byte limit")
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise PoisonMessageError(f"not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise PoisonMessageError(f"not a JSON object but {type(data).__name__}")
+    if "schema_version" in data or "posting" in data:
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise PoisonMessageError(f"unknown schema_version {version!r}, expected {SCHEMA_VERSION}")
+        try:
+            envelope = Envelope.model_validate(data)
+        except ValidationError as exc:
+            raise PoisonMessageError(f"invalid envelope: {_describe(exc)}") from exc
+        # the hash is the producer's, taken before any truncation of the description
+        return envelope
+    try:
+        posting = JobPosting.model_validate(data)
+    except ValidationError as exc:
+        raise PoisonMessageError(f"invalid posting: {_describe(exc)}") from exc
+    return envelope_for(posting, received_at)
+
+
+# room left in a message for its attributes and the batch request's framing
+BODY_BUDGET_BYTES = MAX_MESSAGE_BYTES - 2_048
+TRUNCATION_STEP_BYTES = 512
+
+
+def encode(envelope: Envelope, budget: int = BODY_BUDGET_BYTES) -> str:
+    """The envelope as a message body under ``budget`` bytes, cutting the description if needed."""
+    body = envelope.model_dump_json()
+    size = len(body.encode())
+    if size <= budget:
+        return body
+    description = envelope.posting.description or ""
+    raw = description.encode()
+    keep = max(0, len(raw) - (size - budget) - TRUNCATION_STEP_BYTES)
+    while True:
+        cut = raw[:keep].decode(errors="ignore")
+        posting = envelope.posting.model_copy(update={"description": cut})
+        body = envelope.model_copy(update={"posting": posting, "description_truncated": True}).model_dump_json()
+        if len(body.encode()) <= budget:
+            return body
+        if keep == 0:
+            raise PoisonMessageError(f"posting is {len(body.encode())} bytes even without its description")
+        keep = max(0, keep - TRUNCATION_STEP_BYTES)

@@ -1,0 +1,118 @@
+"""One settings tree for every entry point, read from ``JOBPING_*`` variables and ``.env``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_QUEUE_NAME = "jobping-jobs-to-filter"
+DLQ_SUFFIX = "-dlq"
+# sqs allows 80 characters in a queue name, and the dlq name adds a suffix
+MAX_QUEUE_NAME_CHARS = 80 - len(DLQ_SUFFIX)
+AWS_ENDPOINT = "aws"
+EMULATOR_DEFAULT_PORT = 9330
+
+
+class Settings(BaseSettings):
+    """Everything jobping reads from its environment, built once at the edge."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="JOBPING_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+    )
+
+    data_dir: Path = Field(
+        default=Path("data"),
+        description="Folder for the Parquet lake (<data>/lake) and the DuckDB catalog.",
+    )
+    sqs_endpoint_url: str | None = Field(
+        default=None,
+        description=(
+            "Unset: the embedded SQS emulator on 127.0.0.1. A URL: that endpoint "
+            "(ElasticMQ, LocalStack). 'aws': real AWS SQS."
+        ),
+    )
+    aws_region: str = Field(default="us-east-1", min_length=1, description="AWS region of the queues.")
+    aws_credentials_block: str | None = Field(
+        default=None,
+        description="Name of a prefect-aws AwsCredentials block used to reach SQS.",
+    )
+    queue_name: str = Field(
+        default=DEFAULT_QUEUE_NAME,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        min_length=1,
+        max_length=MAX_QUEUE_NAME_CHARS,
+        description="Main queue name; the dead-letter queue is '<name>-dlq'.",
+    )
+    visibility_timeout_seconds: int = Field(
+        default=60,
+        ge=1,
+        le=43_200,
+        description="How long a received message stays hidden before redelivery.",
+    )
+    receive_wait_seconds: int = Field(
+        default=20,
+        ge=0,
+        le=20,
+        description="Long-poll wait of each receive; the drain ends on an empty receive.",
+    )
+    scrape_source: Literal["jobspy", "sample"] = Field(
+        default="jobspy",
+        description="Where postings come from: live job boards or the bundled sample.",
+    )
+    profile_path: Path | None = Field(
+        default=None,
+        description=("The user's profile (TOML). Unset: ./profile.toml if present, else the bundled example profile."),
+    )
+    emulator_host: str = Field(default="127.0.0.1", description="Address the embedded SQS emulator binds.")
+    emulator_port: int = Field(
+        default=EMULATOR_DEFAULT_PORT,
+        ge=1,
+        le=65_535,
+        description="Port of the embedded SQS emulator.",
+    )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # the catalog's views hold absolute paths so it opens from any directory
+        return value.expanduser().resolve()
+
+    @field_validator("sqs_endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if value != AWS_ENDPOINT and not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be unset, '{AWS_ENDPOINT}', or an http(s) URL, not {value!r}")
+        return value
+
+    @property
+    def dlq_name(self) -> str:
+        return self.queue_name + DLQ_SUFFIX
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.data_dir / "lake"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.data_dir / "jobping.duckdb"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+    @property
+    def uses_emulator(self) -> bool:
+        return self.sqs_endpoint_url is None
+
+    @property
+    def emulator_url(self) -> str:
+        return f"http://{self.emulator_host}:{self.emulator_port}"

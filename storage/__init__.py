@@ -1,0 +1,1 @@
+"""The Parquet lake, the DuckDB catalog of views over it, and saved queries."""

@@ -1,0 +1,1 @@
+"""Units of work around one outside system each: JobSpy, SQS, the LLM."""

@@ -1,0 +1,1 @@
+"""Judging postings: the offline analyser now, an LLM where one is configured."""

@@ -1,0 +1,1 @@
+"""Everything that knows about SQS: the embedded emulator, queues, publishing, consuming."""

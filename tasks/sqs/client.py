@@ -1,0 +1,101 @@
+"""Building an SQS client for the configured endpoint, and mapping its errors to ours."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+from jobping.errors import ConfigurationError, TransientError
+from jobping.settings import AWS_ENDPOINT, Settings
+from tasks.sqs import emulator
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_SECONDS = 5
+# a long poll may hold the connection for its whole wait, which a call that names none
+# takes from the queue's own default; sqs allows at most 20 s
+MAX_RECEIVE_WAIT_SECONDS = 20
+READ_MARGIN_SECONDS = 10
+BOTO_MAX_ATTEMPTS = 4
+# the emulator accepts any credentials; never used against AWS
+EMULATOR_CREDENTIALS = {"aws_access_key_id": "jobping-emulator", "aws_secret_access_key": "jobping-emulator"}
+TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "RequestThrottled",
+        "ServiceUnavailable",
+        "InternalError",
+        "InternalFailure",
+        "KmsThrottled",
+        "AWS.SimpleQueueService.NonExistentQueue",
+    }
+)
+
+
+class QueueUnavailableError(TransientError):
+    """SQS could not be reached or answered with a retryable error."""
+
+
+class QueueConfigurationError(ConfigurationError):
+    """SQS refused a request in a way no retry fixes (credentials, permissions, names)."""
+
+
+def _config(settings: Settings) -> Config:
+    return Config(
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=MAX_RECEIVE_WAIT_SECONDS + READ_MARGIN_SECONDS,
+        retries={"mode": "standard", "max_attempts": BOTO_MAX_ATTEMPTS},
+    )
+
+
+def make_sqs_client(settings: Settings) -> SQSClient:
+    """An SQS client for the configured endpoint; starts the embedded emulator when unset."""
+    if settings.aws_credentials_block:
+        from prefect_aws import AwsCredentials
+
+        block = AwsCredentials.load(settings.aws_credentials_block, _sync=True)  # type: ignore[call-arg]
+        # only get_client honours the block's endpoint_url, a boto3 session's client does not
+        client: SQSClient = block.get_client("sqs")  # type: ignore[union-attr]
+        return client
+    if settings.uses_emulator:
+        emulator.ensure_running(settings)
+        return _client(settings, settings.emulator_url, EMULATOR_CREDENTIALS)
+    if settings.sqs_endpoint_url == AWS_ENDPOINT:
+        return _client(settings, None, None)
+    # a local endpoint needs some credentials, but never the user's real ones by surprise
+    has_own = boto3.Session().get_credentials() is not None
+    return _client(settings, settings.sqs_endpoint_url, None if has_own else EMULATOR_CREDENTIALS)
+
+
+def _client(settings: Settings, endpoint_url: str | None, credentials: dict[str, str] | None) -> SQSClient:
+    keys = credentials or {}
+    return boto3.client(
+        "sqs",
+        endpoint_url=endpoint_url,
+        region_name=settings.aws_region,
+        config=_config(settings),
+        aws_access_key_id=keys.get("aws_access_key_id"),
+        aws_secret_access_key=keys.get("aws_secret_access_key"),
+    )
+
+
+def translate(exc: Exception, doing: str) -> Exception:
+    """Our error for a boto error: transient ones may be retried, the rest are configuration."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+        message = f"SQS refused {doing}: {code} {error.get('Message', '')}".strip()
+        if code in TRANSIENT_CODES or status >= 500 or status == 429:
+            return QueueUnavailableError(message)
+        return QueueConfigurationError(message)
+    if isinstance(exc, EndpointConnectionError | BotoCoreError):
+        return QueueUnavailableError(f"SQS unreachable while {doing}: {exc}")
+    return exc

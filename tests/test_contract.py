@@ -1,0 +1,131 @@
+"""The message contract: envelopes, bare postings from a plain producer, and poison."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+
+import pytest
+
+from jobping.contract import (
+    MAX_MESSAGE_BYTES,
+    Envelope,
+    JobPosting,
+    PoisonMessageError,
+    SearchSpec,
+    content_hash,
+    encode,
+    envelope_for,
+    job_key,
+    normalise_url,
+    parse_message,
+)
+
+NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
+
+
+def posting(**changes: object) -> JobPosting:
+    fields: dict[str, object] = {
+        "id": "in-123",
+        "site": "indeed",
+        "job_url": "https://www.indeed.com/viewjob?jk=123",
+        "title": "Data Engineer",
+        "company": "Acme",
+        "description": "## About\nWe use **Python** and SQL.",
+    }
+    fields.update(changes)
+    return JobPosting.model_validate(fields)
+
+
+def test_bare_posting_with_nan_values_is_accepted_as_a_plain_producer_sends_it() -> None:
+    row = {
+        "title": "Data Engineer",
+        "company": "Acme",
+        "job_url": "https://example.com/jobs/1",
+        "min_amount": math.nan,
+        "max_amount": 90000.0,
+        "is_remote": math.nan,
+        "date_posted": "2026-11-20 00:00:00",
+        "id": math.nan,
+        "site": "linkedin",
+    }
+    body = json.dumps(row)  # json.dumps writes NaN, as the original producer does
+    assert "NaN" in body
+    envelope = parse_message(body, NOW)
+    assert envelope.posting.min_amount is None
+    assert envelope.posting.is_remote is None
+    assert envelope.posting.date_posted is not None
+    assert envelope.posting.date_posted.isoformat() == "2026-11-20"
+    assert envelope.job_key.startswith("url:")
+    assert envelope.scraped_at == NOW
+
+
+def test_envelope_survives_a_round_trip_through_the_queue_format() -> None:
+    original = envelope_for(posting(), NOW, SearchSpec(term="data engineer", location="Berlin"))
+    parsed = parse_message(encode(original), NOW)
+    assert parsed == original
+
+
+POISON = {
+    "not json": ("{not json", "not JSON"),
+    "array": ("[1, 2, 3]", "not a JSON object"),
+    "string": ('"hello"', "not a JSON object"),
+    "no title": (json.dumps({"job_url": "https://x.example/1"}), "title"),
+    "no job_url": (json.dumps({"title": "Engineer"}), "job_url"),
+    "empty title": (json.dumps({"title": "  ", "job_url": "https://x.example/1"}), "title"),
+    "url not http": (json.dumps({"title": "Engineer", "job_url": "javascript:alert(1)"}), "job_url"),
+    "unknown schema": (json.dumps({"schema_version": 99, "posting": {}}), "unknown schema_version"),
+    "negative salary": (json.dumps({"title": "E", "job_url": "https://x.example/1", "min_amount": -5}), "min_amount"),
+    "huge title": (json.dumps({"title": "x" * 10_000, "job_url": "https://x.example/1"}), "title"),
+    "over the size limit": ("x" * (MAX_MESSAGE_BYTES + 1), "byte limit"),
+    "envelope without posting": (
+        json.dumps({"schema_version": 1, "job_key": "k", "content_hash": "0" * 64, "scraped_at": "2026-11-27T00:00:00Z"}),
+        "posting",
+    ),
+}
+
+
+@pytest.mark.parametrize(("body", "reason"), POISON.values(), ids=POISON.keys())
+def test_poison_message_is_refused_with_a_reason(body: str, reason: str) -> None:
+    with pytest.raises(PoisonMessageError) as caught:
+        parse_message(body, NOW)
+    assert reason in caught.value.reason
+
+
+def test_job_key_is_site_and_id_and_stable_across_runs() -> None:
+    assert job_key(posting()) == "indeed:in-123"
+    assert job_key(posting(description="changed")) == "indeed:in-123"
+    assert job_key(posting(site="linkedin")) != job_key(posting())
+
+
+def test_job_key_without_id_ignores_tracking_parameters_and_fragments() -> None:
+    a = posting(id=None, job_url="https://Jobs.Example.com/p/1/?utm_source=x&ref=abc#apply")
+    b = posting(id=None, job_url="https://jobs.example.com/p/1")
+    assert job_key(a) == job_key(b)
+    assert normalise_url("https://jobs.example.com/p/1?b=2&a=1") == "https://jobs.example.com/p/1?a=1&b=2"
+
+
+def test_content_hash_changes_with_what_the_posting_says_only() -> None:
+    base = content_hash(posting())
+    assert content_hash(posting(description="different text")) != base
+    assert content_hash(posting(max_amount=100_000.0)) != base
+    assert content_hash(posting(company_logo="https://cdn.example/logo.png")) == base
+
+
+def test_a_description_too_large_for_the_queue_is_truncated_with_a_flag_not_dropped() -> None:
+    big = posting(description="Zürich 🚀東京データ " * 12_000)
+    envelope = envelope_for(big, NOW)
+    body = encode(envelope)
+    assert len(body.encode()) < MAX_MESSAGE_BYTES
+    parsed = parse_message(body, NOW)
+    assert parsed.description_truncated
+    assert parsed.content_hash == envelope.content_hash
+    assert parsed.posting.description
+    assert envelope.posting.description
+    assert envelope.posting.description.startswith(parsed.posting.description)
+
+
+def test_envelope_rejects_a_malformed_content_hash() -> None:
+    with pytest.raises(ValueError, match="content_hash"):
+        Envelope(job_key="k", content_hash="abc", scraped_at=NOW, posting=posting())
