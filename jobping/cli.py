@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from jobping.errors import JobpingError
+from jobping.errors import JobpingError, describe
 from jobping.search import ScrapeParameters, Source
 from jobping.settings import Settings
 
@@ -25,13 +25,15 @@ if TYPE_CHECKING:
     from flows.analyse import AnalyseReport
     from flows.scrape import ScrapeReport
 
+PIPED_WIDTH = 160
 app = typer.Typer(help="jobping: scrape job boards, queue postings on SQS, judge them, query them with SQL.",
                   no_args_is_help=True, pretty_exceptions_enable=False)  # fmt: skip
 queues_app = typer.Typer(help="The SQS queues: depths, and creating them.", invoke_without_command=True)
 emulator_app = typer.Typer(help="The embedded SQS emulator (moto's server on 127.0.0.1).", no_args_is_help=True)
 app.add_typer(queues_app, name="queues")
 app.add_typer(emulator_app, name="emulator")
-console = Console()
+# piped output gets a wide table rather than rich's 80 columns
+console = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
 errors = Console(stderr=True)
 DEMO_RECEIVE_WAIT_SECONDS = "1"
 MAX_CELL_CHARS = 80
@@ -42,7 +44,7 @@ def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        errors.print(f"[red]invalid settings:[/red] {exc}")
+        errors.print(f"[red]invalid settings (JOBPING_* variables or .env):[/red] {describe(exc)}")
         raise typer.Exit(2) from exc
 
 
@@ -111,9 +113,9 @@ def scrape(
         "remote_only": remote_only or None,
     }
     try:
-        params = ScrapeParameters(**{k: v for k, v in fields.items() if v})
+        params = ScrapeParameters(**{k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
-        errors.print(f"[red]invalid search:[/red] {exc}")
+        errors.print(f"[red]invalid search:[/red] {describe(exc)}")
         raise typer.Exit(2) from exc
     _settings()
     from flows.scrape import scrape as scrape_flow
@@ -269,7 +271,6 @@ def demo() -> None:
         try:
             if settings.uses_emulator:
                 started_emulator = emulator.ensure_running(settings).started_here
-                errors.print(f"[yellow]note:[/yellow] {emulator.MEMORY_ONLY_WARNING}")
             _print_scrape(scrape_flow(ScrapeParameters(source="sample", sites=sample_sites())))
             _print_analyse(analyse_flow())
             _run_query(settings, saved_query("by_site"), title="by site")

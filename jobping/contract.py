@@ -16,6 +16,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from jobping.errors import describe
+
 SCHEMA_VERSION: Literal[1] = 1
 MAX_MESSAGE_BYTES = 262_144
 MAX_TITLE_CHARS = 500
@@ -208,14 +210,6 @@ def envelope_for(
     )
 
 
-def _describe(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors()[:5]:
-        where = ".".join(str(part) for part in item["loc"]) or "message"
-        parts.append(f"{where}: {item['msg']}")
-    return "; ".join(parts)
-
-
 def parse_message(body: str, received_at: datetime) -> Envelope:
     """Parse one message body; raise ``PoisonMessageError`` with a reason when it can never be valid."""
     size = len(body.encode())
@@ -234,13 +228,13 @@ def parse_message(body: str, received_at: datetime) -> Envelope:
         try:
             envelope = Envelope.model_validate(data)
         except ValidationError as exc:
-            raise PoisonMessageError(f"invalid envelope: {_describe(exc)}") from exc
+            raise PoisonMessageError(f"invalid envelope: {describe(exc, show_input=False)}") from exc
         # the hash is the producer's, taken before any truncation of the description
         return envelope
     try:
         posting = JobPosting.model_validate(data)
     except ValidationError as exc:
-        raise PoisonMessageError(f"invalid posting: {_describe(exc)}") from exc
+        raise PoisonMessageError(f"invalid posting: {describe(exc, show_input=False)}") from exc
     return envelope_for(posting, received_at)
 
 

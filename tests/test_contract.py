@@ -80,7 +80,9 @@ POISON = {
     "huge title": (json.dumps({"title": "x" * 10_000, "job_url": "https://x.example/1"}), "title"),
     "over the size limit": ("x" * (MAX_MESSAGE_BYTES + 1), "byte limit"),
     "envelope without posting": (
-        json.dumps({"schema_version": 1, "job_key": "k", "content_hash": "0" * 64, "scraped_at": "2026-11-27T00:00:00Z"}),
+        json.dumps(
+            {"schema_version": 1, "job_key": "k", "content_hash": "0" * 64, "scraped_at": "2026-11-27T00:00:00Z"}
+        ),
         "posting",
     ),
 }

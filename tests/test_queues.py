@@ -36,7 +36,9 @@ def test_ensure_creates_both_queues_with_the_agreed_attributes(sqs: SQSClient, q
 def test_ensure_again_converges_changed_attributes_back_to_the_settings(
     sqs: SQSClient, queues: Queues, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sqs.set_queue_attributes(QueueUrl=queues.url, Attributes={"VisibilityTimeout": "5", "MessageRetentionPeriod": "600"})
+    sqs.set_queue_attributes(
+        QueueUrl=queues.url, Attributes={"VisibilityTimeout": "5", "MessageRetentionPeriod": "600"}
+    )
     again = ensure_queues(sqs, settings)
     assert again == queues
     assert queue_attributes(sqs, queues.url)["VisibilityTimeout"] == "60"

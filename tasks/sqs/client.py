@@ -47,7 +47,7 @@ class QueueConfigurationError(ConfigurationError):
     """SQS refused a request in a way no retry fixes (credentials, permissions, names)."""
 
 
-def _config(settings: Settings) -> Config:
+def _config() -> Config:
     return Config(
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
         read_timeout=MAX_RECEIVE_WAIT_SECONDS + READ_MARGIN_SECONDS,
@@ -80,7 +80,7 @@ def _client(settings: Settings, endpoint_url: str | None, credentials: dict[str,
         "sqs",
         endpoint_url=endpoint_url,
         region_name=settings.aws_region,
-        config=_config(settings),
+        config=_config(),
         aws_access_key_id=keys.get("aws_access_key_id"),
         aws_secret_access_key=keys.get("aws_secret_access_key"),
     )

@@ -1,0 +1,106 @@
+"""The jobping command as a user runs it: a real process, its own data dir and emulator port."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tasks.jobspy.source import _sample_records
+from tests.conftest import free_port
+
+JOBPING = shutil.which("jobping", path=str(Path(sys.executable).parent)) or "jobping"
+DEMO_TIMEOUT_SECONDS = 300
+
+
+def run(env: dict[str, str], *args: str, timeout: float = DEMO_TIMEOUT_SECONDS) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([JOBPING, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture
+def user_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JOBPING_", "PREFECT_API"))}
+    env |= {
+        "JOBPING_DATA_DIR": str(tmp_path / "data"),
+        "JOBPING_EMULATOR_PORT": str(free_port()),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "COLUMNS": "200",
+    }
+    return env
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_demo_twice_stores_the_sample_once_and_stops_its_emulator(user_env: dict[str, str], tmp_path: Path) -> None:
+    distinct = len({(r["site"], r["id"] or r["job_url"]) for r in _sample_records()})
+    first = run(user_env, "demo")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert f"{distinct} published" in first.stdout
+    assert f"stored {distinct}" in first.stdout
+    assert "top matches" in first.stdout
+    assert not port_open(int(user_env["JOBPING_EMULATOR_PORT"]))
+
+    second = run(user_env, "demo")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "0 published" in second.stdout
+    assert f"{distinct} already stored" in second.stdout
+    assert "received 0" in second.stdout
+
+    counted = run(user_env, "sql", "SELECT count(*) AS n, count(DISTINCT job_key) AS k FROM enriched_jobs_history")
+    assert counted.returncode == 0, counted.stderr
+    assert f"{distinct} " in counted.stdout.split("\n", 3)[-1]
+
+
+def test_sql_explains_an_empty_lake_and_refuses_writes(user_env: dict[str, str]) -> None:
+    empty = run(user_env, "sql", "SELECT 1", timeout=60)
+    assert empty.returncode == 1
+    assert "no enriched jobs yet" in empty.stderr
+    assert run(user_env, "sql", timeout=60).returncode == 2
+    listed = run(user_env, "sql", "--list", timeout=60)
+    assert "top_matches" in listed.stdout
+
+
+def test_the_emulator_keeps_running_between_commands_until_stopped(user_env: dict[str, str]) -> None:
+    port = int(user_env["JOBPING_EMULATOR_PORT"])
+    try:
+        started = run(user_env, "emulator", "start", timeout=60)
+        assert started.returncode == 0, started.stderr
+        assert "memory only" in started.stderr
+        assert port_open(port)
+        shown = run(user_env, "queues", timeout=60)
+        assert shown.returncode == 0, shown.stderr
+        assert "jobping-jobs-to-filter-dlq" in shown.stdout
+        assert port_open(port)
+    finally:
+        stopped = run(user_env, "emulator", "stop", timeout=60)
+    assert "emulator stopped" in stopped.stdout
+    assert not port_open(port)
+
+
+def test_bad_settings_and_bad_input_get_a_clear_error(user_env: dict[str, str]) -> None:
+    bad = run(user_env | {"JOBPING_SQS_ENDPOINT_URL": "localhost:4566"}, "queues", timeout=60)
+    assert bad.returncode == 2
+    assert "JOBPING_SQS_ENDPOINT_URL" in bad.stderr.upper() or "sqs_endpoint_url" in bad.stderr
+    wrong_site = run(user_env, "scrape", "--site", "myspace", timeout=60)
+    assert wrong_site.returncode == 2
+    assert "myspace" in wrong_site.stderr
+    zero = run(user_env, "scrape", "--results", "0", timeout=60)
+    assert zero.returncode == 2
+    assert "results_wanted" in zero.stderr
+
+
+def test_help_lists_every_command() -> None:
+    shown = subprocess.run(
+        [JOBPING, "--help"], capture_output=True, text=True, check=True, env={**os.environ, "COLUMNS": "200"}
+    )
+    for command in ("scrape", "analyse", "queues", "emulator", "sql", "demo"):
+        assert command in shown.stdout

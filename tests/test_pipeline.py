@@ -1,0 +1,167 @@
+"""The two flows end to end on a real moto server, with a throwaway Prefect API."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+import pytest
+
+from flows.analyse import analyse
+from flows.scrape import scrape
+from jobping.search import ScrapeParameters
+from jobping.settings import Settings
+from storage.catalog import reader
+from tasks.jobspy.source import _sample_records, sample_sites
+from tasks.sqs.messages import REASON_ATTRIBUTE, receive
+from tasks.sqs.queues import Queues, depth
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+def sample_params() -> ScrapeParameters:
+    return ScrapeParameters(source="sample", sites=sample_sites())
+
+
+def count(settings: Settings, query: str) -> int:
+    with reader(settings.lake_dir) as con:
+        rows = con.execute(query).fetchall()
+    return int(rows[0][0])
+
+
+def test_scrape_then_analyse_stores_every_distinct_sample_job_once_with_a_fit_score(settings: Settings) -> None:
+    distinct = {(r["site"], r["id"] or r["job_url"]) for r in _sample_records()}
+    published = scrape(sample_params())
+    assert published.published == len(distinct)
+    assert published.send_requests == math.ceil(len(distinct) / 10)
+
+    report = analyse()
+    assert report.balanced
+    assert (report.received, report.stored, report.dead_lettered) == (len(distinct), len(distinct), 0)
+    assert count(settings, "SELECT count(*) FROM enriched_jobs") == len(distinct)
+    assert count(settings, "SELECT count(DISTINCT job_key) FROM enriched_jobs") == len(distinct)
+    assert count(settings, "SELECT count(*) FROM enriched_jobs WHERE fit_score IS NULL") == 0
+    assert settings.catalog_path.exists()
+
+
+def test_a_second_run_publishes_nothing_unchanged_and_adds_no_row(settings: Settings) -> None:
+    scrape(sample_params())
+    first = analyse()
+    again = scrape(sample_params())
+    assert again.published == 0
+    assert again.already_stored == first.stored
+    second = analyse()
+    assert second.received == 0
+    assert count(settings, "SELECT count(*) FROM enriched_jobs_history") == first.stored
+
+
+def test_a_duplicate_delivery_is_skipped_not_stored_twice(settings: Settings, sqs: SQSClient, queues: Queues) -> None:
+    scrape(ScrapeParameters(source="sample", sites=["google"]))
+    messages = receive(sqs, queues.url, wait_seconds=0)
+    for message in messages:  # the same bodies again, as an at-least-once queue may deliver them
+        sqs.send_message(QueueUrl=queues.url, MessageBody=message.body)
+    sqs.change_message_visibility_batch(
+        QueueUrl=queues.url,
+        Entries=[
+            {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": 0} for i, m in enumerate(messages)
+        ],
+    )
+    report = analyse()
+    assert report.balanced
+    assert report.skipped >= len(messages)
+    assert count(settings, "SELECT count(*) FROM enriched_jobs_history") == report.stored
+    assert count(settings, "SELECT count(*) FROM enriched_jobs") == report.stored
+
+
+def test_plain_producer_postings_with_nan_are_stored(settings: Settings, sqs: SQSClient, queues: Queues) -> None:
+    rows = json.loads((Path(__file__).parent / "cases" / "plain_producer.json").read_text())
+    for row in rows:
+        # exactly what the original design's producer does: json.dumps of the row's fields
+        sqs.send_message(QueueUrl=queues.url, MessageBody=json.dumps(row))
+    report = analyse()
+    assert report.stored == len(rows)
+    assert report.dead_lettered == 0
+    assert count(settings, "SELECT count(*) FROM enriched_jobs WHERE min_amount IS NULL") >= 1
+
+
+def test_poison_goes_to_the_dlq_with_a_reason_and_the_counts_add_up(sqs: SQSClient, queues: Queues) -> None:
+    corpus = json.loads((Path(__file__).parent / "cases" / "poison.json").read_text())
+    good = {"title": "Data Engineer", "job_url": "https://jobs.example.com/ok/1", "company": "Fine GmbH"}
+    for body in [*corpus, json.dumps(good)]:
+        sqs.send_message(QueueUrl=queues.url, MessageBody=body)
+    report = analyse()
+    assert report.balanced
+    assert (report.received, report.stored, report.dead_lettered) == (len(corpus) + 1, 1, len(corpus))
+    in_dlq = []
+    while batch := receive(sqs, queues.dlq_url, wait_seconds=0):
+        in_dlq.extend(batch)
+    assert len(in_dlq) == len(corpus)
+    assert all(m.attributes.get(REASON_ATTRIBUTE) for m in in_dlq)
+    assert depth(sqs, queues.url).visible + depth(sqs, queues.url).in_flight == 0
+
+
+def test_nothing_is_deleted_when_the_parquet_write_fails(
+    settings: Settings, sqs: SQSClient, queues: Queues, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scrape(ScrapeParameters(source="sample", sites=["google"]))
+    published = depth(sqs, queues.url).visible
+    # a file where the table's folder should be: every write fails, as on a broken disk
+    settings.lake_dir.mkdir(parents=True)
+    (settings.lake_dir / "enriched_jobs").write_text("not a folder")
+    with pytest.raises(OSError, match="enriched_jobs"):
+        analyse()
+    after = depth(sqs, queues.url)
+    assert after.visible + after.in_flight == published
+    assert depth(sqs, queues.dlq_url).visible == 0
+
+
+def test_a_process_holding_the_catalog_open_does_not_make_a_run_fail(settings: Settings) -> None:
+    scrape(ScrapeParameters(source="sample", sites=["google"]))
+    analyse()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import duckdb, sys, time
+            con = duckdb.connect({str(settings.catalog_path)!r})  # read-write, the strongest lock
+            con.execute("SELECT count(*) FROM enriched_jobs").fetchall()
+            print("holding", flush=True)
+            time.sleep(120)
+        """)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(duckdb.IOException):
+            duckdb.connect(str(settings.catalog_path), read_only=True)
+        # make the run want to rewrite the views, so it meets the lock
+        settings.catalog_path.with_suffix(".version").unlink()
+        scrape(ScrapeParameters(source="sample", sites=["indeed"]))
+        report = analyse()
+        assert report.stored > 0
+        assert count(settings, "SELECT count(*) FROM enriched_jobs WHERE site = 'indeed'") == report.stored
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_the_catalog_opens_and_queries_from_any_working_directory(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scrape(ScrapeParameters(source="sample", sites=["google"]))
+    stored = analyse().stored
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    with duckdb.connect(str(settings.catalog_path), read_only=True) as con:
+        rows = con.execute("SELECT count(*) FROM enriched_jobs").fetchall()
+    assert rows == [(stored,)]

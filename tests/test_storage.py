@@ -1,0 +1,84 @@
+"""The Parquet lake and the DuckDB views over it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from jobping.analysis import AnalysisResult, JobAnalysis
+from jobping.contract import JobPosting, envelope_for
+from storage.catalog import LakeEmptyError, reader, refresh_catalog
+from storage.lake import StoredVersion, stored_versions, to_row, write_rows
+
+SCRAPED = datetime(2026, 11, 26, 23, 59, tzinfo=UTC)
+
+
+def row(job_id: str, score: int, *, scraped: datetime = SCRAPED, analysed: datetime = SCRAPED) -> dict[str, object]:
+    posting = JobPosting(id=job_id, site="indeed", job_url=f"https://x.example/{job_id}", title="Data Engineer")
+    analysis = JobAnalysis(
+        fit_score=score, verdict="maybe", seniority="mid", remote_policy="remote", skills=["python"],
+        salary_min_yearly=None, salary_max_yearly=None, salary_currency=None, red_flags=[], summary="ok",
+    )  # fmt: skip
+    result = AnalysisResult(analysis=analysis, model="m", prompt_version="p1")
+    return to_row(envelope_for(posting, scraped), result, analysed, "msg-" + job_id)
+
+
+def test_a_batch_is_one_file_per_scrape_date_and_no_temp_file_remains(tmp_path: Path) -> None:
+    next_day = SCRAPED + timedelta(minutes=2)
+    files = write_rows(tmp_path, [row("1", 50), row("2", 60, scraped=next_day)])
+    assert sorted(p.parent.name for p in files) == ["scrape_date=2026-11-26", "scrape_date=2026-11-27"]
+    assert not list(tmp_path.rglob("*.tmp"))
+    assert stored_versions(tmp_path) == {
+        StoredVersion("indeed:1", row("1", 0)["content_hash"], "p1"),  # type: ignore[arg-type]
+        StoredVersion("indeed:2", row("2", 0)["content_hash"], "p1"),  # type: ignore[arg-type]
+    }
+
+
+def test_the_latest_analysis_of_a_job_wins_and_history_keeps_both(tmp_path: Path) -> None:
+    write_rows(tmp_path, [row("1", 40)])
+    write_rows(tmp_path, [row("1", 90, analysed=SCRAPED + timedelta(hours=1))])
+    with reader(tmp_path) as con:
+        assert con.execute("SELECT fit_score FROM enriched_jobs").fetchall() == [(90,)]
+        assert con.execute("SELECT count(*) FROM enriched_jobs_history").fetchall() == [(2,)]
+        assert (
+            con.execute("SELECT DISTINCT scrape_date FROM enriched_jobs").fetchall()[0][0].isoformat() == "2026-11-26"
+        )
+
+
+def test_the_reader_refuses_an_empty_lake_with_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(LakeEmptyError, match="no enriched jobs yet"):
+        reader(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "COPY (SELECT 1) TO '/tmp/jobping-out.csv'",
+        "ATTACH '/tmp/jobping-other.duckdb'",
+        "INSTALL httpfs",
+        "SET enable_external_access = true",
+    ],
+    ids=["read-outside", "copy-out", "attach", "install", "unlock"],
+)
+def test_the_reader_cannot_touch_files_outside_the_lake(tmp_path: Path, statement: str) -> None:
+    write_rows(tmp_path, [row("1", 40)])
+    with reader(tmp_path) as con, pytest.raises(duckdb.Error):
+        con.execute(statement)
+
+
+def test_refresh_writes_views_once_and_then_leaves_the_catalog_alone(tmp_path: Path) -> None:
+    catalog = tmp_path / "jobping.duckdb"
+    lake = tmp_path / "lake"
+    assert refresh_catalog(catalog, lake) is False  # nothing to view yet
+    write_rows(lake, [row("1", 40)])
+    assert refresh_catalog(catalog, lake) is True
+    modified = catalog.stat().st_mtime_ns
+    assert refresh_catalog(catalog, lake) is True
+    assert catalog.stat().st_mtime_ns == modified
+    write_rows(lake, [row("2", 41)])  # new files show without touching the catalog
+    with duckdb.connect(str(catalog), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM enriched_jobs").fetchall() == [(2,)]
