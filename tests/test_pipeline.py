@@ -165,3 +165,21 @@ def test_the_catalog_opens_and_queries_from_any_working_directory(
     with duckdb.connect(str(settings.catalog_path), read_only=True) as con:
         rows = con.execute("SELECT count(*) FROM enriched_jobs").fetchall()
     assert rows == [(stored,)]
+
+
+def test_each_run_records_its_counts_as_a_prefect_artifact(settings: Settings) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    scraped = scrape(ScrapeParameters(source="sample", sites=["google"]), return_state=True)
+    analysed = analyse(return_state=True)
+    report = analysed.result()
+    tables = {}
+    with get_client(sync_client=True) as client:
+        for state in (scraped, analysed):
+            run_filter = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]))
+            (artifact,) = client.read_artifacts(artifact_filter=run_filter)
+            tables[artifact.key] = (json.loads(str(artifact.data)), str(artifact.description))
+    assert {"site": "google", "scraped": report.received, "status": "ok"} in tables["scrape-summary"][0]
+    assert {"what": "stored", "count": report.stored} in tables["analyse-summary"][0]
+    assert "counts add up: True" in tables["analyse-summary"][1]
