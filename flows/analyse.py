@@ -1,23 +1,34 @@
-"""The analyse flow: drain the queue in batches into the Parquet lake, until empty or a budget."""
+"""The analyse flow: drain the queue in batches into the Parquet lake, until empty or a budget.
+
+Batches overlap: while the LLM works on some, the next are already received, so the model
+is never idle while SQS is polled. Each batch is one Prefect task run.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Annotated, Any
 
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
+from prefect import State, Task, flow, get_run_logger, task
+from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import TaskRun
+from prefect.runtime import task_run
+from prefect.tasks import exponential_backoff
 from pydantic import BaseModel, Field
 
 from jobping.analysis import Analyser
+from jobping.errors import TransientError
 from jobping.settings import Settings
 from storage.catalog import refresh_catalog
 from storage.lake import StoredVersion, stored_versions
-from tasks.batch import BatchOutcome, BatchTargets, process_batch
+from tasks.batch import Batch, BatchOutcome, BatchTargets, Claims, CostBudget
 from tasks.llm.factory import make_analyser
+from tasks.llm.offline import OFFLINE_MODEL
 from tasks.sqs.client import make_sqs_client
-from tasks.sqs.messages import MAX_BATCH_ENTRIES, ReceivedMessage, receive
+from tasks.sqs.messages import MAX_BATCH_ENTRIES, receive
 from tasks.sqs.queues import depth, ensure_queues
 
 if TYPE_CHECKING:
@@ -25,6 +36,13 @@ if TYPE_CHECKING:
 
 MAX_JOBS_LIMIT = 1_000_000
 MAX_SECONDS_LIMIT = 86_400.0
+MAX_COST_LIMIT_USD = 10_000.0
+BATCH_RETRIES = 2
+BATCH_BACKOFF_SECONDS = 2.0
+BATCH_JITTER_FACTOR = 0.5
+# postings received ahead of the analyser, so that it never waits for a receive
+PREFETCH_FACTOR = 2
+TOP_MATCHES = 10
 
 
 class AnalyseReport(BaseModel):
@@ -32,6 +50,7 @@ class AnalyseReport(BaseModel):
 
     model: str
     prompt_version: str
+    offline: bool
     batches: int = 0
     received: int = 0
     stored: int = 0
@@ -39,44 +58,138 @@ class AnalyseReport(BaseModel):
     dead_lettered: int = 0
     left_for_retry: int = 0
     not_deleted: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    seconds: float = 0.0
     stopped_by: str = "empty queue"
     queue_visible: int = 0
     queue_in_flight: int = 0
     dlq_visible: int = 0
     dlq_reasons: list[str] = Field(default_factory=list)
+    top: list[dict[str, Any]] = Field(default_factory=list)
 
     @property
     def balanced(self) -> bool:
         return self.received == self.stored + self.skipped + self.dead_lettered + self.left_for_retry
 
+    def add(self, outcome: BatchOutcome) -> None:
+        self.batches += 1
+        for name in ("received", "stored", "skipped", "dead_lettered", "left_for_retry", "not_deleted",
+                     "prompt_tokens", "completion_tokens", "cost_usd"):  # fmt: skip
+            setattr(self, name, getattr(self, name) + getattr(outcome, name))
+        self.dlq_reasons.extend(outcome.dlq_reasons)
+        self.top = sorted([*self.top, *outcome.top], key=lambda row: -int(row["fit_score"]))[:TOP_MATCHES]
+
+
+class Limits(BaseModel):
+    """The budgets of one drain: messages, seconds and dollars."""
+
+    max_jobs: int | None
+    max_seconds: float | None
+    max_cost_usd: float | None
+
+    def reached(self, received: int, elapsed: float, budget: CostBudget) -> str | None:
+        if self.max_jobs is not None and received >= self.max_jobs:
+            return f"max_jobs {self.max_jobs}"
+        if self.max_seconds is not None and elapsed >= self.max_seconds:
+            return f"max_seconds {self.max_seconds:g}"
+        if budget.exhausted:
+            return f"max_cost_usd {self.max_cost_usd:g}"
+        return None
+
+    def wanted(self, received: int) -> int:
+        return MAX_BATCH_ENTRIES if self.max_jobs is None else min(MAX_BATCH_ENTRIES, self.max_jobs - received)
+
+
+class Drain:
+    """Batches in flight at once, up to a number of postings; the first failure stops the drain."""
+
+    def __init__(self, report: AnalyseReport, prefetch: int) -> None:
+        self.report = report
+        self.prefetch = prefetch
+        self.running: dict[asyncio.Future[BatchOutcome], int] = {}
+        self.failure: BaseException | None = None
+        self.received = 0
+
+    def start(self, batch: Coroutine[Any, Any, BatchOutcome], size: int) -> None:
+        self.received += size
+        self.running[asyncio.ensure_future(batch)] = size
+
+    async def make_room(self) -> None:
+        while sum(self.running.values()) >= self.prefetch:
+            done, _ = await asyncio.wait(self.running, return_when=asyncio.FIRST_COMPLETED)
+            self._collect(done)
+
+    async def finish(self) -> None:
+        if self.running:
+            done, _ = await asyncio.wait(self.running)
+            self._collect(done)
+
+    def _collect(self, done: set[asyncio.Future[BatchOutcome]]) -> None:
+        for finished in done:
+            self.running.pop(finished)
+            error = finished.exception()
+            if error is not None:
+                self.failure = self.failure or error
+            else:
+                self.report.add(finished.result())
+
+
+class BatchRetryError(TransientError):
+    """Some postings of a batch failed for a passing reason; the task tries them again."""
+
+
+async def _retry_transient(_task: Task[..., Any], _run: TaskRun, state: State[Any]) -> bool:
+    # a bug or bad configuration fails fast; only what can succeed later is retried
+    return isinstance(await state.aresult(raise_on_failure=False), TransientError)
+
 
 def _batch_run_name() -> str:
-    from prefect.runtime import task_run
+    batch = task_run.parameters.get("batch")
+    return f"analyse {len(batch.messages) if isinstance(batch, Batch) else '?'} messages"
 
-    return f"analyse {len(task_run.parameters.get('messages') or [])} messages"
 
-
-@task(name="analyse-batch", task_run_name=_batch_run_name, cache_policy=NO_CACHE)
-def analyse_batch(
-    messages: list[ReceivedMessage],
+@task(
+    name="analyse-batch",
+    task_run_name=_batch_run_name,
+    retries=BATCH_RETRIES,
+    retry_delay_seconds=exponential_backoff(backoff_factor=BATCH_BACKOFF_SECONDS),
+    retry_jitter_factor=BATCH_JITTER_FACTOR,
+    retry_condition_fn=_retry_transient,
+    cache_policy=NO_CACHE,
+)
+async def analyse_batch(
+    batch: Batch,
     *,
     sqs: SQSClient,
     targets: BatchTargets,
     analyser: Analyser,
     stored: set[StoredVersion],
+    budget: CostBudget,
+    claims: Claims,
 ) -> BatchOutcome:
-    outcome = process_batch(messages, sqs=sqs, targets=targets, analyser=analyser, stored=stored)
+    """One attempt: analyse what is left of the batch, store it, delete it; retry what may pass."""
     logger = get_run_logger()
-    logger.info(
-        "batch: %d received, %d stored, %d skipped, %d to the DLQ, %d left for retry",
-        outcome.received, outcome.stored, outcome.skipped, outcome.dead_lettered, outcome.left_for_retry,
-    )  # fmt: skip
-    for reason in outcome.dlq_reasons:
+    if task_run.run_count <= 1:
+        batch.triage(analyser.prompt_version, stored)
+    results = await batch.analyse(analyser, budget, claims)
+    await asyncio.to_thread(batch.settle, results, sqs, targets)
+    if batch.transient and batch.fatal is None and task_run.run_count <= BATCH_RETRIES:
+        reasons = sorted({reason for _, reason in batch.transient})
+        raise BatchRetryError(f"{len(batch.transient)} postings to try again: {'; '.join(reasons)[:300]}")
+    for message, reason in batch.transient:
+        logger.warning("message %s left on the queue for a later run: %s", message.message_id, reason)
+    await asyncio.to_thread(batch.give_up, sqs, targets)
+    stored |= batch.outcome.new_versions
+    for reason in batch.outcome.dlq_reasons:
         logger.warning("sent to the DLQ: %s", reason)
-    return outcome
+    if batch.fatal is not None:
+        raise batch.fatal
+    return batch.outcome
 
 
-def _record(report: AnalyseReport) -> None:
+async def _record(report: AnalyseReport) -> None:
     rows = [
         {"what": "received", "count": report.received},
         {"what": "stored", "count": report.stored},
@@ -86,22 +199,39 @@ def _record(report: AnalyseReport) -> None:
         {"what": "queue visible after the run", "count": report.queue_visible},
         {"what": "queue in flight after the run", "count": report.queue_in_flight},
         {"what": "DLQ depth after the run", "count": report.dlq_visible},
+        {"what": "prompt tokens", "count": report.prompt_tokens},
+        {"what": "completion tokens", "count": report.completion_tokens},
+        {"what": "estimated cost (USD)", "count": round(report.cost_usd, 6)},
     ]
+    analyser = "the OFFLINE analyser (no LLM configured)" if report.offline else f"the LLM {report.model}"
     description = (
-        f"analyser {report.model} ({report.prompt_version}), {report.batches} batches, "
-        f"stopped by {report.stopped_by}; counts add up: {report.balanced}"
+        f"analysed with {analyser}, prompt {report.prompt_version}; {report.batches} batches in "
+        f"{report.seconds:.1f} s, stopped by {report.stopped_by}; counts add up: {report.balanced}"
     )
-    create_table_artifact(key="analyse-summary", table=rows, description=description)
+    await acreate_table_artifact(key="analyse-summary", table=rows, description=description)
+    if report.top:
+        lines = ["| fit | verdict | title | company | link |", "|---|---|---|---|---|"]
+        for row in report.top:
+            title = str(row["title"]).replace("|", "/")
+            company = str(row["company"]).replace("|", "/")
+            lines.append(f"| {row['fit_score']} | {row['verdict']} | {title} | {company} | [open]({row['job_url']}) |")
+        await acreate_markdown_artifact(
+            key="top-matches", markdown="\n".join(lines), description="Best fits of this run"
+        )
 
 
 @flow(name="analyse", flow_run_name="analyse queue", log_prints=True)
-def analyse(
+async def analyse(
     max_jobs: Annotated[
         int | None, Field(ge=1, le=MAX_JOBS_LIMIT, description="Stop after this many messages.")
     ] = None,
     max_seconds: Annotated[
         float | None,
         Field(gt=0, le=MAX_SECONDS_LIMIT, description="Stop receiving new batches after this many seconds."),
+    ] = None,
+    max_cost_usd: Annotated[
+        float | None,
+        Field(gt=0, le=MAX_COST_LIMIT_USD, description="Stop sending postings to the LLM after this spend."),
     ] = None,
 ) -> AnalyseReport:
     """Drain the queue: receive up to ten at a time, analyse, write Parquet, then delete."""
@@ -112,36 +242,63 @@ def analyse(
     queues = ensure_queues(sqs, settings)
     targets = BatchTargets(queue_url=queues.url, dlq_url=queues.dlq_url, lake=settings.lake_dir)
     stored = stored_versions(settings.lake_dir)
-    report = AnalyseReport(model=analyser.model, prompt_version=analyser.prompt_version)
+    budget = CostBudget(max_cost_usd, settings.llm_concurrency)
+    claims = Claims()
+    offline = analyser.model == OFFLINE_MODEL
+    report = AnalyseReport(model=analyser.model, prompt_version=analyser.prompt_version, offline=offline)
+    if offline:
+        logger.warning("no LLM configured (OPENAI_API_KEY or OPENAI_BASE_URL): using the offline analyser")
     logger.info(
         "analysing with %s (%s); %d analyses already stored", analyser.model, analyser.prompt_version, len(stored)
     )
 
+    limits = Limits(max_jobs=max_jobs, max_seconds=max_seconds, max_cost_usd=max_cost_usd)
+    prefetch = max(MAX_BATCH_ENTRIES, settings.llm_concurrency * PREFETCH_FACTOR)
+    drain = Drain(report, prefetch)
     started = time.monotonic()
-    while True:
-        if max_jobs is not None and report.received >= max_jobs:
-            report.stopped_by = f"max_jobs {max_jobs}"
+    while drain.failure is None:
+        stop = limits.reached(drain.received, time.monotonic() - started, budget)
+        if stop:
+            report.stopped_by = stop
             break
-        if max_seconds is not None and time.monotonic() - started >= max_seconds:
-            report.stopped_by = f"max_seconds {max_seconds:g}"
+        await drain.make_room()
+        if drain.failure is not None:
             break
-        wanted = MAX_BATCH_ENTRIES if max_jobs is None else min(MAX_BATCH_ENTRIES, max_jobs - report.received)
-        messages = receive(sqs, queues.url, max_messages=wanted, wait_seconds=settings.receive_wait_seconds)
+        messages = await asyncio.to_thread(
+            receive,
+            sqs,
+            queues.url,
+            max_messages=limits.wanted(drain.received),
+            wait_seconds=settings.receive_wait_seconds,
+        )
         if not messages:
             break
-        outcome = analyse_batch(messages, sqs=sqs, targets=targets, analyser=analyser, stored=stored)
-        stored |= outcome.new_versions
-        report.batches += 1
-        for name in ("received", "stored", "skipped", "dead_lettered", "left_for_retry", "not_deleted"):
-            setattr(report, name, getattr(report, name) + getattr(outcome, name))
-        report.dlq_reasons.extend(outcome.dlq_reasons)
+        drain.start(
+            analyse_batch(
+                Batch(messages),
+                sqs=sqs,
+                targets=targets,
+                analyser=analyser,
+                stored=stored,
+                budget=budget,
+                claims=claims,
+            ),
+            len(messages),
+        )
+    await drain.finish()
+    if budget.exhausted and report.stopped_by == "empty queue":
+        report.stopped_by = limits.reached(0, 0, budget) or report.stopped_by
+    report.seconds = time.monotonic() - started
 
     refresh_catalog(settings.catalog_path, settings.lake_dir)
     main, dlq = depth(sqs, queues.url), depth(sqs, queues.dlq_url)
     report.queue_visible, report.queue_in_flight, report.dlq_visible = main.visible, main.in_flight, dlq.visible
-    _record(report)
+    await _record(report)
     logger.info(
-        "received %d: stored %d, skipped %d, DLQ %d, left for retry %d (stopped by %s)",
-        report.received, report.stored, report.skipped, report.dead_lettered, report.left_for_retry, report.stopped_by,
+        "received %d: stored %d, skipped %d, DLQ %d, left for retry %d (stopped by %s); %d+%d tokens, $%.4f",
+        report.received, report.stored, report.skipped, report.dead_lettered, report.left_for_retry,
+        report.stopped_by, report.prompt_tokens, report.completion_tokens, report.cost_usd,
     )  # fmt: skip
+    if drain.failure is not None:
+        raise drain.failure
     return report

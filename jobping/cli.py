@@ -6,6 +6,7 @@ and nothing below imports upward.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -128,13 +129,17 @@ def scrape(
 def analyse(
     max_jobs: Annotated[int | None, typer.Option(min=1, help="Stop after this many messages.")] = None,
     max_seconds: Annotated[float | None, typer.Option(min=0.1, help="Stop receiving after this many seconds.")] = None,
+    max_cost: Annotated[
+        float | None,
+        typer.Option("--max-cost-usd", min=0.0001, help="Stop sending postings to the LLM after this spend."),
+    ] = None,
 ) -> None:
     """Drain the queue: analyse each posting and store it in the Parquet lake."""
     _settings()
     from flows.analyse import analyse as analyse_flow
 
     with _friendly_errors():
-        _print_analyse(analyse_flow(max_jobs=max_jobs, max_seconds=max_seconds))
+        _print_analyse(asyncio.run(analyse_flow(max_jobs=max_jobs, max_seconds=max_seconds, max_cost_usd=max_cost)))
 
 
 @queues_app.callback()
@@ -272,7 +277,7 @@ def demo() -> None:
             if settings.uses_emulator:
                 started_emulator = emulator.ensure_running(settings).started_here
             _print_scrape(scrape_flow(ScrapeParameters(source="sample", sites=sample_sites())))
-            _print_analyse(analyse_flow())
+            _print_analyse(asyncio.run(analyse_flow()))
             _run_query(settings, saved_query("by_site"), title="by site")
             _run_query(settings, saved_query("top_matches"), title="top matches")
             console.print(f"\nthe catalog is {settings.catalog_path}; try: {TRY_QUERY}")

@@ -21,6 +21,13 @@ class ConfigurationError(TerminalError):
     """A setting, a file or an endpoint is wrong."""
 
 
+class PostingRejectedError(TerminalError):
+    """This posting can never be analysed (refusal, cut-off answer, invalid answer twice).
+
+    Its message goes to the DLQ with this error's text as the reason.
+    """
+
+
 MAX_SHOWN_INPUT_CHARS = 60
 MAX_SHOWN_ERRORS = 5
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_QUEUE_NAME = "jobping-jobs-to-filter"
@@ -14,6 +14,26 @@ DLQ_SUFFIX = "-dlq"
 MAX_QUEUE_NAME_CHARS = 80 - len(DLQ_SUFFIX)
 AWS_ENDPOINT = "aws"
 EMULATOR_DEFAULT_PORT = 9330
+
+
+DEFAULT_LLM_MODEL = "gpt-4.1-mini"
+
+
+class ModelPrice(BaseModel):
+    """What a model costs, in USD per million tokens."""
+
+    input_per_million: float = Field(ge=0, le=10_000)
+    output_per_million: float = Field(ge=0, le=10_000)
+
+
+# list prices of small current models; override with JOBPING_LLM_PRICES (JSON)
+DEFAULT_PRICES: dict[str, ModelPrice] = {
+    "gpt-4.1-mini": ModelPrice(input_per_million=0.40, output_per_million=1.60),
+    "gpt-4.1-nano": ModelPrice(input_per_million=0.10, output_per_million=0.40),
+    "gpt-4o-mini": ModelPrice(input_per_million=0.15, output_per_million=0.60),
+    "gpt-5-mini": ModelPrice(input_per_million=0.25, output_per_million=2.00),
+    "gpt-5-nano": ModelPrice(input_per_million=0.05, output_per_million=0.40),
+}
 
 
 class Settings(BaseSettings):
@@ -76,6 +96,54 @@ class Settings(BaseSettings):
         le=65_535,
         description="Port of the embedded SQS emulator.",
     )
+
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_API_KEY", "JOBPING_OPENAI_API_KEY"),
+        description="OpenAI API key (OPENAI_API_KEY). Never logged or stored.",
+    )
+    openai_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_BASE_URL", "JOBPING_OPENAI_BASE_URL"),
+        description="An OpenAI-compatible server (Ollama, vLLM, llama.cpp), e.g. http://127.0.0.1:11434/v1.",
+    )
+    openai_secret_block: str | None = Field(
+        default=None, description="Name of a Prefect Secret block holding the OpenAI API key."
+    )
+    llm_model: str = Field(default=DEFAULT_LLM_MODEL, min_length=1, max_length=200, description="Chat model to ask.")
+    llm_temperature: float | None = Field(
+        default=0.0, ge=0, le=2, description="Sampling temperature; empty for models that refuse one."
+    )
+    llm_timeout_seconds: float = Field(default=30.0, gt=0, le=600, description="Timeout of one LLM request.")
+    llm_max_retries: int = Field(default=2, ge=0, le=10, description="Retries of one LLM request inside the SDK.")
+    llm_concurrency: int = Field(default=16, ge=1, le=512, description="LLM requests in flight at once.")
+    llm_description_chars: int = Field(
+        default=6_000, ge=200, le=200_000, description="Characters of a description sent to the LLM."
+    )
+    llm_max_output_tokens: int = Field(default=800, ge=100, le=16_000, description="Cap on one answer's tokens.")
+    llm_prices: dict[str, ModelPrice] = Field(
+        default_factory=lambda: dict(DEFAULT_PRICES),
+        description='USD per million tokens by model, JSON: {"my-model": {"input_per_million": 1, ...}}.',
+    )
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.strip().startswith(("http://", "https://")):
+            raise ValueError("OPENAI_BASE_URL must be an http(s) URL")
+        return value.strip()
+
+    @field_validator("llm_prices", mode="after")
+    @classmethod
+    def _with_defaults(cls, value: dict[str, ModelPrice]) -> dict[str, ModelPrice]:
+        # an override adds or replaces models, it does not forget the others
+        return {**DEFAULT_PRICES, **value}
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.openai_api_key or self.openai_base_url or self.openai_secret_block)
 
     @field_validator("data_dir")
     @classmethod

@@ -17,16 +17,14 @@ from typing import TYPE_CHECKING
 
 from jobping.analysis import Analyser, AnalysisResult
 from jobping.contract import Envelope, PoisonMessageError, parse_message
-from jobping.errors import TerminalError
+from jobping.errors import PostingRejectedError, TransientError
 from storage.lake import StoredVersion, to_row, write_rows
-from tasks.sqs.messages import ReceivedMessage, dead_letter, delete
+from tasks.sqs.messages import ReceivedMessage, dead_letter, delete, release
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 logger = logging.getLogger(__name__)
-
-ANALYSIS_CONCURRENCY = 16
 
 
 @dataclass
@@ -39,20 +37,12 @@ class BatchOutcome:
     dead_lettered: int = 0
     left_for_retry: int = 0
     not_deleted: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
     new_versions: set[StoredVersion] = field(default_factory=set)
     dlq_reasons: list[str] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
-
-    def add(self, other: BatchOutcome) -> None:
-        self.received += other.received
-        self.stored += other.stored
-        self.skipped += other.skipped
-        self.dead_lettered += other.dead_lettered
-        self.left_for_retry += other.left_for_retry
-        self.not_deleted += other.not_deleted
-        self.new_versions |= other.new_versions
-        self.dlq_reasons.extend(other.dlq_reasons)
-        self.files.extend(other.files)
+    top: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def balanced(self) -> bool:
@@ -66,71 +56,158 @@ class BatchTargets:
     lake: Path
 
 
-async def _analyse_all(
-    analyser: Analyser, envelopes: Sequence[Envelope], concurrency: int
-) -> list[AnalysisResult | BaseException]:
-    gate = asyncio.Semaphore(concurrency)
+class CostBudget:
+    """Dollars the run may spend and requests it may have in flight; once spent, no new posting is sent."""
 
-    async def one(envelope: Envelope) -> AnalysisResult:
-        async with gate:
-            return await analyser.analyse(envelope.posting)
+    def __init__(self, limit_usd: float | None, concurrency: int) -> None:
+        self.limit_usd = limit_usd
+        self.spent_usd = 0.0
+        # the check happens once a slot is free, so queued postings see what the others spent
+        self.slots = asyncio.Semaphore(concurrency)
 
-    return await asyncio.gather(*(one(e) for e in envelopes), return_exceptions=True)
+    @property
+    def exhausted(self) -> bool:
+        return self.limit_usd is not None and self.spent_usd >= self.limit_usd
 
 
-def process_batch(
-    messages: Sequence[ReceivedMessage],
-    *,
-    sqs: SQSClient,
-    targets: BatchTargets,
-    analyser: Analyser,
-    stored: set[StoredVersion],
-    concurrency: int = ANALYSIS_CONCURRENCY,
-) -> BatchOutcome:
-    outcome = BatchOutcome(received=len(messages))
-    now = datetime.now(UTC)
-    poison: list[tuple[ReceivedMessage, str]] = []
-    skipped: list[ReceivedMessage] = []
-    todo: list[tuple[ReceivedMessage, Envelope]] = []
-    seen: set[StoredVersion] = set()
-    for message in messages:
-        try:
-            envelope = parse_message(message.body, message.sent_at)
-        except PoisonMessageError as exc:
-            poison.append((message, exc.reason))
-            continue
-        version = StoredVersion(envelope.job_key, envelope.content_hash, analyser.prompt_version)
-        if version in stored or version in seen:
-            skipped.append(message)
-            continue
-        seen.add(version)
-        todo.append((message, envelope))
+class Claims:
+    """Postings being analysed right now, so that a duplicate in another batch waits instead of paying twice."""
 
-    results = asyncio.run(_analyse_all(analyser, [envelope for _, envelope in todo], concurrency))
-    rows: list[dict[str, object]] = []
-    analysed: list[ReceivedMessage] = []
-    retry: list[ReceivedMessage] = []
-    for (message, envelope), result in zip(todo, results, strict=True):
-        if isinstance(result, TerminalError):
-            poison.append((message, f"analysis refused: {result}"))
-        elif isinstance(result, BaseException):
-            logger.warning("analysis of message %s failed, it will be delivered again: %s", message.message_id, result)
-            retry.append(message)
-        else:
-            rows.append(to_row(envelope, result, now, message.message_id))
-            analysed.append(message)
-            outcome.new_versions.add(StoredVersion(envelope.job_key, envelope.content_hash, result.prompt_version))
+    def __init__(self) -> None:
+        self._analysed: dict[StoredVersion, asyncio.Future[bool]] = {}
 
-    # the durable write comes first; if it raises, nothing below runs and nothing is deleted
-    outcome.files = [str(path) for path in write_rows(targets.lake, rows)]
-    dead = dead_letter(sqs, targets.dlq_url, poison)
-    outcome.dlq_reasons = [reason for message, reason in poison if message in dead]
-    retry.extend(message for message, _ in poison if message not in dead)
+    async def wait_for_other(self, version: StoredVersion) -> bool:
+        """True when another batch already analysed this version; else claim it for this one."""
+        other = self._analysed.get(version)
+        if other is not None and await asyncio.shield(other):
+            return True
+        self._analysed[version] = asyncio.get_running_loop().create_future()
+        return False
 
-    not_deleted = delete(sqs, targets.queue_url, [*analysed, *skipped, *dead])
-    outcome.not_deleted = len(not_deleted)
-    outcome.stored = len(analysed)
-    outcome.skipped = len(skipped)
-    outcome.dead_lettered = len(dead)
-    outcome.left_for_retry = len(retry)
-    return outcome
+    def release(self, version: StoredVersion, *, analysed: bool) -> None:
+        claim = self._analysed.get(version)
+        if claim is not None and not claim.done():
+            claim.set_result(analysed)
+
+
+DUPLICATE = "duplicate"
+Result = AnalysisResult | BaseException | None | str
+
+
+class Batch:
+    """The messages of one receive, carried across the attempts of the task that handles them."""
+
+    def __init__(self, messages: Sequence[ReceivedMessage]) -> None:
+        self.messages = list(messages)
+        self.outcome = BatchOutcome(received=len(self.messages))
+        self.todo: list[tuple[ReceivedMessage, Envelope]] = []
+        self.prompt_version = ""
+        self.transient: list[tuple[ReceivedMessage, str]] = []
+        self.deferred: list[ReceivedMessage] = []
+        self.fatal: BaseException | None = None
+        self._poison: list[tuple[ReceivedMessage, str]] = []
+        self._skipped: list[ReceivedMessage] = []
+
+    def triage(self, prompt_version: str, stored: set[StoredVersion]) -> None:
+        """Parse every message; poison to the DLQ list, already stored to the skip list."""
+        seen: set[StoredVersion] = set()
+        self.prompt_version = prompt_version
+        for message in self.messages:
+            try:
+                envelope = parse_message(message.body, message.sent_at)
+            except PoisonMessageError as exc:
+                self._poison.append((message, exc.reason))
+                continue
+            version = StoredVersion(envelope.job_key, envelope.content_hash, prompt_version)
+            if version in stored or version in seen:
+                self._skipped.append(message)
+                continue
+            seen.add(version)
+            self.todo.append((message, envelope))
+
+    async def analyse(self, analyser: Analyser, budget: CostBudget, claims: Claims) -> list[Result]:
+        """Analyse what is left to do, concurrently; None where the budget ran out first."""
+
+        async def one(envelope: Envelope) -> AnalysisResult | str | None:
+            version = StoredVersion(envelope.job_key, envelope.content_hash, self.prompt_version)
+            if await claims.wait_for_other(version):
+                return DUPLICATE
+            try:
+                async with budget.slots:
+                    if budget.exhausted:
+                        claims.release(version, analysed=False)
+                        return None
+                    result = await analyser.analyse(envelope.posting)
+            except BaseException:
+                claims.release(version, analysed=False)
+                raise
+            claims.release(version, analysed=True)
+            budget.spent_usd += result.cost_usd
+            return result
+
+        return await asyncio.gather(*(one(envelope) for _, envelope in self.todo), return_exceptions=True)
+
+    def settle(self, results: Sequence[Result], sqs: SQSClient, targets: BatchTargets) -> None:
+        """Write the analyses, dead-letter the poison, then delete what is safe; keep the rest."""
+        now = datetime.now(UTC)
+        rows: list[dict[str, object]] = []
+        done: list[ReceivedMessage] = []
+        self.transient = []
+        for (message, envelope), result in zip(self.todo, results, strict=True):
+            if result is None:
+                self.deferred.append(message)
+            elif isinstance(result, str):
+                self._skipped.append(message)
+            elif isinstance(result, PostingRejectedError):
+                self._poison.append((message, f"analysis failed: {result}"))
+            elif isinstance(result, TransientError):
+                self.transient.append((message, str(result)))
+            elif isinstance(result, BaseException):
+                # a configuration error or a bug: keep the message, stop the run after this batch
+                logger.error("analysis of message %s failed: %s", message.message_id, result)
+                self.transient.append((message, str(result)))
+                self.fatal = self.fatal or result
+            else:
+                rows.append(to_row(envelope, result, now, message.message_id))
+                done.append(message)
+                self.outcome.new_versions.add(
+                    StoredVersion(envelope.job_key, envelope.content_hash, result.prompt_version)
+                )
+                self._count(result, envelope)
+
+        # the durable write comes first; if it raises, nothing below runs and nothing is deleted
+        write_rows(targets.lake, rows)
+        dead = dead_letter(sqs, targets.dlq_url, self._poison)
+        self.outcome.dlq_reasons.extend(reason for message, reason in self._poison if message in dead)
+        undelivered = [message for message, _ in self._poison if message not in dead]
+        self.transient.extend((message, "could not be dead-lettered") for message in undelivered)
+        not_deleted = delete(sqs, targets.queue_url, [*done, *self._skipped, *dead])
+        self.outcome.not_deleted += len(not_deleted)
+        self.outcome.stored += len(done)
+        self.outcome.skipped += len(self._skipped)
+        self.outcome.dead_lettered += len(dead)
+        self._poison, self._skipped = [], []
+        # what failed for a passing reason is tried again on the next attempt
+        self.todo = [(m, e) for m, e in self.todo if any(m is t for t, _ in self.transient)]
+
+    def give_up(self, sqs: SQSClient, targets: BatchTargets) -> None:
+        """Leave what is still undone on the queue; postings the budget stopped are visible at once."""
+        if self.deferred:
+            release(sqs, targets.queue_url, self.deferred)
+        self.outcome.left_for_retry += len(self.transient) + len(self.deferred)
+        self.todo, self.transient, self.deferred = [], [], []
+
+    def _count(self, result: AnalysisResult, envelope: Envelope) -> None:
+        outcome = self.outcome
+        outcome.prompt_tokens += result.prompt_tokens
+        outcome.completion_tokens += result.completion_tokens
+        outcome.cost_usd += result.cost_usd
+        outcome.top.append(
+            {
+                "fit_score": result.analysis.fit_score,
+                "verdict": result.analysis.verdict,
+                "title": envelope.posting.title,
+                "company": envelope.posting.company or "",
+                "job_url": envelope.posting.job_url,
+            }
+        )

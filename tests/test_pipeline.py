@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import subprocess
@@ -44,7 +45,7 @@ def test_scrape_then_analyse_stores_every_distinct_sample_job_once_with_a_fit_sc
     assert published.published == len(distinct)
     assert published.send_requests == math.ceil(len(distinct) / 10)
 
-    report = analyse()
+    report = asyncio.run(analyse())
     assert report.balanced
     assert (report.received, report.stored, report.dead_lettered) == (len(distinct), len(distinct), 0)
     assert count(settings, "SELECT count(*) FROM enriched_jobs") == len(distinct)
@@ -55,11 +56,11 @@ def test_scrape_then_analyse_stores_every_distinct_sample_job_once_with_a_fit_sc
 
 def test_a_second_run_publishes_nothing_unchanged_and_adds_no_row(settings: Settings) -> None:
     scrape(sample_params())
-    first = analyse()
+    first = asyncio.run(analyse())
     again = scrape(sample_params())
     assert again.published == 0
     assert again.already_stored == first.stored
-    second = analyse()
+    second = asyncio.run(analyse())
     assert second.received == 0
     assert count(settings, "SELECT count(*) FROM enriched_jobs_history") == first.stored
 
@@ -75,7 +76,7 @@ def test_a_duplicate_delivery_is_skipped_not_stored_twice(settings: Settings, sq
             {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": 0} for i, m in enumerate(messages)
         ],
     )
-    report = analyse()
+    report = asyncio.run(analyse())
     assert report.balanced
     assert report.skipped >= len(messages)
     assert count(settings, "SELECT count(*) FROM enriched_jobs_history") == report.stored
@@ -87,7 +88,7 @@ def test_plain_producer_postings_with_nan_are_stored(settings: Settings, sqs: SQ
     for row in rows:
         # exactly what the original design's producer does: json.dumps of the row's fields
         sqs.send_message(QueueUrl=queues.url, MessageBody=json.dumps(row))
-    report = analyse()
+    report = asyncio.run(analyse())
     assert report.stored == len(rows)
     assert report.dead_lettered == 0
     assert count(settings, "SELECT count(*) FROM enriched_jobs WHERE min_amount IS NULL") >= 1
@@ -98,7 +99,7 @@ def test_poison_goes_to_the_dlq_with_a_reason_and_the_counts_add_up(sqs: SQSClie
     good = {"title": "Data Engineer", "job_url": "https://jobs.example.com/ok/1", "company": "Fine GmbH"}
     for body in [*corpus, json.dumps(good)]:
         sqs.send_message(QueueUrl=queues.url, MessageBody=body)
-    report = analyse()
+    report = asyncio.run(analyse())
     assert report.balanced
     assert (report.received, report.stored, report.dead_lettered) == (len(corpus) + 1, 1, len(corpus))
     in_dlq = []
@@ -118,7 +119,7 @@ def test_nothing_is_deleted_when_the_parquet_write_fails(
     settings.lake_dir.mkdir(parents=True)
     (settings.lake_dir / "enriched_jobs").write_text("not a folder")
     with pytest.raises(OSError, match="enriched_jobs"):
-        analyse()
+        asyncio.run(analyse())
     after = depth(sqs, queues.url)
     assert after.visible + after.in_flight == published
     assert depth(sqs, queues.dlq_url).visible == 0
@@ -126,7 +127,7 @@ def test_nothing_is_deleted_when_the_parquet_write_fails(
 
 def test_a_process_holding_the_catalog_open_does_not_make_a_run_fail(settings: Settings) -> None:
     scrape(ScrapeParameters(source="sample", sites=["google"]))
-    analyse()
+    asyncio.run(analyse())
     holder = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
             import duckdb, sys, time
@@ -146,7 +147,7 @@ def test_a_process_holding_the_catalog_open_does_not_make_a_run_fail(settings: S
         # make the run want to rewrite the views, so it meets the lock
         settings.catalog_path.with_suffix(".version").unlink()
         scrape(ScrapeParameters(source="sample", sites=["indeed"]))
-        report = analyse()
+        report = asyncio.run(analyse())
         assert report.stored > 0
         assert count(settings, "SELECT count(*) FROM enriched_jobs WHERE site = 'indeed'") == report.stored
     finally:
@@ -158,7 +159,7 @@ def test_the_catalog_opens_and_queries_from_any_working_directory(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     scrape(ScrapeParameters(source="sample", sites=["google"]))
-    stored = analyse().stored
+    stored = asyncio.run(analyse()).stored
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
@@ -172,14 +173,18 @@ def test_each_run_records_its_counts_as_a_prefect_artifact(settings: Settings) -
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
     scraped = scrape(ScrapeParameters(source="sample", sites=["google"]), return_state=True)
-    analysed = analyse(return_state=True)
+    analysed = asyncio.run(analyse(return_state=True))
     report = analysed.result()
     tables = {}
     with get_client(sync_client=True) as client:
         for state in (scraped, analysed):
             run_filter = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]))
-            (artifact,) = client.read_artifacts(artifact_filter=run_filter)
-            tables[artifact.key] = (json.loads(str(artifact.data)), str(artifact.description))
-    assert {"site": "google", "scraped": report.received, "status": "ok"} in tables["scrape-summary"][0]
-    assert {"what": "stored", "count": report.stored} in tables["analyse-summary"][0]
+            for artifact in client.read_artifacts(artifact_filter=run_filter):
+                tables[artifact.key] = (artifact.data, str(artifact.description))
+    assert {"site": "google", "scraped": report.received, "status": "ok"} in json.loads(
+        str(tables["scrape-summary"][0])
+    )
+    assert {"what": "stored", "count": report.stored} in json.loads(str(tables["analyse-summary"][0]))
+    assert "offline" in tables["analyse-summary"][1].lower()
+    assert "| fit | verdict | title | company | link |" in str(tables["top-matches"][0])
     assert "counts add up: True" in tables["analyse-summary"][1]

@@ -215,3 +215,20 @@ def dead_letter(
             "message %s could not be dead-lettered (%s); it stays on the queue", by_id[entry_id].message_id, reason
         )
     return [message for entry_id, message in by_id.items() if entry_id not in report.failed]
+
+
+def release(sqs: SQSClient, queue_url: str, messages: Sequence[ReceivedMessage]) -> None:
+    """Make messages visible again at once, for work this run chose not to do."""
+    for start in range(0, len(messages), MAX_BATCH_ENTRIES):
+        chunk = messages[start : start + MAX_BATCH_ENTRIES]
+        try:
+            sqs.change_message_visibility_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": 0}
+                    for i, m in enumerate(chunk)
+                ],
+            )
+        except (ClientError, BotoCoreError) as exc:
+            # harmless: the messages come back when their visibility timeout ends
+            logger.warning("could not release %d messages early: %s", len(chunk), exc)
