@@ -23,7 +23,7 @@ from jobping.analysis import Analyser
 from jobping.errors import TransientError
 from jobping.settings import Settings
 from storage.catalog import refresh_catalog
-from storage.lake import StoredVersion, stored_versions
+from storage.lake import StoredIndex, stored_versions
 from tasks.batch import Batch, BatchOutcome, BatchTargets, Claims, CostBudget
 from tasks.llm.factory import make_analyser
 from tasks.llm.offline import OFFLINE_MODEL
@@ -41,7 +41,7 @@ BATCH_RETRIES = 2
 BATCH_BACKOFF_SECONDS = 2.0
 BATCH_JITTER_FACTOR = 0.5
 # postings received ahead of the analyser, so that it never waits for a receive
-PREFETCH_FACTOR = 2
+PREFETCH_FACTOR = 4
 TOP_MATCHES = 10
 
 
@@ -165,7 +165,7 @@ async def analyse_batch(
     sqs: SQSClient,
     targets: BatchTargets,
     analyser: Analyser,
-    stored: set[StoredVersion],
+    stored: StoredIndex,
     budget: CostBudget,
     claims: Claims,
 ) -> BatchOutcome:
@@ -181,7 +181,7 @@ async def analyse_batch(
     for message, reason in batch.transient:
         logger.warning("message %s left on the queue for a later run: %s", message.message_id, reason)
     await asyncio.to_thread(batch.give_up, sqs, targets)
-    stored |= batch.outcome.new_versions
+    stored.add_all(batch.outcome.new_versions)
     for reason in batch.outcome.dlq_reasons:
         logger.warning("sent to the DLQ: %s", reason)
     if batch.fatal is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -72,6 +72,29 @@ class StoredVersion:
     job_key: str
     content_hash: str
     prompt_version: str
+
+
+class StoredIndex:
+    """The analyses already in the lake.
+
+    A plain object rather than a set, so that Prefect does not walk every element when the
+    index is passed to a task.
+    """
+
+    def __init__(self, versions: Iterable[StoredVersion] = ()) -> None:
+        self._versions = set(versions)
+
+    def __contains__(self, version: object) -> bool:
+        return version in self._versions
+
+    def __iter__(self) -> Iterator[StoredVersion]:
+        return iter(self._versions)
+
+    def __len__(self) -> int:
+        return len(self._versions)
+
+    def add_all(self, versions: Iterable[StoredVersion]) -> None:
+        self._versions.update(versions)
 
 
 def table_dir(lake: Path) -> Path:
@@ -162,13 +185,13 @@ def write_rows(lake: Path, rows: Sequence[dict[str, object]]) -> list[Path]:
     return written
 
 
-def stored_versions(lake: Path) -> set[StoredVersion]:
+def stored_versions(lake: Path) -> StoredIndex:
     """Every (job_key, content_hash, prompt_version) already in the lake."""
     if not has_files(lake):
-        return set()
+        return StoredIndex()
     with duckdb.connect() as con:
         rows = con.execute(
             "SELECT DISTINCT job_key, content_hash, prompt_version FROM read_parquet(?, union_by_name = true)",
             [lake_glob(lake)],
         ).fetchall()
-    return {StoredVersion(*row) for row in rows}
+    return StoredIndex(StoredVersion(*row) for row in rows)

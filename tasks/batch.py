@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from jobping.analysis import Analyser, AnalysisResult
 from jobping.contract import Envelope, PoisonMessageError, parse_message
 from jobping.errors import PostingRejectedError, TransientError
-from storage.lake import StoredVersion, to_row, write_rows
+from storage.lake import StoredIndex, StoredVersion, to_row, write_rows
 from tasks.sqs.messages import ReceivedMessage, dead_letter, delete, release
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ class Batch:
         self._poison: list[tuple[ReceivedMessage, str]] = []
         self._skipped: list[ReceivedMessage] = []
 
-    def triage(self, prompt_version: str, stored: set[StoredVersion]) -> None:
+    def triage(self, prompt_version: str, stored: StoredIndex) -> None:
         """Parse every message; poison to the DLQ list, already stored to the skip list."""
         seen: set[StoredVersion] = set()
         self.prompt_version = prompt_version

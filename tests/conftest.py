@@ -2,78 +2,30 @@
 
 from __future__ import annotations
 
-import json
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from jobping.settings import Settings
 from tasks.sqs.client import make_sqs_client
 from tasks.sqs.queues import Queues, ensure_queues
+from tests.servers import StandIn, moto_server, openai_standin
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 CASES = Path(__file__).parent / "cases"
-SERVER_START_SECONDS = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_http(url: str, timeout: float = SERVER_START_SECONDS) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer within {timeout} s")
-
-
-def stop(process: subprocess.Popen[bytes], grace_seconds: float = 5.0) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=grace_seconds)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @pytest.fixture(scope="session")
 def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real moto server process on 127.0.0.1, shared by the session; queues are per test."""
-    port = free_port()
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(url + "/moto-api/")
+    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as url:
         yield url
-    finally:
-        stop(process)
-        log.close()
 
 
 @pytest.fixture(scope="session")
@@ -120,46 +72,11 @@ def queues(sqs: SQSClient, settings: Settings) -> Queues:
     return ensure_queues(sqs, settings)
 
 
-class StandIn:
-    """Handle on the OpenAI stand-in process: configure its faults, read its counters."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def configure(self, **faults: object) -> None:
-        request = urllib.request.Request(
-            self.url + "/_config",
-            data=json.dumps(faults).encode(),
-            headers={"content-type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            assert response.status == 200
-
-    def stats(self) -> dict[str, Any]:
-        with urllib.request.urlopen(self.url + "/_stats", timeout=10) as response:
-            return dict(json.loads(response.read()))
-
-
 @pytest.fixture(scope="session")
 def standin_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandIn]:
     """A real local HTTP server speaking the Chat Completions wire format, as its own process."""
-    port = free_port()
-    log = (tmp_path_factory.mktemp("standin") / "standin.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.standin_openai", "--port", str(port)],
-        cwd=Path(__file__).parent.parent,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(url + "/health")
+    with openai_standin(tmp_path_factory.mktemp("standin") / "standin.log") as url:
         yield StandIn(url)
-    finally:
-        stop(process)
-        log.close()
 
 
 FAKE_OPENAI_KEY = "sk-jobping-test-" + "5ecret" * 6

@@ -19,9 +19,7 @@ import time
 from collections import Counter
 from typing import Any
 
-import uvicorn
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from aiohttp import web
 from pydantic import BaseModel, Field
 
 POSTING = re.compile(r"<posting>\n(.*)\n</posting>", re.DOTALL)
@@ -95,26 +93,26 @@ def completion(model: str, content: str | None, *, refusal: str | None = None, f
     }
 
 
-def make_app() -> FastAPI:
-    app = FastAPI()
-    state = State()
-    app.state.standin = state
+def reply(data: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(data, status=status, headers=headers)
 
-    @app.post("/_config")
-    async def configure(faults: Faults) -> dict[str, str]:
+
+def make_app() -> web.Application:
+    state = State()
+
+    async def configure(request: web.Request) -> web.Response:
+        faults = Faults.model_validate(await request.json())
         state.faults = faults
         state.random = random.Random(faults.seed)
         state.stats.clear()
         state.keys_seen.clear()
         state.max_in_flight = 0
-        return {"status": "ok"}
+        return reply({"status": "ok"})
 
-    @app.get("/_stats")
-    async def stats() -> dict[str, Any]:
-        return {**state.stats, "max_in_flight": state.max_in_flight, "keys_seen": dict(state.keys_seen)}
+    async def stats(_: web.Request) -> web.Response:
+        return reply({**state.stats, "max_in_flight": state.max_in_flight, "keys_seen": dict(state.keys_seen)})
 
-    @app.post("/v1/chat/completions")
-    async def chat(request: Request) -> Response:
+    async def chat(request: web.Request) -> web.Response:
         state.in_flight += 1
         state.max_in_flight = max(state.max_in_flight, state.in_flight)
         try:
@@ -122,19 +120,19 @@ def make_app() -> FastAPI:
         finally:
             state.in_flight -= 1
 
-    async def respond(request: Request) -> Response:
+    async def respond(request: web.Request) -> web.Response:
         faults, rng = state.faults, state.random
         state.stats["requests"] += 1
         auth = request.headers.get("authorization", "")
         state.keys_seen[auth.removeprefix("Bearer ")[:64]] += 1
         if faults.require_key is not None and auth != f"Bearer {faults.require_key}":
             state.stats["401"] += 1
-            return JSONResponse({"error": {"message": "bad key", "type": "invalid_request_error"}}, status_code=401)
+            return reply({"error": {"message": "bad key", "type": "invalid_request_error"}}, status=401)
         body = await request.json()
         schema = (body.get("response_format") or {}).get("json_schema") or {}
         if body.get("response_format", {}).get("type") != "json_schema" or not schema.get("strict"):
             state.stats["400"] += 1
-            return JSONResponse({"error": {"message": "expected a strict json_schema"}}, status_code=400)
+            return reply({"error": {"message": "expected a strict json_schema"}}, status=400)
         user = next((m["content"] for m in body["messages"] if m["role"] == "user"), "")
         found = POSTING.search(user)
         posting = json.loads(found.group(1)) if found else {}
@@ -149,35 +147,37 @@ def make_app() -> FastAPI:
         if marker == "RATELIMIT" or 0 <= draw < faults.rate_429:
             state.stats["429"] += 1
             headers = {"retry-after": f"{faults.retry_after_seconds:g}"}
-            return JSONResponse(
-                {"error": {"message": "slow down", "type": "rate_limit"}}, status_code=429, headers=headers
-            )
+            return reply({"error": {"message": "slow down", "type": "rate_limit"}}, status=429, headers=headers)
         draw -= faults.rate_429
         if marker == "FAIL500" or 0 <= draw < faults.rate_500:
             state.stats["500"] += 1
-            return JSONResponse({"error": {"message": "boom", "type": "server_error"}}, status_code=500)
+            return reply({"error": {"message": "boom", "type": "server_error"}}, status=500)
         draw -= faults.rate_500
         model = str(body.get("model", ""))
         if marker == "REFUSE":
             state.stats["refusal"] += 1
-            return JSONResponse(completion(model, None, refusal="I can't help with that."))
+            return reply(completion(model, None, refusal="I can't help with that."))
         if marker == "LENGTH":
             state.stats["length"] += 1
-            return JSONResponse(completion(model, '{"fit_score": 5', finish="length"))
+            return reply(completion(model, '{"fit_score": 5', finish="length"))
         if marker == "MALFORMED" or 0 <= draw < faults.rate_malformed:
             state.stats["malformed"] += 1
-            return JSONResponse(completion(model, '{"fit_score": 80, "verdict": "apply", '))
+            return reply(completion(model, '{"fit_score": 80, "verdict": "apply", '))
         draw -= faults.rate_malformed
         if marker == "INVALID" or 0 <= draw < faults.rate_invalid:
             state.stats["invalid"] += 1
-            return JSONResponse(completion(model, json.dumps({**answer_for(posting), "fit_score": 150})))
+            return reply(completion(model, json.dumps({**answer_for(posting), "fit_score": 150})))
         state.stats["ok"] += 1
-        return JSONResponse(completion(model, json.dumps(answer_for(posting))))
+        return reply(completion(model, json.dumps(answer_for(posting))))
 
-    @app.get("/health")
-    async def health() -> PlainTextResponse:
-        return PlainTextResponse("ok")
+    async def health(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
 
+    app = web.Application(client_max_size=4 * 1024 * 1024)
+    app.router.add_post("/_config", configure)
+    app.router.add_get("/_stats", stats)
+    app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_get("/health", health)
     return app
 
 
@@ -187,9 +187,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8081)
     args = parser.parse_args()
     # hanging requests must not hold up a shutdown
-    uvicorn.run(
-        make_app(), host=args.host, port=args.port, log_level="warning", access_log=False, timeout_graceful_shutdown=1
-    )
+    web.run_app(make_app(), host=args.host, port=args.port, access_log=None, print=None, shutdown_timeout=1)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tasks.jobspy.source import _sample_records
-from tests.conftest import free_port
+from tests.servers import free_port
 
 JOBPING = shutil.which("jobping", path=str(Path(sys.executable).parent)) or "jobping"
 DEMO_TIMEOUT_SECONDS = 300

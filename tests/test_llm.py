@@ -20,7 +20,8 @@ from tasks.llm.analyser import LLMConfigurationError
 from tasks.llm.prompt import POSTING_TAG, user_message
 from tasks.sqs.messages import REASON_ATTRIBUTE, ReceivedMessage, receive
 from tasks.sqs.queues import Queues, depth
-from tests.conftest import FAKE_OPENAI_KEY, StandIn
+from tests.conftest import FAKE_OPENAI_KEY
+from tests.servers import StandIn
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -241,3 +242,54 @@ def test_every_posting_ends_stored_or_in_the_dlq_under_a_fault_mix(
     assert all(m.attributes.get(REASON_ATTRIBUTE) for m in in_dlq)
     assert stored[0] <= standin.stats()["ok"]
     assert FAKE_OPENAI_KEY not in json.dumps([m.body for m in in_dlq])
+
+
+def test_the_api_key_appears_in_no_log_artifact_message_or_stored_file(
+    settings: Settings,
+    standin: StandIn,
+    sqs: SQSClient,
+    queues: Queues,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
+
+    caplog.set_level("DEBUG")
+    scraped = scrape(ScrapeParameters(source="sample", sites=["google"]), return_state=True)
+    sqs.send_message(QueueUrl=queues.url, MessageBody=bare("Data Engineer", 1, "STANDIN:REFUSE"))
+    sqs.send_message(QueueUrl=queues.url, MessageBody="not json")
+    analysed = asyncio.run(analyse(return_state=True))
+    assert analysed.result().stored == 13
+    assert standin.stats()["keys_seen"] == {FAKE_OPENAI_KEY: 14}  # the key really was used
+
+    seen: list[str] = [caplog.text, *capfd.readouterr()]
+    with get_client(sync_client=True) as client:
+        for state in (scraped, analysed):
+            run_id = state.state_details.flow_run_id
+            artifacts = client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+            )
+            seen += [f"{a.data} {a.description}" for a in artifacts]
+            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+            seen += [log.message for log in logs]
+    seen += [f"{m.body} {m.attributes}" for m in drain_dlq(sqs, queues)]
+    files = [p for p in settings.data_dir.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".parquet" for p in files)
+    for text in seen:
+        assert FAKE_OPENAI_KEY not in text
+        assert "5ecret5ecret" not in text
+    for path in files:
+        assert b"5ecret5ecret" not in path.read_bytes(), path
+    assert "5ecret" not in repr(Settings())
+
+
+def test_the_api_key_can_come_from_a_prefect_secret_block(standin: StandIn, monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect.blocks.system import Secret
+
+    Secret(value="sk-from-the-block").save("jobping-test-openai", overwrite=True)
+    monkeypatch.delenv("OPENAI_API_KEY")
+    monkeypatch.setenv("JOBPING_OPENAI_SECRET_BLOCK", "jobping-test-openai")
+    scrape(ScrapeParameters(source="sample", sites=["google"]))
+    assert asyncio.run(analyse()).stored == 13
+    assert standin.stats()["keys_seen"] == {"sk-from-the-block": 13}

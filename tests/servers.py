@@ -1,0 +1,96 @@
+"""Starting the real local servers that tests and benchmarks talk to: moto and the OpenAI stand-in."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).parent.parent
+SERVER_START_SECONDS = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_http(url: str, timeout: float = SERVER_START_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+def stop(process: subprocess.Popen[bytes], grace_seconds: float = 5.0) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def serving(args: list[str], health_path: str, log_path: Path) -> Iterator[str]:
+    """Run ``python -m <args> --port N`` as its own process until the block ends; yields its URL."""
+    port = free_port()
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", *args, "-p" if args[0] == "moto.server" else "--port", str(port)],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_for_http(url + health_path)
+            yield url
+        finally:
+            stop(process)
+
+
+def moto_server(log_path: Path) -> Any:
+    return serving(["moto.server", "-H", "127.0.0.1"], "/moto-api/", log_path)
+
+
+def openai_standin(log_path: Path) -> Any:
+    return serving(["tests.standin_openai"], "/health", log_path)
+
+
+class StandIn:
+    """Handle on the OpenAI stand-in process: configure its faults, read its counters."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def configure(self, **faults: object) -> None:
+        request = urllib.request.Request(
+            self.url + "/_config",
+            data=json.dumps(faults).encode(),
+            headers={"content-type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            if response.status != 200:
+                raise RuntimeError(f"the stand-in refused its configuration: {response.status}")
+
+    def stats(self) -> dict[str, Any]:
+        with urllib.request.urlopen(self.url + "/_stats", timeout=10) as response:
+            return dict(json.loads(response.read()))
