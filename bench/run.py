@@ -92,7 +92,13 @@ def moto_cost(moto: str) -> dict[int, float]:
 
     from tasks.sqs.client import EMULATOR_CREDENTIALS
 
-    sqs = boto3.client("sqs", endpoint_url=moto, region_name="us-east-1", **EMULATOR_CREDENTIALS)
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=moto,
+        region_name="us-east-1",
+        aws_access_key_id=EMULATOR_CREDENTIALS["aws_access_key_id"],
+        aws_secret_access_key=EMULATOR_CREDENTIALS["aws_secret_access_key"],
+    )
     costs: dict[int, float] = {}
     for queued in (50, 500):
         url = sqs.create_queue(QueueName=f"cost-{queued}-{uuid.uuid4().hex[:6]}")["QueueUrl"]

@@ -78,6 +78,15 @@ def _print_scrape(report: ScrapeReport) -> None:
 
 
 def _print_analyse(report: AnalyseReport) -> None:
+    if report.offline:
+        console.print(
+            "[yellow]no LLM configured (OPENAI_API_KEY or OPENAI_BASE_URL): the offline analyser judged[/yellow]"
+        )
+    else:
+        console.print(
+            f"LLM {report.model}: {report.prompt_tokens} prompt + {report.completion_tokens} completion tokens, "
+            f"about ${report.cost_usd:.4f}"
+        )
     console.print(
         f"analyse ({report.model}): received {report.received} = stored [bold]{report.stored}[/bold] + "
         f"skipped {report.skipped} + DLQ {report.dead_lettered} + left for retry {report.left_for_retry} "
