@@ -110,6 +110,7 @@ class Drain:
         self.prefetch = prefetch
         self.running: dict[asyncio.Future[BatchOutcome], int] = {}
         self.failure: BaseException | None = None
+        self.outage = False
         self.received = 0
 
     def start(self, batch: Coroutine[Any, Any, BatchOutcome], size: int) -> None:
@@ -133,7 +134,12 @@ class Drain:
             if error is not None:
                 self.failure = self.failure or error
             else:
-                self.report.add(finished.result())
+                outcome = finished.result()
+                self.report.add(outcome)
+                # a batch that stored nothing and left work behind means the llm is down:
+                # receiving more would only spend the messages' receive counts
+                if outcome.left_for_retry and not outcome.stored:
+                    self.outage = True
 
 
 class BatchRetryError(TransientError):
@@ -257,6 +263,9 @@ async def analyse(
     drain = Drain(report, prefetch)
     started = time.monotonic()
     while drain.failure is None:
+        if drain.outage:
+            report.stopped_by = "the LLM being unavailable"
+            break
         stop = limits.reached(drain.received, time.monotonic() - started, budget)
         if stop:
             report.stopped_by = stop

@@ -121,15 +121,18 @@ def test_rate_limits_and_server_errors_are_retried_until_stored(settings: Settin
     assert report.stored <= stats["ok"]
 
 
-def test_a_persistent_outage_leaves_every_message_on_the_queue_and_stores_nothing(
+def test_a_persistent_outage_leaves_every_message_on_the_queue_stores_nothing_and_stops_receiving(
     settings: Settings, standin: StandIn, sqs: SQSClient, queues: Queues, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("JOBPING_LLM_MAX_RETRIES", "0")
     standin.configure(rate_500=1.0)
-    scrape(ScrapeParameters(source="sample", sites=["google"]))
+    scrape(ScrapeParameters(source="sample", sites=["indeed"]))
     report = asyncio.run(analyse())
-    assert (report.received, report.stored, report.dead_lettered, report.left_for_retry) == (13, 0, 0, 13)
-    assert depth(sqs, queues.url).in_flight == 13
+    assert report.stopped_by == "the LLM being unavailable"
+    assert (report.stored, report.dead_lettered) == (0, 0)
+    assert report.left_for_retry == report.received < 95
+    left = depth(sqs, queues.url)
+    assert (left.in_flight, left.visible) == (report.received, 95 - report.received)
     assert not settings.lake_dir.exists() or not list(settings.lake_dir.rglob("*.parquet"))
 
 
