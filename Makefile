@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 
-.PHONY: help install demo test lint typecheck unit bench lock clean emulator-stop
+.PHONY: help install demo test lint typecheck unit bench lock clean emulator-stop up down browser
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -24,6 +24,12 @@ install: $(STAMP)  ## make .venv with the locked dependencies and .venv/bin/jobp
 
 demo: $(STAMP)  ## scrape the bundled sample, analyse it offline, query the result
 	PREFECT_LOGGING_LEVEL=WARNING $(BIN)/jobping demo
+
+up: $(STAMP)  ## start the Prefect UI on 127.0.0.1:4200 with the deployments and a worker
+	$(BIN)/jobping stack up
+
+down: $(STAMP)  ## stop exactly what `make up` started
+	$(BIN)/jobping stack down
 
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check .

@@ -33,6 +33,8 @@ queues_app = typer.Typer(help="The SQS queues: depths, and creating them.", invo
 emulator_app = typer.Typer(help="The embedded SQS emulator (moto's server on 127.0.0.1).", no_args_is_help=True)
 app.add_typer(queues_app, name="queues")
 app.add_typer(emulator_app, name="emulator")
+stack_app = typer.Typer(help="The local stack for the Prefect UI: `make up` / `make down`.", no_args_is_help=True)
+app.add_typer(stack_app, name="stack")
 # piped output gets a wide table rather than rich's 80 columns
 console = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
 errors = Console(stderr=True)
@@ -222,6 +224,33 @@ def emulator_status() -> None:
         f"{status.url}: {'running' if status.running else 'not running'}"
         + (f" (pid {status.pid})" if status.pid else "")
     )
+
+
+@stack_app.command("up")
+def stack_up() -> None:
+    """Start the emulator, a Prefect server (UI), the work pool, the deployments and a worker."""
+    from jobping import stack
+
+    settings = _settings()
+    with _friendly_errors():
+        state = stack.up(settings)
+    ui = state.api_url.removesuffix("/api")
+    console.print(f"the stack is up: {', '.join(f'{k} (pid {v})' for k, v in state.pids.items()) or 'all reused'}")
+    console.print(
+        f"Prefect UI: [bold]{ui}[/bold]  (deployments: scrape/scrape nightly, analyse/analyse after each scrape)"
+    )
+    console.print(
+        f"runs use JOBPING_SCRAPE_SOURCE={settings.scrape_source}; logs in {settings.run_dir}; stop with `make down`"
+    )
+
+
+@stack_app.command("down")
+def stack_down() -> None:
+    """Stop exactly what `stack up` started."""
+    from jobping import stack
+
+    stopped = stack.down(_settings())
+    console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing of ours was running")
 
 
 def _run_query(settings: Settings, query: str, title: str | None = None) -> None:

@@ -126,6 +126,25 @@ class Settings(BaseSettings):
         description='USD per million tokens by model, JSON: {"my-model": {"input_per_million": 1, ...}}.',
     )
 
+    prefect_port: int = Field(
+        default=4200, ge=1, le=65_535, description="Port of the Prefect server and UI that `make up` starts."
+    )
+    timezone: str = Field(default="UTC", description="Timezone of the nightly schedule, e.g. Europe/Berlin.")
+    worker_query_seconds: float = Field(
+        default=5.0, gt=0, le=300, description="How often the worker that `make up` starts looks for runs."
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}, use an IANA name such as Europe/Berlin") from exc
+        return value
+
     @field_validator("openai_base_url")
     @classmethod
     def _base_url(cls, value: str | None) -> str | None:
