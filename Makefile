@@ -41,7 +41,16 @@ typecheck: $(STAMP)  ## mypy --strict on all non-test code
 unit: $(STAMP)  ## pytest only
 	$(BIN)/pytest
 
-test: lint typecheck unit  ## ruff, mypy --strict and pytest
+CHROMIUM ?= /usr/bin/chromium
+
+browser:  ## Debian's chromium for the UI test (installed with apt-get when missing and run as root)
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)); \
+	  else echo "the UI test needs Debian's chromium at $(CHROMIUM): sudo apt-get install chromium" >&2; exit 1; fi; }
+	@test -x $(CHROMIUM)
+
+test: lint typecheck browser unit  ## ruff, mypy --strict and pytest (the UI test drives chromium)
 
 bench: $(STAMP)  ## run the benchmarks and write bench/RESULTS.md
 	$(BIN)/python -m bench.run

@@ -226,7 +226,14 @@ async def _record(report: AnalyseReport) -> None:
         )
 
 
-@flow(name="analyse", flow_run_name="analyse queue", log_prints=True)
+def _analyse_run_name() -> str:
+    from prefect.runtime import flow_run
+
+    limits = [f"{k} {v:g}" for k, v in flow_run.parameters.items() if isinstance(v, int | float)]
+    return f"analyse {Settings().queue_name}" + (f" ({', '.join(limits)})" if limits else "")
+
+
+@flow(name="analyse", flow_run_name=_analyse_run_name, log_prints=True)
 async def analyse(
     max_jobs: Annotated[
         int | None, Field(ge=1, le=MAX_JOBS_LIMIT, description="Stop after this many messages.")

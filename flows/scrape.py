@@ -21,7 +21,7 @@ from tasks.jobspy.source import SiteFailedError, SiteResult, fetch_site
 from tasks.llm.factory import make_analyser
 from tasks.sqs.client import make_sqs_client
 from tasks.sqs.messages import SendReport, send_entries
-from tasks.sqs.queues import ensure_queues
+from tasks.sqs.queues import QueueDepth, depth, ensure_queues
 
 SITE_RETRIES = 1
 SITE_RETRY_DELAY_SECONDS = 10
@@ -48,6 +48,8 @@ class ScrapeReport(BaseModel):
     published: int = 0
     failed: int = 0
     send_requests: int = 0
+    queue_visible: int = 0
+    dlq_visible: int = 0
 
 
 def _site_may_recover(_task: object, _run: object, state: State[Any]) -> bool:
@@ -90,7 +92,7 @@ def normalise_postings(results: list[SiteResult], settings: Settings, scraped_at
 
 
 @task(name="publish", cache_policy=NO_CACHE)
-def publish_postings(normalised: Normalised, settings: Settings) -> SendReport:
+def publish_postings(normalised: Normalised, settings: Settings) -> tuple[SendReport, QueueDepth, QueueDepth]:
     sqs = make_sqs_client(settings)
     queues = ensure_queues(sqs, settings)
     entries = [{"Id": str(i), "MessageBody": encode(envelope)} for i, envelope in enumerate(normalised.envelopes)]
@@ -99,7 +101,7 @@ def publish_postings(normalised: Normalised, settings: Settings) -> SendReport:
     logger.info("published %d postings in %d SendMessageBatch requests", report.sent, report.requests)
     for entry_id, reason in list(report.failed.items())[:10]:
         logger.error("posting %s was not published: %s", normalised.envelopes[int(entry_id)].job_key, reason)
-    return report
+    return report, depth(sqs, queues.url), depth(sqs, queues.dlq_url)
 
 
 def _record(report: ScrapeReport) -> None:
@@ -112,7 +114,8 @@ def _record(report: ScrapeReport) -> None:
     totals = (
         f"source {report.source}: {sum(report.scraped.values())} scraped, {report.invalid} invalid, "
         f"{report.duplicates} duplicates, {report.already_stored} already stored, "
-        f"{report.published} published, {report.failed} failed"
+        f"{report.published} published, {report.failed} failed; queue after publishing: "
+        f"{report.queue_visible} waiting, DLQ {report.dlq_visible}"
     )
     create_table_artifact(key="scrape-summary", table=rows, description=totals)
 
@@ -123,8 +126,8 @@ def _scrape_run_name() -> str:
     params = flow_run.parameters.get("params") or {}
     if isinstance(params, ScrapeParameters):
         params = params.model_dump()
-    terms = ", ".join(params.get("search_terms") or ["default search"])
-    return f"scrape {terms} ({params.get('source') or 'configured source'})"
+    terms = ", ".join(params.get("search_terms") or ["data engineer"])
+    return f"scrape {terms} from {params.get('source') or Settings().scrape_source}"
 
 
 @flow(name="scrape", flow_run_name=_scrape_run_name, log_prints=True)
@@ -159,7 +162,8 @@ def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
     report.invalid, report.duplicates = normalised.invalid, normalised.duplicates
     report.already_stored = normalised.already_stored
 
-    sent = publish_postings(normalised, settings)
+    sent, main, dlq = publish_postings(normalised, settings)
+    report.queue_visible, report.dlq_visible = main.visible, dlq.visible
     report.published, report.failed, report.send_requests = sent.sent, len(sent.failed), sent.requests
     _record(report)
     if report.failed:

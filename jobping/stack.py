@@ -150,13 +150,14 @@ def _save_aws_block(settings: Settings) -> None:
     ).save(AWS_BLOCK, overwrite=True)
 
 
-def _worker_online(api_url: str) -> bool:
+def _worker_online() -> bool:
     from prefect.client.orchestration import get_client
 
     try:
         with get_client(sync_client=True) as client:
             workers = client.read_workers_for_work_pool(WORK_POOL)
-    except Exception:  # noqa: BLE001 - any failure here means "not yet"
+    # any failure here means "not ready yet"; the caller's deadline bounds the wait
+    except Exception:
         return False
     return any(worker.name == WORKER_NAME and str(worker.status).upper().endswith("ONLINE") for worker in workers)
 
@@ -204,7 +205,7 @@ def up(settings: Settings) -> StackState:
             args = [_prefect_bin(), "worker", "start", "--pool", WORK_POOL, "--type", "process", "--name", WORKER_NAME]
             state.pids["worker"] = _spawn("prefect-worker", args, env, settings)
             state.save(_state_path(settings))
-        _wait("Prefect worker", lambda: _worker_online(api_url), state.pids["worker"], WORKER_START_SECONDS,
+        _wait("Prefect worker", _worker_online, state.pids["worker"], WORKER_START_SECONDS,
               settings.run_dir / "prefect-worker.log")  # fmt: skip
     state.save(_state_path(settings))
     return state
