@@ -28,6 +28,7 @@ from tasks.batch import Batch, BatchOutcome, BatchTargets, Claims, CostBudget
 from tasks.llm.factory import make_analyser
 from tasks.llm.offline import OFFLINE_MODEL
 from tasks.sqs.client import make_sqs_client
+from tasks.sqs.heartbeat import VisibilityHeartbeat
 from tasks.sqs.messages import MAX_BATCH_ENTRIES, receive
 from tasks.sqs.queues import depth, ensure_queues
 
@@ -179,8 +180,9 @@ async def analyse_batch(
     logger = get_run_logger()
     if task_run.run_count <= 1:
         batch.triage(analyser.prompt_version, stored)
-    results = await batch.analyse(analyser, budget, claims)
-    await asyncio.to_thread(batch.settle, results, sqs, targets)
+    async with VisibilityHeartbeat(sqs, targets.queue_url, targets.visibility_timeout_seconds, batch.held):
+        results = await batch.analyse(analyser, budget, claims)
+        await asyncio.to_thread(batch.settle, results, sqs, targets)
     if batch.transient and batch.fatal is None and task_run.run_count <= BATCH_RETRIES:
         reasons = sorted({reason for _, reason in batch.transient})
         raise BatchRetryError(f"{len(batch.transient)} postings to try again: {'; '.join(reasons)[:300]}")
@@ -253,7 +255,12 @@ async def analyse(
     analyser = make_analyser(settings)
     sqs = make_sqs_client(settings)
     queues = ensure_queues(sqs, settings)
-    targets = BatchTargets(queue_url=queues.url, dlq_url=queues.dlq_url, lake=settings.lake_dir)
+    targets = BatchTargets(
+        queue_url=queues.url,
+        dlq_url=queues.dlq_url,
+        lake=settings.lake_dir,
+        visibility_timeout_seconds=settings.visibility_timeout_seconds,
+    )
     stored = stored_versions(settings.lake_dir)
     budget = CostBudget(max_cost_usd, settings.llm_concurrency)
     claims = Claims()

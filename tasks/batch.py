@@ -54,6 +54,7 @@ class BatchTargets:
     queue_url: str
     dlq_url: str
     lake: Path
+    visibility_timeout_seconds: int
 
 
 class CostBudget:
@@ -105,6 +106,7 @@ class Batch:
         self.transient: list[tuple[ReceivedMessage, str]] = []
         self.deferred: list[ReceivedMessage] = []
         self.fatal: BaseException | None = None
+        self._finished: set[str] = set()
         self._poison: list[tuple[ReceivedMessage, str]] = []
         self._skipped: list[ReceivedMessage] = []
 
@@ -181,7 +183,9 @@ class Batch:
         self.outcome.dlq_reasons.extend(reason for message, reason in self._poison if message in dead)
         undelivered = [message for message, _ in self._poison if message not in dead]
         self.transient.extend((message, "could not be dead-lettered") for message in undelivered)
-        not_deleted = delete(sqs, targets.queue_url, [*done, *self._skipped, *dead])
+        finished = [*done, *self._skipped, *dead]
+        not_deleted = delete(sqs, targets.queue_url, finished)
+        self._finished.update(m.message_id for m in finished)
         self.outcome.not_deleted += len(not_deleted)
         self.outcome.stored += len(done)
         self.outcome.skipped += len(self._skipped)
@@ -190,10 +194,15 @@ class Batch:
         # what failed for a passing reason is tried again on the next attempt
         self.todo = [(m, e) for m, e in self.todo if any(m is t for t, _ in self.transient)]
 
+    def held(self) -> list[ReceivedMessage]:
+        """The messages this batch still holds: received, and not yet deleted or released."""
+        return [m for m in self.messages if m.message_id not in self._finished]
+
     def give_up(self, sqs: SQSClient, targets: BatchTargets) -> None:
         """Leave what is still undone on the queue; postings the budget stopped are visible at once."""
         if self.deferred:
             release(sqs, targets.queue_url, self.deferred)
+        self._finished.update(m.message_id for m in self.messages)
         self.outcome.left_for_retry += len(self.transient) + len(self.deferred)
         self.todo, self.transient, self.deferred = [], [], []
 

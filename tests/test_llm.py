@@ -296,3 +296,17 @@ def test_the_api_key_can_come_from_a_prefect_secret_block(standin: StandIn, monk
     scrape(ScrapeParameters(source="sample", sites=["google"]))
     assert asyncio.run(analyse()).stored == 13
     assert standin.stats()["keys_seen"] == {"sk-from-the-block": 13}
+
+
+def test_slow_work_keeps_its_messages_invisible_so_they_are_not_delivered_twice(
+    standin: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JOBPING_VISIBILITY_TIMEOUT_SECONDS", "2")
+    monkeypatch.setenv("JOBPING_LLM_TIMEOUT_SECONDS", "10")
+    # the drain's long poll is listening while the batches work, as it would catch a redelivery
+    monkeypatch.setenv("JOBPING_RECEIVE_WAIT_SECONDS", "5")
+    standin.configure(latency_ms=3_500)  # each answer outlives the visibility timeout
+    scrape(ScrapeParameters(source="sample", sites=["google"]))
+    report = asyncio.run(analyse())
+    assert (report.received, report.stored, report.skipped) == (13, 13, 0)
+    assert standin.stats()["requests"] == 13
