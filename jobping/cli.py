@@ -33,6 +33,8 @@ queues_app = typer.Typer(help="The SQS queues: depths, and creating them.", invo
 emulator_app = typer.Typer(help="The embedded SQS emulator (moto's server on 127.0.0.1).", no_args_is_help=True)
 app.add_typer(queues_app, name="queues")
 app.add_typer(emulator_app, name="emulator")
+dlq_app = typer.Typer(help="The dead-letter queue: list it with reasons, redrive it.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
 stack_app = typer.Typer(help="The local stack for the Prefect UI: `make up` / `make down`.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 # piped output gets a wide table rather than rich's 80 columns
@@ -223,6 +225,42 @@ def emulator_status() -> None:
     console.print(
         f"{status.url}: {'running' if status.running else 'not running'}"
         + (f" (pid {status.pid})" if status.pid else "")
+    )
+
+
+@dlq_app.command("list")
+def dlq_list(
+    limit: Annotated[int, typer.Option("--max", min=1, max=10_000, help="Show at most this many.")] = 100,
+) -> None:
+    """List the DLQ: reason, receive count, age, title and site of each message."""
+    settings = _settings()
+    from tasks.sqs.client import make_sqs_client
+    from tasks.sqs.dlq import list_dead_letters
+    from tasks.sqs.queues import ensure_queues
+
+    with _friendly_errors():
+        sqs = make_sqs_client(settings)
+        queues = ensure_queues(sqs, settings)
+        letters = list_dead_letters(sqs, queues.dlq_url, limit)
+    rows = [(d.reason, d.receive_count, f"{d.age_seconds / 60:.0f} min", d.title, d.site) for d in letters]
+    console.print(
+        _table(["reason", "receives", "age", "title", "site"], rows, title=f"{len(rows)} in {settings.dlq_name}")
+    )
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(
+    reason: Annotated[str | None, typer.Option(help="Only messages whose reason contains this text.")] = None,
+    limit: Annotated[int | None, typer.Option("--max", min=1, help="Move at most this many.")] = None,
+) -> None:
+    """Move DLQ messages back to the main queue (send, then delete: a crash loses nothing)."""
+    _settings()
+    from flows.dlq import dlq_redrive as redrive_flow
+
+    with _friendly_errors():
+        report = redrive_flow(reason=reason, max_messages=limit)
+    console.print(
+        f"moved {report.moved} back to the queue ({report.method}); kept {report.kept}, failed {report.failed}"
     )
 
 

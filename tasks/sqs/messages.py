@@ -125,17 +125,32 @@ def send_entries(
 
 
 def receive(
-    sqs: SQSClient, queue_url: str, *, max_messages: int = MAX_BATCH_ENTRIES, wait_seconds: int = 20
+    sqs: SQSClient,
+    queue_url: str,
+    *,
+    max_messages: int = MAX_BATCH_ENTRIES,
+    wait_seconds: int = 20,
+    visibility_seconds: int | None = None,
 ) -> list[ReceivedMessage]:
     """One ReceiveMessage call: up to ten messages, long-polling for ``wait_seconds``."""
     try:
-        response = sqs.receive_message(
-            QueueUrl=queue_url,
-            MaxNumberOfMessages=max(1, min(MAX_BATCH_ENTRIES, max_messages)),
-            WaitTimeSeconds=wait_seconds,
-            MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
-            MessageAttributeNames=["All"],
-        )
+        if visibility_seconds is None:
+            response = sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=max(1, min(MAX_BATCH_ENTRIES, max_messages)),
+                WaitTimeSeconds=wait_seconds,
+                MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+                MessageAttributeNames=["All"],
+            )
+        else:
+            response = sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=max(1, min(MAX_BATCH_ENTRIES, max_messages)),
+                WaitTimeSeconds=wait_seconds,
+                VisibilityTimeout=visibility_seconds,
+                MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+                MessageAttributeNames=["All"],
+            )
     except (ClientError, BotoCoreError) as exc:
         raise translate(exc, "receiving messages") from exc
     return [_received(message) for message in response.get("Messages", [])]
