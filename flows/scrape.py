@@ -17,7 +17,7 @@ from jobping.search import ScrapeParameters, SiteName
 from jobping.settings import Settings
 from storage.lake import stored_versions
 from tasks.jobspy.normalise import Normalised, normalise
-from tasks.jobspy.source import SiteFailedError, SiteResult, fetch_site
+from tasks.jobspy.source import SiteFailedError, SiteResult, fetch_site, health_flags
 from tasks.llm.factory import make_analyser
 from tasks.sqs.client import make_sqs_client
 from tasks.sqs.messages import SendReport, send_entries
@@ -42,6 +42,7 @@ class ScrapeReport(BaseModel):
     scraped: dict[str, int] = Field(default_factory=dict)
     site_errors: dict[str, str] = Field(default_factory=dict)
     site_warnings: dict[str, list[str]] = Field(default_factory=dict)
+    site_flags: dict[str, list[str]] = Field(default_factory=dict)
     invalid: int = 0
     duplicates: int = 0
     already_stored: int = 0
@@ -105,9 +106,10 @@ def publish_postings(normalised: Normalised, settings: Settings) -> tuple[SendRe
 
 
 def _record(report: ScrapeReport) -> None:
-    rows: list[dict[str, str | int]] = [
-        {"site": site, "scraped": count, "status": "ok" if count else "empty"} for site, count in report.scraped.items()
-    ]
+    rows: list[dict[str, str | int]] = []
+    for site, count in report.scraped.items():
+        notes = [*report.site_flags.get(site, []), *(f"jobspy: {w}" for w in report.site_warnings.get(site, []))]
+        rows.append({"site": site, "scraped": count, "status": "; ".join(notes)[:300] if notes else "ok"})
     rows += [
         {"site": site, "scraped": 0, "status": f"failed: {error[:200]}"} for site, error in report.site_errors.items()
     ]
@@ -151,6 +153,10 @@ def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
             report.scraped[site] = result.postings.height
             if result.warnings:
                 report.site_warnings[site] = result.warnings
+            flags = health_flags(result)
+            if flags:
+                report.site_flags[site] = flags
+                logger.warning("site %s looks unhealthy: %s", site, "; ".join(flags))
         else:
             report.site_errors[site] = str(future.state.message or "failed")
             logger.error("site %s failed: %s", site, report.site_errors[site])

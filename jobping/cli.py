@@ -294,14 +294,12 @@ def stack_down() -> None:
 def _run_query(settings: Settings, query: str, title: str | None = None) -> None:
     import duckdb
 
-    from storage.catalog import LakeEmptyError, reader
+    from storage.catalog import LakeEmptyError, ReadOnlyError, reader, run_read_only
 
     try:
         with reader(settings.lake_dir) as con:
-            cursor = con.execute(query)
-            columns = [d[0] for d in cursor.description or []]
-            rows = cursor.fetchall()
-    except LakeEmptyError as exc:
+            columns, rows = run_read_only(con, query)
+    except (LakeEmptyError, ReadOnlyError) as exc:
         errors.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
     except duckdb.Error as exc:

@@ -24,6 +24,13 @@ LATEST_VIEW = "enriched_jobs"
 SAVED_QUERIES = "queries"
 
 
+READ_ONLY_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
+
+
+class ReadOnlyError(PermissionError):
+    """A statement that would write, attach, copy out, install or load was refused."""
+
+
 class LakeEmptyError(LookupError):
     """The lake holds no Parquet file yet, so the views have nothing to read."""
 
@@ -81,6 +88,27 @@ def reader(lake: Path) -> duckdb.DuckDBPyConnection:
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
+
+
+def run_read_only(con: duckdb.DuckDBPyConnection, query: str) -> tuple[list[str], list[tuple[object, ...]]]:
+    """Run a query that may only read: every statement must be a SELECT (or EXPLAIN of one)."""
+    try:
+        statements = con.extract_statements(query)
+    except duckdb.Error as exc:
+        raise duckdb.ParserException(f"cannot parse the query: {exc}") from exc
+    if not statements:
+        raise ReadOnlyError("the query is empty")
+    for statement in statements:
+        if statement.type not in READ_ONLY_STATEMENTS:
+            kind = str(statement.type).rsplit(".", 1)[-1]
+            raise ReadOnlyError(f"jobping sql is read-only: {kind} statements are refused, only SELECT runs")
+    columns: list[str] = []
+    rows: list[tuple[object, ...]] = []
+    for statement in statements:
+        cursor = con.execute(statement)
+        columns = [d[0] for d in cursor.description or []]
+        rows = cursor.fetchall()
+    return columns, rows
 
 
 def saved_query(name: str) -> str:

@@ -40,6 +40,21 @@ class OfflineBoard(Scraper):
         ]
 
 
+class HollowBoard(Scraper):
+    """A board that answers, but with postings whose descriptions are missing, and a warning."""
+
+    def scrape(self, scraper_input: ScraperInput) -> list[JobPost]:
+        self.warn("descriptions need a login")
+        return [JobPost(id=f"h{i}", job_url=f"https://hollow.example/{i}", title="Engineer") for i in range(5)]
+
+
+class EmptyBoard(Scraper):
+    """A board that answers with nothing at all."""
+
+    def scrape(self, scraper_input: ScraperInput) -> list[JobPost]:
+        return []
+
+
 class BlockedBoard(Scraper):
     """A job board that refuses us, the way JobSpy reports a 403 or a captcha."""
 
@@ -54,6 +69,8 @@ def boards(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(jobspy.SCRAPER_MAPPING, Site.LINKEDIN, OfflineBoard)
     monkeypatch.setitem(jobspy.SCRAPER_MAPPING, Site.GLASSDOOR, BlockedBoard)
     monkeypatch.setitem(jobspy.SCRAPER_MAPPING, Site.ZIP_RECRUITER, BlockedBoard)
+    monkeypatch.setitem(jobspy.SCRAPER_MAPPING, Site.BAYT, HollowBoard)
+    monkeypatch.setitem(jobspy.SCRAPER_MAPPING, Site.NAUKRI, EmptyBoard)
 
 
 @pytest.mark.usefixtures("boards")
@@ -96,3 +113,14 @@ def test_duplicates_within_a_run_are_dropped() -> None:
     assert report.scraped == {"indeed": 8}
     assert report.duplicates == 4
     assert report.published == 4
+
+
+@pytest.mark.usefixtures("boards", "prefect_api", "queues")
+def test_empty_answers_and_empty_descriptions_are_flagged_and_jobspy_warnings_surface(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    report = scrape(ScrapeParameters(source="jobspy", sites=["indeed", "bayt", "naukri"]))
+    assert report.site_flags == {"bayt": ["5 of 5 descriptions are empty"], "naukri": ["returned no postings"]}
+    assert report.site_warnings["bayt"] == ["descriptions need a login"]
+    assert "site naukri looks unhealthy" in caplog.text
+    assert "descriptions need a login" in caplog.text

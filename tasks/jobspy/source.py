@@ -139,6 +139,21 @@ def sample_sites() -> list[SiteName]:
     return [site for site in known if site in present]
 
 
+# more than this share of empty descriptions means the site is serving us something odd
+EMPTY_DESCRIPTION_SHARE = 0.5
+
+
+def health_flags(result: SiteResult) -> list[str]:
+    """What looks wrong with a site's answer even though it did not fail."""
+    frame = result.postings
+    if frame.is_empty():
+        return ["returned no postings"]
+    empty = frame.filter(pl.col("description").is_null() | (pl.col("description").str.strip_chars() == "")).height
+    if empty / frame.height > EMPTY_DESCRIPTION_SHARE:
+        return [f"{empty} of {frame.height} descriptions are empty"]
+    return []
+
+
 def fetch_site(site: SiteName, params: ScrapeParameters, source: str) -> SiteResult:
     """Postings of one site; raises ``SiteFailedError`` when the site gave errors and nothing else."""
     result = sample_site(site, params) if source == "sample" else scrape_site(site, params)
