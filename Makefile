@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 
-.PHONY: help install demo test lint typecheck unit bench lock clean emulator-stop up down browser
+.PHONY: help install demo test test-faults lint typecheck unit bench lock clean emulator-stop up down browser
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ browser:  ## Debian's chromium for the UI test (installed with apt-get when miss
 	@test -x $(CHROMIUM)
 
 test: lint typecheck browser unit  ## ruff, mypy --strict and pytest (the UI test drives chromium)
+
+test-faults: $(STAMP)  ## the fault-injection suite against real processes; writes docs/RELIABILITY.md
+	$(BIN)/python scripts/faults.py
 
 bench: $(STAMP)  ## run the benchmarks and write bench/RESULTS.md
 	$(BIN)/python -m bench.run

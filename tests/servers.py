@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).parent.parent
+# the process behind each url that serving() started, so that a fault test can freeze it
+PIDS: dict[str, int] = {}
 SERVER_START_SECONDS = 30.0
 
 
@@ -59,10 +61,12 @@ def serving(args: list[str], health_path: str, log_path: Path) -> Iterator[str]:
             start_new_session=True,
         )
         url = f"http://127.0.0.1:{port}"
+        PIDS[url] = process.pid
         try:
             wait_for_http(url + health_path)
             yield url
         finally:
+            PIDS.pop(url, None)
             stop(process)
 
 

@@ -1,0 +1,447 @@
+"""The fault-injection suite: real processes, real faults, and a table of what became of every posting.
+
+Each case runs `jobping analyse` as its own process against a real moto server and the
+local OpenAI stand-in, injects one kind of trouble, drains the queue to the end, and then
+counts: published = distinct postings stored + in the DLQ + still on the queue, no job_key
+stored twice, and for every run that finished, received = stored + skipped + DLQ + left.
+`make test-faults` runs it and writes docs/RELIABILITY.md; it exits non-zero if a case fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from jobping.settings import Settings  # noqa: E402
+from tests.servers import PIDS, StandIn, moto_server, openai_standin  # noqa: E402
+
+REPORT = ROOT / "docs" / "RELIABILITY.md"
+JOBPING = str(Path(sys.executable).parent / "jobping")
+RUN_TIMEOUT_SECONDS = 300.0
+DRAIN_ROUNDS = 12
+COUNTS = re.compile(
+    r"received (\d+) = stored (\d+) \+ skipped (\d+) \+ DLQ (\d+) \+ left for retry (\d+)", re.MULTILINE
+)
+
+
+@dataclass
+class Outcome:
+    case: str
+    published: int = 0
+    runs: int = 0
+    killed: int = 0
+    received: int = 0
+    stored: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+    left: int = 0
+    balanced_runs: int = 0
+    rows: int = 0
+    distinct: int = 0
+    in_dlq: int = 0
+    on_queue: int = 0
+    llm_answers: int = 0
+    llm_requests: int = 0
+    notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def holds(self) -> bool:
+        return not self.problems
+
+
+class Case:
+    """One fault scenario: its own data dir and queue, sharing the servers."""
+
+    def __init__(self, name: str, base: Path, moto: str, standin: StandIn, api: str, **env: str) -> None:
+        self.outcome = Outcome(name)
+        self.data = base / uuid.uuid4().hex[:8]
+        self.standin = standin
+        self.moto = moto
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("JOBPING_", "OPENAI_"))}
+        self.env |= {
+            "JOBPING_DATA_DIR": str(self.data),
+            "JOBPING_SQS_ENDPOINT_URL": moto,
+            "JOBPING_QUEUE_NAME": f"faults-{self.data.name}",
+            "JOBPING_RECEIVE_WAIT_SECONDS": "1",
+            "JOBPING_VISIBILITY_TIMEOUT_SECONDS": "6",
+            "OPENAI_BASE_URL": standin.url + "/v1",
+            "OPENAI_API_KEY": "sk-faults",
+            "JOBPING_LLM_TIMEOUT_SECONDS": "3",
+            "PREFECT_API_URL": api,
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+            "COLUMNS": "200",
+            **env,
+        }
+
+    def settings(self) -> Settings:
+        saved = dict(os.environ)
+        os.environ.update({k: v for k, v in self.env.items() if k.startswith(("JOBPING_", "OPENAI_"))})
+        try:
+            return Settings()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    def sqs(self) -> tuple[object, object]:
+        from tasks.sqs.client import make_sqs_client
+        from tasks.sqs.queues import ensure_queues
+
+        settings = self.settings()
+        sqs = make_sqs_client(settings)
+        return sqs, ensure_queues(sqs, settings)
+
+    def publish(self, bodies: list[str]) -> None:
+        from tasks.sqs.messages import send_entries
+
+        sqs, queues = self.sqs()
+        report = send_entries(sqs, queues.url, [{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies)])  # type: ignore[arg-type, attr-defined]
+        if report.failed:
+            raise RuntimeError(f"could not publish {len(report.failed)} messages")
+
+    def start(self) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [JOBPING, "analyse"], env=self.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, start_new_session=True,
+        )  # fmt: skip
+
+    def finish(self, process: subprocess.Popen[str]) -> bool:
+        out, err = process.communicate(timeout=RUN_TIMEOUT_SECONDS)
+        self.outcome.runs += 1
+        found = COUNTS.search(out)
+        if process.returncode != 0 or found is None:
+            self.outcome.notes.append(f"run exited {process.returncode}: {(err or out).strip().splitlines()[-1:]}")
+            return False
+        received, stored, skipped, dlq, left = (int(n) for n in found.groups())
+        o = self.outcome
+        o.received += received
+        o.stored += stored
+        o.skipped += skipped
+        o.dead_lettered += dlq
+        o.left += left
+        if received == stored + skipped + dlq + left:
+            o.balanced_runs += 1
+        else:
+            o.problems.append(f"a run's counts do not add up: {found.group(0)}")
+        return True
+
+    def kill(self, process: subprocess.Popen[str]) -> None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        self.outcome.runs += 1
+        self.outcome.killed += 1
+
+    def depth(self) -> tuple[int, int, int]:
+        from tasks.sqs.queues import depth
+
+        sqs, queues = self.sqs()
+        main, dlq = depth(sqs, queues.url), depth(sqs, queues.dlq_url)  # type: ignore[arg-type, attr-defined]
+        return main.visible, main.in_flight, dlq.visible + dlq.in_flight
+
+    def drain(self) -> None:
+        """Run analyse until the queue is empty, waiting out what is still in flight."""
+        for _ in range(DRAIN_ROUNDS):
+            visible, in_flight, _ = self.depth()
+            if visible + in_flight == 0:
+                return
+            if visible == 0:
+                time.sleep(2)
+                continue
+            self.finish(self.start())
+        self.outcome.notes.append("the queue was not empty after the last round")
+
+    def audit(self) -> Outcome:
+        from storage.catalog import reader
+        from storage.lake import has_files
+
+        o = self.outcome
+        visible, in_flight, o.in_dlq = self.depth()
+        o.on_queue = visible + in_flight
+        lake = self.data / "lake"
+        if has_files(lake):
+            with reader(lake) as con:
+                o.rows, o.distinct = con.execute(
+                    "SELECT count(*), count(DISTINCT job_key) FROM enriched_jobs_history"
+                ).fetchall()[0]
+        stats = self.standin.stats()
+        o.llm_answers = int(stats.get("ok", 0))
+        o.llm_requests = int(stats.get("requests", 0))
+        if o.distinct + o.in_dlq + o.on_queue != o.published:
+            o.problems.append(
+                f"lost or invented: published {o.published} != "
+                f"stored {o.distinct} + DLQ {o.in_dlq} + queued {o.on_queue}"
+            )
+        if o.rows != o.distinct:
+            o.problems.append(f"{o.rows - o.distinct} postings stored twice")
+        return o
+
+
+def postings(count: int, tag: str, description: str = "We use Python, SQL and Airflow.") -> list[str]:
+    return [
+        json.dumps({"title": f"Data Engineer {n}", "company": "Faults GmbH", "site": "indeed", "id": f"{tag}-{n}",
+                    "job_url": f"https://jobs.example.com/{tag}/{n}", "description": description})
+        for n in range(count)
+    ]  # fmt: skip
+
+
+@contextmanager
+def holding_catalog(catalog: Path) -> Iterator[None]:
+    """Another process with the DuckDB catalog open read-write for the whole block."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import duckdb, time
+            con = duckdb.connect({str(catalog)!r})
+            con.execute("SELECT count(*) FROM enriched_jobs").fetchall()
+            print("holding", flush=True)
+            time.sleep(3600)
+        """)],
+        stdout=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None
+        if holder.stdout.readline().strip() != "holding":
+            raise RuntimeError("the catalog holder did not start")
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def kill_mid_run(case: Case, times: int, after_seconds: float) -> None:
+    for _ in range(times):
+        process = case.start()
+        time.sleep(after_seconds)
+        case.kill(process)
+
+
+def case_duplicates(case: Case) -> None:
+    bodies = postings(100, "dup")
+    case.outcome.published = 100
+    case.publish(bodies + bodies)
+    case.drain()
+    case.outcome.notes.append("every message sent twice (200 messages, 100 postings)")
+
+
+# slow answers, so that each kill lands while batches are in the middle of their work
+KILL_LATENCY_MS = 1_000
+KILL_AFTER_SECONDS = 5.0
+
+
+def case_killed(case: Case) -> None:
+    case.standin.configure(latency_ms=KILL_LATENCY_MS)
+    case.publish(postings(150, "kill"))
+    case.outcome.published = 150
+    kill_mid_run(case, times=3, after_seconds=KILL_AFTER_SECONDS)
+    case.drain()
+    case.outcome.notes.append(
+        f"answers take {KILL_LATENCY_MS} ms; SIGKILL {KILL_AFTER_SECONDS:g} s into each of three runs, then drained"
+    )
+
+
+def case_emulator_paused(case: Case) -> None:
+    case.standin.configure(latency_ms=200)
+    case.publish(postings(150, "pause"))
+    case.outcome.published = 150
+    moto_pid = int(case.env["JOBPING_FAULTS_MOTO_PID"])
+    process = case.start()
+    time.sleep(6)
+    os.kill(moto_pid, signal.SIGSTOP)
+    time.sleep(20)
+    os.kill(moto_pid, signal.SIGCONT)
+    case.finish(process)
+    case.drain()
+    case.outcome.notes.append(
+        "moto frozen (SIGSTOP) for 20 s mid-drain; moto keeps messages only in memory, so not killed"
+    )
+
+
+def case_write_fails(case: Case) -> None:
+    case.publish(postings(50, "disk"))
+    case.outcome.published = 50
+    table = case.data / "lake" / "enriched_jobs"
+    table.parent.mkdir(parents=True)
+    table.write_text("a file where the folder should be: every write fails")
+    case.finish(case.start())
+    visible, in_flight, dlq = case.depth()
+    if visible + in_flight != 50 or dlq:
+        case.outcome.problems.append(f"after the failed write: {visible + in_flight} on the queue, {dlq} in the DLQ")
+    case.outcome.notes.append(f"failed run left {visible + in_flight} of 50 on the queue, {dlq} in the DLQ")
+    table.unlink()
+    case.drain()
+
+
+def case_three_consumers(case: Case) -> None:
+    case.standin.configure(latency_ms=200)
+    case.publish(postings(300, "three"))
+    case.outcome.published = 300
+    processes = [case.start() for _ in range(3)]
+    for process in processes:
+        case.finish(process)
+    case.drain()
+    case.outcome.notes.append("three analyse processes started at once")
+
+
+def case_reader_holds_catalog(case: Case) -> None:
+    case.publish(postings(10, "first"))
+    case.drain()
+    case.publish(postings(100, "held"))
+    case.outcome.published = 110
+    (case.data / "jobping.version").unlink()  # the run will want to rewrite the views
+    with holding_catalog(case.data / "jobping.duckdb"):
+        case.drain()
+    case.outcome.notes.append("a process held data/jobping.duckdb open read-write throughout")
+
+
+def case_llm_faults(case: Case) -> None:
+    case.standin.configure(rate_429=0.2, rate_500=0.2, rate_hang=0.02, rate_malformed=0.1, rate_invalid=0.1,
+                           retry_after_seconds=0.1, hang_seconds=30)  # fmt: skip
+    case.publish(postings(150, "llm"))
+    case.outcome.published = 150
+    case.drain()
+    case.outcome.notes.append("429 20%, 500 20%, hang 2%, malformed 10%, invalid 10% of requests")
+
+
+def case_poison(case: Case) -> None:
+    corpus = json.loads((ROOT / "tests" / "cases" / "poison.json").read_text())
+    corpus += [
+        "[" * 5_000 + "]" * 5_000,  # nesting past the parser's recursion limit
+        "\x00\x01\x02 binary \x7f",
+        json.dumps({"title": "Engineer", "job_url": "https://x.example/1", "description": "d" * 250_000}),
+        json.dumps({"schema_version": "1", "posting": {"title": "t", "job_url": "https://x.example/2"}}),
+        json.dumps({"title": "Engineer", "job_url": "https://x.example/3", "date_posted": "yesterday"}),
+        json.dumps({"title": "Engineer", "job_url": "https://x.example/4", "is_remote": "sometimes"}),
+    ]
+    good = postings(20, "good")
+    case.publish(corpus + good)
+    case.outcome.published = len(corpus) + len(good)
+    case.drain()
+    if case.outcome.dead_lettered != len(corpus):
+        case.outcome.problems.append(f"{case.outcome.dead_lettered} sent to the DLQ, expected {len(corpus)}")
+    case.outcome.notes.append(f"{len(corpus)} kinds of poison beside {len(good)} good postings")
+
+
+def case_acceptance(case: Case) -> None:
+    case.standin.configure(latency_ms=KILL_LATENCY_MS)
+    case.publish(postings(5, "seed"))
+    case.drain()
+    bodies = postings(150, "acc")
+    case.publish(bodies + bodies)
+    case.outcome.published = 155
+    (case.data / "jobping.version").unlink()
+    with holding_catalog(case.data / "jobping.duckdb"):
+        kill_mid_run(case, times=3, after_seconds=KILL_AFTER_SECONDS)
+        case.drain()
+    if case.outcome.in_dlq:
+        case.outcome.problems.append(f"{case.outcome.in_dlq} in the DLQ, expected none")
+    case.outcome.notes.append("every posting sent twice, SIGKILL three times, a reader holding the catalog")
+
+
+CASES: dict[str, Callable[[Case], None]] = {
+    "every message delivered twice": case_duplicates,
+    "analyse killed (SIGKILL) mid-batch, three times": case_killed,
+    "SQS emulator frozen for 20 s mid-drain": case_emulator_paused,
+    "Parquet write failing": case_write_fails,
+    "three analyse processes on one queue": case_three_consumers,
+    "a reader holding the DuckDB catalog read-write": case_reader_holds_catalog,
+    "LLM faults at high rates": case_llm_faults,
+    "a poison corpus": case_poison,
+    "acceptance: twice-delivered, killed 3x, catalog held": case_acceptance,
+}
+
+
+def table(outcomes: list[Outcome]) -> list[str]:
+    lines = [
+        "| case | published | runs (killed) | received / stored / skipped / DLQ / left, by finished runs "
+        "| stored rows (distinct job_keys) | in DLQ | on queue | LLM requests (valid answers) | holds |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for o in outcomes:
+        lines.append(
+            f"| {o.case} | {o.published} | {o.runs} ({o.killed}) | {o.received} / {o.stored} / {o.skipped} / "
+            f"{o.dead_lettered} / {o.left} | {o.rows} ({o.distinct}) | {o.in_dlq} | {o.on_queue} "
+            f"| {o.llm_requests} ({o.llm_answers}) "
+            f"| {'yes' if o.holds else 'NO: ' + '; '.join(o.problems)} |"
+        )
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--only", help="run only cases whose name contains this text")
+    args = parser.parse_args()
+
+    from prefect.settings import PREFECT_API_URL, PREFECT_LOGGING_LEVEL, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    outcomes: list[Outcome] = []
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="jobping-faults-") as tmp:
+        base = Path(tmp)
+        with (
+            moto_server(base / "moto.log") as moto,
+            openai_standin(base / "standin.log") as standin_url,
+            prefect_test_harness(server_startup_timeout=90),
+            temporary_settings({PREFECT_LOGGING_LEVEL: "WARNING"}),
+        ):
+            api = str(PREFECT_API_URL.value())
+            moto_pid = PIDS[moto]
+            standin = StandIn(standin_url)
+            for name, scenario in CASES.items():
+                if args.only and args.only not in name:
+                    continue
+                standin.configure()
+                case = Case(name, base, moto, standin, api, JOBPING_FAULTS_MOTO_PID=str(moto_pid))
+                print(f"{name} ...", flush=True)
+                try:
+                    scenario(case)
+                except Exception as exc:  # a crashed scenario is a failed case, reported in the table
+                    case.outcome.problems.append(f"the scenario crashed: {exc!r}"[:300])
+                outcome = case.audit()
+                outcomes.append(outcome)
+                print(f"  {'holds' if outcome.holds else 'FAILS: ' + '; '.join(outcome.problems)}", flush=True)
+    write_report(outcomes, time.monotonic() - started, partial=bool(args.only))
+    return 0 if all(o.holds for o in outcomes) else 1
+
+
+def write_report(outcomes: list[Outcome], seconds: float, *, partial: bool) -> None:
+    lines = [
+        "# Reliability: what happens to every posting when things go wrong",
+        "",
+        f"Generated by `make test-faults` (scripts/faults.py) on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in "
+        f"{seconds:.0f} s; do not edit by hand.{' PARTIAL RUN.' if partial else ''}",
+        "",
+        "Each case runs `jobping analyse` as its own process against a real moto server and the local",
+        "OpenAI stand-in (synthetic postings), injects one fault, drains the queue to the end, then counts.",
+        "A case holds when every published posting is stored exactly once, in the DLQ with a reason, or",
+        "still on the queue, and every run that finished accounts for each message it received.",
+        "",
+        *table(outcomes),
+        "",
+        "What each case did:",
+        "",
+        *[f"- **{o.case}**: {'; '.join(o.notes) or 'as named'}." for o in outcomes],
+        "",
+    ]
+    REPORT.write_text("\n".join(lines), encoding="utf-8")
+    print("\n".join(table(outcomes)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
