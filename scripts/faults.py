@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -287,6 +288,37 @@ def case_write_fails(case: Case) -> None:
     case.drain()
 
 
+TINY_DISK = "64k"
+
+
+def case_disk_full(case: Case) -> None:
+    case.publish(postings(100, "full", description="Python and SQL. " * 400))
+    case.outcome.published = 100
+    table = case.data / "lake" / "enriched_jobs"
+    table.mkdir(parents=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TINY_DISK}", "tmpfs", str(table)],  # noqa: S607
+                             capture_output=True, text=True, check=False)  # fmt: skip
+    if mounted.returncode != 0:
+        case.outcome.notes.append(f"NOT RUN: mounting a {TINY_DISK} tmpfs needs root ({mounted.stderr.strip()})")
+        case.outcome.problems.append("not run here: needs root to mount a tiny filesystem")
+        return
+    try:
+        case.finish(case.start())
+    finally:
+        # freeing space keeps what was written: move the files off the tiny disk, then drop it
+        kept = case.data / "kept"
+        shutil.copytree(table, kept)
+        subprocess.run(["umount", str(table)], check=False)  # noqa: S607
+        shutil.copytree(kept, table, dirs_exist_ok=True)
+        shutil.rmtree(kept)
+    visible, in_flight, dlq = case.depth()
+    case.outcome.notes.append(
+        f"the table's folder was a {TINY_DISK} tmpfs (ENOSPC after a few files); the failed run left "
+        f"{visible + in_flight} of 100 on the queue and {dlq} in the DLQ, then the disk was freed and drained"
+    )
+    case.drain()
+
+
 def case_three_consumers(case: Case) -> None:
     case.standin.configure(latency_ms=200)
     case.publish(postings(300, "three"))
@@ -357,7 +389,8 @@ CASES: dict[str, Callable[[Case], None]] = {
     "every message delivered twice": case_duplicates,
     "analyse killed (SIGKILL) mid-batch, three times": case_killed,
     "SQS emulator frozen for 20 s mid-drain": case_emulator_paused,
-    "Parquet write failing": case_write_fails,
+    "Parquet write failing (not a folder)": case_write_fails,
+    "disk full (a 64 KiB filesystem)": case_disk_full,
     "three analyse processes on one queue": case_three_consumers,
     "a reader holding the DuckDB catalog read-write": case_reader_holds_catalog,
     "LLM faults at high rates": case_llm_faults,

@@ -141,8 +141,9 @@ def test_a_rejected_api_key_fails_the_run_and_sends_nothing_to_the_dlq(
 ) -> None:
     standin.configure(require_key="sk-the-right-one")
     scrape(ScrapeParameters(source="sample", sites=["google"]))
-    with pytest.raises(LLMConfigurationError, match="AuthenticationError"):
+    with pytest.raises(LLMConfigurationError, match="AuthenticationError") as caught:
         asyncio.run(analyse())
+    assert FAKE_OPENAI_KEY not in str(caught.value)
     assert depth(sqs, queues.dlq_url).visible == 0
     assert depth(sqs, queues.url).in_flight > 0
 
