@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from jobping.analysis import Analyser
 from jobping.errors import TransientError
 from jobping.settings import Settings
+from storage.answers import AnswerLog
 from storage.catalog import refresh_catalog
 from storage.lake import StoredIndex, stored_versions
 from tasks.batch import Batch, BatchOutcome, BatchTargets, Claims, CostBudget
@@ -175,13 +176,14 @@ async def analyse_batch(
     stored: StoredIndex,
     budget: CostBudget,
     claims: Claims,
+    answers: AnswerLog,
 ) -> BatchOutcome:
     """One attempt: analyse what is left of the batch, store it, delete it; retry what may pass."""
     logger = get_run_logger()
     if task_run.run_count <= 1:
         batch.triage(analyser.prompt_version, stored)
     async with VisibilityHeartbeat(sqs, targets.queue_url, targets.visibility_timeout_seconds, batch.held):
-        results = await batch.analyse(analyser, budget, claims)
+        results = await batch.analyse(analyser, budget, claims, answers)
         await asyncio.to_thread(batch.settle, results, sqs, targets)
     if batch.transient and batch.fatal is None and task_run.run_count <= BATCH_RETRIES:
         reasons = sorted({reason for _, reason in batch.transient})
@@ -264,6 +266,7 @@ async def analyse(
     stored = stored_versions(settings.lake_dir)
     budget = CostBudget(max_cost_usd, settings.llm_concurrency)
     claims = Claims()
+    answers = AnswerLog(settings.data_dir)
     offline = analyser.model == OFFLINE_MODEL
     report = AnalyseReport(model=analyser.model, prompt_version=analyser.prompt_version, offline=offline)
     if offline:
@@ -305,10 +308,12 @@ async def analyse(
                 stored=stored,
                 budget=budget,
                 claims=claims,
+                answers=answers,
             ),
             len(messages),
         )
     await drain.finish()
+    answers.close()
     if budget.exhausted and report.stopped_by == "empty queue":
         report.stopped_by = limits.reached(0, 0, budget) or report.stopped_by
     report.seconds = time.monotonic() - started

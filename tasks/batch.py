@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from jobping.analysis import Analyser, AnalysisResult
 from jobping.contract import Envelope, PoisonMessageError, parse_message
 from jobping.errors import PostingRejectedError, TransientError
+from storage.answers import AnswerLog
 from storage.lake import StoredIndex, StoredVersion, to_row, write_rows
 from tasks.sqs.messages import ReceivedMessage, dead_letter, delete, release
 
@@ -127,19 +128,27 @@ class Batch:
             seen.add(version)
             self.todo.append((message, envelope))
 
-    async def analyse(self, analyser: Analyser, budget: CostBudget, claims: Claims) -> list[Result]:
+    async def analyse(
+        self, analyser: Analyser, budget: CostBudget, claims: Claims, answers: AnswerLog | None = None
+    ) -> list[Result]:
         """Analyse what is left to do, concurrently; None where the budget ran out first."""
 
         async def one(envelope: Envelope) -> AnalysisResult | str | None:
             version = StoredVersion(envelope.job_key, envelope.content_hash, self.prompt_version)
             if await claims.wait_for_other(version):
                 return DUPLICATE
+            paid = answers.get(version) if answers is not None else None
+            if paid is not None:
+                claims.release(version, analysed=True)
+                return paid
             try:
                 async with budget.slots:
                     if budget.exhausted:
                         claims.release(version, analysed=False)
                         return None
                     result = await analyser.analyse(envelope.posting)
+                    if answers is not None and result.prompt_tokens:
+                        answers.put(version, result)
             except BaseException:
                 claims.release(version, analysed=False)
                 raise
