@@ -6,11 +6,9 @@ stops exactly those and nothing else. Running `up` again reuses what is still ru
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobping.errors import ConfigurationError
+from jobping.processes import alive, stop_group
 from jobping.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -56,20 +55,6 @@ class StackState:
 
 def _state_path(settings: Settings) -> Path:
     return settings.run_dir / "stack.json"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(ChildProcessError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    return True
 
 
 def _healthy(url: str) -> bool:
@@ -124,7 +109,7 @@ def _spawn(name: str, args: list[str], env: dict[str, str], settings: Settings) 
 def _wait(what: str, ready: object, pid: int, timeout: float, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while not ready():  # type: ignore[operator]
-        if not _alive(pid):
+        if not alive(pid):
             raise ConfigurationError(f"the {what} exited while starting; see {log}")
         if time.monotonic() > deadline:
             raise ConfigurationError(f"the {what} was not ready within {timeout:.0f} s; see {log}")
@@ -201,7 +186,7 @@ def up(settings: Settings) -> StackState:
              "creating the work pool")  # fmt: skip
         _run([_prefect_bin(), "--no-prompt", "deploy", "--all"], env, "deploying")
         worker = state.pids.get("worker")
-        if worker is None or not _alive(worker):
+        if worker is None or not alive(worker):
             args = [_prefect_bin(), "worker", "start", "--pool", WORK_POOL, "--type", "process", "--name", WORKER_NAME]
             state.pids["worker"] = _spawn("prefect-worker", args, env, settings)
             state.save(_state_path(settings))
@@ -218,18 +203,6 @@ def _port_free(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
-def _stop(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_SECONDS
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-            break
-        time.sleep(POLL_SECONDS)
-
-
 def down(settings: Settings) -> list[str]:
     """Stop exactly what `up` started, worker first; returns what was stopped."""
     from tasks.sqs import emulator
@@ -243,8 +216,8 @@ def down(settings: Settings) -> list[str]:
             continue
         if name == "emulator":
             emulator.stop(settings)
-        elif _alive(pid):
-            _stop(pid)
+        elif alive(pid):
+            stop_group(pid, STOP_SECONDS)
         stopped.append(name)
     path.unlink(missing_ok=True)
     return stopped

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from jobping.errors import ConfigurationError
+from jobping.processes import alive, stop_group
 from jobping.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -51,22 +51,7 @@ def _read_pid(settings: Settings) -> int | None:
             pid = int(handle.read().strip())
     except (OSError, ValueError):
         return None
-    return pid if _alive(pid) else None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child still answers kill(0); reap it if it is ours
-    with contextlib.suppress(ChildProcessError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    return True
+    return pid if alive(pid) else None
 
 
 def answers(settings: Settings) -> bool:
@@ -134,13 +119,5 @@ def stop(settings: Settings) -> bool:
         os.remove(_pid_file(settings))
     if pid is None:
         return False
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-            break
-        time.sleep(POLL_INTERVAL_SECONDS)
+    stop_group(pid, STOP_TIMEOUT_SECONDS)
     return True
