@@ -31,7 +31,7 @@ from tasks.llm.offline import OFFLINE_MODEL
 from tasks.sqs.client import make_sqs_client
 from tasks.sqs.heartbeat import VisibilityHeartbeat
 from tasks.sqs.messages import MAX_BATCH_ENTRIES, receive
-from tasks.sqs.queues import depth, ensure_queues
+from tasks.sqs.queues import depth, locate_queues
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -256,7 +256,7 @@ async def analyse(
     logger = get_run_logger()
     analyser = make_analyser(settings)
     sqs = make_sqs_client(settings)
-    queues = ensure_queues(sqs, settings)
+    queues = locate_queues(sqs, settings)
     targets = BatchTargets(
         queue_url=queues.url,
         dlq_url=queues.dlq_url,
@@ -296,6 +296,8 @@ async def analyse(
             queues.url,
             max_messages=limits.wanted(drain.received),
             wait_seconds=settings.receive_wait_seconds,
+            # the setting applies even to a queue created with another default
+            visibility_seconds=settings.visibility_timeout_seconds,
         )
         if not messages:
             break

@@ -21,7 +21,7 @@ from tasks.jobspy.source import SiteFailedError, SiteResult, fetch_site, health_
 from tasks.llm.factory import make_analyser
 from tasks.sqs.client import make_sqs_client
 from tasks.sqs.messages import SendReport, send_entries
-from tasks.sqs.queues import QueueDepth, depth, ensure_queues
+from tasks.sqs.queues import QueueDepth, depth, locate_queues
 
 SITE_RETRIES = 1
 SITE_RETRY_DELAY_SECONDS = 10
@@ -95,7 +95,7 @@ def normalise_postings(results: list[SiteResult], settings: Settings, scraped_at
 @task(name="publish", cache_policy=NO_CACHE)
 def publish_postings(normalised: Normalised, settings: Settings) -> tuple[SendReport, QueueDepth, QueueDepth]:
     sqs = make_sqs_client(settings)
-    queues = ensure_queues(sqs, settings)
+    queues = locate_queues(sqs, settings)
     entries = [{"Id": str(i), "MessageBody": encode(envelope)} for i, envelope in enumerate(normalised.envelopes)]
     report = send_entries(sqs, queues.url, entries)  # type: ignore[arg-type]
     logger = get_run_logger()

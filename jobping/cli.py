@@ -162,11 +162,11 @@ def queues_show(ctx: typer.Context) -> None:
         return
     settings = _settings()
     from tasks.sqs.client import make_sqs_client
-    from tasks.sqs.queues import depth, ensure_queues
+    from tasks.sqs.queues import depth, locate_queues
 
     with _friendly_errors():
         sqs = make_sqs_client(settings)
-        queues = ensure_queues(sqs, settings)
+        queues = locate_queues(sqs, settings)
         rows = [
             (d.name, d.visible, d.in_flight, d.delayed) for d in (depth(sqs, queues.url), depth(sqs, queues.dlq_url))
         ]

@@ -29,7 +29,7 @@ NOT_FOUND_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDo
 class Queues:
     url: str
     dlq_url: str
-    dlq_arn: str
+    dlq_arn: str | None
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,20 @@ def ensure_queues(sqs: SQSClient, settings: Settings) -> Queues:
     except (ClientError, BotoCoreError) as exc:
         raise translate(exc, "creating the queues") from exc
     return Queues(url=url, dlq_url=dlq_url, dlq_arn=dlq_arn)
+
+
+def locate_queues(sqs: SQSClient, settings: Settings) -> Queues:
+    """The queues' URLs in two calls when both exist; created (and converged) when one is missing.
+
+    The flows use this on every run; `jobping queues ensure` converges attributes on purpose.
+    """
+    try:
+        url, dlq_url = _find(sqs, settings.queue_name), _find(sqs, settings.dlq_name)
+    except (ClientError, BotoCoreError) as exc:
+        raise translate(exc, "looking up the queues") from exc
+    if url is None or dlq_url is None:
+        return ensure_queues(sqs, settings)
+    return Queues(url=url, dlq_url=dlq_url, dlq_arn=None)
 
 
 def queue_attributes(sqs: SQSClient, url: str) -> dict[str, str]:
