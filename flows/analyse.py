@@ -185,7 +185,7 @@ async def analyse_batch(
     async with VisibilityHeartbeat(sqs, targets.queue_url, targets.visibility_timeout_seconds, batch.held):
         results = await batch.analyse(analyser, budget, claims, answers)
         await asyncio.to_thread(batch.settle, results, sqs, targets)
-    if batch.transient and batch.fatal is None and task_run.run_count <= BATCH_RETRIES:
+    if batch.unfinished and batch.fatal is None and task_run.run_count <= BATCH_RETRIES:
         reasons = sorted({reason for _, reason in batch.transient})
         raise BatchRetryError(f"{len(batch.transient)} postings to try again: {'; '.join(reasons)[:300]}")
     for message, reason in batch.transient:

@@ -108,6 +108,7 @@ class Batch:
         self.deferred: list[ReceivedMessage] = []
         self.fatal: BaseException | None = None
         self._finished: set[str] = set()
+        self._written: list[ReceivedMessage] = []
         self._poison: list[tuple[ReceivedMessage, str]] = []
         self._skipped: list[ReceivedMessage] = []
 
@@ -188,20 +189,28 @@ class Batch:
 
         # the durable write comes first; if it raises, nothing below runs and nothing is deleted
         write_rows(targets.lake, rows)
+        # written is stored, whatever fails next: a retry of this batch must not write it again
+        self.outcome.stored += len(done)
+        self._written.extend(done)
+        # what failed for a passing reason is tried again on the next attempt
+        self.todo = [(m, e) for m, e in self.todo if any(m is t for t, _ in self.transient)]
+
         dead = dead_letter(sqs, targets.dlq_url, self._poison)
         self.outcome.dlq_reasons.extend(reason for message, reason in self._poison if message in dead)
-        undelivered = [message for message, _ in self._poison if message not in dead]
-        self.transient.extend((message, "could not be dead-lettered") for message in undelivered)
-        finished = [*done, *self._skipped, *dead]
+        finished = [*self._written, *self._skipped, *dead]
         not_deleted = delete(sqs, targets.queue_url, finished)
         self._finished.update(m.message_id for m in finished)
         self.outcome.not_deleted += len(not_deleted)
-        self.outcome.stored += len(done)
         self.outcome.skipped += len(self._skipped)
         self.outcome.dead_lettered += len(dead)
-        self._poison, self._skipped = [], []
-        # what failed for a passing reason is tried again on the next attempt
-        self.todo = [(m, e) for m, e in self.todo if any(m is t for t, _ in self.transient)]
+        # poison the DLQ did not take stays with the batch for the next attempt
+        self._poison = [(m, r) for m, r in self._poison if m not in dead]
+        self._skipped, self._written = [], []
+
+    @property
+    def unfinished(self) -> bool:
+        """Whether another attempt has something to do: passing failures, or poison not yet in the DLQ."""
+        return bool(self.transient or self._poison)
 
     def held(self) -> list[ReceivedMessage]:
         """The messages this batch still holds: received, and not yet deleted or released."""
@@ -212,8 +221,12 @@ class Batch:
         if self.deferred:
             release(sqs, targets.queue_url, self.deferred)
         self._finished.update(m.message_id for m in self.messages)
-        self.outcome.left_for_retry += len(self.transient) + len(self.deferred)
-        self.todo, self.transient, self.deferred = [], [], []
+        self.outcome.left_for_retry += len(self.transient) + len(self.deferred) + len(self._poison)
+        for message, reason in self._poison:
+            logger.warning(
+                "message %s could not be dead-lettered (%s); it stays on the queue", message.message_id, reason
+            )
+        self.todo, self.transient, self.deferred, self._poison = [], [], [], []
 
     def _count(self, result: AnalysisResult, envelope: Envelope) -> None:
         outcome = self.outcome
