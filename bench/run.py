@@ -19,9 +19,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from bench.baseline import one_at_a_time, sample_bodies
 from bench.lake import generate, time_queries
+from bench.publish import environment_for_child, jobping_analyse, peak_memory_mb, publish_rates
 from jobping.settings import Settings
 from tests.servers import StandIn, moto_server, openai_standin
 
@@ -30,6 +32,10 @@ LATENCY_MS = 500
 CONCURRENCY = 16
 QUEUE_DEPTH = 60
 MILLION = 1_000_000
+PUBLISH_COUNT = 500
+SINGLE_COUNT = 100
+MEMORY_POSTINGS = (1_000, 8_000)
+MAX_TASK_RUNS = 10_000
 MILLION_FILES = 100
 FEED_INTERVAL_SECONDS = 0.25
 
@@ -160,11 +166,16 @@ def baseline_throughput(base: Path, moto: str, standin: StandIn, postings: int) 
     return done / elapsed
 
 
-def sqs_requests_per_job(base: Path, moto: str) -> tuple[float, dict[str, int], int]:
+async def _analyse_state() -> Any:
+    from flows.analyse import analyse
+
+    return await analyse(return_state=True)
+
+
+def sqs_requests_per_job(base: Path, moto: str) -> tuple[float, dict[str, int], int, int]:
     """SQS requests a whole scrape + analyse of the sample makes, per stored job, counted on the wire."""
     import boto3
 
-    from flows.analyse import analyse
     from flows.scrape import scrape
     from jobping.search import ScrapeParameters
     from tasks.jobspy.source import sample_sites
@@ -181,17 +192,57 @@ def sqs_requests_per_job(base: Path, moto: str) -> tuple[float, dict[str, int], 
         "JOBPING_QUEUE_NAME": f"count-{uuid.uuid4().hex[:8]}",
         "JOBPING_RECEIVE_WAIT_SECONDS": "1",
     }
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
     boto3.setup_default_session()
     session = boto3.DEFAULT_SESSION
     assert session is not None
     session.events.register("before-call.sqs", count)
     try:
         with environment(env):
-            scrape(ScrapeParameters(source="sample", sites=sample_sites()))
-            report = asyncio.run(analyse())
+            scraped = scrape(ScrapeParameters(source="sample", sites=sample_sites()), return_state=True)
+            analysed = asyncio.run(_analyse_state())
+            report = analysed.result()
     finally:
         session.events.unregister("before-call.sqs", count)
-    return sum(calls.values()) / report.stored, calls, report.stored
+    runs = [scraped.state_details.flow_run_id, analysed.state_details.flow_run_id]
+    with get_client(sync_client=True) as prefect:
+        found = prefect.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=runs)), limit=MAX_TASK_RUNS
+        )
+        task_runs = len(found)
+    calls["(Prefect task runs)"] = 0
+    return sum(calls.values()) / report.stored, calls, report.stored, task_runs
+
+
+def publish_rows(runs: list[dict[str, float]]) -> list[str]:
+    names = {"ours": "jobping's publish (encode + size-aware batches)", "bare": "bare boto3 SendMessageBatch loop",
+             "single": "one SendMessage per job (the original design)"}  # fmt: skip
+    bare = statistics.median(r["bare"] for r in runs)
+    rows = []
+    for key, label in names.items():
+        values = [r[key] for r in runs]
+        middle = statistics.median(values)
+        rows.append(f"| {label} | {middle:.0f} | {', '.join(f'{v:.0f}' for v in values)} | {middle / bare:.2f} |")
+    return rows
+
+
+def analyse_memory(base: Path, moto: str, postings: int) -> float:
+    """Peak MB of one analyse process draining ``postings`` through a shallow queue."""
+    env = environment_for_child(
+        {
+            "JOBPING_DATA_DIR": str(base / uuid.uuid4().hex[:8]),
+            "JOBPING_SQS_ENDPOINT_URL": moto,
+            "JOBPING_QUEUE_NAME": f"mem-{uuid.uuid4().hex[:8]}",
+            "JOBPING_RECEIVE_WAIT_SECONDS": "5",
+            "PREFECT_API_URL": os.environ.get("PREFECT_API_URL", ""),
+        }
+    )
+    with environment({k: v for k, v in env.items() if k.startswith("JOBPING_")}):
+        settings = Settings()
+        with Feeder(settings, sample_bodies(postings), QUEUE_DEPTH):
+            return peak_memory_mb(env, jobping_analyse())
 
 
 def median_of(runs: int, measure: Callable[[], float]) -> tuple[float, list[float]]:
@@ -227,7 +278,12 @@ def main() -> None:
             queries = time_queries(lake, args.runs)
             emulator = moto_cost(moto)
             print("SQS requests for a whole scrape + analyse of the sample", flush=True)
-            per_job, by_call, jobs = sqs_requests_per_job(base, moto)
+            per_job, by_call, jobs, task_runs = sqs_requests_per_job(base, moto)
+            by_call.pop("(Prefect task runs)", None)
+            print("publish throughput against a bare loop and one SendMessage per job", flush=True)
+            publishing = [publish_rates(moto, PUBLISH_COUNT, SINGLE_COUNT) for _ in range(args.runs)]
+            print("peak memory of the analyse process at 1,000 and 8,000 postings", flush=True)
+            memory = {n: analyse_memory(base, moto, n) for n in MEMORY_POSTINGS}
             standin = StandIn(standin_url)
             standin.configure(latency_ms=LATENCY_MS)
             print(f"analyse throughput: {args.runs} runs of {args.postings} postings at {LATENCY_MS} ms", flush=True)
@@ -255,6 +311,30 @@ def main() -> None:
         "| the original design: one SendMessage, one ReceiveMessage, one DeleteMessage per job | 3 |",
         "",
         "By call: " + ", ".join(f"{name} {n}" for name, n in sorted(by_call.items(), key=lambda kv: -kv[1])) + ".",
+        "",
+        f"Prefect task runs: {task_runs} for {jobs} jobs, {task_runs / jobs * 1000:.0f} per 1,000 jobs "
+        "(one per site, one to normalise, one to publish, one per batch of ten).",
+        "",
+        "## Publishing",
+        "",
+        f"Messages per second to the same moto server, each on a fresh queue ({PUBLISH_COUNT} messages; "
+        f"one SendMessage per job on {SINGLE_COUNT}):",
+        "",
+        "| what | messages/s (median) | runs | against the bare loop |",
+        "|---|---|---|---|",
+        *publish_rows(publishing),
+        "",
+        "## Memory",
+        "",
+        "Peak resident memory (VmHWM) of a `jobping analyse` process with the offline analyser, the queue kept",
+        f"about {QUEUE_DEPTH} deep by the feeder until every posting is through (goal: 8,000 within 1.2x of 1,000, "
+        "under 600 MB):",
+        "",
+        "| postings | peak MB |",
+        "|---|---|",
+        *[f"| {n:,} | {mb:.0f} |" for n, mb in memory.items()],
+        "",
+        f"Ratio 8,000 / 1,000: {memory[MEMORY_POSTINGS[-1]] / memory[MEMORY_POSTINGS[0]]:.2f}.",
         "",
         "## A million enriched rows",
         "",
