@@ -30,7 +30,7 @@ from tasks.llm.factory import make_analyser
 from tasks.llm.offline import OFFLINE_MODEL
 from tasks.sqs.client import make_sqs_client
 from tasks.sqs.heartbeat import VisibilityHeartbeat
-from tasks.sqs.messages import MAX_BATCH_ENTRIES, receive
+from tasks.sqs.messages import MAX_BATCH_ENTRIES, ReceivedMessage, receive
 from tasks.sqs.queues import depth, locate_queues
 
 if TYPE_CHECKING:
@@ -110,17 +110,21 @@ class Drain:
     def __init__(self, report: AnalyseReport, prefetch: int) -> None:
         self.report = report
         self.prefetch = prefetch
-        self.running: dict[asyncio.Future[BatchOutcome], int] = {}
+        self.running: dict[asyncio.Future[BatchOutcome], Batch] = {}
         self.failure: BaseException | None = None
         self.outage = False
         self.received = 0
 
-    def start(self, batch: Coroutine[Any, Any, BatchOutcome], size: int) -> None:
-        self.received += size
-        self.running[asyncio.ensure_future(batch)] = size
+    def start(self, batch: Batch, work: Coroutine[Any, Any, BatchOutcome]) -> None:
+        self.received += len(batch.messages)
+        self.running[asyncio.ensure_future(work)] = batch
+
+    def held(self) -> list[ReceivedMessage]:
+        """Every message a running batch still holds, from its receive until it is settled."""
+        return [message for batch in self.running.values() for message in batch.held()]
 
     async def make_room(self) -> None:
-        while sum(self.running.values()) >= self.prefetch:
+        while sum(len(batch.messages) for batch in self.running.values()) >= self.prefetch:
             done, _ = await asyncio.wait(self.running, return_when=asyncio.FIRST_COMPLETED)
             self._collect(done)
 
@@ -182,9 +186,8 @@ async def analyse_batch(
     logger = get_run_logger()
     if task_run.run_count <= 1:
         batch.triage(analyser.prompt_version, stored)
-    async with VisibilityHeartbeat(sqs, targets.queue_url, targets.visibility_timeout_seconds, batch.held):
-        results = await batch.analyse(analyser, budget, claims, answers)
-        await asyncio.to_thread(batch.settle, results, sqs, targets)
+    results = await batch.analyse(analyser, budget, claims, answers)
+    await asyncio.to_thread(batch.settle, results, sqs, targets)
     if batch.unfinished and batch.fatal is None and task_run.run_count <= BATCH_RETRIES:
         reasons = sorted({reason for _, reason in batch.transient})
         raise BatchRetryError(f"{len(batch.transient)} postings to try again: {'; '.join(reasons)[:300]}")
@@ -279,31 +282,33 @@ async def analyse(
     prefetch = max(MAX_BATCH_ENTRIES, settings.llm_concurrency * PREFETCH_FACTOR)
     drain = Drain(report, prefetch)
     started = time.monotonic()
-    while drain.failure is None:
-        if drain.outage:
-            report.stopped_by = "the LLM being unavailable"
-            break
-        stop = limits.reached(drain.received, time.monotonic() - started, budget)
-        if stop:
-            report.stopped_by = stop
-            break
-        await drain.make_room()
-        if drain.failure is not None:
-            break
-        messages = await asyncio.to_thread(
-            receive,
-            sqs,
-            queues.url,
-            max_messages=limits.wanted(drain.received),
-            wait_seconds=settings.receive_wait_seconds,
-            # the setting applies even to a queue created with another default
-            visibility_seconds=settings.visibility_timeout_seconds,
-        )
-        if not messages:
-            break
-        drain.start(
-            analyse_batch(
-                Batch(messages),
+    # the heartbeat covers a message from its receive on, waiting batches included
+    async with VisibilityHeartbeat(sqs, queues.url, settings.visibility_timeout_seconds, drain.held):
+        while drain.failure is None:
+            if drain.outage:
+                report.stopped_by = "the LLM being unavailable"
+                break
+            stop = limits.reached(drain.received, time.monotonic() - started, budget)
+            if stop:
+                report.stopped_by = stop
+                break
+            await drain.make_room()
+            if drain.failure is not None:
+                break
+            messages = await asyncio.to_thread(
+                receive,
+                sqs,
+                queues.url,
+                max_messages=limits.wanted(drain.received),
+                wait_seconds=settings.receive_wait_seconds,
+                # the setting applies even to a queue created with another default
+                visibility_seconds=settings.visibility_timeout_seconds,
+            )
+            if not messages:
+                break
+            batch = Batch(messages)
+            work = analyse_batch(
+                batch,
                 sqs=sqs,
                 targets=targets,
                 analyser=analyser,
@@ -311,10 +316,9 @@ async def analyse(
                 budget=budget,
                 claims=claims,
                 answers=answers,
-            ),
-            len(messages),
-        )
-    await drain.finish()
+            )
+            drain.start(batch, work)
+        await drain.finish()
     answers.close()
     if budget.exhausted and report.stopped_by == "empty queue":
         report.stopped_by = limits.reached(0, 0, budget) or report.stopped_by

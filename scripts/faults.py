@@ -36,7 +36,11 @@ from tests.servers import PIDS, StandIn, moto_server, openai_standin  # noqa: E4
 REPORT = ROOT / "docs" / "RELIABILITY.md"
 JOBPING = str(Path(sys.executable).parent / "jobping")
 RUN_TIMEOUT_SECONDS = 300.0
-DRAIN_ROUNDS = 12
+DRAIN_SECONDS = 180.0
+# long enough that three processes on two cores never lose a message they hold
+VISIBILITY_SECONDS = 20
+# short where runs are killed, so that what they held comes back soon
+KILLED_VISIBILITY_SECONDS = 6
 COUNTS = re.compile(
     r"received (\d+) = stored (\d+) \+ skipped (\d+) \+ DLQ (\d+) \+ left for retry (\d+)", re.MULTILINE
 )
@@ -82,7 +86,7 @@ class Case:
             "JOBPING_SQS_ENDPOINT_URL": moto,
             "JOBPING_QUEUE_NAME": f"faults-{self.data.name}",
             "JOBPING_RECEIVE_WAIT_SECONDS": "1",
-            "JOBPING_VISIBILITY_TIMEOUT_SECONDS": "6",
+            "JOBPING_VISIBILITY_TIMEOUT_SECONDS": str(VISIBILITY_SECONDS),
             "OPENAI_BASE_URL": standin.url + "/v1",
             "OPENAI_API_KEY": "sk-faults",
             "JOBPING_LLM_TIMEOUT_SECONDS": "3",
@@ -158,7 +162,8 @@ class Case:
 
     def drain(self) -> None:
         """Run analyse until the queue is empty, waiting out what is still in flight."""
-        for _ in range(DRAIN_ROUNDS):
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while time.monotonic() < deadline:
             visible, in_flight, _ = self.depth()
             if visible + in_flight == 0:
                 return
@@ -166,7 +171,7 @@ class Case:
                 time.sleep(2)
                 continue
             self.finish(self.start())
-        self.outcome.notes.append("the queue was not empty after the last round")
+        self.outcome.notes.append(f"the queue was not empty after {DRAIN_SECONDS:.0f} s")
 
     def audit(self) -> Outcome:
         from storage.catalog import reader
@@ -440,7 +445,11 @@ def main() -> int:
                 if args.only and args.only not in name:
                     continue
                 standin.configure()
-                case = Case(name, base, moto, standin, api, JOBPING_FAULTS_MOTO_PID=str(moto_pid))
+                visibility = KILLED_VISIBILITY_SECONDS if "kill" in name else VISIBILITY_SECONDS
+                case = Case(
+                    name, base, moto, standin, api,
+                    JOBPING_FAULTS_MOTO_PID=str(moto_pid), JOBPING_VISIBILITY_TIMEOUT_SECONDS=str(visibility),
+                )  # fmt: skip
                 print(f"{name} ...", flush=True)
                 try:
                     scenario(case)
