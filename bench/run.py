@@ -35,7 +35,8 @@ MILLION = 1_000_000
 PUBLISH_COUNT = 500
 SINGLE_COUNT = 100
 MEMORY_POSTINGS = (1_000, 8_000)
-MAX_TASK_RUNS = 10_000
+# the api's largest page
+TASK_RUN_PAGE = 200
 MILLION_FILES = 100
 FEED_INTERVAL_SECONDS = 0.25
 
@@ -208,10 +209,14 @@ def sqs_requests_per_job(base: Path, moto: str) -> tuple[float, dict[str, int], 
         session.events.unregister("before-call.sqs", count)
     runs = [scraped.state_details.flow_run_id, analysed.state_details.flow_run_id]
     with get_client(sync_client=True) as prefect:
-        found = prefect.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=runs)), limit=MAX_TASK_RUNS
-        )
-        task_runs = len(found)
+        task_runs = 0
+        while True:
+            page = prefect.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=runs)), limit=TASK_RUN_PAGE, offset=task_runs
+            )
+            task_runs += len(page)
+            if len(page) < TASK_RUN_PAGE:
+                break
     calls["(Prefect task runs)"] = 0
     return sum(calls.values()) / report.stored, calls, report.stored, task_runs
 
