@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.baseline import one_at_a_time, sample_bodies
 from bench.lake import generate, time_queries
-from bench.publish import environment_for_child, jobping_analyse, peak_memory_mb, publish_rates
+from bench.publish import client, environment_for_child, jobping_analyse, peak_memory_mb, publish_rates
 from jobping.settings import Settings
 from tests.servers import StandIn, moto_server, openai_standin
 
@@ -98,17 +98,7 @@ class Feeder:
 
 def moto_cost(moto: str) -> dict[int, float]:
     """Milliseconds moto spends on a receive + delete of ten, by queue depth."""
-    import boto3
-
-    from tasks.sqs.client import EMULATOR_CREDENTIALS
-
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=moto,
-        region_name="us-east-1",
-        aws_access_key_id=EMULATOR_CREDENTIALS["aws_access_key_id"],
-        aws_secret_access_key=EMULATOR_CREDENTIALS["aws_secret_access_key"],
-    )
+    sqs = client(moto)
     costs: dict[int, float] = {}
     for queued in (50, 500):
         url = sqs.create_queue(QueueName=f"cost-{queued}-{uuid.uuid4().hex[:6]}")["QueueUrl"]

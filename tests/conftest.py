@@ -18,8 +18,6 @@ from tests.servers import StandIn, moto_server, openai_standin
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-CASES = Path(__file__).parent / "cases"
-
 
 @pytest.fixture(scope="session")
 def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
