@@ -173,12 +173,31 @@ def test_quick_run_in_the_ui_runs_scrape_then_analyse_and_leaves_artifacts(stack
             assert stack.stored() > 0
 
             pictures = DOCS_IMG if os.environ.get("JOBPING_SAVE_SCREENSHOTS") == "1" else tmp_path
-            page.goto(f"{stack.ui}/runs/flow-run/{analysed.id}")
-            page.get_by_text("Artifacts", exact=True).first.click()
-            page.get_by_text("analyse-summary").first.wait_for(timeout=30_000)
+            open_artifacts_tab(page, f"{stack.ui}/runs/flow-run/{analysed.id}", "analyse-summary")
             page.screenshot(path=str(pictures / "prefect-ui-analyse-run.png"))
             page.get_by_text("top-matches").first.click()
             page.get_by_role("columnheader", name="verdict").wait_for(timeout=30_000)
             page.screenshot(path=str(pictures / "prefect-ui-top-matches.png"))
         finally:
             browser.close()
+
+
+def open_artifacts_tab(page: Any, run_url: str, artifact: str, attempts: int = 3) -> None:
+    """Open a run's Artifacts tab until ``artifact`` shows.
+
+    The run page sometimes renders its tabs before its data, so a click that lands then shows
+    an empty tab; the page is loaded afresh and the tab clicked again.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(1, attempts + 1):
+        page.goto(run_url, wait_until="networkidle")
+        tab = page.get_by_text("Artifacts", exact=True).first
+        tab.wait_for(timeout=20_000)
+        tab.click()
+        try:
+            page.get_by_text(artifact).first.wait_for(timeout=20_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == attempts:
+                raise
