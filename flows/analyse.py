@@ -24,7 +24,7 @@ from jobping.errors import TransientError
 from jobping.settings import Settings
 from storage.answers import AnswerLog
 from storage.catalog import refresh_catalog
-from storage.lake import StoredIndex, stored_versions
+from storage.lake import Lake, StoredIndex, stored_versions
 from tasks.batch import Batch, BatchOutcome, BatchTargets, Claims, CostBudget
 from tasks.llm.factory import make_analyser
 from tasks.llm.offline import OFFLINE_MODEL
@@ -263,10 +263,10 @@ async def analyse(
     targets = BatchTargets(
         queue_url=queues.url,
         dlq_url=queues.dlq_url,
-        lake=settings.lake_dir,
+        lake=Lake.from_settings(settings),
         visibility_timeout_seconds=settings.visibility_timeout_seconds,
     )
-    stored = stored_versions(settings.lake_dir)
+    stored = stored_versions(targets.lake)
     budget = CostBudget(max_cost_usd, settings.llm_concurrency)
     claims = Claims()
     answers = AnswerLog(settings.data_dir)
@@ -324,7 +324,7 @@ async def analyse(
         report.stopped_by = limits.reached(0, 0, budget) or report.stopped_by
     report.seconds = time.monotonic() - started
 
-    refresh_catalog(settings.catalog_path, settings.lake_dir)
+    refresh_catalog(settings.catalog_path, targets.lake)
     main, dlq = depth(sqs, queues.url), depth(sqs, queues.dlq_url)
     report.queue_visible, report.queue_in_flight, report.dlq_visible = main.visible, main.in_flight, dlq.visible
     await _record(report)

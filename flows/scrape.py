@@ -15,7 +15,7 @@ from jobping.contract import encode
 from jobping.errors import JobpingError
 from jobping.search import ScrapeParameters, SiteName
 from jobping.settings import Settings
-from storage.lake import stored_versions
+from storage.lake import Lake, stored_versions
 from tasks.jobspy.normalise import Normalised, normalise
 from tasks.jobspy.source import SiteFailedError, SiteResult, fetch_site, health_flags
 from tasks.llm.factory import make_analyser
@@ -82,9 +82,8 @@ def normalise_postings(results: list[SiteResult], settings: Settings, scraped_at
     import polars as pl
 
     prompt_version = make_analyser(settings).prompt_version
-    stored = {
-        (v.job_key, v.content_hash) for v in stored_versions(settings.lake_dir) if v.prompt_version == prompt_version
-    }
+    lake = Lake.from_settings(settings)
+    stored = {(v.job_key, v.content_hash) for v in stored_versions(lake) if v.prompt_version == prompt_version}
     frame = pl.concat([result.postings for result in results], how="vertical")
     normalised = normalise(frame, scraped_at, stored)
     for reason in normalised.invalid_reasons:

@@ -155,6 +155,33 @@ def analyse(
         _print_analyse(asyncio.run(analyse_flow(max_jobs=max_jobs, max_seconds=max_seconds, max_cost_usd=max_cost)))
 
 
+@app.command()
+def compact(
+    margin_minutes: Annotated[
+        float, typer.Option(min=0, help="Leave batch files younger than this for the next run.")
+    ] = 10.0,
+    retain_minutes: Annotated[
+        float, typer.Option(min=0, help="Keep replaced files this long for readers that opened the lake before.")
+    ] = 60.0,
+) -> None:
+    """Merge the lake's batch files, the latest row per job first; safe while others run."""
+    _settings()
+    from flows.compact import compact_lake
+
+    with _friendly_errors():
+        report = compact_lake(margin_minutes=margin_minutes, retain_minutes=retain_minutes)
+    if report.generation is None:
+        console.print("nothing to compact yet: no batch file is older than the margin")
+        return
+    console.print(
+        f"compaction generation {report.generation}: merged {report.batches_merged} batch files "
+        f"({report.rows_merged} rows, {report.partitions_rewritten} partitions rewritten); "
+        f"{report.rows_latest} jobs, {report.rows_superseded} older rows in the history; "
+        f"{report.files_deleted} files deleted, {report.batches_left} batch files left for the next run "
+        f"({report.seconds:.1f} s)"
+    )
+
+
 @queues_app.callback()
 def queues_show(ctx: typer.Context) -> None:
     """Show both queues' depths (visible, in flight)."""
@@ -295,9 +322,10 @@ def _run_query(settings: Settings, query: str, title: str | None = None) -> None
     import duckdb
 
     from storage.catalog import LakeEmptyError, ReadOnlyError, reader, run_read_only
+    from storage.lake import Lake
 
     try:
-        with reader(settings.lake_dir) as con:
+        with reader(Lake.from_settings(settings)) as con:
             columns, rows = run_read_only(con, query)
     except (LakeEmptyError, ReadOnlyError) as exc:
         errors.print(f"[red]error:[/red] {exc}")
@@ -311,7 +339,8 @@ def _run_query(settings: Settings, query: str, title: str | None = None) -> None
 @app.command()
 def sql(
     query: Annotated[
-        str | None, typer.Argument(help="SQL over the views enriched_jobs and enriched_jobs_history.")
+        str | None,
+        typer.Argument(help="SQL over the views enriched_jobs, enriched_jobs_history and enriched_jobs_recent."),
     ] = None,
     saved: Annotated[str | None, typer.Option(help="Run a saved query by name (see --list).")] = None,
     list_saved: Annotated[bool, typer.Option("--list", help="List the saved queries.")] = False,

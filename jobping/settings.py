@@ -50,6 +50,17 @@ class Settings(BaseSettings):
         default=Path("data"),
         description="Folder for the Parquet lake (<data>/lake) and the DuckDB catalog.",
     )
+    lake_url: str | None = Field(
+        default=None,
+        description=(
+            "Unset: the lake is the folder <data>/lake. 's3://bucket/prefix': a lake on object storage, "
+            "which analyse workers on several machines can share."
+        ),
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="Unset: AWS S3. An http(s) URL: an S3-compatible store for the lake (MinIO, moto).",
+    )
     sqs_endpoint_url: str | None = Field(
         default=None,
         description=(
@@ -170,6 +181,25 @@ class Settings(BaseSettings):
         # the catalog's views hold absolute paths so it opens from any directory
         return value.expanduser().resolve()
 
+    @field_validator("lake_url")
+    @classmethod
+    def _lake_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith("s3://") or len(value) <= len("s3://"):
+            raise ValueError(f"must be unset or s3://bucket/prefix, not {value!r}")
+        return value
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _s3_endpoint(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.strip().startswith(("http://", "https://")):
+            raise ValueError(f"must be unset or an http(s) URL, not {value!r}")
+        return value.strip()
+
     @field_validator("sqs_endpoint_url")
     @classmethod
     def _endpoint(cls, value: str | None) -> str | None:
@@ -187,6 +217,11 @@ class Settings(BaseSettings):
     @property
     def lake_dir(self) -> Path:
         return self.data_dir / "lake"
+
+    @property
+    def lake_location(self) -> str:
+        """Where the lake is: s3://bucket/prefix, or the absolute path of <data>/lake."""
+        return self.lake_url or str(self.lake_dir)
 
     @property
     def catalog_path(self) -> Path:

@@ -14,13 +14,15 @@ from pathlib import Path
 
 import duckdb
 
-from storage.lake import PARTITION, has_files, lake_glob
+from storage.compaction import ORDER, Manifest, current_manifest, read_files
+from storage.lake import PARTITION, STAMP_WIDTH, Lake, has_files
 
 logger = logging.getLogger(__name__)
 
-CATALOG_VERSION = "1"
+CATALOG_VERSION = "2"
 HISTORY_VIEW = "enriched_jobs_history"
 LATEST_VIEW = "enriched_jobs"
+RECENT_VIEW = "enriched_jobs_recent"
 SAVED_QUERIES = "queries"
 
 
@@ -35,56 +37,99 @@ class LakeEmptyError(LookupError):
     """The lake holds no Parquet file yet, so the views have nothing to read."""
 
 
-def view_statements(lake: Path, *, temporary: bool = False) -> list[str]:
+def view_statements(lake: Lake | Path | str, *, temporary: bool = False, manifest: Manifest | None = None) -> list[str]:
+    """The three views over the lake as the manifest (the newest compaction, if any) describes it.
+
+    - enriched_jobs_recent: the batch files written since that compaction;
+    - enriched_jobs_history: every row ever stored, compacted or recent;
+    - enriched_jobs: the latest row per job_key. A recent row beats a compacted one, and recent
+      rows compete by analysed_at: the same choice the next compaction will make, so the view
+      shows the same jobs before and after it. Compacted files hold each job_key once, so only
+      the few recent rows are deduplicated at query time.
+    """
+    lake = Lake.of(lake)
     kind = "TEMP VIEW" if temporary else "VIEW"
-    source = lake_glob(lake).replace("'", "''")
-    # the only value spliced in is our own lake path, quoted above
-    return [
+    source = lake.batches_glob.replace("'", "''")
+    # the only values spliced in are our own lake paths, quoted, and a stamp we wrote
+    batches = (
+        f"read_parquet('{source}', hive_partitioning = true, union_by_name = true, "
+        f"hive_types = {{'{PARTITION}': DATE}}, filename = true)"
+    )
+    recent = f"SELECT * EXCLUDE (filename) FROM {batches}"  # noqa: S608
+    if manifest is not None:
+        # a file filter: DuckDB skips the merged batch files without opening them
+        recent += f" WHERE left(parse_filename(filename), {STAMP_WIDTH}) > '{manifest.watermark}'"
+    newest = f"SELECT * FROM {RECENT_VIEW} QUALIFY row_number() OVER (PARTITION BY job_key ORDER BY {ORDER}) = 1"  # noqa: S608
+    statements = [f"CREATE OR REPLACE {kind} {RECENT_VIEW} AS {recent}"]
+    if manifest is None:
+        statements += [
+            f"CREATE OR REPLACE {kind} {HISTORY_VIEW} AS SELECT * FROM {RECENT_VIEW}",  # noqa: S608
+            f"CREATE OR REPLACE {kind} {LATEST_VIEW} AS {newest}",
+        ]
+        return statements
+    everything = read_files([*manifest.latest, *manifest.superseded])
+    statements += [
         f"CREATE OR REPLACE {kind} {HISTORY_VIEW} AS "  # noqa: S608
-        f"SELECT * FROM read_parquet('{source}', hive_partitioning = true, union_by_name = true, "
-        f"hive_types = {{'{PARTITION}': DATE}})",
-        # the latest analysis of each posting; ties broken by file order are harmless
+        f"SELECT * FROM {everything} UNION ALL BY NAME SELECT * FROM {RECENT_VIEW}",
         f"CREATE OR REPLACE {kind} {LATEST_VIEW} AS "  # noqa: S608
-        f"SELECT * FROM {HISTORY_VIEW} "
-        "QUALIFY row_number() OVER (PARTITION BY job_key ORDER BY analysed_at DESC, scraped_at DESC) = 1",
+        f"SELECT * FROM {read_files(manifest.latest)} "
+        f"WHERE job_key NOT IN (SELECT job_key FROM {RECENT_VIEW} WHERE job_key IS NOT NULL) "
+        f"UNION ALL BY NAME ({newest})",
     ]
+    return statements
 
 
 def _sidecar(catalog: Path) -> Path:
     return catalog.with_suffix(".version")
 
 
-def _stamp(lake: Path) -> str:
-    return f"{CATALOG_VERSION} {lake_glob(lake)}"
+def _stamp(lake: Lake, manifest: Manifest | None) -> str:
+    return f"{CATALOG_VERSION} {manifest.generation if manifest else 0} {lake.batches_glob}"
 
 
-def refresh_catalog(catalog: Path, lake: Path) -> bool:
+def catalog_generation(catalog: Path) -> int | None:
+    """The compaction generation the catalog file's views read, if it has views."""
+    try:
+        version, generation, _ = _sidecar(catalog).read_text(encoding="utf-8").split(" ", 2)
+    except (FileNotFoundError, ValueError):
+        return None
+    return int(generation) if version == CATALOG_VERSION and generation.isdigit() else None
+
+
+def refresh_catalog(catalog: Path, lake: Lake | Path | str) -> bool:
     """Create or update the catalog's views when needed; False when a reader held it."""
+    lake = Lake.of(lake)
     if not has_files(lake):
         return False
+    manifest = current_manifest(lake)
     sidecar = _sidecar(catalog)
-    if catalog.exists() and sidecar.exists() and sidecar.read_text(encoding="utf-8") == _stamp(lake):
+    if catalog.exists() and sidecar.exists() and sidecar.read_text(encoding="utf-8") == _stamp(lake, manifest):
         return True
     catalog.parent.mkdir(parents=True, exist_ok=True)
     try:
         with duckdb.connect(str(catalog)) as con:
-            for statement in view_statements(lake):
+            for statement in view_statements(lake, manifest=manifest):
                 con.execute(statement)
     except duckdb.IOException as exc:
         logger.warning("the catalog %s is held by another process, its views were not refreshed: %s", catalog, exc)
         return False
-    sidecar.write_text(_stamp(lake), encoding="utf-8")
+    sidecar.write_text(_stamp(lake, manifest), encoding="utf-8")
     return True
 
 
-def reader(lake: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory connection with the views, able to read the lake and nothing else on disk."""
+def reader(lake: Lake | Path | str) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection with the views, able to read the lake and nothing else.
+
+    The views are defined from the newest compaction when the connection opens; its files stay
+    for the compaction's retention (an hour by default) after a newer one replaces them.
+    """
+    lake = Lake.of(lake)
     if not has_files(lake):
         raise LakeEmptyError(f"the lake {lake} holds no enriched jobs yet: run `jobping analyse` first")
-    con = duckdb.connect()
-    for statement in view_statements(lake, temporary=True):
+    con = lake.connect()
+    for statement in view_statements(lake, temporary=True, manifest=current_manifest(lake)):
         con.execute(statement)
-    con.execute("SET allowed_directories = [?]", [str(lake)])
+    con.execute("SET allowed_directories = [?]", [lake.url + "/"])
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con

@@ -1,20 +1,32 @@
-"""The append-only Parquet lake: one file per batch and partition, written atomically."""
+"""The append-only Parquet lake: one file per batch and partition, written atomically.
+
+The lake is a local folder or ``s3://bucket/prefix``; :class:`Lake` hides which. Batches land
+in ``enriched_jobs/scrape_date=YYYY-MM-DD/<stamp>-<id>.parquet``, where the stamp is the UTC
+moment the file became visible, so file names sort in the order they were written. The
+compaction (storage/compaction.py) merges them into ``enriched_jobs_compacted/``.
+"""
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import duckdb
+import fsspec
 import polars as pl
 
 from jobping.analysis import AnalysisResult
 from jobping.contract import Envelope
+
+if TYPE_CHECKING:
+    from jobping.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -97,16 +109,154 @@ class StoredIndex:
         self._versions.update(versions)
 
 
+STAMP_FORMAT = "%Y%m%dT%H%M%S%fZ"
+# the name of a batch file: a fixed-width UTC stamp, so that names sort as they were written
+STAMP_WIDTH = len("20260101T000000000000Z")
+
+
+def stamp(moment: datetime | None = None) -> str:
+    return (moment or datetime.now(UTC)).astimezone(UTC).strftime(STAMP_FORMAT)
+
+
+class Lake:
+    """Where the enriched jobs live, and the filesystem that reaches them.
+
+    A local folder (the embedded default) or ``s3://bucket/prefix``. For S3 the credentials
+    come from the usual AWS chain (environment, profile, instance role); ``s3_endpoint_url``
+    points at an S3-compatible store instead of AWS.
+    """
+
+    def __init__(self, location: str | Path, *, s3_endpoint_url: str | None = None, region: str | None = None) -> None:
+        text = str(location)
+        self.remote = text.startswith("s3://")
+        if self.remote:
+            import s3fs
+
+            client_kwargs: dict[str, str] = {}
+            if s3_endpoint_url:
+                client_kwargs["endpoint_url"] = s3_endpoint_url
+            if region:
+                client_kwargs["region_name"] = region
+            # no listing cache: other machines add files at any moment
+            self.fs: fsspec.AbstractFileSystem = s3fs.S3FileSystem(
+                client_kwargs=client_kwargs, use_listings_cache=False, skip_instance_cache=True
+            )
+            self.url = text.rstrip("/")
+        else:
+            self.fs = fsspec.filesystem("file")
+            self.url = str(Path(text).expanduser().resolve())
+
+    @classmethod
+    def of(cls, lake: Lake | Path | str) -> Lake:
+        return lake if isinstance(lake, Lake) else cls(lake)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Lake:
+        return cls(settings.lake_location, s3_endpoint_url=settings.s3_endpoint_url, region=settings.aws_region)
+
+    def __repr__(self) -> str:
+        return f"Lake({self.url!r})"
+
+    def __str__(self) -> str:
+        return self.url
+
+    def join(self, *parts: str) -> str:
+        return "/".join([self.url, *parts])
+
+    def glob(self, pattern: str) -> list[str]:
+        """Full paths (with s3:// for a remote lake) matching a pattern under the lake, sorted."""
+        found = self.fs.glob(self.join(pattern))
+        prefix = "s3://" if self.remote else ""
+        return sorted(prefix + str(path) if not str(path).startswith(prefix) else str(path) for path in found)
+
+    def exists(self, path: str) -> bool:
+        return bool(self.fs.exists(path))
+
+    def read_bytes(self, path: str) -> bytes:
+        return bytes(self.fs.cat_file(path))
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Make ``path`` hold ``data`` at once: readers see the old state or the whole new file.
+
+        Locally a temp file, fsync and rename; on S3 one PUT, which is atomic.
+        """
+        if self.remote:
+            self.fs.pipe_file(path, data)
+            return
+        final = Path(path)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            with open(temp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, final)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+
+    def upload(self, local: Path, path: str) -> None:
+        """Move a finished local file into the lake, atomically."""
+        if self.remote:
+            self.fs.put_file(str(local), path)
+            return
+        final = Path(path)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            with open(local, "rb") as source, open(temp, "wb") as handle:
+                while chunk := source.read(1 << 20):
+                    handle.write(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, final)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+
+    def delete(self, paths: Iterable[str]) -> int:
+        gone = 0
+        for path in paths:
+            try:
+                self.fs.rm_file(path)
+                gone += 1
+            except FileNotFoundError:
+                continue
+        return gone
+
+    def modified(self, path: str) -> datetime:
+        moment: datetime = self.fs.modified(path)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    def connect(self, database: str = ":memory:", **kwargs: Any) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection able to read this lake (S3 through the same fsspec filesystem)."""
+        con = duckdb.connect(database, **kwargs)
+        if self.remote:
+            con.register_filesystem(self.fs)
+        return con
+
+    @property
+    def batches_glob(self) -> str:
+        return self.join(TABLE, f"{PARTITION}=*", "*.parquet")
+
+    def batch_files(self) -> list[str]:
+        return self.glob(f"{TABLE}/{PARTITION}=*/*.parquet")
+
+
 def table_dir(lake: Path) -> Path:
     return lake / TABLE
 
 
-def lake_glob(lake: Path) -> str:
-    return str(table_dir(lake) / f"{PARTITION}=*" / "*.parquet")
+def lake_glob(lake: Lake | Path | str) -> str:
+    return Lake.of(lake).batches_glob
 
 
-def has_files(lake: Path) -> bool:
-    return any(table_dir(lake).glob(f"{PARTITION}=*/*.parquet"))
+def has_files(lake: Lake | Path | str) -> bool:
+    from storage.compaction import current_manifest
+
+    lake = Lake.of(lake)
+    return bool(lake.batch_files()) or current_manifest(lake) is not None
 
 
 def to_row(envelope: Envelope, result: AnalysisResult, analysed_at: datetime, message_id: str) -> dict[str, object]:
@@ -157,41 +307,34 @@ def to_row(envelope: Envelope, result: AnalysisResult, analysed_at: datetime, me
     }
 
 
-def write_rows(lake: Path, rows: Sequence[dict[str, object]]) -> list[Path]:
-    """Write rows as one new Parquet file per scrape date: temp file, fsync, then rename.
+def write_rows(lake: Lake | Path | str, rows: Sequence[dict[str, object]]) -> list[str]:
+    """Write rows as one new Parquet file per scrape date, each appearing whole or not at all.
 
-    A reader never sees a half-written file, and a crash leaves at most a stray temp file.
+    The file is named by the moment it is published (see :func:`stamp`), which the compaction
+    relies on: a name older than its watermark is a file it has merged.
     """
     if not rows:
         return []
+    lake = Lake.of(lake)
     frame = pl.DataFrame(rows, schema=ROW_SCHEMA)
     frame = frame.with_columns(pl.col("scraped_at").dt.date().cast(pl.String).alias(PARTITION))
-    batch_id = f"{datetime.now().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}"
-    written: list[Path] = []
+    written: list[str] = []
     for (day,), part in frame.group_by(PARTITION, maintain_order=True):
-        folder = table_dir(lake) / f"{PARTITION}={day}"
-        folder.mkdir(parents=True, exist_ok=True)
-        final = folder / f"{batch_id}.parquet"
-        temp = folder / f".{batch_id}.parquet.tmp"
-        try:
-            part.drop(PARTITION).write_parquet(temp, compression="zstd", statistics=True)
-            with open(temp, "rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(temp, final)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
-        written.append(final)
+        buffer = io.BytesIO()
+        part.drop(PARTITION).write_parquet(buffer, compression="zstd", statistics=True)
+        path = lake.join(TABLE, f"{PARTITION}={day}", f"{stamp()}-{uuid.uuid4().hex[:12]}.parquet")
+        lake.write_bytes(path, buffer.getvalue())
+        written.append(path)
     return written
 
 
-def stored_versions(lake: Path) -> StoredIndex:
-    """Every (job_key, content_hash, prompt_version) already in the lake."""
+def stored_versions(lake: Lake | Path | str) -> StoredIndex:
+    """Every (job_key, content_hash, prompt_version) already in the lake, compacted or not."""
+    from storage.catalog import HISTORY_VIEW, reader
+
+    lake = Lake.of(lake)
     if not has_files(lake):
         return StoredIndex()
-    with duckdb.connect() as con:
-        rows = con.execute(
-            "SELECT DISTINCT job_key, content_hash, prompt_version FROM read_parquet(?, union_by_name = true)",
-            [lake_glob(lake)],
-        ).fetchall()
+    with reader(lake) as con:
+        rows = con.execute(f"SELECT DISTINCT job_key, content_hash, prompt_version FROM {HISTORY_VIEW}").fetchall()  # noqa: S608
     return StoredIndex(StoredVersion(*row) for row in rows)

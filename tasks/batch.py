@@ -12,14 +12,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jobping.analysis import Analyser, AnalysisResult
 from jobping.contract import Envelope, PoisonMessageError, parse_message
 from jobping.errors import PostingRejectedError, TransientError
 from storage.answers import AnswerLog
-from storage.lake import StoredIndex, StoredVersion, to_row, write_rows
+from storage.lake import Lake, StoredIndex, StoredVersion, to_row, write_rows
 from tasks.sqs.messages import ReceivedMessage, dead_letter, delete, release
 
 if TYPE_CHECKING:
@@ -54,7 +53,7 @@ class BatchOutcome:
 class BatchTargets:
     queue_url: str
     dlq_url: str
-    lake: Path
+    lake: Lake
     visibility_timeout_seconds: int
 
 

@@ -29,7 +29,7 @@ def row(job_id: str, score: int, *, scraped: datetime = SCRAPED, analysed: datet
 def test_a_batch_is_one_file_per_scrape_date_and_no_temp_file_remains(tmp_path: Path) -> None:
     next_day = SCRAPED + timedelta(minutes=2)
     files = write_rows(tmp_path, [row("1", 50), row("2", 60, scraped=next_day)])
-    assert sorted(p.parent.name for p in files) == ["scrape_date=2026-11-26", "scrape_date=2026-11-27"]
+    assert sorted(Path(p).parent.name for p in files) == ["scrape_date=2026-11-26", "scrape_date=2026-11-27"]
     assert not list(tmp_path.rglob("*.tmp"))
     assert set(stored_versions(tmp_path)) == {
         StoredVersion("indeed:1", row("1", 0)["content_hash"], "p1"),  # type: ignore[arg-type]
