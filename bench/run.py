@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.baseline import one_at_a_time, sample_bodies
-from bench.lake import generate, time_queries
+from bench.lake import LakeTimings, measure
 from bench.publish import client, environment_for_child, jobping_analyse, peak_memory_mb, publish_rates
 from jobping.settings import Settings
 from tests.servers import StandIn, moto_server, openai_standin
@@ -37,7 +37,10 @@ SINGLE_COUNT = 100
 MEMORY_POSTINGS = (1_000, 8_000)
 # the api's largest page
 TASK_RUN_PAGE = 200
-MILLION_FILES = 100
+MILLION_FILES = 2_000
+# one night of new batches on top of the compacted lake
+NIGHT_ROWS = 300
+NIGHT_FILES = 30
 FEED_INTERVAL_SECONDS = 0.25
 
 
@@ -240,6 +243,40 @@ def analyse_memory(base: Path, moto: str, postings: int) -> float:
             return peak_memory_mb(env, jobping_analyse())
 
 
+def million_section(m: LakeTimings) -> list[str]:
+    def rows(timings: dict[str, tuple[float, float]]) -> list[str]:
+        return [f"| {name} | {view:.3f} | {bare:.3f} | {view / bare:.2f}x |" for name, (view, bare) in timings.items()]
+
+    worst = max(view / bare for view, bare in m.compacted.values())
+    header = ["| query | through the view (s) | bare scan (s) | ratio |", "|---|---|---|---|"]
+    return [
+        f"{MILLION:,} generated rows (synthetic, {m.jobs:,} distinct jobs) written as {m.batch_files:,} batch files",
+        "over 30 days, as analyse writes them. Median seconds of each query through the `enriched_jobs` view",
+        "(latest row per job_key) and on a bare `read_parquet` scan of the same files, with no deduplication",
+        "(goal: the view at most 1.5x the bare scan).",
+        "",
+        f"Before compaction ({m.batch_files:,} batch files):",
+        "",
+        *header,
+        *rows(m.batches),
+        "",
+        f"After `jobping compact` ({m.compaction_seconds:.1f} s for the million rows; merged batch files deleted",
+        f"at once, the retention set to 0 for the bench) and one night's new batches on top ({m.night_rows} rows in",
+        f"{m.night_files} files, half of them jobs analysed again). The bare scan reads the compacted files and",
+        "the new batches:",
+        "",
+        *header,
+        *rows(m.compacted),
+        "",
+        f"Worst ratio after compaction: {worst:.2f}x "
+        + ("(goal met)." if worst <= 1.5 else "(goal NOT met for every query)."),
+        "What the view still adds after compaction: one anti-join of every compacted job_key against the few",
+        "new batch rows, and the deduplication of those rows; it is a fixed cost, so it shows most on the",
+        "cheapest queries.",
+        "",
+    ]
+
+
 def median_of(runs: int, measure: Callable[[], float]) -> tuple[float, list[float]]:
     values = [measure() for _ in range(runs)]
     return statistics.median(values), values
@@ -269,8 +306,9 @@ def main() -> None:
         ):
             print("a million enriched rows: three queries through the views and on a bare scan", flush=True)
             lake = base / "million"
-            generate(lake, MILLION, MILLION_FILES)
-            queries = time_queries(lake, args.runs)
+            million = measure(
+                lake, MILLION, MILLION_FILES, night_rows=NIGHT_ROWS, night_files=NIGHT_FILES, runs=args.runs
+            )
             emulator = moto_cost(moto)
             print("SQS requests for a whole scrape + analyse of the sample", flush=True)
             per_job, by_call, jobs, task_runs = sqs_requests_per_job(base, moto)
@@ -333,17 +371,7 @@ def main() -> None:
         "",
         "## A million enriched rows",
         "",
-        f"{MILLION:,} generated rows (synthetic) in {MILLION_FILES} Parquet files, some jobs analysed more than once.",
-        "Median seconds of each query through the `enriched_jobs` view (latest row per job_key) and on a bare",
-        "`read_parquet` scan of the same files (goal: the view at most 1.5x the bare scan):",
-        "",
-        "| query | through the view | bare scan | ratio |",
-        "|---|---|---|---|",
-        *[f"| {name} | {view:.3f} | {bare:.3f} | {view / bare:.1f}x |" for name, (view, bare) in queries.items()],
-        "",
-        "The goal is not met yet: the view deduplicates every run of every job at query time. Compaction",
-        "(issue 6) is what should make the view cheap.",
-        "",
+        *million_section(million),
         "## Analyse throughput",
         "",
         f"The OpenAI stand-in answers every request after {LATENCY_MS} ms; concurrency {CONCURRENCY}.",

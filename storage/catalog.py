@@ -59,7 +59,8 @@ def view_statements(lake: Lake | Path | str, *, temporary: bool = False, manifes
     if manifest is not None:
         # a file filter: DuckDB skips the merged batch files without opening them
         recent += f" WHERE left(parse_filename(filename), {STAMP_WIDTH}) > '{manifest.watermark}'"
-    newest = f"SELECT * FROM {RECENT_VIEW} QUALIFY row_number() OVER (PARTITION BY job_key ORDER BY {ORDER}) = 1"  # noqa: S608
+    dedupe = f"QUALIFY row_number() OVER (PARTITION BY job_key ORDER BY {ORDER}) = 1"
+    newest = f"SELECT * FROM {RECENT_VIEW} {dedupe}"  # noqa: S608
     statements = [f"CREATE OR REPLACE {kind} {RECENT_VIEW} AS {recent}"]
     if manifest is None:
         statements += [
@@ -71,10 +72,12 @@ def view_statements(lake: Lake | Path | str, *, temporary: bool = False, manifes
     statements += [
         f"CREATE OR REPLACE {kind} {HISTORY_VIEW} AS "  # noqa: S608
         f"SELECT * FROM {everything} UNION ALL BY NAME SELECT * FROM {RECENT_VIEW}",
+        # the recent batches are read once (a materialized CTE), for the anti-join and the union
         f"CREATE OR REPLACE {kind} {LATEST_VIEW} AS "  # noqa: S608
+        f"WITH recent AS MATERIALIZED ({recent}) "
         f"SELECT * FROM {read_files(manifest.latest)} "
-        f"WHERE job_key NOT IN (SELECT job_key FROM {RECENT_VIEW} WHERE job_key IS NOT NULL) "
-        f"UNION ALL BY NAME ({newest})",
+        "WHERE job_key NOT IN (SELECT job_key FROM recent WHERE job_key IS NOT NULL) "
+        f"UNION ALL BY NAME (SELECT * FROM recent {dedupe})",
     ]
     return statements
 
@@ -107,7 +110,7 @@ def refresh_catalog(catalog: Path, lake: Lake | Path | str) -> bool:
         return True
     catalog.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with duckdb.connect(str(catalog)) as con:
+        with lake.connect(str(catalog)) as con:
             for statement in view_statements(lake, manifest=manifest):
                 con.execute(statement)
     except duckdb.IOException as exc:
