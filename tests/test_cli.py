@@ -59,6 +59,14 @@ def test_demo_twice_stores_the_sample_once_and_stops_its_emulator(user_env: dict
     assert counted.returncode == 0, counted.stderr
     assert f"{distinct} " in counted.stdout.split("\n", 3)[-1]
 
+    compacted = run(user_env, "compact", "--margin-minutes", "0")
+    assert compacted.returncode == 0, compacted.stderr[-3000:]
+    assert "compaction generation 1: merged" in compacted.stdout
+    assert f"{distinct} jobs" in compacted.stdout
+    after = run(user_env, "sql", "SELECT count(*) AS n, count(DISTINCT job_key) AS k FROM enriched_jobs")
+    assert after.returncode == 0, after.stderr
+    assert f"{distinct} " in after.stdout.split("\n", 3)[-1]
+
 
 def test_sql_explains_an_empty_lake_and_refuses_writes(user_env: dict[str, str]) -> None:
     empty = run(user_env, "sql", "SELECT 1", timeout=60)
@@ -93,6 +101,9 @@ def test_bad_settings_and_bad_input_get_a_clear_error(user_env: dict[str, str]) 
     wrong_site = run(user_env, "scrape", "--site", "myspace", timeout=60)
     assert wrong_site.returncode == 2
     assert "myspace" in wrong_site.stderr
+    not_s3 = run(user_env | {"JOBPING_LAKE_URL": "ftp://bucket/lake"}, "sql", "SELECT 1", timeout=60)
+    assert not_s3.returncode == 2
+    assert "s3://bucket/prefix" in not_s3.stderr
     zero = run(user_env, "scrape", "--results", "0", timeout=60)
     assert zero.returncode == 2
     assert "results_wanted" in zero.stderr
@@ -102,5 +113,5 @@ def test_help_lists_every_command() -> None:
     shown = subprocess.run(
         [JOBPING, "--help"], capture_output=True, text=True, check=True, env={**os.environ, "COLUMNS": "200"}
     )
-    for command in ("scrape", "analyse", "queues", "emulator", "sql", "demo"):
+    for command in ("scrape", "analyse", "queues", "emulator", "sql", "demo", "compact"):
         assert command in shown.stdout
