@@ -228,13 +228,17 @@ def publish_rows(runs: list[dict[str, float]]) -> list[str]:
 
 def analyse_memory(base: Path, moto: str, postings: int) -> float:
     """Peak MB of one analyse process draining ``postings`` through a shallow queue."""
+    from prefect.settings import PREFECT_API_URL
+
     env = environment_for_child(
         {
             "JOBPING_DATA_DIR": str(base / uuid.uuid4().hex[:8]),
             "JOBPING_SQS_ENDPOINT_URL": moto,
             "JOBPING_QUEUE_NAME": f"mem-{uuid.uuid4().hex[:8]}",
             "JOBPING_RECEIVE_WAIT_SECONDS": "5",
-            "PREFECT_API_URL": os.environ.get("PREFECT_API_URL", ""),
+            # the harness's server lives in Prefect's settings, not in os.environ; an empty url
+            # would leave the child's events worker failing on every event
+            "PREFECT_API_URL": str(PREFECT_API_URL.value() or ""),
         }
     )
     with environment({k: v for k, v in env.items() if k.startswith("JOBPING_")}):

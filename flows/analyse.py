@@ -11,6 +11,7 @@ import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Annotated, Any
 
+import duckdb
 from prefect import State, Task, flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -119,6 +120,12 @@ class Drain:
         self.received += len(batch.messages)
         self.running[asyncio.ensure_future(work)] = batch
 
+    def stop_reason(self, limits: Limits, elapsed: float, budget: CostBudget) -> str | None:
+        """Why no further batch should be received, or None to go on."""
+        if self.outage:
+            return "the LLM being unavailable"
+        return limits.reached(self.received, elapsed, budget)
+
     def held(self) -> list[ReceivedMessage]:
         """Every message a running batch still holds, from its receive until it is settled."""
         return [message for batch in self.running.values() for message in batch.held()]
@@ -146,6 +153,30 @@ class Drain:
                 # receiving more would only spend the messages' receive counts
                 if outcome.left_for_retry and not outcome.stored:
                     self.outage = True
+
+
+class EarlyCatalog:
+    """Binds the catalog's views once the lake holds a file, rather than only at the end of the run.
+
+    DuckDB binds a view by reading the schema of every file it covers, so a first run that bound
+    them at its end would hold memory in proportion to the files it wrote (one per batch). Bound
+    early, the views read later files by themselves and the refresh at the end is a no-op.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.tried = False
+
+    async def bind_once_stored(self, stored: int) -> None:
+        if self.tried or not stored:
+            return
+        # once only: a reader holding the catalog is not waited for, the end of the run tries again
+        self.tried = True
+        try:
+            await asyncio.to_thread(refresh_catalog, self.settings.catalog_path, self.settings.lake_dir)
+        except (duckdb.Error, OSError) as exc:
+            # batches are in flight: the refresh at the end of the run tries again, and reports
+            get_run_logger().warning("the catalog's views were not bound yet: %s", exc)
 
 
 class BatchRetryError(TransientError):
@@ -282,19 +313,18 @@ async def analyse(
     prefetch = max(MAX_BATCH_ENTRIES, settings.llm_concurrency * PREFETCH_FACTOR)
     drain = Drain(report, prefetch)
     started = time.monotonic()
+    catalog = EarlyCatalog(settings)
     # the heartbeat covers a message from its receive on, waiting batches included
     async with VisibilityHeartbeat(sqs, queues.url, settings.visibility_timeout_seconds, drain.held):
         while drain.failure is None:
-            if drain.outage:
-                report.stopped_by = "the LLM being unavailable"
-                break
-            stop = limits.reached(drain.received, time.monotonic() - started, budget)
+            stop = drain.stop_reason(limits, time.monotonic() - started, budget)
             if stop:
                 report.stopped_by = stop
                 break
             await drain.make_room()
             if drain.failure is not None:
                 break
+            await catalog.bind_once_stored(report.stored)
             messages = await asyncio.to_thread(
                 receive,
                 sqs,

@@ -155,6 +155,29 @@ def test_a_process_holding_the_catalog_open_does_not_make_a_run_fail(settings: S
         holder.wait()
 
 
+def test_the_catalog_is_bound_once_the_first_batch_is_stored_not_over_every_file_of_the_run(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flows.analyse
+    from storage.catalog import refresh_catalog
+
+    # one batch at a time, so that the first is stored before the next is received
+    monkeypatch.setenv("JOBPING_LLM_CONCURRENCY", "1")
+    files_seen: list[int] = []
+
+    def counting(catalog: Path, lake: Path) -> bool:
+        files_seen.append(len(list(lake.glob("enriched_jobs/*/*.parquet"))))
+        return refresh_catalog(catalog, lake)
+
+    monkeypatch.setattr(flows.analyse, "refresh_catalog", counting)
+    scrape(sample_params())
+    report = asyncio.run(analyse())
+    assert report.batches > 2
+    # bound when the lake held the first batch's file; the call at the end finds it current
+    assert 1 <= files_seen[0] < files_seen[-1]
+    assert count(settings, "SELECT count(*) FROM enriched_jobs") == report.stored
+
+
 def test_the_catalog_opens_and_queries_from_any_working_directory(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
