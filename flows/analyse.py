@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import duckdb
@@ -163,8 +164,8 @@ class EarlyCatalog:
     early, the views read later files by themselves and the refresh at the end is a no-op.
     """
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, catalog: Path, lake: Lake) -> None:
+        self.catalog, self.lake = catalog, lake
         self.tried = False
 
     async def bind_once_stored(self, stored: int) -> None:
@@ -173,7 +174,7 @@ class EarlyCatalog:
         # once only: a reader holding the catalog is not waited for, the end of the run tries again
         self.tried = True
         try:
-            await asyncio.to_thread(refresh_catalog, self.settings.catalog_path, self.settings.lake_dir)
+            await asyncio.to_thread(refresh_catalog, self.catalog, self.lake)
         except (duckdb.Error, OSError) as exc:
             # batches are in flight: the refresh at the end of the run tries again, and reports
             get_run_logger().warning("the catalog's views were not bound yet: %s", exc)
@@ -313,7 +314,7 @@ async def analyse(
     prefetch = max(MAX_BATCH_ENTRIES, settings.llm_concurrency * PREFETCH_FACTOR)
     drain = Drain(report, prefetch)
     started = time.monotonic()
-    catalog = EarlyCatalog(settings)
+    catalog = EarlyCatalog(settings.catalog_path, targets.lake)
     # the heartbeat covers a message from its receive on, waiting batches included
     async with VisibilityHeartbeat(sqs, queues.url, settings.visibility_timeout_seconds, drain.held):
         while drain.failure is None:

@@ -391,6 +391,10 @@ def demo() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    # an empty PREFECT_API_URL is not "unset" to Prefect: its events worker then fails on every
+    # event and keeps each task run alive (found by make bench); treat it as unset
+    if os.environ.get("PREFECT_API_URL", "").strip() == "" and "PREFECT_API_URL" in os.environ:
+        del os.environ["PREFECT_API_URL"]
     app(args=list(argv) if argv is not None else sys.argv[1:])
 
 
