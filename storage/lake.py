@@ -11,12 +11,13 @@ from __future__ import annotations
 import io
 import logging
 import os
+import shutil
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import duckdb
 import fsspec
@@ -183,37 +184,15 @@ class Lake:
         if self.remote:
             self.fs.pipe_file(path, data)
             return
-        final = Path(path)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        temp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            with open(temp, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, final)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+        _replace_atomically(Path(path), lambda handle: handle.write(data))
 
     def upload(self, local: Path, path: str) -> None:
         """Move a finished local file into the lake, atomically."""
         if self.remote:
             self.fs.put_file(str(local), path)
             return
-        final = Path(path)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        temp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            with open(local, "rb") as source, open(temp, "wb") as handle:
-                while chunk := source.read(1 << 20):
-                    handle.write(chunk)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, final)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+        with open(local, "rb") as source:
+            _replace_atomically(Path(path), lambda handle: shutil.copyfileobj(source, handle, 1 << 20))
 
     def delete(self, paths: Iterable[str]) -> int:
         gone = 0
@@ -232,7 +211,8 @@ class Lake:
     def connect(self, database: str = ":memory:", **kwargs: Any) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection able to read this lake (S3 through the same fsspec filesystem)."""
         con = duckdb.connect(database, **kwargs)
-        if self.remote:
+        # a database file opened twice in one process shares one instance, and its filesystems
+        if self.remote and "s3" not in con.list_filesystems():
             con.register_filesystem(self.fs)
         return con
 
@@ -242,6 +222,21 @@ class Lake:
 
     def batch_files(self) -> list[str]:
         return self.glob(f"{TABLE}/{PARTITION}=*/*.parquet")
+
+
+def _replace_atomically(final: Path, fill: Callable[[BinaryIO], object]) -> None:
+    """Write a temp file beside ``final``, fsync it, then rename it over ``final``."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(temp, "wb") as handle:
+            fill(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, final)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
 
 
 def table_dir(lake: Path) -> Path:
