@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from storage.catalog import reader
-from storage.compaction import compact, current_manifest, read_files
+from storage.compaction import compact, current_manifest, read_files, stamp_of
 from storage.lake import PARTITION, ROW_SCHEMA, Lake, stamp, table_dir
 
 SKILLS = ["python", "sql", "aws", "airflow", "dbt", "spark", "kafka", "go", "kubernetes", "terraform", "react"]
@@ -117,10 +118,7 @@ def add_night(lake: Path, rows: int, files: int, key_space: int, seed: int = 7) 
         _write_batch(lake, _frame(rng, keys, day, now), day, written=now)
 
 
-def _time(con: object, query: str, runs: int) -> float:
-    import duckdb
-
-    assert isinstance(con, duckdb.DuckDBPyConnection)
+def _time(con: duckdb.DuckDBPyConnection, query: str, runs: int) -> float:
     seconds = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -136,9 +134,9 @@ def time_queries(lake: Path, runs: int) -> dict[str, tuple[float, float]]:
     compaction, with no deduplication: what the view costs on top is its overhead.
     """
     manifest = current_manifest(Lake(lake))
-    batches = [str(p) for p in sorted(table_dir(lake).rglob("*.parquet"))]
+    batches = Lake(lake).batch_files()
     if manifest is not None:
-        batches = [p for p in batches if Path(p).name[: len(manifest.watermark)] > manifest.watermark]
+        batches = [p for p in batches if stamp_of(p) > manifest.watermark]
     files = [*(manifest.latest if manifest else ()), *batches]
     bare = read_files(files)
     timings: dict[str, tuple[float, float]] = {}

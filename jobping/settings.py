@@ -156,13 +156,13 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown timezone {value!r}, use an IANA name such as Europe/Berlin") from exc
         return value
 
-    @field_validator("openai_base_url")
+    @field_validator("openai_base_url", "s3_endpoint_url")
     @classmethod
-    def _base_url(cls, value: str | None) -> str | None:
+    def _http_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
         if not value.strip().startswith(("http://", "https://")):
-            raise ValueError("OPENAI_BASE_URL must be an http(s) URL")
+            raise ValueError(f"must be unset or an http(s) URL, not {value!r}")
         return value.strip()
 
     @field_validator("llm_prices", mode="after")
@@ -190,15 +190,6 @@ class Settings(BaseSettings):
         if not value.startswith("s3://") or len(value) <= len("s3://"):
             raise ValueError(f"must be unset or s3://bucket/prefix, not {value!r}")
         return value
-
-    @field_validator("s3_endpoint_url")
-    @classmethod
-    def _s3_endpoint(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        if not value.strip().startswith(("http://", "https://")):
-            raise ValueError(f"must be unset or an http(s) URL, not {value!r}")
-        return value.strip()
 
     @field_validator("sqs_endpoint_url")
     @classmethod

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from storage.compaction import ORDER, Manifest, current_manifest, read_files
-from storage.lake import PARTITION, STAMP_WIDTH, Lake, has_files
+from storage.lake import PARTITION, STAMP_WIDTH, Lake
 
 logger = logging.getLogger(__name__)
 
@@ -102,9 +102,9 @@ def catalog_generation(catalog: Path) -> int | None:
 def refresh_catalog(catalog: Path, lake: Lake | Path | str) -> bool:
     """Create or update the catalog's views when needed; False when a reader held it."""
     lake = Lake.of(lake)
-    if not has_files(lake):
-        return False
     manifest = current_manifest(lake)
+    if manifest is None and not lake.batch_files():
+        return False
     sidecar = _sidecar(catalog)
     if catalog.exists() and sidecar.exists() and sidecar.read_text(encoding="utf-8") == _stamp(lake, manifest):
         return True
@@ -127,10 +127,11 @@ def reader(lake: Lake | Path | str) -> duckdb.DuckDBPyConnection:
     for the compaction's retention (an hour by default) after a newer one replaces them.
     """
     lake = Lake.of(lake)
-    if not has_files(lake):
+    manifest = current_manifest(lake)
+    if manifest is None and not lake.batch_files():
         raise LakeEmptyError(f"the lake {lake} holds no enriched jobs yet: run `jobping analyse` first")
     con = lake.connect()
-    for statement in view_statements(lake, temporary=True, manifest=current_manifest(lake)):
+    for statement in view_statements(lake, temporary=True, manifest=manifest):
         con.execute(statement)
     con.execute("SET allowed_directories = [?]", [lake.url + "/"])
     con.execute("SET enable_external_access = false")

@@ -30,6 +30,7 @@ import json
 import logging
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -149,6 +150,11 @@ def batch_name(path: str) -> str:
     return PurePosixPath(path).name
 
 
+def stamp_of(path: str) -> str:
+    """The UTC stamp a batch file is named by, comparable with a manifest's watermark."""
+    return batch_name(path)[:STAMP_WIDTH]
+
+
 def is_placeholder(path: str) -> bool:
     return batch_name(path) == PLACEHOLDER_NAME
 
@@ -214,10 +220,9 @@ def compact(
         previous = current_manifest(lake)
         watermark = stamp(now - margin)
         floor = previous.watermark if previous else ""
-        batches = [
-            p for p in lake.batch_files() if not is_placeholder(p) and floor < batch_name(p)[:STAMP_WIDTH] <= watermark
-        ]
-        report.batches_left = sum(1 for p in lake.batch_files() if batch_name(p)[:STAMP_WIDTH] > watermark)
+        listed = lake.batch_files()
+        batches = [p for p in listed if not is_placeholder(p) and floor < stamp_of(p) <= watermark]
+        report.batches_left = sum(1 for p in listed if stamp_of(p) > watermark)
         if batches:
             manifest = _merge(lake, previous, batches, watermark=watermark, now=now, report=report)
             report.generation = manifest.generation
@@ -264,19 +269,25 @@ def _merge(
             f"CREATE TEMP TABLE ranked AS SELECT *, row_number() OVER "
             f"(PARTITION BY job_key ORDER BY from_batch DESC, {ORDER}) AS rank FROM ({candidates})"
         )
+        per_partition = Counter(_partition_of(p) for p in base_superseded)
         merged_superseded = [
             p
             for p in base_superseded
-            if _partition_of(p) in touched and _count_in(base_superseded, p) >= SUPERSEDED_FILES_LIMIT
+            if _partition_of(p) in touched and per_partition[_partition_of(p)] >= SUPERSEDED_FILES_LIMIT
         ]
         losers = f"SELECT {select}, {PARTITION} FROM ranked WHERE rank > 1"
         if merged_superseded:
             losers += f" UNION ALL BY NAME SELECT {select}, {PARTITION} FROM {read_files(merged_superseded)}"
         folder = lake.join(COMPACTED, f"{generation:08d}")
         winners = f"SELECT {select}, {PARTITION} FROM ranked WHERE rank = 1"
-        new_latest = _write_partitions(lake, con, winners, Path(tmp) / "latest", folder + "/latest")
-        new_superseded = _write_partitions(lake, con, losers, Path(tmp) / "superseded", folder + "/superseded")
-        report.rows_merged = int(con.execute("SELECT count(*) FROM batch").fetchall()[0][0])
+        new_latest, latest_rows = _write_partitions(lake, con, winners, Path(tmp) / "latest", folder + "/latest")
+        new_superseded, superseded_rows = _write_partitions(
+            lake, con, losers, Path(tmp) / "superseded", folder + "/superseded"
+        )
+        report.rows_merged = _count(con, "SELECT * FROM ranked WHERE from_batch = 1")
+        # the rows of the files this generation replaces, so that no other file is read to count
+        replaced_latest = _count(con, "SELECT * FROM ranked WHERE from_batch = 0")
+        replaced_superseded = _count(con, f"SELECT 1 FROM {read_files(merged_superseded)}") if merged_superseded else 0
     report.batches_merged = len(batches)
     report.partitions_rewritten = len(touched)
     latest = sorted([p for p in base_latest if p not in old_latest] + new_latest)
@@ -287,8 +298,8 @@ def _merge(
         created_at=now,
         latest=tuple(latest),
         superseded=tuple(superseded),
-        rows_latest=_rows(lake, latest),
-        rows_superseded=_rows(lake, superseded),
+        rows_latest=(previous.rows_latest if previous else 0) - replaced_latest + latest_rows,
+        rows_superseded=(previous.rows_superseded if previous else 0) - replaced_superseded + superseded_rows,
     )
     _ensure_placeholder(lake)
     # publishing the manifest is the commit: until then no reader looks at the new files
@@ -299,16 +310,17 @@ def _merge(
     return manifest
 
 
-def _count_in(paths: list[str], path: str) -> int:
-    day = _partition_of(path)
-    return sum(1 for p in paths if _partition_of(p) == day)
+def _count(con: duckdb.DuckDBPyConnection, query: str) -> int:
+    return int(con.execute(f"SELECT count(*) FROM ({query})").fetchall()[0][0])
 
 
-def _write_partitions(lake: Lake, con: duckdb.DuckDBPyConnection, query: str, local: Path, target: str) -> list[str]:
-    """COPY a query partitioned by scrape_date to a local folder, then move each file into the lake."""
-    count = int(con.execute(f"SELECT count(*) FROM ({query})").fetchall()[0][0])
+def _write_partitions(
+    lake: Lake, con: duckdb.DuckDBPyConnection, query: str, local: Path, target: str
+) -> tuple[list[str], int]:
+    """COPY a query partitioned by scrape_date to a local folder, move each file into the lake; its rows."""
+    count = _count(con, query)
     if count == 0:
-        return []
+        return [], 0
     local.mkdir(parents=True)
     con.execute(
         f"COPY ({query} ORDER BY {PARTITION}, job_key) TO '{local.as_posix()}' "
@@ -319,14 +331,7 @@ def _write_partitions(lake: Lake, con: duckdb.DuckDBPyConnection, query: str, lo
         path = f"{target}/{file.relative_to(local).as_posix()}"
         lake.upload(file, path)
         written.append(path)
-    return written
-
-
-def _rows(lake: Lake, paths: list[str]) -> int:
-    if not paths:
-        return 0
-    with lake.connect() as con:
-        return int(con.execute(f"SELECT count(*) FROM {read_files(paths)}").fetchall()[0][0])
+    return written, count
 
 
 def _ensure_placeholder(lake: Lake) -> None:
@@ -361,7 +366,7 @@ def cleanup(lake: Lake, *, retain: timedelta, keep_generation: int | None = None
         floor = ""  # readers that opened before the first compaction read every batch
     doomed: list[str] = []
     # batches merged by every manifest a reader may still use
-    doomed += [p for p in lake.batch_files() if not is_placeholder(p) and batch_name(p)[:STAMP_WIDTH] <= floor]
+    doomed += [p for p in lake.batch_files() if not is_placeholder(p) and stamp_of(p) <= floor]
     # compacted files no kept manifest names: replaced ones, and those of a run that crashed
     # before its manifest (only once they are older than the retention, in case a run is writing)
     for path in lake.glob(f"{COMPACTED}/*/*/{PARTITION}=*/*.parquet"):

@@ -243,10 +243,6 @@ def table_dir(lake: Path) -> Path:
     return lake / TABLE
 
 
-def lake_glob(lake: Lake | Path | str) -> str:
-    return Lake.of(lake).batches_glob
-
-
 def has_files(lake: Lake | Path | str) -> bool:
     from storage.compaction import current_manifest
 
@@ -325,11 +321,12 @@ def write_rows(lake: Lake | Path | str, rows: Sequence[dict[str, object]]) -> li
 
 def stored_versions(lake: Lake | Path | str) -> StoredIndex:
     """Every (job_key, content_hash, prompt_version) already in the lake, compacted or not."""
-    from storage.catalog import HISTORY_VIEW, reader
+    from storage.catalog import HISTORY_VIEW, LakeEmptyError, reader
 
-    lake = Lake.of(lake)
-    if not has_files(lake):
+    try:
+        con = reader(lake)
+    except LakeEmptyError:
         return StoredIndex()
-    with reader(lake) as con:
+    with con:
         rows = con.execute(f"SELECT DISTINCT job_key, content_hash, prompt_version FROM {HISTORY_VIEW}").fetchall()  # noqa: S608
     return StoredIndex(StoredVersion(*row) for row in rows)

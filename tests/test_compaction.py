@@ -102,6 +102,9 @@ def test_new_batches_beat_compacted_rows_in_other_partitions_and_the_next_run_me
     assert second is not None
     # untouched partitions keep their files
     assert len(set(first.latest) & set(second.latest)) == len(first.latest) - 1
+    # the counts carried from one generation to the next match the files
+    assert second.rows_latest == len(expected)
+    assert second.rows_latest + second.rows_superseded == history_rows(tmp_path)
 
 
 def test_batches_younger_than_the_margin_wait_for_the_next_run(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from flows.scrape import scrape
 from jobping.search import ScrapeParameters
 from jobping.settings import Settings
 from storage.catalog import reader
+from storage.lake import Lake
 from tasks.jobspy.source import _sample_records, sample_sites
 from tasks.sqs.messages import REASON_ATTRIBUTE, receive
 from tasks.sqs.queues import Queues, depth
@@ -165,8 +166,8 @@ def test_the_catalog_is_bound_once_the_first_batch_is_stored_not_over_every_file
     monkeypatch.setenv("JOBPING_LLM_CONCURRENCY", "1")
     files_seen: list[int] = []
 
-    def counting(catalog: Path, lake: Path) -> bool:
-        files_seen.append(len(list(lake.glob("enriched_jobs/*/*.parquet"))))
+    def counting(catalog: Path, lake: Lake) -> bool:
+        files_seen.append(len(lake.batch_files()))
         return refresh_catalog(catalog, lake)
 
     monkeypatch.setattr(flows.analyse, "refresh_catalog", counting)
