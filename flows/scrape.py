@@ -11,8 +11,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from pydantic import BaseModel, Field
 
-from jobping.contract import encode
-from jobping.errors import JobpingError
+from jobping.contract import encode_cut
+from jobping.errors import JobpingError, TerminalError
 from jobping.search import ScrapeParameters, SiteName
 from jobping.settings import Settings
 from storage.lake import Lake, stored_versions
@@ -25,14 +25,8 @@ from tasks.sqs.queues import QueueDepth, depth, locate_queues
 
 SITE_RETRIES = 1
 SITE_RETRY_DELAY_SECONDS = 10
-
-
-class AllSitesFailedError(JobpingError):
-    """Every site of the run failed: there is nothing to publish."""
-
-
-class PublishIncompleteError(JobpingError):
-    """Some postings could not be published after retries; the run reports them as failed."""
+MAX_LOGGED_REPAIRS = 20
+MAX_REASON_CHARS = 200
 
 
 class ScrapeReport(BaseModel):
@@ -40,7 +34,11 @@ class ScrapeReport(BaseModel):
 
     source: str
     scraped: dict[str, int] = Field(default_factory=dict)
+    new: dict[str, int] = Field(default_factory=dict)
+    stored: dict[str, int] = Field(default_factory=dict)
+    # a board's failure (blocked, down: retried) and ours (a bug or a refused search: not retried)
     site_errors: dict[str, str] = Field(default_factory=dict)
+    site_bugs: dict[str, str] = Field(default_factory=dict)
     site_warnings: dict[str, list[str]] = Field(default_factory=dict)
     site_flags: dict[str, list[str]] = Field(default_factory=dict)
     invalid: int = 0
@@ -51,6 +49,26 @@ class ScrapeReport(BaseModel):
     send_requests: int = 0
     queue_visible: int = 0
     dlq_visible: int = 0
+
+
+class ScrapeFailedError(JobpingError):
+    """The run failed; its report says what each site did up to that point."""
+
+    def __init__(self, message: str, report: ScrapeReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class AllSitesFailedError(ScrapeFailedError):
+    """Every site of the run failed: there is nothing to publish."""
+
+
+class SiteDataError(ScrapeFailedError):
+    """Our own code failed on a site's data, or JobSpy refused the search: a bug, not an outage."""
+
+
+class PublishIncompleteError(ScrapeFailedError):
+    """Some postings could not be published after retries; the run reports them as failed."""
 
 
 def _site_may_recover(_task: object, _run: object, state: State[Any]) -> bool:
@@ -86,8 +104,13 @@ def normalise_postings(results: list[SiteResult], settings: Settings, scraped_at
     stored = {(v.job_key, v.content_hash) for v in stored_versions(lake) if v.prompt_version == prompt_version}
     frame = pl.concat([result.postings for result in results], how="vertical")
     normalised = normalise(frame, scraped_at, stored)
+    logger = get_run_logger()
     for reason in normalised.invalid_reasons:
-        get_run_logger().warning("invalid posting dropped: %s", reason)
+        logger.warning("invalid posting dropped: %s", reason)
+    for repair in normalised.repairs[:MAX_LOGGED_REPAIRS]:
+        logger.warning("posting kept with a change: %s", repair)
+    if len(normalised.repairs) > MAX_LOGGED_REPAIRS:
+        logger.warning("%d more postings kept with a change", len(normalised.repairs) - MAX_LOGGED_REPAIRS)
     return normalised
 
 
@@ -95,30 +118,53 @@ def normalise_postings(results: list[SiteResult], settings: Settings, scraped_at
 def publish_postings(normalised: Normalised, settings: Settings) -> tuple[SendReport, QueueDepth, QueueDepth]:
     sqs = make_sqs_client(settings)
     queues = locate_queues(sqs, settings)
-    entries = [{"Id": str(i), "MessageBody": encode(envelope)} for i, envelope in enumerate(normalised.envelopes)]
-    report = send_entries(sqs, queues.url, entries)  # type: ignore[arg-type]
     logger = get_run_logger()
+    entries = []
+    for i, envelope in enumerate(normalised.envelopes):
+        body, cut = encode_cut(envelope)
+        for name, why in cut.items():
+            logger.warning("%s: %s %s", envelope.job_key, name, why)
+        entries.append({"Id": str(i), "MessageBody": body})
+    report = send_entries(sqs, queues.url, entries)  # type: ignore[arg-type]
     logger.info("published %d postings in %d SendMessageBatch requests", report.sent, report.requests)
     for entry_id, reason in list(report.failed.items())[:10]:
         logger.error("posting %s was not published: %s", normalised.envelopes[int(entry_id)].job_key, reason)
     return report, depth(sqs, queues.url), depth(sqs, queues.dlq_url)
 
 
-def _record(report: ScrapeReport) -> None:
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= MAX_REASON_CHARS else line[: MAX_REASON_CHARS - 3] + "..."
+
+
+def site_rows(report: ScrapeReport) -> list[dict[str, str | int]]:
+    """One row per site: found, new, already stored, and how it went in one line."""
     rows: list[dict[str, str | int]] = []
     for site, count in report.scraped.items():
         notes = [*report.site_flags.get(site, []), *(f"jobspy: {w}" for w in report.site_warnings.get(site, []))]
-        rows.append({"site": site, "scraped": count, "status": "; ".join(notes)[:300] if notes else "ok"})
-    rows += [
-        {"site": site, "scraped": 0, "status": f"failed: {error[:200]}"} for site, error in report.site_errors.items()
-    ]
+        rows.append(
+            {
+                "site": site,
+                "found": count,
+                "new": report.new.get(site, 0),
+                "already stored": report.stored.get(site, 0),
+                "status": _one_line("; ".join(notes)) if notes else "ok",
+            }
+        )
+    failures = [(s, f"failed, not retried: {e}") for s, e in report.site_bugs.items()]
+    failures += [(s, f"failed: {e}") for s, e in report.site_errors.items()]
+    rows += [{"site": s, "found": 0, "new": 0, "already stored": 0, "status": _one_line(e)} for s, e in failures]
+    return rows
+
+
+def _record(report: ScrapeReport) -> None:
     totals = (
         f"source {report.source}: {sum(report.scraped.values())} scraped, {report.invalid} invalid, "
         f"{report.duplicates} duplicates, {report.already_stored} already stored, "
         f"{report.published} published, {report.failed} failed; queue after publishing: "
         f"{report.queue_visible} waiting, DLQ {report.dlq_visible}"
     )
-    create_table_artifact(key="scrape-summary", table=rows, description=totals)
+    create_table_artifact(key="scrape-summary", table=site_rows(report), description=totals)
 
 
 def _scrape_run_name() -> str:
@@ -156,21 +202,29 @@ def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
             if flags:
                 report.site_flags[site] = flags
                 logger.warning("site %s looks unhealthy: %s", site, "; ".join(flags))
+            continue
+        error = future.state.result(raise_on_failure=False)
+        if isinstance(error, TerminalError):
+            report.site_bugs[site] = str(error)
+            logger.error("site %s could not be read, and retrying will not help: %s", site, error)
         else:
-            report.site_errors[site] = str(future.state.message or "failed")
+            report.site_errors[site] = str(error) if isinstance(error, BaseException) else "failed"
             logger.error("site %s failed: %s", site, report.site_errors[site])
-    if not results:
-        _record(report)
-        raise AllSitesFailedError(f"every site failed: {report.site_errors}")
 
-    normalised = normalise_postings(results, settings, datetime.now(UTC))
-    report.invalid, report.duplicates = normalised.invalid, normalised.duplicates
-    report.already_stored = normalised.already_stored
-
-    sent, main, dlq = publish_postings(normalised, settings)
-    report.queue_visible, report.dlq_visible = main.visible, dlq.visible
-    report.published, report.failed, report.send_requests = sent.sent, len(sent.failed), sent.requests
+    if results:
+        normalised = normalise_postings(results, settings, datetime.now(UTC))
+        report.invalid, report.duplicates = normalised.invalid, normalised.duplicates
+        report.already_stored = normalised.already_stored
+        report.new, report.stored = dict(normalised.new_by_site), dict(normalised.stored_by_site)
+        sent, main, dlq = publish_postings(normalised, settings)
+        report.queue_visible, report.dlq_visible = main.visible, dlq.visible
+        report.published, report.failed, report.send_requests = sent.sent, len(sent.failed), sent.requests
     _record(report)
+    if report.site_bugs:
+        bugs = "; ".join(dict.fromkeys(report.site_bugs.values()))
+        raise SiteDataError(f"{', '.join(report.site_bugs)} failed and retrying cannot help: {bugs}", report)
+    if not results:
+        raise AllSitesFailedError(f"every site failed: {', '.join(report.site_errors)}", report)
     if report.failed:
-        raise PublishIncompleteError(f"{report.failed} postings could not be published after retries")
+        raise PublishIncompleteError(f"{report.failed} postings could not be published after retries", report)
     return report

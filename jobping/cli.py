@@ -72,13 +72,27 @@ def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | N
 
 
 def _print_scrape(report: ScrapeReport) -> None:
-    rows = [(site, count, "") for site, count in report.scraped.items()]
-    rows += [(site, 0, error[:MAX_CELL_CHARS]) for site, error in report.site_errors.items()]
-    console.print(_table(["site", "scraped", "error"], rows, title=f"scrape ({report.source})"))
+    from flows.scrape import site_rows
+
+    rows = site_rows(report)
+    columns = list(rows[0]) if rows else ["site"]
+    console.print(_table(columns, [list(row.values()) for row in rows], title=f"scrape ({report.source})"))
     console.print(
         f"{report.invalid} invalid, {report.duplicates} duplicates, {report.already_stored} already stored, "
         f"[bold]{report.published} published[/bold] in {report.send_requests} requests, {report.failed} failed"
     )
+
+
+def _run_scrape(params: ScrapeParameters) -> ScrapeReport:
+    """The scrape flow's report; on failure its per-site table comes first, then the error."""
+    from flows.scrape import ScrapeFailedError
+    from flows.scrape import scrape as scrape_flow
+
+    try:
+        return scrape_flow(params)
+    except ScrapeFailedError as exc:
+        _print_scrape(exc.report)
+        raise
 
 
 def _print_analyse(report: AnalyseReport) -> None:
@@ -132,10 +146,8 @@ def scrape(
         errors.print(f"[red]invalid search:[/red] {describe(exc)}")
         raise typer.Exit(2) from exc
     _settings()
-    from flows.scrape import scrape as scrape_flow
-
     with _friendly_errors():
-        _print_scrape(scrape_flow(params))
+        _print_scrape(_run_scrape(params))
 
 
 @app.command()
@@ -369,7 +381,6 @@ def demo() -> None:
     os.environ.setdefault("JOBPING_RECEIVE_WAIT_SECONDS", DEMO_RECEIVE_WAIT_SECONDS)
     settings = _settings()
     from flows.analyse import analyse as analyse_flow
-    from flows.scrape import scrape as scrape_flow
     from storage.catalog import saved_query
     from tasks.jobspy.source import sample_sites
     from tasks.sqs import emulator
@@ -379,7 +390,7 @@ def demo() -> None:
         try:
             if settings.uses_emulator:
                 started_emulator = emulator.ensure_running(settings).started_here
-            _print_scrape(scrape_flow(ScrapeParameters(source="sample", sites=sample_sites())))
+            _print_scrape(_run_scrape(ScrapeParameters(source="sample", sites=sample_sites())))
             _print_analyse(asyncio.run(analyse_flow()))
             _run_query(settings, saved_query("by_site"), title="by site")
             _run_query(settings, saved_query("top_matches"), title="top matches")

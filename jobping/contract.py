@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -17,6 +20,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from jobping.errors import describe
+
+logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION: Literal[1] = 1
 MAX_MESSAGE_BYTES = 262_144
@@ -163,6 +168,8 @@ class Envelope(BaseModel):
     scraped_at: datetime
     search: SearchSpec = SearchSpec()
     description_truncated: bool = False
+    # every posting field cut to fit a limit, the description included
+    truncated_fields: list[str] = Field(default_factory=list, max_length=len(JobPosting.model_fields))
     posting: JobPosting
 
     @field_validator("scraped_at")
@@ -198,16 +205,71 @@ def envelope_for(
     scraped_at: datetime,
     search: SearchSpec | None = None,
     *,
-    description_truncated: bool = False,
+    truncated: Sequence[str] = (),
 ) -> Envelope:
     return Envelope(
         job_key=job_key(posting),
         content_hash=content_hash(posting),
         scraped_at=scraped_at,
         search=search or SearchSpec(),
-        description_truncated=description_truncated,
+        description_truncated="description" in truncated,
+        truncated_fields=list(truncated),
         posting=posting,
     )
+
+
+# a posting without these is no posting at all; any other field may be cut or cleared
+REQUIRED_FIELDS = ("job_url", "title")
+
+
+@dataclass(frozen=True)
+class Salvaged:
+    """A posting made valid by cutting what is too long and clearing what cannot be valid."""
+
+    posting: JobPosting
+    cut: dict[str, str] = field(default_factory=dict)
+    cleared: dict[str, str] = field(default_factory=dict)
+
+    def notes(self) -> list[str]:
+        """One line per field that was changed, saying which and why."""
+        return [f"{name} {why}" for name, why in self.cut.items()] + [
+            f"{name} cleared: {why}" for name, why in self.cleared.items()
+        ]
+
+
+def _max_chars(name: str) -> int | None:
+    return next(
+        (limit for item in JobPosting.model_fields[name].metadata if (limit := getattr(item, "max_length", None))),
+        None,
+    )
+
+
+def salvage_posting(data: dict[str, Any]) -> Salvaged:
+    """A posting from a row or a plain producer's object; only a missing or bad title or job_url refuses it.
+
+    Text over its field's limit is cut to the limit, and an optional value that cannot be
+    valid (a negative salary, an unknown interval) is cleared: a posting is never lost for
+    a detail. Raises ``PoisonMessageError`` when the title or job_url is missing or invalid.
+    """
+    values = dict(data)
+    cut: dict[str, str] = {}
+    for name in JobPosting.model_fields:
+        limit, value = _max_chars(name), values.get(name)
+        if limit and isinstance(value, str) and len(text := value.strip()) > limit:
+            values[name] = text[:limit]
+            cut[name] = f"cut from {len(text):,} to {limit:,} characters (its limit)"
+    cleared: dict[str, str] = {}
+    for _attempt in range(2):
+        try:
+            return Salvaged(JobPosting.model_validate(values), cut, cleared)
+        except ValidationError as exc:
+            for error in exc.errors():
+                name = str(error["loc"][0]) if error["loc"] else ""
+                if name in REQUIRED_FIELDS or name not in JobPosting.model_fields or name in cleared:
+                    raise PoisonMessageError(f"invalid posting: {describe(exc, show_input=False)}") from exc
+                values[name] = None
+                cleared[name] = error["msg"]
+    raise AssertionError("unreachable: the second attempt has every bad optional field cleared")  # pragma: no cover
 
 
 def parse_message(body: str, received_at: datetime) -> Envelope:
@@ -231,11 +293,10 @@ def parse_message(body: str, received_at: datetime) -> Envelope:
             raise PoisonMessageError(f"invalid envelope: {describe(exc, show_input=False)}") from exc
         # the hash is the producer's, taken before any truncation of the description
         return envelope
-    try:
-        posting = JobPosting.model_validate(data)
-    except ValidationError as exc:
-        raise PoisonMessageError(f"invalid posting: {describe(exc, show_input=False)}") from exc
-    return envelope_for(posting, received_at)
+    salvaged = salvage_posting(data)
+    for note in salvaged.notes():
+        logger.warning("a bare posting's %s", note)
+    return envelope_for(salvaged.posting, received_at, truncated=list(salvaged.cut))
 
 
 # room left in a message for its attributes and the batch request's framing
@@ -244,20 +305,46 @@ TRUNCATION_STEP_BYTES = 512
 
 
 def encode(envelope: Envelope, budget: int = BODY_BUDGET_BYTES) -> str:
-    """The envelope as a message body under ``budget`` bytes, cutting the description if needed."""
+    """The envelope as a message body under ``budget`` bytes (see :func:`encode_cut`)."""
+    return encode_cut(envelope, budget)[0]
+
+
+def _longest_optional_text(posting: JobPosting) -> str | None:
+    texts = {
+        name: len(value.encode())
+        for name in JobPosting.model_fields
+        if name not in REQUIRED_FIELDS and isinstance(value := getattr(posting, name), str) and value
+    }
+    return max(texts, key=lambda name: texts[name]) if texts else None
+
+
+def encode_cut(envelope: Envelope, budget: int = BODY_BUDGET_BYTES) -> tuple[str, dict[str, str]]:
+    """The envelope as a message body under ``budget`` bytes, and what was cut to get there.
+
+    The longest optional text is cut (the description, nearly always), then the next, each marked in
+    ``truncated_fields`` (and ``description_truncated``); the content hash stays the one
+    of the whole posting. Raises ``PoisonMessageError`` only if the title and URL alone
+    are over the budget, which their own limits rule out.
+    """
     body = envelope.model_dump_json()
-    size = len(body.encode())
-    if size <= budget:
-        return body
-    description = envelope.posting.description or ""
-    raw = description.encode()
-    keep = max(0, len(raw) - (size - budget) - TRUNCATION_STEP_BYTES)
-    while True:
-        cut = raw[:keep].decode(errors="ignore")
-        posting = envelope.posting.model_copy(update={"description": cut})
-        body = envelope.model_copy(update={"posting": posting, "description_truncated": True}).model_dump_json()
-        if len(body.encode()) <= budget:
-            return body
-        if keep == 0:
-            raise PoisonMessageError(f"posting is {len(body.encode())} bytes even without its description")
-        keep = max(0, keep - TRUNCATION_STEP_BYTES)
+    cut: dict[str, str] = {}
+    while (size := len(body.encode())) > budget:
+        posting = envelope.posting
+        name = _longest_optional_text(posting)
+        if name is None:
+            raise PoisonMessageError(f"posting is {size} bytes even without its optional text")
+        raw = str(getattr(posting, name)).encode()
+        # json escaping can make the body grow faster than the text: the loop cuts again
+        keep = max(0, len(raw) - (size - budget) - TRUNCATION_STEP_BYTES)
+        text = raw[:keep].decode(errors="ignore") or None
+        cut[name] = f"cut from {len(raw):,} to {keep:,} bytes to fit the {budget:,}-byte message budget"
+        truncated = sorted({*envelope.truncated_fields, name})
+        envelope = envelope.model_copy(
+            update={
+                "posting": posting.model_copy(update={name: text}),
+                "truncated_fields": truncated,
+                "description_truncated": "description" in truncated,
+            }
+        )
+        body = envelope.model_dump_json()
+    return body, cut

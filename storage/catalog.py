@@ -15,11 +15,11 @@ from pathlib import Path
 import duckdb
 
 from storage.compaction import ORDER, Manifest, current_manifest, read_files
-from storage.lake import PARTITION, STAMP_WIDTH, Lake
+from storage.lake import PARTITION, STAMP_WIDTH, Lake, with_every_column
 
 logger = logging.getLogger(__name__)
 
-CATALOG_VERSION = "2"
+CATALOG_VERSION = "3"
 HISTORY_VIEW = "enriched_jobs_history"
 LATEST_VIEW = "enriched_jobs"
 RECENT_VIEW = "enriched_jobs_recent"
@@ -51,7 +51,7 @@ def view_statements(lake: Lake | Path | str, *, temporary: bool = False, manifes
     kind = "TEMP VIEW" if temporary else "VIEW"
     source = lake.batches_glob.replace("'", "''")
     # the only values spliced in are our own lake paths, quoted, and a stamp we wrote
-    batches = (
+    batches = with_every_column(
         f"read_parquet('{source}', hive_partitioning = true, union_by_name = true, "
         f"hive_types = {{'{PARTITION}': DATE}}, filename = true)"
     )

@@ -41,7 +41,7 @@ import duckdb
 import polars as pl
 
 from jobping.errors import TransientError
-from storage.lake import PARTITION, ROW_SCHEMA, STAMP_WIDTH, TABLE, Lake, stamp
+from storage.lake import PARTITION, ROW_SCHEMA, STAMP_WIDTH, TABLE, Lake, stamp, with_every_column
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def _quote(paths: list[str] | tuple[str, ...]) -> str:
 def read_files(paths: list[str] | tuple[str, ...], *, filename: bool = False) -> str:
     """A read_parquet over explicit files, with the scrape_date partition read from their paths."""
     extra = ", filename = true" if filename else ""
-    return (
+    return with_every_column(
         f"read_parquet({_quote(paths)}, hive_partitioning = true, union_by_name = true, "
         f"hive_types = {{'{PARTITION}': DATE}}{extra})"
     )

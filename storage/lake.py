@@ -59,6 +59,24 @@ ROW_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "description": pl.String,
     "description_truncated": pl.Boolean,
     "description_cut": pl.Boolean,
+    "truncated_fields": pl.List(pl.String),
+    # the rest of JobSpy's JobPost, under its own names (its skills are posting_skills)
+    "salary_source": pl.String,
+    "job_function": pl.String,
+    "listing_type": pl.String,
+    "emails": pl.String,
+    "work_from_home_type": pl.String,
+    "experience_range": pl.String,
+    "vacancy_count": pl.Int64,
+    "posting_skills": pl.String,
+    "company_logo": pl.String,
+    "company_url_direct": pl.String,
+    "company_addresses": pl.String,
+    "company_num_employees": pl.String,
+    "company_revenue": pl.String,
+    "company_description": pl.String,
+    "company_rating": pl.Float64,
+    "company_reviews_count": pl.Int64,
     "search_term": pl.String,
     "search_location": pl.String,
     "scraped_at": pl.Datetime("us", "UTC"),
@@ -78,6 +96,47 @@ ROW_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "cost_usd": pl.Float64,
     "message_id": pl.String,
 }
+
+
+# JobSpy columns stored under their own name, beyond those to_row names one by one
+JOBSPY_EXTRA_COLUMNS = (
+    "salary_source",
+    "job_function",
+    "listing_type",
+    "emails",
+    "work_from_home_type",
+    "experience_range",
+    "vacancy_count",
+    "company_logo",
+    "company_url_direct",
+    "company_addresses",
+    "company_num_employees",
+    "company_revenue",
+    "company_description",
+    "company_rating",
+    "company_reviews_count",
+)
+DUCKDB_TYPES: dict[pl.DataType | type[pl.DataType], str] = {
+    pl.String: "VARCHAR",
+    pl.Boolean: "BOOLEAN",
+    pl.Date: "DATE",
+    pl.Int16: "SMALLINT",
+    pl.Int32: "INTEGER",
+    pl.Int64: "BIGINT",
+    pl.Float64: "DOUBLE",
+    pl.Datetime("us", "UTC"): "TIMESTAMP WITH TIME ZONE",
+    pl.List(pl.String): "VARCHAR[]",
+}
+
+
+def with_every_column(source: str) -> str:
+    """``source`` (a read_parquet) as a subquery with every column of ROW_SCHEMA, in its order.
+
+    A file written before a column existed reads that column as NULL, even when no file
+    of ``source`` has it: ``UNION ALL BY NAME`` against a typed empty row fills it in.
+    """
+    typed = ", ".join(f'CAST(NULL AS {DUCKDB_TYPES[dtype]}) AS "{name}"' for name, dtype in ROW_SCHEMA.items())
+    return f"(SELECT {typed} WHERE false UNION ALL BY NAME SELECT * FROM {source})"  # noqa: S608
 
 
 @dataclass(frozen=True)
@@ -277,6 +336,9 @@ def to_row(envelope: Envelope, result: AnalysisResult, analysed_at: datetime, me
         "description": posting.description,
         "description_truncated": envelope.description_truncated,
         "description_cut": result.description_cut,
+        "truncated_fields": envelope.truncated_fields,
+        **{name: getattr(posting, name) for name in JOBSPY_EXTRA_COLUMNS},
+        "posting_skills": posting.skills,
         "search_term": envelope.search.term,
         "search_location": envelope.search.location,
         "scraped_at": envelope.scraped_at,

@@ -16,10 +16,12 @@ from jobping.contract import (
     SearchSpec,
     content_hash,
     encode,
+    encode_cut,
     envelope_for,
     job_key,
     normalise_url,
     parse_message,
+    salvage_posting,
 )
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
@@ -76,8 +78,6 @@ POISON = {
     "empty title": (json.dumps({"title": "  ", "job_url": "https://x.example/1"}), "title"),
     "url not http": (json.dumps({"title": "Engineer", "job_url": "javascript:alert(1)"}), "job_url"),
     "unknown schema": (json.dumps({"schema_version": 99, "posting": {}}), "unknown schema_version"),
-    "negative salary": (json.dumps({"title": "E", "job_url": "https://x.example/1", "min_amount": -5}), "min_amount"),
-    "huge title": (json.dumps({"title": "x" * 10_000, "job_url": "https://x.example/1"}), "title"),
     "over the size limit": ("x" * (MAX_MESSAGE_BYTES + 1), "byte limit"),
     "envelope without posting": (
         json.dumps(
@@ -131,3 +131,38 @@ def test_a_description_too_large_for_the_queue_is_truncated_with_a_flag_not_drop
 def test_envelope_rejects_a_malformed_content_hash() -> None:
     with pytest.raises(ValueError, match="content_hash"):
         Envelope(job_key="k", content_hash="abc", scraped_at=NOW, posting=posting())
+
+
+def test_a_bare_posting_keeps_its_job_when_a_detail_is_too_long_or_impossible() -> None:
+    body = json.dumps(
+        {"title": "x" * 10_000, "job_url": "https://x.example/1", "min_amount": -5, "interval": "fortnightly"}
+    )
+    envelope = parse_message(body, NOW)
+    assert envelope.posting.title == "x" * 500
+    assert envelope.posting.min_amount is None
+    assert envelope.posting.interval is None
+    assert envelope.truncated_fields == ["title"]
+    assert not envelope.description_truncated
+
+
+def test_salvage_names_each_field_it_cut_or_cleared_and_why() -> None:
+    salvaged = salvage_posting(
+        {"title": "Engineer", "job_url": "https://x.example/1", "description": "d" * 300_000, "company_rating": 9}
+    )
+    assert salvaged.cut == {"description": "cut from 300,000 to 200,000 characters (its limit)"}
+    assert "company_rating" in salvaged.cleared
+    assert salvaged.notes()[0].startswith("description cut from 300,000")
+
+
+def test_a_message_too_large_cuts_its_longest_field_even_when_that_is_not_the_description() -> None:
+    wide = posting(description="short", company_description="公司" * 10_000, company_addresses="地" * 2_000)
+    envelope = envelope_for(wide, NOW)
+    body, cut = encode_cut(envelope, budget=40_000)
+    assert len(body.encode()) <= 40_000
+    assert set(cut) == {"company_description"}
+    parsed = parse_message(body, NOW)
+    assert parsed.truncated_fields == ["company_description"]
+    assert not parsed.description_truncated
+    assert parsed.posting.description == "short"
+    assert parsed.posting.company_addresses == wide.company_addresses
+    assert parsed.content_hash == envelope.content_hash

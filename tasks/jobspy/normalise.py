@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import polars as pl
-from pydantic import ValidationError
 
-from jobping.contract import Envelope, JobPosting, SearchSpec, content_hash, job_key
+from jobping.contract import (
+    Envelope,
+    PoisonMessageError,
+    SearchSpec,
+    content_hash,
+    envelope_for,
+    job_key,
+    salvage_posting,
+)
 from tasks.jobspy.source import JOBSPY_SCHEMA
 
 logger = logging.getLogger(__name__)
+
+MAX_REASONS = 5
 
 
 @dataclass
@@ -22,53 +32,45 @@ class Normalised:
     invalid: int = 0
     duplicates: int = 0
     already_stored: int = 0
+    # what was dropped (no title or job_url) and what was cut or cleared to keep a posting
     invalid_reasons: list[str] = field(default_factory=list)
-
-
-def with_identity(frame: pl.DataFrame) -> pl.DataFrame:
-    """Add job_key and content_hash columns, computed from the validated posting."""
-    keys: list[str | None] = []
-    hashes: list[str | None] = []
-    for row in frame.select(list(JOBSPY_SCHEMA)).iter_rows(named=True):
-        try:
-            posting = JobPosting.model_validate(row)
-        except ValidationError:
-            keys.append(None)
-            hashes.append(None)
-            continue
-        keys.append(job_key(posting))
-        hashes.append(content_hash(posting))
-    return frame.with_columns(
-        pl.Series("job_key", keys, dtype=pl.String), pl.Series("content_hash", hashes, dtype=pl.String)
-    )
+    repairs: list[str] = field(default_factory=list)
+    new_by_site: Counter[str] = field(default_factory=Counter)
+    stored_by_site: Counter[str] = field(default_factory=Counter)
 
 
 def normalise(frame: pl.DataFrame, scraped_at: datetime, stored: Collection[tuple[str, str]] = ()) -> Normalised:
-    """Validate, key and deduplicate postings; drop those stored with the same content already."""
+    """Validate, key and deduplicate postings; drop those stored with the same content already.
+
+    Only a posting without a usable title or job_url is dropped; text over a limit is cut
+    and an impossible optional value cleared, each noted in ``repairs``.
+    """
     result = Normalised()
-    keyed = with_identity(frame)
-    invalid = keyed.filter(pl.col("job_key").is_null())
-    result.invalid = invalid.height
-    for row in invalid.head(5).iter_rows(named=True):
-        result.invalid_reasons.append(
-            f"{row.get('site')}: {str(row.get('job_url'))[:100]} has no valid title or job_url"
-        )
-    valid = keyed.filter(pl.col("job_key").is_not_null())
-    unique = valid.unique(subset="job_key", keep="first", maintain_order=True)
-    result.duplicates = valid.height - unique.height
+    seen: set[str] = set()
     stored_pairs = set(stored)
-    for row in unique.iter_rows(named=True):
-        if (row["job_key"], row["content_hash"]) in stored_pairs:
-            result.already_stored += 1
+    for row in frame.iter_rows(named=True):
+        where = f"{row.get('site')}: {str(row.get('job_url'))[:100]}"
+        try:
+            salvaged = salvage_posting({name: row.get(name) for name in JOBSPY_SCHEMA})
+        except PoisonMessageError as exc:
+            result.invalid += 1
+            if len(result.invalid_reasons) < MAX_REASONS:
+                result.invalid_reasons.append(f"{where}: {exc.reason}")
             continue
-        posting = JobPosting.model_validate({name: row[name] for name in JOBSPY_SCHEMA})
-        result.envelopes.append(
-            Envelope(
-                job_key=row["job_key"],
-                content_hash=row["content_hash"],
-                scraped_at=scraped_at,
-                search=SearchSpec(term=row["search_term"], location=row["search_location"]),
-                posting=posting,
-            )
-        )
+        result.repairs.extend(f"{where}: {note}" for note in salvaged.notes())
+        posting = salvaged.posting
+        key = job_key(posting)
+        if key in seen:
+            result.duplicates += 1
+            continue
+        seen.add(key)
+        digest = content_hash(posting)
+        if (key, digest) in stored_pairs:
+            result.already_stored += 1
+            result.stored_by_site[str(posting.site)] += 1
+            continue
+        search = SearchSpec(term=row.get("search_term"), location=row.get("search_location"))
+        envelope = envelope_for(posting, scraped_at, search, truncated=list(salvaged.cut))
+        result.envelopes.append(envelope)
+        result.new_by_site[str(posting.site)] += 1
     return result

@@ -1,25 +1,41 @@
-"""Postings of one site, from JobSpy's scrapers or the bundled synthetic sample."""
+"""Postings of one site, from JobSpy's scrapers or the bundled synthetic sample.
+
+Both reach the normaliser the same way: JobSpy's ``JobPost`` models, turned into a pandas
+frame by JobSpy's own conversion (``scrape_jobs``), then into polars column by column with
+the types JobSpy gives (a date stays a date).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import Enum
 from functools import cache
 from importlib import resources
-from typing import Any, get_args
+from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any, get_args
 
 import polars as pl
 
-from jobping.errors import TerminalError, TransientError
+from jobping.errors import ConfigurationError, TerminalError, TransientError
 from jobping.search import ScrapeParameters, SiteName
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from jobspy.model import JobPost
 
 logger = logging.getLogger(__name__)
 
 SAMPLE_FILE = "sample/postings.json"
 SEARCH_COLUMNS = ("search_term", "search_location")
+JOBSPY_VERSION = "1.4.1"
 
-# jobspy's JobPost as a DataFrame row: every column as scrape_jobs returns it
+# jobspy's JobPost as a DataFrame row: every column as scrape_jobs returns it (lists and
+# enums joined into text by JobPost's serializer, the location as its display string)
 JOBSPY_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "id": pl.String,
     "site": pl.String,
@@ -28,7 +44,7 @@ JOBSPY_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "title": pl.String,
     "company": pl.String,
     "location": pl.String,
-    "date_posted": pl.String,
+    "date_posted": pl.Date,
     "job_type": pl.String,
     "salary_source": pl.String,
     "interval": pl.String,
@@ -67,6 +83,18 @@ class SampleMissingError(TerminalError):
     """The bundled sample file is not installed with the package."""
 
 
+class SearchRejectedError(ConfigurationError):
+    """JobSpy refused the search's arguments (an unknown country, say): no retry helps."""
+
+
+class NormalisationError(TerminalError):
+    """Our own code could not take a value JobSpy gave: a bug to fix, not a board outage."""
+
+    def __init__(self, site: str, column: str, detail: str) -> None:
+        super().__init__(f"{site}: jobping could not read JobSpy's column {column!r}: {detail}")
+        self.site, self.column = site, column
+
+
 @dataclass
 class SiteResult:
     site: SiteName
@@ -75,40 +103,154 @@ class SiteResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _frame(records: list[dict[str, Any]], term: str | None, location: str | None) -> pl.DataFrame:
-    rows = [{**record, "search_term": term, "search_location": location} for record in records]
-    return pl.from_dicts(rows, schema=FRAME_SCHEMA) if rows else pl.DataFrame(schema=FRAME_SCHEMA)
+def _missing(value: object) -> bool:
+    # pandas fills gaps with None, NaN (float columns) or NaT, depending on the column
+    if value is None or value is getattr(value, "NaT", None):
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return type(value).__name__ in ("NaTType", "NAType")
+
+
+def _as_date(value: object) -> date | None:
+    if isinstance(value, datetime):  # pandas' Timestamp too
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(value[:10]) if isinstance(value, str) else None
+
+
+def _as_int(value: object) -> int | None:
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        return int(value)
+    # a pandas int column with gaps becomes float64: 12.0 is the 12 JobSpy gave
+    return int(value) if isinstance(value, Real) and float(value).is_integer() else None
+
+
+def _as_float(value: object) -> float | None:
+    return float(value) if isinstance(value, Real) and not isinstance(value, bool) else None
+
+
+def _as_bool(value: object) -> bool | None:
+    return bool(value) if type(value).__name__ in ("bool", "bool_") else None
+
+
+def _as_text(value: object) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, list):
+        return ", ".join(str(item.value if isinstance(item, Enum) else item) for item in value)
+    return None
+
+
+CONVERTERS: dict[pl.DataType | type[pl.DataType], Callable[[object], object]] = {
+    pl.Date: _as_date,
+    pl.Int64: _as_int,
+    pl.Float64: _as_float,
+    pl.Boolean: _as_bool,
+    pl.String: _as_text,
+}
+
+
+def _cell(value: object, dtype: pl.DataType | type[pl.DataType]) -> object:
+    """One value of a JobSpy column as the Python value its polars column holds."""
+    if _missing(value):
+        return None
+    converted = CONVERTERS[dtype](value)
+    if converted is None:
+        raise TypeError(f"{type(value).__name__} {str(value)[:60]!r} is not a {dtype}")
+    return converted
+
+
+def to_polars(jobs: pd.DataFrame, site: str, term: str | None, location: str | None) -> pl.DataFrame:
+    """``scrape_jobs``' pandas frame as polars in :data:`FRAME_SCHEMA`, column by column.
+
+    Raises ``NormalisationError`` naming the site and the column when a value has a type
+    we do not expect: that is our bug, and it must not pass for a board that is down.
+    """
+    unknown = [str(name) for name in jobs.columns if name not in JOBSPY_SCHEMA]
+    if unknown:
+        logger.warning("%s: JobSpy gave columns jobping does not know, left out: %s", site, ", ".join(unknown))
+    columns: list[pl.Series] = []
+    for name, dtype in JOBSPY_SCHEMA.items():
+        values = jobs[name].tolist() if name in jobs.columns else [None] * len(jobs)
+        try:
+            columns.append(pl.Series(name, [_cell(value, dtype) for value in values], dtype=dtype, strict=True))
+        except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError) as exc:
+            raise NormalisationError(site, name, str(exc)) from exc
+    searches = [
+        pl.Series(column, [value] * len(jobs), dtype=pl.String)
+        for column, value in zip(SEARCH_COLUMNS, (term, location), strict=True)
+    ]
+    return pl.DataFrame([*columns, *searches])
+
+
+def jobspy_frame(posts: list[JobPost]) -> pd.DataFrame:
+    """JobPost models as ``scrape_jobs`` turns them into its DataFrame (python-jobspy 1.4.1)."""
+    import pandas as pd
+    from jobspy import column_types
+    from jobspy.model import JobPost
+
+    frame = pd.DataFrame([post.model_dump() for post in posts], columns=list(JobPost.model_fields))
+    if not posts:
+        return frame.astype(column_types)
+    return frame.sort_values(by=["site", "date_posted"], ascending=[True, False]).reset_index(drop=True)
+
+
+def _search_arguments(site: SiteName, params: ScrapeParameters, term: str, location: str) -> dict[str, Any]:
+    return {
+        "site_name": [site],
+        "search_term": term,
+        "google_search_term": f"{term} jobs near {location}" if site == "google" else None,
+        "location": location,
+        "results_wanted": params.results_wanted,
+        "hours_old": params.hours_old,
+        "is_remote": params.remote_only,
+        "country_indeed": params.country_indeed,
+        "description_format": "markdown",
+        "verbose": 0,
+    }
+
+
+def _check_search(arguments: dict[str, Any]) -> None:
+    """Refuse arguments JobSpy would refuse, before any scraper runs, as our error, not the board's."""
+    from jobspy.model import ScraperInput
+    from pydantic import ValidationError
+
+    given = {name: value for name, value in arguments.items() if value is not None}
+    try:
+        ScraperInput.model_validate(given)
+    except ValidationError as exc:
+        from jobping.errors import describe
+
+        raise SearchRejectedError(f"JobSpy refused the search: {describe(exc)}") from exc
 
 
 def scrape_site(site: SiteName, params: ScrapeParameters) -> SiteResult:
-    """Every search of the run on one site through JobSpy; errors are collected, not raised."""
+    """Every search of the run on one site through JobSpy.
+
+    A scraper that raises or reports errors is the board's failure and is collected in
+    ``errors``; a search JobSpy refuses, or a value we cannot read, raises a terminal error.
+    """
     from jobspy import scrape_jobs
-    from jobspy.records import FIELDS, records
 
     frames: list[pl.DataFrame] = []
     result = SiteResult(site=site, postings=pl.DataFrame(schema=FRAME_SCHEMA))
     for term in params.search_terms:
         for location in params.locations:
+            arguments = _search_arguments(site, params, term, location)
+            _check_search(arguments)
             try:
-                jobs = scrape_jobs(
-                    site_name=[site],
-                    search_term=term,
-                    google_search_term=f"{term} jobs near {location}" if site == "google" else None,
-                    location=location,
-                    results_wanted=params.results_wanted,
-                    hours_old=params.hours_old,
-                    is_remote=params.remote_only,
-                    country_indeed=params.country_indeed,
-                    description_format="markdown",
-                    verbose=0,
-                )
-            except ValueError as exc:
-                result.errors.append(f"{term!r} in {location!r}: {exc}")
+                jobs = scrape_jobs(**arguments)
+            except Exception as exc:  # whatever a scraper raises is that board's failure
+                result.errors.append(f"{term!r} in {location!r}: {type(exc).__name__}: {exc}")
                 continue
             result.errors.extend(f"{term!r} in {location!r}: {e}" for e in jobs.attrs.get("errors", {}).values())
             for found in jobs.attrs.get("warnings", {}).values():
                 result.warnings.extend(found)
-            frames.append(_frame(records(jobs, FIELDS), term, location))
+            frames.append(to_polars(jobs, site, term, location))
     if frames:
         result.postings = pl.concat(frames, how="vertical")
     return result
@@ -123,10 +265,16 @@ def _sample_records() -> tuple[dict[str, Any], ...]:
     return tuple(json.loads(text)["jobs"])
 
 
+def sample_posts(site: SiteName) -> list[JobPost]:
+    """The bundled synthetic postings of one site as JobSpy's own models."""
+    from jobspy.model import JobPost
+
+    return [JobPost.model_validate(record) for record in _sample_records() if record.get("site") == site]
+
+
 def sample_site(site: SiteName, params: ScrapeParameters) -> SiteResult:
-    """The bundled synthetic postings of one site, as JobSpy would return them."""
-    records = [record for record in _sample_records() if record.get("site") == site]
-    frame = _frame(records, params.search_terms[0], params.locations[0])
+    """The bundled synthetic postings of one site, converted exactly as ``scrape_jobs`` does."""
+    frame = to_polars(jobspy_frame(sample_posts(site)), site, params.search_terms[0], params.locations[0])
     if params.remote_only:
         frame = frame.filter(pl.col("is_remote").fill_null(value=False))
     return SiteResult(site=site, postings=frame)
