@@ -151,8 +151,8 @@ def site_rows(report: ScrapeReport) -> list[dict[str, str | int]]:
                 "status": _one_line("; ".join(notes)) if notes else "ok",
             }
         )
-    failures = [(s, f"failed, not retried: {e}") for s, e in report.site_bugs.items()]
-    failures += [(s, f"failed: {e}") for s, e in report.site_errors.items()]
+    failures = [(s, f"failed, not retried: {e.removeprefix(f'{s}: ')}") for s, e in report.site_bugs.items()]
+    failures += [(s, f"failed: {e.removeprefix(f'{s}: ')}") for s, e in report.site_errors.items()]
     rows += [{"site": s, "found": 0, "new": 0, "already stored": 0, "status": _one_line(e)} for s, e in failures]
     return rows
 

@@ -17,6 +17,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from jobping.errors import JobpingError, describe
 from jobping.search import ScrapeParameters, Source
@@ -62,21 +63,25 @@ def _friendly_errors() -> Iterator[None]:
         raise typer.Exit(1) from exc
 
 
-def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> Table:
+def _table(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None, max_chars: int = MAX_CELL_CHARS
+) -> Table:
     table = Table(title=title, show_lines=False)
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*("" if v is None else str(v)[:MAX_CELL_CHARS] for v in row))
+        # Text, not a str: a value from a posting or a board is never rich markup
+        table.add_row(*(Text("" if v is None else str(v)[:max_chars]) for v in row))
     return table
 
 
 def _print_scrape(report: ScrapeReport) -> None:
-    from flows.scrape import site_rows
+    from flows.scrape import MAX_REASON_CHARS, site_rows
 
     rows = site_rows(report)
     columns = list(rows[0]) if rows else ["site"]
-    console.print(_table(columns, [list(row.values()) for row in rows], title=f"scrape ({report.source})"))
+    title = f"scrape ({report.source})"
+    console.print(_table(columns, [list(row.values()) for row in rows], title=title, max_chars=MAX_REASON_CHARS))
     console.print(
         f"{report.invalid} invalid, {report.duplicates} duplicates, {report.already_stored} already stored, "
         f"[bold]{report.published} published[/bold] in {report.send_requests} requests, {report.failed} failed"

@@ -62,7 +62,7 @@ def full_post(site: Site, term: str, index: int) -> JobPost:
         id=f"{site.value}-{slug}-{index}",
         job_url=f"https://{site.value}.example/jobs/{slug}-{index}",
         job_url_direct=f"https://careers.example-{index}.com/apply/{slug}",
-        title=f"Senior {term.title()} – Plattform {index}",
+        title=f"Senior {term.title()} - Plattform {index}",
         company="Café Zürich Datentechnik GmbH",
         location=PLACES[site],
         date_posted=TODAY - timedelta(days=index + 1),

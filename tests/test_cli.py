@@ -115,3 +115,51 @@ def test_help_lists_every_command() -> None:
     )
     for command in ("scrape", "analyse", "queues", "emulator", "sql", "demo", "compact"):
         assert command in shown.stdout
+
+
+# the real jobping command in its own process, with JobSpy's network scrapers replaced
+OFFLINE_BOARDS_CLI = """
+import sys
+from jobspy.model import Site
+from tests.jobspy_boards import BlockedBoard, RaisingBoard, install
+install({Site.GLASSDOOR: RaisingBoard, Site.ZIP_RECRUITER: BlockedBoard})
+from jobping.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_a_live_scrape_where_every_board_fails_prints_the_site_table_then_one_error(
+    user_env: dict[str, str],
+) -> None:
+    root = Path(__file__).parent.parent
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            OFFLINE_BOARDS_CLI,
+            "scrape",
+            "--source",
+            "jobspy",
+            "-s",
+            "glassdoor",
+            "-s",
+            "zip_recruiter",
+        ],
+        env=user_env | {"PREFECT_LOGGING_LEVEL": "CRITICAL"},
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=DEMO_TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr[-3000:]
+    table = done.stdout
+    assert "connection reset by peer" in table
+    assert "429 Too Many Requests" in table
+    assert [line.split("│")[1].strip() for line in table.splitlines() if "failed:" in line] == [
+        "glassdoor",
+        "zip_recruiter",
+    ]
+    assert "error: every site failed: glassdoor, zip_recruiter" in done.stderr
+    assert "{'" not in table + done.stderr
+    assert "Traceback" not in done.stderr

@@ -125,7 +125,7 @@ def test_a_scraper_that_raises_and_one_that_reports_failure_are_site_failures() 
 @pytest.mark.usefixtures("boards")
 def test_a_value_jobping_cannot_read_is_a_terminal_error_naming_the_site_and_column() -> None:
     jobspy.SCRAPER_MAPPING[Site.BAYT] = MistypedBoard
-    with pytest.raises(NormalisationError, match="bayt: .*'date_posted'.*int") as caught:
+    with pytest.raises(NormalisationError, match=r"bayt: .*'date_posted'.*int") as caught:
         scrape_site("bayt", ScrapeParameters())
     assert (caught.value.site, caught.value.column) == ("bayt", "date_posted")
 
@@ -218,7 +218,7 @@ def test_the_run_fails_as_every_site_failed_only_when_every_board_did() -> None:
 def test_a_site_jobping_cannot_read_fails_the_run_loudly_unretried_after_publishing_the_others() -> None:
     CountingMistypedBoard.calls = 0
     jobspy.SCRAPER_MAPPING[Site.BAYT] = CountingMistypedBoard
-    with pytest.raises(SiteDataError, match="bayt.*'date_posted'") as caught:
+    with pytest.raises(SiteDataError, match=r"bayt.*'date_posted'") as caught:
         scrape(ScrapeParameters(source="jobspy", sites=["indeed", "bayt"], search_terms=[TERM]))
     assert CountingMistypedBoard.calls == 1
     assert caught.value.report.published == PER_SEARCH

@@ -6,12 +6,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 from jobping.analysis import AnalysisResult, JobAnalysis
 from jobping.contract import JobPosting, envelope_for
 from storage.catalog import LakeEmptyError, ReadOnlyError, reader, refresh_catalog, run_read_only
-from storage.lake import StoredVersion, stored_versions, to_row, write_rows
+from storage.lake import (
+    JOBSPY_EXTRA_COLUMNS,
+    PARTITION,
+    ROW_SCHEMA,
+    TABLE,
+    StoredVersion,
+    stamp,
+    stored_versions,
+    to_row,
+    write_rows,
+)
 
 SCRAPED = datetime(2026, 11, 26, 23, 59, tzinfo=UTC)
 
@@ -109,3 +120,36 @@ def test_refresh_writes_views_once_and_then_leaves_the_catalog_alone(tmp_path: P
     write_rows(lake, [row("2", 41)])  # new files show without touching the catalog
     with duckdb.connect(str(catalog), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM enriched_jobs").fetchall() == [(2,)]
+
+
+# the columns a lake file written before issue 10 lacks
+LATER_COLUMNS = ["truncated_fields", *JOBSPY_EXTRA_COLUMNS, "posting_skills"]
+
+
+def write_old_file(lake: Path, rows: list[dict[str, object]], name: str) -> None:
+    folder = lake / TABLE / f"{PARTITION}=2026-11-26"
+    folder.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame(rows, schema=ROW_SCHEMA).drop(LATER_COLUMNS).write_parquet(folder / f"{stamp(SCRAPED)}-{name}.parquet")
+
+
+def test_files_written_before_the_jobspy_columns_read_them_as_null(tmp_path: Path) -> None:
+    write_old_file(tmp_path, [row("1", 40)], "old")
+    with reader(tmp_path) as con:
+        got = con.execute("SELECT job_id, emails, company_rating, truncated_fields FROM enriched_jobs").fetchall()
+    assert got == [("1", None, None, None)]
+
+
+def test_old_and_new_files_read_and_compact_together(tmp_path: Path) -> None:
+    from storage.compaction import compact
+
+    write_old_file(tmp_path, [row("1", 40)], "old")
+    new = row("2", 60)
+    new |= {"emails": "jobs@x.example", "company_rating": 4.5, "posting_skills": "Go, SQL"}
+    write_rows(tmp_path, [new])
+    query = "SELECT job_id, emails, company_rating, posting_skills FROM enriched_jobs ORDER BY job_id"
+    expected = [("1", None, None, None), ("2", "jobs@x.example", 4.5, "Go, SQL")]
+    with reader(tmp_path) as con:
+        assert con.execute(query).fetchall() == expected
+    compact(tmp_path, margin=timedelta(0))
+    with reader(tmp_path) as con:
+        assert con.execute(query).fetchall() == expected

@@ -124,7 +124,7 @@ def _as_int(value: object) -> int | None:
     if isinstance(value, Integral) and not isinstance(value, bool):
         return int(value)
     # a pandas int column with gaps becomes float64: 12.0 is the 12 JobSpy gave
-    return int(value) if isinstance(value, Real) and float(value).is_integer() else None
+    return int(float(value)) if isinstance(value, Real) and float(value).is_integer() else None
 
 
 def _as_float(value: object) -> float | None:
