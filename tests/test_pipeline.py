@@ -95,6 +95,22 @@ def test_plain_producer_postings_with_nan_are_stored(settings: Settings, sqs: SQ
     assert count(settings, "SELECT count(*) FROM enriched_jobs WHERE min_amount IS NULL") >= 1
 
 
+def test_a_bare_posting_too_long_or_with_an_impossible_detail_is_stored_cut_or_cleared(
+    settings: Settings, sqs: SQSClient, queues: Queues
+) -> None:
+    bodies = json.loads((Path(__file__).parent / "cases" / "salvageable.json").read_text())
+    for body in bodies:
+        sqs.send_message(QueueUrl=queues.url, MessageBody=body)
+    report = asyncio.run(analyse())
+    assert (report.stored, report.dead_lettered) == (len(bodies), 0)
+    with reader(settings.lake_dir) as con:
+        rows = con.execute("SELECT title, min_amount, interval, truncated_fields FROM enriched_jobs").fetchall()
+    by_title = {title[:12]: (amount, interval, cut) for title, amount, interval, cut in rows}
+    assert by_title["T" * 12] == (None, None, ["title"])
+    assert by_title["Negative pay"] == (None, None, [])
+    assert by_title["Weird interva"[:12]] == (None, None, [])
+
+
 def test_poison_goes_to_the_dlq_with_a_reason_and_the_counts_add_up(sqs: SQSClient, queues: Queues) -> None:
     corpus = json.loads((Path(__file__).parent / "cases" / "poison.json").read_text())
     good = {"title": "Data Engineer", "job_url": "https://jobs.example.com/ok/1", "company": "Fine GmbH"}
@@ -205,9 +221,8 @@ def test_each_run_records_its_counts_as_a_prefect_artifact(settings: Settings) -
             run_filter = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]))
             for artifact in client.read_artifacts(artifact_filter=run_filter):
                 tables[artifact.key] = (artifact.data, str(artifact.description))
-    assert {"site": "google", "scraped": report.received, "status": "ok"} in json.loads(
-        str(tables["scrape-summary"][0])
-    )
+    site_row = {"site": "google", "found": report.received, "new": report.received, "already stored": 0}
+    assert {**site_row, "status": "ok"} in json.loads(str(tables["scrape-summary"][0]))
     assert {"what": "stored", "count": report.stored} in json.loads(str(tables["analyse-summary"][0]))
     assert "offline" in tables["analyse-summary"][1].lower()
     assert "| fit | verdict | title | company | link |" in str(tables["top-matches"][0])
