@@ -105,7 +105,7 @@ class SiteResult:
 
 def _missing(value: object) -> bool:
     # pandas fills gaps with None, NaN (float columns) or NaT, depending on the column
-    if value is None or value is getattr(value, "NaT", None):
+    if value is None:
         return True
     if isinstance(value, float):
         return math.isnan(value)
