@@ -24,6 +24,8 @@ from jobping.search import ScrapeParameters, Source
 from jobping.settings import Settings
 
 if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
     from flows.analyse import AnalyseReport
     from flows.scrape import ScrapeReport
 
@@ -43,6 +45,8 @@ console = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
 errors = Console(stderr=True)
 DEMO_RECEIVE_WAIT_SECONDS = "1"
 MAX_CELL_CHARS = 80
+# a queue attribute is shown whole: a redrive policy cut short hides its maxReceiveCount
+MAX_ATTRIBUTE_CHARS = 2_000
 TRY_QUERY = """.venv/bin/jobping sql 'SELECT verdict, count(*) FROM enriched_jobs GROUP BY ALL'"""
 
 
@@ -199,18 +203,42 @@ def compact(
     )
 
 
+def _reading_sqs(settings: Settings) -> SQSClient | None:
+    """A client for commands that only read: None (and a note) when the emulator is not running.
+
+    Reading never starts the emulator: an emulator that is not running holds no message.
+    """
+    from tasks.sqs import emulator
+    from tasks.sqs.client import make_sqs_client
+
+    if settings.uses_emulator and not emulator.answers(settings):
+        errors.print(
+            f"the embedded SQS emulator is not running at {settings.emulator_url}, so no queue holds anything "
+            "(`jobping emulator start` or any flow command starts it)"
+        )
+        return None
+    return make_sqs_client(settings, start_emulator=False)
+
+
+def _no_queues(settings: Settings) -> None:
+    errors.print(f"no queues named {settings.queue_name} yet: `jobping queues ensure` or a scrape creates them")
+
+
 @queues_app.callback()
 def queues_show(ctx: typer.Context) -> None:
-    """Show both queues' depths (visible, in flight)."""
+    """Show both queues' depths (visible, in flight); reads only, starts and changes nothing."""
     if ctx.invoked_subcommand is not None:
         return
     settings = _settings()
-    from tasks.sqs.client import make_sqs_client
-    from tasks.sqs.queues import depth, locate_queues
+    from tasks.sqs.queues import depth, find_queues
 
     with _friendly_errors():
-        sqs = make_sqs_client(settings)
-        queues = locate_queues(sqs, settings)
+        sqs = _reading_sqs(settings)
+        queues = find_queues(sqs, settings) if sqs else None
+        if sqs is None or queues is None:
+            if sqs is not None:
+                _no_queues(settings)
+            return
         rows = [
             (d.name, d.visible, d.in_flight, d.delayed) for d in (depth(sqs, queues.url), depth(sqs, queues.dlq_url))
         ]
@@ -236,7 +264,8 @@ def queues_ensure() -> None:
         )
         for url in (queues.url, queues.dlq_url):
             attributes = queue_attributes(sqs, url)
-            console.print(_table(["attribute", "value"], [(k, attributes.get(k, "")) for k in shown], title=url))
+            rows = [(k, attributes.get(k, "")) for k in shown]
+            console.print(_table(["attribute", "value"], rows, title=url, max_chars=MAX_ATTRIBUTE_CHARS))
 
 
 @emulator_app.command("start")
@@ -253,38 +282,55 @@ def emulator_start() -> None:
 
 @emulator_app.command("stop")
 def emulator_stop() -> None:
-    """Stop the embedded SQS emulator started by jobping (its queued messages are lost)."""
+    """Stop the embedded SQS emulator this data dir started on the configured port (its messages are lost)."""
     from tasks.sqs import emulator
 
-    stopped = emulator.stop(_settings())
-    console.print("emulator stopped" if stopped else "no emulator of ours was running")
+    settings = _settings()
+    if emulator.stop(settings):
+        console.print(f"emulator stopped at {settings.emulator_url}")
+    elif emulator.answers(settings):
+        console.print(f"the emulator at {settings.emulator_url} was not started from {settings.data_dir}: left alone")
+    else:
+        console.print(f"no emulator of ours was running at {settings.emulator_url}")
+
+
+EMULATOR_NOT_RUNNING_EXIT = 3
 
 
 @emulator_app.command("status")
 def emulator_status() -> None:
-    """Say whether the embedded SQS emulator is running."""
+    """Say whether the embedded SQS emulator runs on the configured port; exit 3 when it does not."""
     from tasks.sqs import emulator
 
-    status = emulator.status(_settings())
-    console.print(
-        f"{status.url}: {'running' if status.running else 'not running'}"
-        + (f" (pid {status.pid})" if status.pid else "")
-    )
+    settings = _settings()
+    status = emulator.status(settings)
+    if status.running:
+        whose = f"pid {status.pid}" if status.pid else f"not started from {settings.data_dir}"
+        console.print(f"{status.url}: running ({whose})")
+        return
+    if emulator.port_taken(settings):
+        console.print(f"{status.url}: not running; port {settings.emulator_port} is taken by something else")
+    else:
+        console.print(f"{status.url}: not running")
+    raise typer.Exit(EMULATOR_NOT_RUNNING_EXIT)
 
 
 @dlq_app.command("list")
 def dlq_list(
     limit: Annotated[int, typer.Option("--max", min=1, max=10_000, help="Show at most this many.")] = 100,
 ) -> None:
-    """List the DLQ: reason, receive count, age, title and site of each message."""
+    """List the DLQ: reason, receive count, age, title and site of each message; changes nothing."""
     settings = _settings()
-    from tasks.sqs.client import make_sqs_client
     from tasks.sqs.dlq import list_dead_letters
-    from tasks.sqs.queues import ensure_queues
+    from tasks.sqs.queues import find_queues
 
     with _friendly_errors():
-        sqs = make_sqs_client(settings)
-        queues = ensure_queues(sqs, settings)
+        sqs = _reading_sqs(settings)
+        queues = find_queues(sqs, settings) if sqs else None
+        if sqs is None or queues is None:
+            if sqs is not None:
+                _no_queues(settings)
+            return
         letters = list_dead_letters(sqs, queues.dlq_url, limit)
     rows = [(d.reason, d.receive_count, f"{d.age_seconds / 60:.0f} min", d.title, d.site) for d in letters]
     console.print(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import time
+from pathlib import Path
 
 POLL_SECONDS = 0.1
 
@@ -37,3 +39,20 @@ def stop_group(pid: int, timeout_seconds: float) -> None:
                 os.killpg(pid, signal.SIGKILL)
             break
         time.sleep(POLL_SECONDS)
+
+
+def command_line(pid: int) -> list[str] | None:
+    """The arguments ``pid`` was started with, or None when there is no such process."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        if Path("/proc/self").exists():
+            return None
+        raw = b""
+    except OSError:
+        return None
+    if raw:
+        return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+    # no /proc (macOS): ps shows the arguments joined by spaces, enough to recognise ours
+    done = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False)  # noqa: S603, S607
+    return done.stdout.split() or None

@@ -84,13 +84,69 @@ def test_the_emulator_keeps_running_between_commands_until_stopped(user_env: dic
         assert started.returncode == 0, started.stderr
         assert "memory only" in started.stderr
         assert port_open(port)
+        ensured = run(user_env, "queues", "ensure", timeout=60)
+        assert ensured.returncode == 0, ensured.stderr
+        assert "maxReceiveCount" in ensured.stdout  # the whole redrive policy, not cut
         shown = run(user_env, "queues", timeout=60)
         assert shown.returncode == 0, shown.stderr
         assert "jobping-jobs-to-filter-dlq" in shown.stdout
-        assert port_open(port)
+        assert run(user_env, "emulator", "status", timeout=60).returncode == 0
     finally:
         stopped = run(user_env, "emulator", "stop", timeout=60)
     assert "emulator stopped" in stopped.stdout
+    assert not port_open(port)
+    assert run(user_env, "emulator", "status", timeout=60).returncode == 3
+
+
+def queue_attributes(port: int) -> dict[str, dict[str, str]]:
+    import boto3
+
+    sqs = boto3.client(
+        "sqs", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )  # fmt: skip
+    urls = sqs.list_queues()["QueueUrls"]
+    return {url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"] for url in urls}
+
+
+def test_read_only_commands_start_nothing_and_change_no_queue_attribute(user_env: dict[str, str]) -> None:
+    port = int(user_env["JOBPING_EMULATOR_PORT"])
+    for command in (["queues"], ["dlq", "list"]):
+        shown = run(user_env, *command, timeout=60)
+        assert shown.returncode == 0, shown.stderr
+        assert "emulator is not running" in shown.stderr
+        assert not port_open(port)
+    try:
+        assert run(user_env, "queues", "ensure", timeout=60).returncode == 0
+        before = queue_attributes(port)
+        # settings that differ from the queues': a command that converged would apply them
+        other = user_env | {"JOBPING_VISIBILITY_TIMEOUT_SECONDS": "7"}
+        for command in (["queues"], ["dlq", "list"], ["emulator", "status"]):
+            done = run(other, *command, timeout=60)
+            assert done.returncode == 0, done.stderr
+        assert queue_attributes(port) == before
+    finally:
+        run(user_env, "emulator", "stop", timeout=60)
+
+
+def test_emulator_stop_signals_only_jobping_s_emulator_on_the_configured_port(user_env: dict[str, str]) -> None:
+    port = int(user_env["JOBPING_EMULATOR_PORT"])
+    bystander = subprocess.Popen(["sleep", "120"])
+    try:
+        assert run(user_env, "emulator", "start", timeout=60).returncode == 0
+        elsewhere = user_env | {"JOBPING_EMULATOR_PORT": str(free_port())}
+        other_port = run(elsewhere, "emulator", "stop", timeout=60)
+        assert "no emulator of ours was running" in other_port.stdout
+        assert port_open(port)
+        assert run(elsewhere, "emulator", "status", timeout=60).returncode == 3
+        # a pid file left by a crash that names a process which is not the emulator
+        stale = Path(user_env["JOBPING_DATA_DIR"]) / "run" / f"emulator-{elsewhere['JOBPING_EMULATOR_PORT']}.pid"
+        stale.write_text(str(bystander.pid), encoding="ascii")
+        run(elsewhere, "emulator", "stop", timeout=60)
+        assert bystander.poll() is None
+    finally:
+        run(user_env, "emulator", "stop", timeout=60)
+        bystander.kill()
     assert not port_open(port)
 
 

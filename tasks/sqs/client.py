@@ -55,8 +55,12 @@ def _config() -> Config:
     )
 
 
-def make_sqs_client(settings: Settings) -> SQSClient:
-    """An SQS client for the configured endpoint; starts the embedded emulator when unset."""
+def make_sqs_client(settings: Settings, *, start_emulator: bool = True) -> SQSClient:
+    """An SQS client for the configured endpoint; starts the embedded emulator when unset.
+
+    With ``start_emulator=False`` (commands that only read) the emulator is used only if it
+    already runs; the caller checks :func:`emulator.answers` first.
+    """
     if settings.aws_credentials_block:
         from prefect_aws import AwsCredentials
 
@@ -65,7 +69,8 @@ def make_sqs_client(settings: Settings) -> SQSClient:
         client: SQSClient = block.get_client("sqs")  # type: ignore[union-attr]
         return client
     if settings.uses_emulator:
-        emulator.ensure_running(settings)
+        if start_emulator:
+            emulator.ensure_running(settings)
         return _client(settings, settings.emulator_url, EMULATOR_CREDENTIALS)
     if settings.sqs_endpoint_url == AWS_ENDPOINT:
         return _client(settings, None, None)

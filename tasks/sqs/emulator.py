@@ -7,8 +7,9 @@ whatever is still queued.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import json
 import logging
-import os
 import socket
 import subprocess
 import sys
@@ -16,9 +17,10 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 from jobping.errors import ConfigurationError
-from jobping.processes import alive, stop_group
+from jobping.processes import alive, command_line, stop_group
 from jobping.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -27,6 +29,8 @@ START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
 PROBE_TIMEOUT_SECONDS = 2.0
 POLL_INTERVAL_SECONDS = 0.1
+# moto's server answers this with its state as JSON: how we know an emulator from any web server
+MOTO_STATE_PATH = "/moto-api/data.json"
 MEMORY_ONLY_WARNING = (
     "the embedded SQS emulator keeps messages in memory only: stopping it drops what is "
     "still queued (set JOBPING_SQS_ENDPOINT_URL for a durable queue)"
@@ -41,28 +45,40 @@ class EmulatorStatus:
     started_here: bool = False
 
 
-def _pid_file(settings: Settings) -> str:
-    return str(settings.run_dir / "emulator.pid")
+def _pid_file(settings: Settings) -> Path:
+    # one file per port: a second emulator on another port is a different emulator
+    return settings.run_dir / f"emulator-{settings.emulator_port}.pid"
+
+
+def is_our_emulator(pid: int, settings: Settings) -> bool:
+    """True when ``pid`` is alive and is moto's server started for this host and port."""
+    args = command_line(pid) if alive(pid) else None
+    if not args or "moto.server" not in args:
+        return False
+    pairs = dict(itertools.pairwise(args))
+    return pairs.get("-p") == str(settings.emulator_port) and pairs.get("-H") == settings.emulator_host
 
 
 def _read_pid(settings: Settings) -> int | None:
+    """The pid of the emulator this data dir started on the configured port, if it still runs."""
     try:
-        with open(_pid_file(settings), encoding="ascii") as handle:
-            pid = int(handle.read().strip())
+        pid = int(_pid_file(settings).read_text(encoding="ascii").strip())
     except (OSError, ValueError):
         return None
-    return pid if alive(pid) else None
+    return pid if is_our_emulator(pid, settings) else None
 
 
 def answers(settings: Settings) -> bool:
-    """True when something speaking HTTP listens at the emulator's address."""
+    """True when an SQS emulator (moto's server) answers at the configured address."""
     try:
-        with urllib.request.urlopen(settings.emulator_url + "/moto-api/", timeout=PROBE_TIMEOUT_SECONDS):  # noqa: S310 - our own http url
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except (urllib.error.URLError, OSError):
+        with urllib.request.urlopen(settings.emulator_url + MOTO_STATE_PATH, timeout=PROBE_TIMEOUT_SECONDS) as reply:  # noqa: S310 - our own http url
+            return bool(reply.status == 200) and isinstance(json.loads(reply.read() or b"null"), dict)
+    except (urllib.error.URLError, OSError, ValueError):
         return False
+
+
+def port_taken(settings: Settings) -> bool:
+    return not _port_free(settings.emulator_host, settings.emulator_port)
 
 
 def status(settings: Settings) -> EmulatorStatus:
@@ -104,8 +120,7 @@ def ensure_running(settings: Settings) -> EmulatorStatus:
                 f"the SQS emulator did not answer within {START_TIMEOUT_SECONDS:.0f} s; see {log_path}"
             )
         time.sleep(POLL_INTERVAL_SECONDS)
-    with open(_pid_file(settings), "w", encoding="ascii") as handle:
-        handle.write(str(process.pid))
+    _pid_file(settings).write_text(str(process.pid), encoding="ascii")
     logger.warning(
         "started the embedded SQS emulator at %s (pid %d); %s", settings.emulator_url, process.pid, MEMORY_ONLY_WARNING
     )
@@ -113,10 +128,14 @@ def ensure_running(settings: Settings) -> EmulatorStatus:
 
 
 def stop(settings: Settings) -> bool:
-    """Stop the emulator this data dir started; False when none of ours was running."""
+    """Stop the emulator this data dir started on the configured port; False when none of ours runs.
+
+    The pid is signalled only when that process is moto's server on this port: a pid file
+    left behind by a crash may name an unrelated process by now.
+    """
     pid = _read_pid(settings)
     with contextlib.suppress(FileNotFoundError):
-        os.remove(_pid_file(settings))
+        _pid_file(settings).unlink()
     if pid is None:
         return False
     stop_group(pid, STOP_TIMEOUT_SECONDS)

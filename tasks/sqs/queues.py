@@ -90,18 +90,21 @@ def ensure_queues(sqs: SQSClient, settings: Settings) -> Queues:
     return Queues(url=url, dlq_url=dlq_url, dlq_arn=dlq_arn)
 
 
+def find_queues(sqs: SQSClient, settings: Settings) -> Queues | None:
+    """The queues' URLs when both exist, else None; creates and changes nothing."""
+    try:
+        url, dlq_url = _find(sqs, settings.queue_name), _find(sqs, settings.dlq_name)
+    except (ClientError, BotoCoreError) as exc:
+        raise translate(exc, "looking up the queues") from exc
+    return None if url is None or dlq_url is None else Queues(url=url, dlq_url=dlq_url, dlq_arn=None)
+
+
 def locate_queues(sqs: SQSClient, settings: Settings) -> Queues:
     """The queues' URLs in two calls when both exist; created (and converged) when one is missing.
 
     The flows use this on every run; `jobping queues ensure` converges attributes on purpose.
     """
-    try:
-        url, dlq_url = _find(sqs, settings.queue_name), _find(sqs, settings.dlq_name)
-    except (ClientError, BotoCoreError) as exc:
-        raise translate(exc, "looking up the queues") from exc
-    if url is None or dlq_url is None:
-        return ensure_queues(sqs, settings)
-    return Queues(url=url, dlq_url=dlq_url, dlq_arn=None)
+    return find_queues(sqs, settings) or ensure_queues(sqs, settings)
 
 
 def queue_attributes(sqs: SQSClient, url: str) -> dict[str, str]:
