@@ -4,11 +4,20 @@ The catalog file holds only views, so it changes only when their definition does
 refreshes it when its sidecar version says so; if a reader holds the file, the run logs
 a warning and goes on, since the views it already has read new files by themselves.
 ``jobping sql`` never opens the file: it defines the same views in memory.
+
+The file is written in DuckDB's 1.4 storage format (STORAGE_VERSION), not in the newest one
+the duckdb package writes, so that older shells open it too: the duckdb-cli on PyPI, for one,
+lags the Python package. A DuckDB file keeps the format it was created in, so a refresh
+writes a new file and renames it over the old one.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -19,7 +28,10 @@ from storage.lake import PARTITION, STAMP_WIDTH, Lake, with_every_column
 
 logger = logging.getLogger(__name__)
 
-CATALOG_VERSION = "3"
+# "4": the file is written in STORAGE_VERSION; a catalog written before in the newest format is rewritten
+CATALOG_VERSION = "4"
+# the oldest DuckDB that opens the catalog file: 1.4 (the README says so; tests/test_duckdb_shell.py runs the 1.5 shell)
+STORAGE_VERSION = "v1.4.0"
 HISTORY_VIEW = "enriched_jobs_history"
 LATEST_VIEW = "enriched_jobs"
 RECENT_VIEW = "enriched_jobs_recent"
@@ -99,6 +111,33 @@ def catalog_generation(catalog: Path) -> int | None:
     return int(generation) if version == CATALOG_VERSION and generation.isdigit() else None
 
 
+@contextmanager
+def _held(catalog: Path) -> Iterator[None]:
+    """The existing catalog file held open read-write, so a reader holding it raises IOException.
+
+    It stays held until the new file has replaced it: no reader opens the old file meanwhile.
+    """
+    if not catalog.exists():
+        yield
+        return
+    with duckdb.connect(str(catalog)):
+        yield
+
+
+def _write_replacing(catalog: Path, lake: Lake, statements: list[str]) -> None:
+    """Write the views into a new file in STORAGE_VERSION beside ``catalog``, then rename it over ``catalog``."""
+    temp = catalog.with_name(f".{catalog.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        # closing the connection checkpoints: the views are in the file and no WAL is left
+        with lake.connect(str(temp), config={"storage_compatibility_version": STORAGE_VERSION}) as con:
+            for statement in statements:
+                con.execute(statement)
+        os.replace(temp, catalog)
+    finally:
+        temp.unlink(missing_ok=True)
+        temp.with_name(temp.name + ".wal").unlink(missing_ok=True)
+
+
 def refresh_catalog(catalog: Path, lake: Lake | Path | str) -> bool:
     """Create or update the catalog's views when needed; False when a reader held it."""
     lake = Lake.of(lake)
@@ -110,9 +149,8 @@ def refresh_catalog(catalog: Path, lake: Lake | Path | str) -> bool:
         return True
     catalog.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with lake.connect(str(catalog)) as con:
-            for statement in view_statements(lake, manifest=manifest):
-                con.execute(statement)
+        with _held(catalog):
+            _write_replacing(catalog, lake, view_statements(lake, manifest=manifest))
     except duckdb.IOException as exc:
         logger.warning("the catalog %s is held by another process, its views were not refreshed: %s", catalog, exc)
         return False

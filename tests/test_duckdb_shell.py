@@ -1,0 +1,82 @@
+"""The catalog file opens in the DuckDB shell from PyPI, which is older than the duckdb package.
+
+The README tells users to run `duckdb data/jobping.duckdb`; the shell they get from PyPI
+(duckdb-cli, a dev dependency) reads older storage versions than the Python package writes
+by default. These tests run that very executable, never skip: without it they fail.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+
+from storage.catalog import HISTORY_VIEW, LATEST_VIEW, RECENT_VIEW, refresh_catalog
+from storage.compaction import compact
+from storage.lake import Lake
+from tests.test_storage import SCRAPED, row, write_rows
+
+SHELL = Path(sys.executable).parent / "duckdb"
+SHELL_SERIES = "v1.5."
+
+
+def shell(*args: str) -> subprocess.CompletedProcess[str]:
+    assert SHELL.exists(), (
+        f"the DuckDB shell {SHELL} is missing: install the dev dependencies "
+        "(`make install`, or `.venv/bin/python -m pip install -e '.[dev]'`), which bring duckdb-cli"
+    )
+    return subprocess.run([str(SHELL), *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+def shell_query(catalog: Path, query: str) -> list[str]:
+    done = shell("-readonly", str(catalog), "-csv", "-noheader", "-c", query)
+    assert done.returncode == 0, f"the shell failed on {query!r}: {done.stderr}"
+    return done.stdout.split()
+
+
+def test_the_catalog_opens_in_the_duckdb_shell_from_pypi(tmp_path: Path) -> None:
+    lake, catalog = tmp_path / "lake", tmp_path / "jobping.duckdb"
+    write_rows(lake, [row("1", 40), row("2", 50)])
+    write_rows(lake, [row("1", 90, analysed=SCRAPED + timedelta(hours=1))])
+    assert refresh_catalog(catalog, lake)
+    version = shell("--version")
+    # the shell from PyPI, older than the duckdb package that wrote the file, e.g. "v1.5.6 (Variegata) 069cc9f9b5"
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.startswith(SHELL_SERIES), f"expected a DuckDB {SHELL_SERIES}x shell: {version.stdout}"
+    assert shell_query(catalog, f"SELECT count(*), max(fit_score) FROM {LATEST_VIEW}") == ["2,90"]
+    assert shell_query(catalog, f"SELECT count(*) FROM {HISTORY_VIEW}") == ["3"]
+    assert shell_query(catalog, f"SELECT count(*) FROM {RECENT_VIEW}") == ["3"]
+
+
+def test_the_views_over_a_compacted_lake_run_in_the_duckdb_shell_from_pypi(tmp_path: Path) -> None:
+    lake, catalog = tmp_path / "lake", tmp_path / "jobping.duckdb"
+    write_rows(lake, [row("1", 40), row("2", 50)])
+    compact(lake, margin=timedelta(0))
+    write_rows(lake, [row("1", 90, analysed=SCRAPED + timedelta(hours=1)), row("3", 10)])
+    assert refresh_catalog(catalog, lake)
+    assert shell_query(catalog, f"SELECT job_id, fit_score FROM {LATEST_VIEW} ORDER BY job_id") == [
+        "1,90",
+        "2,50",
+        "3,10",
+    ]
+    assert shell_query(catalog, f"SELECT count(*) FROM {HISTORY_VIEW}") == ["4"]
+    assert shell_query(catalog, f"SELECT count(*) FROM {RECENT_VIEW}") == ["2"]
+
+
+def test_a_catalog_an_older_jobping_wrote_in_the_newest_format_is_rewritten_once(tmp_path: Path) -> None:
+    lake, catalog = tmp_path / "lake", tmp_path / "jobping.duckdb"
+    write_rows(lake, [row("1", 40)])
+    with duckdb.connect(str(catalog)) as con:  # the duckdb package's default storage version, as catalog version 3 was
+        con.execute(f"CREATE VIEW {LATEST_VIEW} AS SELECT 1 AS stale")
+    catalog.with_suffix(".version").write_text(f"3 0 {Lake.of(lake).batches_glob}", encoding="utf-8")
+    assert shell("-readonly", str(catalog), "-c", "SELECT 1").returncode != 0
+
+    assert refresh_catalog(catalog, lake)
+    assert shell_query(catalog, f"SELECT job_id, fit_score FROM {LATEST_VIEW}") == ["1,40"]
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith((".tmp", ".wal"))]
+    modified = catalog.stat().st_mtime_ns
+    assert refresh_catalog(catalog, lake)
+    assert catalog.stat().st_mtime_ns == modified
