@@ -33,7 +33,7 @@ from tasks.llm.offline import OFFLINE_MODEL
 from tasks.sqs.client import make_sqs_client
 from tasks.sqs.heartbeat import VisibilityHeartbeat
 from tasks.sqs.messages import MAX_BATCH_ENTRIES, ReceivedMessage, receive
-from tasks.sqs.queues import depth, locate_queues
+from tasks.sqs.queues import QueueDepth, depth, locate_queues
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -46,6 +46,8 @@ BATCH_BACKOFF_SECONDS = 2.0
 BATCH_JITTER_FACTOR = 0.5
 # postings received ahead of the analyser, so that it never waits for a receive
 PREFETCH_FACTOR = 4
+# the poll that confirms an idle queue (nothing visible, in flight or delayed) is empty
+IDLE_PROBE_WAIT_SECONDS = 1
 TOP_MATCHES = 10
 
 
@@ -265,6 +267,12 @@ async def _record(report: AnalyseReport) -> None:
         )
 
 
+def _first_wait(queue: QueueDepth, wait_seconds: int) -> int:
+    # nothing queued or in flight: one short poll to be sure, not a 20 s long poll for nothing
+    idle = queue.visible + queue.in_flight + queue.delayed == 0
+    return min(wait_seconds, IDLE_PROBE_WAIT_SECONDS) if idle else wait_seconds
+
+
 def _analyse_run_name() -> str:
     from prefect.runtime import flow_run
 
@@ -315,6 +323,7 @@ async def analyse(
     drain = Drain(report, prefetch)
     started = time.monotonic()
     catalog = EarlyCatalog(settings.catalog_path, targets.lake)
+    first_wait = _first_wait(depth(sqs, queues.url), settings.receive_wait_seconds)
     # the heartbeat covers a message from its receive on, waiting batches included
     async with VisibilityHeartbeat(sqs, queues.url, settings.visibility_timeout_seconds, drain.held):
         while drain.failure is None:
@@ -331,7 +340,7 @@ async def analyse(
                 sqs,
                 queues.url,
                 max_messages=limits.wanted(drain.received),
-                wait_seconds=settings.receive_wait_seconds,
+                wait_seconds=first_wait if drain.received == 0 else settings.receive_wait_seconds,
                 # the setting applies even to a queue created with another default
                 visibility_seconds=settings.visibility_timeout_seconds,
             )

@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -19,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from jobping.errors import JobpingError, describe
+from jobping.errors import ConfigurationError, JobpingError, describe
 from jobping.search import ScrapeParameters, Source
 from jobping.settings import Settings
 
@@ -45,6 +46,7 @@ console = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
 errors = Console(stderr=True)
 DEMO_RECEIVE_WAIT_SECONDS = "1"
 MAX_CELL_CHARS = 80
+PREFECT_PROBE_SECONDS = 5.0
 # a queue attribute is shown whole: a redrive policy cut short hides its maxReceiveCount
 MAX_ATTRIBUTE_CHARS = 2_000
 TRY_QUERY = """.venv/bin/jobping sql 'SELECT verdict, count(*) FROM enriched_jobs GROUP BY ALL'"""
@@ -54,17 +56,112 @@ def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        errors.print(f"[red]invalid settings (JOBPING_* variables or .env):[/red] {describe(exc)}")
-        raise typer.Exit(2) from exc
+        # name the variable the user sets, not the field it fills
+        shown = [
+            f"{'JOBPING_' + str(item['loc'][0]).upper() if item['loc'] else 'settings'}: {item['msg']}"
+            for item in exc.errors()
+        ]
+        raise _error(f"invalid settings (JOBPING_* variables or .env): {'; '.join(shown)}", 2) from exc
+
+
+class _Options:
+    """Options of the whole command, set by the callback before any subcommand runs."""
+
+    debug = False
+
+
+def _error(message: object, code: int = 1) -> typer.Exit:
+    """Print one ``error:`` line (never wrapped, never read as markup) and return the exit to raise."""
+    errors.print("[red]error:[/red]", Text(" ".join(str(message).split())), soft_wrap=True)
+    return typer.Exit(code)
 
 
 @contextmanager
 def _friendly_errors() -> Iterator[None]:
+    """Expected failures end in one line; anything else too, unless --debug asks for the traceback."""
+    from jobping.profile import ProfileError
+
     try:
         yield
-    except JobpingError as exc:
-        errors.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
+    except (JobpingError, ProfileError) as exc:
+        raise _error(exc) from exc
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if _Options.debug:
+            raise
+        raise _error(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)") from exc
+
+
+def _prefect_answers(url: str) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=PREFECT_PROBE_SECONDS) as reply:  # noqa: S310 - the user's own api url
+            return bool(reply.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _use_prefect(settings: Settings) -> None:
+    """Point this command's flow runs at one Prefect API, never Prefect's temporary per-command server.
+
+    PREFECT_API_URL when set; else the local server on JOBPING_PREFECT_PORT (`make up`'s, or one
+    started now and kept running for later commands and the UI).
+    """
+    given = os.environ.get("PREFECT_API_URL", "").strip()
+    if given:
+        if not _prefect_answers(given):
+            raise _error(
+                f"the Prefect API at {given} (PREFECT_API_URL) does not answer: start that server, "
+                "or unset PREFECT_API_URL to use jobping's local one"
+            )
+        return
+    from jobping import stack
+
+    with _friendly_errors():
+        url, started = stack.ensure_server(settings)
+    if started:
+        errors.print(
+            f"started a local Prefect server for this and later commands: {url.removesuffix('/api')} "
+            f"(pid {started}; `jobping stack down` stops it)",
+            soft_wrap=True,
+        )
+    os.environ["PREFECT_API_URL"] = url
+
+
+def _check_before_running(settings: Settings, *, uses_profile: bool = True) -> None:
+    """What can be checked in a second, before any slow work: the profile, and a configured SQS endpoint."""
+    from jobping.profile import load_profile
+    from tasks.sqs.client import check_reachable
+
+    with _friendly_errors():
+        if uses_profile:
+            load_profile(settings.profile_path)
+            if not settings.lake_url:
+                _check_writable(settings.lake_dir)
+        if not settings.uses_emulator and not settings.aws_credentials_block:
+            check_reachable(settings)
+
+
+def _check_writable(folder: Path) -> None:
+    """Raise a ConfigurationError now, rather than after the first batch, when the lake cannot be written."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".jobping-probe-"):
+            pass
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise ConfigurationError(f"the lake {folder} is not writable ({why}): fix it or set JOBPING_DATA_DIR") from exc
+
+
+def _flow_command(settings: Settings, *, uses_profile: bool = True) -> None:
+    """Everything a command does before it runs a flow: checks, one Prefect API, a quiet console."""
+    _check_before_running(settings, uses_profile=uses_profile)
+    _use_prefect(settings)
 
 
 def _table(
@@ -105,11 +202,7 @@ def _run_scrape(params: ScrapeParameters) -> ScrapeReport:
 
 
 def _print_analyse(report: AnalyseReport) -> None:
-    if report.offline:
-        console.print(
-            "[yellow]no LLM configured (OPENAI_API_KEY or OPENAI_BASE_URL): the offline analyser judged[/yellow]"
-        )
-    else:
+    if not report.offline:
         console.print(
             f"LLM {report.model}: {report.prompt_tokens} prompt + {report.completion_tokens} completion tokens, "
             f"about ${report.cost_usd:.4f}"
@@ -123,6 +216,18 @@ def _print_analyse(report: AnalyseReport) -> None:
         f"queue after the run: {report.queue_visible} visible, {report.queue_in_flight} in flight; "
         f"DLQ: {report.dlq_visible}"
     )
+
+
+@app.callback()
+def _everything(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and Prefect's info logs.")] = False,
+) -> None:
+    """jobping: scrape job boards, queue postings on SQS, judge them, query them with SQL."""
+    _Options.debug = debug
+    if not debug:
+        # prefect's console shows warnings and errors, one line each; the runs' full logs reach the UI
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_CLASS", "jobping.console.OneLineConsoleHandler")
 
 
 @app.command()
@@ -154,7 +259,7 @@ def scrape(
     except ValidationError as exc:
         errors.print(f"[red]invalid search:[/red] {describe(exc)}")
         raise typer.Exit(2) from exc
-    _settings()
+    _flow_command(_settings(), uses_profile=False)
     with _friendly_errors():
         _print_scrape(_run_scrape(params))
 
@@ -169,7 +274,7 @@ def analyse(
     ] = None,
 ) -> None:
     """Drain the queue: analyse each posting and store it in the Parquet lake."""
-    _settings()
+    _flow_command(_settings())
     from flows.analyse import analyse as analyse_flow
 
     with _friendly_errors():
@@ -186,7 +291,7 @@ def compact(
     ] = 60.0,
 ) -> None:
     """Merge the lake's batch files, the latest row per job first; safe while others run."""
-    _settings()
+    _flow_command(_settings(), uses_profile=False)
     from flows.compact import compact_lake
 
     with _friendly_errors():
@@ -344,7 +449,7 @@ def dlq_redrive(
     limit: Annotated[int | None, typer.Option("--max", min=1, help="Move at most this many.")] = None,
 ) -> None:
     """Move DLQ messages back to the main queue (send, then delete: a crash loses nothing)."""
-    _settings()
+    _flow_command(_settings(), uses_profile=False)
     from flows.dlq import dlq_redrive as redrive_flow
 
     with _friendly_errors():
@@ -364,12 +469,15 @@ def stack_up() -> None:
         state = stack.up(settings)
     ui = state.api_url.removesuffix("/api")
     console.print(f"the stack is up: {', '.join(f'{k} (pid {v})' for k, v in state.pids.items()) or 'all reused'}")
+    if state.restarted:
+        console.print("restarted the worker: its settings differed from this command's")
     console.print(
         f"Prefect UI: [bold]{ui}[/bold]  (deployments: scrape/scrape nightly, analyse/analyse after each scrape)"
     )
-    console.print(
-        f"runs use JOBPING_SCRAPE_SOURCE={settings.scrape_source}; logs in {settings.run_dir}; stop with `make down`"
-    )
+    # what the worker really has, which is what runs from the UI use
+    shown = ", ".join(f"{k}={v}" for k, v in state.worker_env.items() if k != "JOBPING_AWS_CREDENTIALS_BLOCK")
+    console.print(Text(f"the worker runs with {shown or 'the default settings'}; logs in {settings.run_dir}"))
+    console.print("`jobping ...` commands run in this UI too (they use this server); stop everything with `make down`")
 
 
 @stack_app.command("down")
@@ -379,6 +487,18 @@ def stack_down() -> None:
 
     stopped = stack.down(_settings())
     console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing of ours was running")
+
+
+@stack_app.command("status")
+def stack_status() -> None:
+    """Say what of the local stack runs, where, with which pids; exit 3 when the Prefect server does not."""
+    from jobping import stack
+
+    parts = stack.status(_settings())
+    rows = [(p.name, p.where, "running" if p.running else "not running", p.pid or "") for p in parts]
+    console.print(_table(["part", "where", "state", "pid"], rows))
+    if not any(p.running for p in parts if p.name == "Prefect server"):
+        raise typer.Exit(EMULATOR_NOT_RUNNING_EXIT)
 
 
 def _run_query(settings: Settings, query: str, title: str | None = None) -> None:
@@ -431,6 +551,7 @@ def demo() -> None:
     """Run the whole pipeline offline on the bundled sample and show the top matches."""
     os.environ.setdefault("JOBPING_RECEIVE_WAIT_SECONDS", DEMO_RECEIVE_WAIT_SECONDS)
     settings = _settings()
+    _flow_command(settings)
     from flows.analyse import analyse as analyse_flow
     from storage.catalog import saved_query
     from tasks.jobspy.source import sample_sites
@@ -446,6 +567,8 @@ def demo() -> None:
             _run_query(settings, saved_query("by_site"), title="by site")
             _run_query(settings, saved_query("top_matches"), title="top matches")
             console.print(f"\nthe catalog is {settings.catalog_path}; try: {TRY_QUERY}")
+            ui = os.environ["PREFECT_API_URL"].removesuffix("/api")
+            console.print(f"the runs are in the Prefect UI at {ui}; `make down` stops its server")
         finally:
             if started_emulator:
                 emulator.stop(settings)
@@ -457,6 +580,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     # event and keeps each task run alive (found by make bench); treat it as unset
     if os.environ.get("PREFECT_API_URL", "").strip() == "" and "PREFECT_API_URL" in os.environ:
         del os.environ["PREFECT_API_URL"]
+    # no analytics or telemetry from any prefect process jobping runs, under make or not
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     app(args=list(argv) if argv is not None else sys.argv[1:])
 
 

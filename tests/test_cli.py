@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,16 +24,18 @@ def run(env: dict[str, str], *args: str, timeout: float = DEMO_TIMEOUT_SECONDS) 
 
 
 @pytest.fixture
-def user_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JOBPING_", "PREFECT_API"))}
+def user_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A user's environment with its own data dir and ports; what its commands started is stopped after."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JOBPING_", "PREFECT_"))}
     env |= {
         "JOBPING_DATA_DIR": str(tmp_path / "data"),
         "JOBPING_EMULATOR_PORT": str(free_port()),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "JOBPING_PREFECT_PORT": str(free_port()),
         "PREFECT_HOME": str(tmp_path / "prefect"),
         "COLUMNS": "200",
     }
-    return env
+    yield env
+    run(env, "stack", "down", timeout=60)
 
 
 def port_open(port: int) -> bool:
@@ -165,6 +168,27 @@ def test_bad_settings_and_bad_input_get_a_clear_error(user_env: dict[str, str]) 
     assert "results_wanted" in zero.stderr
 
 
+def test_expected_failures_end_in_one_error_line_without_a_traceback(user_env: dict[str, str], tmp_path: Path) -> None:
+    broken_profile = tmp_path / "profile.toml"
+    broken_profile.write_text("skills = [1, ", encoding="utf-8")
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("", encoding="utf-8")
+    cases = {
+        "bad settings": ({"JOBPING_VISIBILITY_TIMEOUT_SECONDS": "soon"}, "JOBPING_VISIBILITY_TIMEOUT_SECONDS"),
+        "bad profile": ({"JOBPING_PROFILE_PATH": str(broken_profile)}, "not valid TOML"),
+        "sqs unreachable": ({"JOBPING_SQS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}, "does not answer"),
+        "prefect unreachable": ({"PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api"}, "PREFECT_API_URL"),
+        "lake not writable": ({"JOBPING_DATA_DIR": str(not_a_folder)}, "not writable"),
+    }
+    for name, (changes, says) in cases.items():
+        done = run(user_env | changes, "analyse", timeout=60)
+        assert done.returncode != 0, name
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, (name, done.stderr)
+        assert lines[0].startswith("error:"), (name, done.stderr)
+        assert says in lines[0], (name, done.stderr)
+
+
 def test_help_lists_every_command() -> None:
     shown = subprocess.run(
         [JOBPING, "--help"], capture_output=True, text=True, check=True, env={**os.environ, "COLUMNS": "200"}
@@ -201,7 +225,7 @@ def test_a_live_scrape_where_every_board_fails_prints_the_site_table_then_one_er
             "-s",
             "zip_recruiter",
         ],
-        env=user_env | {"PREFECT_LOGGING_LEVEL": "CRITICAL"},
+        env=user_env,
         cwd=root,
         capture_output=True,
         text=True,

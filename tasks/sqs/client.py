@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
 from jobping.errors import ConfigurationError, TransientError
 from jobping.settings import AWS_ENDPOINT, Settings
@@ -79,13 +79,15 @@ def make_sqs_client(settings: Settings, *, start_emulator: bool = True) -> SQSCl
     return _client(settings, settings.sqs_endpoint_url, None if has_own else EMULATOR_CREDENTIALS)
 
 
-def _client(settings: Settings, endpoint_url: str | None, credentials: dict[str, str] | None) -> SQSClient:
+def _client(
+    settings: Settings, endpoint_url: str | None, credentials: dict[str, str] | None, config: Config | None = None
+) -> SQSClient:
     keys = credentials or {}
     return boto3.client(
         "sqs",
         endpoint_url=endpoint_url,
         region_name=settings.aws_region,
-        config=_config(),
+        config=config or _config(),
         aws_access_key_id=keys.get("aws_access_key_id"),
         aws_secret_access_key=keys.get("aws_secret_access_key"),
     )
@@ -104,3 +106,32 @@ def translate(exc: Exception, doing: str) -> Exception:
     if isinstance(exc, EndpointConnectionError | BotoCoreError):
         return QueueUnavailableError(f"SQS unreachable while {doing}: {exc}")
     return exc
+
+
+# a configured endpoint that does not answer in this long is reported at once, before any work
+REACHABLE_TIMEOUT_SECONDS = 5
+
+
+def check_reachable(settings: Settings) -> None:
+    """Raise within seconds when the configured SQS endpoint does not answer or has no credentials."""
+    config = Config(
+        connect_timeout=REACHABLE_TIMEOUT_SECONDS,
+        read_timeout=REACHABLE_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "max_attempts": 1},
+    )
+    if settings.sqs_endpoint_url == AWS_ENDPOINT:
+        sqs = _client(settings, None, None, config)
+    else:
+        has_own = boto3.Session().get_credentials() is not None
+        sqs = _client(settings, settings.sqs_endpoint_url, None if has_own else EMULATOR_CREDENTIALS, config)
+    where = settings.sqs_endpoint_url or "AWS"
+    try:
+        sqs.get_queue_url(QueueName=settings.queue_name)
+    except ClientError:
+        return  # it answered: a missing queue or a refusal is for the flow to handle
+    except NoCredentialsError as exc:
+        raise QueueConfigurationError(f"no AWS credentials for SQS at {where}: set them up (aws configure)") from exc
+    except (EndpointConnectionError, BotoCoreError) as exc:
+        raise QueueUnavailableError(
+            f"SQS at {where} does not answer ({type(exc).__name__}): start it, or fix JOBPING_SQS_ENDPOINT_URL"
+        ) from exc
