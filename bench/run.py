@@ -24,6 +24,7 @@ from typing import Any
 from bench.baseline import one_at_a_time, sample_bodies
 from bench.lake import LakeTimings, measure
 from bench.publish import client, environment_for_child, jobping_analyse, peak_memory_mb, publish_rates
+from bench.startup import measure_startup, startup_section
 from jobping.settings import Settings
 from tests.servers import StandIn, moto_server, openai_standin
 
@@ -295,6 +296,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median is reported")
     parser.add_argument("--postings", type=int, default=640, help="postings per analyse run")
     parser.add_argument("--baseline-postings", type=int, default=20, help="postings per one-at-a-time run")
+    parser.add_argument("--startup-runs", type=int, default=5, help="runs per start-up figure")
     args = parser.parse_args()
 
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, PREFECT_LOGGING_LEVEL, temporary_settings
@@ -302,6 +304,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="jobping-bench-") as tmp:
         base = Path(tmp)
+        print(f"start-up: {args.startup_runs} runs of each command on a warm machine", flush=True)
+        startup = measure_startup(base, args.startup_runs)
         with (
             moto_server(base / "moto.log") as moto,
             openai_standin(base / "standin.log") as standin_url,
@@ -337,6 +341,7 @@ def main() -> None:
         "Every figure is the median of the runs shown, measured beside its yardstick in the same run,",
         "against a real moto server process and the local OpenAI stand-in (synthetic postings from the sample).",
         "",
+        *startup_section(startup),
         "## SQS requests per job",
         "",
         f"A whole scrape + analyse of the bundled sample ({jobs} jobs stored), every SQS call counted as the",

@@ -201,3 +201,41 @@ def open_artifacts_tab(page: Any, run_url: str, artifact: str, attempts: int = 3
         except PlaywrightTimeout:
             if attempt == attempts:
                 raise
+
+
+def test_a_cli_scrape_runs_on_the_stack_s_server_and_triggers_the_analyse_deployment(stack: Stack) -> None:
+    started = datetime.now().astimezone()
+    scraped = subprocess.run(
+        [JOBPING, "scrape", "--source", "sample", "--site", "google"],
+        env=stack.env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert scraped.returncode == 0, scraped.stdout + scraped.stderr
+    assert "started a local Prefect server" not in scraped.stderr
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    with stack.client() as client:
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["scrape"])))
+    mine = [run for run in runs if run.created >= started and run.deployment_id is None]
+    assert len(mine) == 1, "the CLI's scrape run is not on the stack's server"
+    stack.wait_for("analyse", mine[0].created, by_automation=True)
+    status = subprocess.run([JOBPING, "stack", "status"], env=stack.env, capture_output=True, text=True, check=False)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert status.stdout.count("not running") == 0, status.stdout
+
+
+def test_stack_up_with_other_settings_restarts_the_worker_and_shows_what_it_has(stack: Stack) -> None:
+    def up(source: str) -> str:
+        done = subprocess.run(
+            [JOBPING, "stack", "up"], env=stack.env | {"JOBPING_SCRAPE_SOURCE": source},
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    changed = up("jobspy")
+    assert "restarted the worker" in changed
+    assert "JOBPING_SCRAPE_SOURCE=jobspy" in changed
+    back = up("sample")
+    assert "JOBPING_SCRAPE_SOURCE=sample" in back
+    again = up("sample")
+    assert "restarted the worker" not in again
