@@ -47,7 +47,7 @@ BATCH_JITTER_FACTOR = 0.5
 # postings received ahead of the analyser, so that it never waits for a receive
 PREFETCH_FACTOR = 4
 # the poll that confirms an idle queue (nothing visible, in flight or delayed) is empty
-IDLE_PROBE_WAIT_SECONDS = 1
+IDLE_PROBE_WAIT_SECONDS = 0
 TOP_MATCHES = 10
 
 
