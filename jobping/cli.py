@@ -31,15 +31,25 @@ if TYPE_CHECKING:
     from flows.scrape import ScrapeReport
 
 PIPED_WIDTH = 160
+# plain help: typer's rich help labels every flag <bool>, --help included
+PLAIN: Any = None
 app = typer.Typer(help="jobping: scrape job boards, queue postings on SQS, judge them, query them with SQL.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)  # fmt: skip
-queues_app = typer.Typer(help="The SQS queues: depths, and creating them.", invoke_without_command=True)
-emulator_app = typer.Typer(help="The embedded SQS emulator (moto's server on 127.0.0.1).", no_args_is_help=True)
+                  no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=PLAIN)  # fmt: skip
+queues_app = typer.Typer(
+    help="The SQS queues: depths, and creating them.", invoke_without_command=True, rich_markup_mode=PLAIN
+)
+emulator_app = typer.Typer(
+    help="The embedded SQS emulator (moto's server on 127.0.0.1).", no_args_is_help=True, rich_markup_mode=PLAIN
+)
 app.add_typer(queues_app, name="queues")
 app.add_typer(emulator_app, name="emulator")
-dlq_app = typer.Typer(help="The dead-letter queue: list it with reasons, redrive it.", no_args_is_help=True)
+dlq_app = typer.Typer(
+    help="The dead-letter queue: list it with reasons, redrive it.", no_args_is_help=True, rich_markup_mode=PLAIN
+)
 app.add_typer(dlq_app, name="dlq")
-stack_app = typer.Typer(help="The local stack for the Prefect UI: `make up` / `make down`.", no_args_is_help=True)
+stack_app = typer.Typer(
+    help="The local stack for the Prefect UI: `make up` / `make down`.", no_args_is_help=True, rich_markup_mode=PLAIN
+)
 app.add_typer(stack_app, name="stack")
 # piped output gets a wide table rather than rich's 80 columns
 console = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
@@ -257,8 +267,7 @@ def scrape(
     try:
         params = ScrapeParameters(**{k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
-        errors.print(f"[red]invalid search:[/red] {describe(exc)}")
-        raise typer.Exit(2) from exc
+        raise _error(f"invalid search: {describe(exc)}", 2) from exc
     _flow_command(_settings(), uses_profile=False)
     with _friendly_errors():
         _print_scrape(_run_scrape(params))
@@ -511,11 +520,9 @@ def _run_query(settings: Settings, query: str, title: str | None = None) -> None
         with reader(Lake.from_settings(settings)) as con:
             columns, rows = run_read_only(con, query)
     except (LakeEmptyError, ReadOnlyError) as exc:
-        errors.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        raise _error(exc) from exc
     except duckdb.Error as exc:
-        errors.print(f"[red]query failed:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        raise _error(f"the query failed: {exc}") from exc
     console.print(_table(columns, rows, title=title))
 
 
@@ -537,12 +544,10 @@ def sql(
         return
     if saved:
         if saved not in saved_query_names():
-            errors.print(f"[red]no saved query {saved!r}[/red]; there are: {', '.join(saved_query_names())}")
-            raise typer.Exit(2)
+            raise _error(f"no saved query {saved!r}; there are: {', '.join(saved_query_names())}", 2)
         query = saved_query(saved)
     if not query:
-        errors.print("[red]give a query, --saved NAME or --list[/red]")
-        raise typer.Exit(2)
+        raise _error("give a query, --saved NAME or --list", 2)
     _run_query(_settings(), query)
 
 

@@ -178,7 +178,7 @@ def reader(lake: Lake | Path | str) -> duckdb.DuckDBPyConnection:
 
 
 def run_read_only(con: duckdb.DuckDBPyConnection, query: str) -> tuple[list[str], list[tuple[object, ...]]]:
-    """Run a query that may only read: every statement must be a SELECT (or EXPLAIN of one)."""
+    """Run one statement that may only read: a SELECT (or EXPLAIN of one)."""
     try:
         statements = con.extract_statements(query)
     except duckdb.Error as exc:
@@ -189,13 +189,11 @@ def run_read_only(con: duckdb.DuckDBPyConnection, query: str) -> tuple[list[str]
         if statement.type not in READ_ONLY_STATEMENTS:
             kind = str(statement.type).rsplit(".", 1)[-1]
             raise ReadOnlyError(f"jobping sql is read-only: {kind} statements are refused, only SELECT runs")
-    columns: list[str] = []
-    rows: list[tuple[object, ...]] = []
-    for statement in statements:
-        cursor = con.execute(statement)
-        columns = [d[0] for d in cursor.description or []]
-        rows = cursor.fetchall()
-    return columns, rows
+    if len(statements) > 1:
+        # only one result can be shown: the others would run unseen
+        raise ReadOnlyError(f"give one statement at a time: this query has {len(statements)}")
+    cursor = con.execute(statements[0])
+    return [d[0] for d in cursor.description or []], cursor.fetchall()
 
 
 def saved_query(name: str) -> str:

@@ -101,6 +101,12 @@ def test_jobping_sql_refuses_every_statement_but_select_with_a_clear_error(tmp_p
         run_read_only(con, statement)
 
 
+def test_jobping_sql_refuses_two_selects_rather_than_show_only_the_last(tmp_path: Path) -> None:
+    write_rows(tmp_path, [row("1", 40)])
+    with reader(tmp_path) as con, pytest.raises(ReadOnlyError, match="one statement at a time: this query has 2"):
+        run_read_only(con, "SELECT 1; SELECT 2")
+
+
 def test_jobping_sql_runs_selects_and_explains(tmp_path: Path) -> None:
     write_rows(tmp_path, [row("1", 40)])
     with reader(tmp_path) as con:
