@@ -485,7 +485,9 @@ def stack_up() -> None:
     )
     # what the worker really has, which is what runs from the UI use
     shown = ", ".join(f"{k}={v}" for k, v in state.worker_env.items() if k != "JOBPING_AWS_CREDENTIALS_BLOCK")
-    console.print(Text(f"the worker runs with {shown or 'the default settings'}; logs in {settings.run_dir}"))
+    console.print(
+        Text(f"the worker runs with {shown or 'the default settings'}; logs in {settings.run_dir}"), soft_wrap=True
+    )
     console.print("`jobping ...` commands run in this UI too (they use this server); stop everything with `make down`")
 
 
