@@ -17,6 +17,8 @@ MAX_SKILL_CHARS = 60
 MAX_RED_FLAGS = 10
 MAX_RED_FLAG_CHARS = 200
 MAX_SUMMARY_CHARS = 600
+# a yearly salary above this is implausible: a figure in the wrong unit, not a job's pay
+MAX_YEARLY_SALARY = 100_000_000
 
 
 class JobAnalysis(BaseModel):
@@ -30,10 +32,10 @@ class JobAnalysis(BaseModel):
     remote_policy: RemotePolicy = Field(description="remote, hybrid, onsite or unknown.")
     skills: list[str] = Field(max_length=MAX_SKILLS, description="Skills the posting asks for, short names.")
     salary_min_yearly: float | None = Field(
-        ge=0, le=100_000_000, description="Lowest yearly salary offered, if stated."
+        ge=0, le=MAX_YEARLY_SALARY, description="Lowest yearly salary offered, if stated."
     )
     salary_max_yearly: float | None = Field(
-        ge=0, le=100_000_000, description="Highest yearly salary offered, if stated."
+        ge=0, le=MAX_YEARLY_SALARY, description="Highest yearly salary offered, if stated."
     )
     salary_currency: str | None = Field(max_length=10, description="ISO currency code.")
     red_flags: list[str] = Field(max_length=MAX_RED_FLAGS, description="Deal-breakers or warning signs found.")

@@ -279,7 +279,8 @@ def parse_message(body: str, received_at: datetime) -> Envelope:
         raise PoisonMessageError(f"message is {size} bytes, over the {MAX_MESSAGE_BYTES} byte limit")
     try:
         data = json.loads(body)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    # ValueError also covers an integer past Python's 4,300 digits, which is no JSONDecodeError
+    except (ValueError, RecursionError) as exc:
         raise PoisonMessageError(f"not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise PoisonMessageError(f"not a JSON object but {type(data).__name__}")
@@ -291,7 +292,16 @@ def parse_message(body: str, received_at: datetime) -> Envelope:
             envelope = Envelope.model_validate(data)
         except ValidationError as exc:
             raise PoisonMessageError(f"invalid envelope: {describe(exc, show_input=False)}") from exc
-        # the hash is the producer's, taken before any truncation of the description
+        # derived, not trusted: a job_key that is not the posting's own would replace another job's row
+        expected = job_key(envelope.posting)
+        if envelope.job_key != expected:
+            raise PoisonMessageError(
+                f"job_key {envelope.job_key[:100]!r} is not the posting's own ({expected[:100]!r})"
+            )
+        # the hash is the producer's, taken before any cut; a posting nothing was cut from must match it
+        uncut = not envelope.truncated_fields and not envelope.description_truncated
+        if uncut and envelope.content_hash != content_hash(envelope.posting):
+            raise PoisonMessageError("content_hash does not match the posting")
         return envelope
     salvaged = salvage_posting(data)
     for note in salvaged.notes():

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from jobping.analysis import Analyser, AnalysisResult
 from jobping.contract import Envelope, PoisonMessageError, parse_message
-from jobping.errors import PostingRejectedError, TransientError
+from jobping.errors import ConfigurationError, PostingRejectedError, TransientError
 from storage.answers import AnswerLog
 from storage.lake import Lake, StoredIndex, StoredVersion, to_row, write_rows
 from tasks.sqs.messages import ReceivedMessage, dead_letter, delete, release
@@ -92,6 +92,8 @@ class Claims:
 
 
 DUPLICATE = "duplicate"
+# a DLQ reason travels as a message attribute: long enough to act on, short enough to read
+MAX_REASON_CHARS = 1_000
 Result = AnalysisResult | BaseException | None | str
 
 
@@ -120,6 +122,9 @@ class Batch:
                 envelope = parse_message(message.body, message.sent_at)
             except PoisonMessageError as exc:
                 self._poison.append((message, exc.reason))
+                continue
+            except Exception as exc:
+                self._poison.append((message, f"could not be read: {type(exc).__name__}: {exc}"[:MAX_REASON_CHARS]))
                 continue
             version = StoredVersion(envelope.job_key, envelope.content_hash, prompt_version)
             if version in stored or version in seen:
@@ -173,11 +178,18 @@ class Batch:
                 self._poison.append((message, f"analysis failed: {result}"))
             elif isinstance(result, TransientError):
                 self.transient.append((message, str(result)))
-            elif isinstance(result, BaseException):
-                # a configuration error or a bug: keep the message, stop the run after this batch
+            elif isinstance(result, ConfigurationError) or (
+                isinstance(result, BaseException) and not isinstance(result, Exception)
+            ):
+                # a rejected key or a bad setting fails every posting alike: keep the message, stop the run
                 logger.error("analysis of message %s failed: %s", message.message_id, result)
                 self.transient.append((message, str(result)))
                 self.fatal = self.fatal or result
+            elif isinstance(result, Exception):
+                # anything else this one posting raised decides its outcome alone, never the run's
+                reason = f"analysis raised {type(result).__name__}: {result}"[:MAX_REASON_CHARS]
+                logger.error("message %s goes to the DLQ: %s", message.message_id, " ".join(reason.split()))
+                self._poison.append((message, reason))
             else:
                 rows.append(to_row(envelope, result, now, message.message_id))
                 done.append(message)

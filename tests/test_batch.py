@@ -93,3 +93,54 @@ def test_poison_the_dlq_never_takes_is_left_on_the_queue_and_counted(tmp_path: P
     assert batch.outcome.balanced
     assert (batch.outcome.stored, batch.outcome.left_for_retry) == (1, 1)
     assert "rh-2" not in sqs.deleted
+
+
+class BrittleAnalyser(OfflineAnalyser):
+    """The offline analyser, raising what ``fail`` says on one posting's title."""
+
+    def __init__(self, fail: Exception) -> None:
+        super().__init__(Profile())
+        self.fail = fail
+
+    async def analyse(self, posting: Any) -> Any:
+        if posting.title.endswith(" 2"):
+            raise self.fail
+        return await super().analyse(posting)
+
+
+def test_an_error_one_posting_raises_sends_that_posting_to_the_dlq_and_stores_the_rest(tmp_path: Path) -> None:
+    analyser = BrittleAnalyser(ValueError("salary 187,200,000 above the bound"))
+    targets = BatchTargets(queue_url="q", dlq_url="dlq", lake=tmp_path, visibility_timeout_seconds=60)
+    sqs = FlakySqs(dlq_failures=0)
+    batch = Batch([message(1, good(1)), message(2, good(2)), message(3, good(3))])
+    batch.triage(analyser.prompt_version, StoredIndex())
+    attempt(batch, sqs, targets, analyser)
+    assert batch.fatal is None
+    assert (batch.outcome.stored, batch.outcome.dead_lettered) == (2, 1)
+    assert "ValueError: salary 187,200,000" in batch.outcome.dlq_reasons[0]
+    assert sorted(sqs.deleted) == ["rh-1", "rh-2", "rh-3"]
+
+
+def test_a_configuration_error_keeps_the_message_and_stops_the_run(tmp_path: Path) -> None:
+    from jobping.errors import ConfigurationError
+
+    analyser = BrittleAnalyser(ConfigurationError("the API key was rejected"))
+    targets = BatchTargets(queue_url="q", dlq_url="dlq", lake=tmp_path, visibility_timeout_seconds=60)
+    sqs = FlakySqs(dlq_failures=0)
+    batch = Batch([message(1, good(1)), message(2, good(2))])
+    batch.triage(analyser.prompt_version, StoredIndex())
+    attempt(batch, sqs, targets, analyser)
+    assert isinstance(batch.fatal, ConfigurationError)
+    assert sqs.dead_lettered == []
+    assert "rh-2" not in sqs.deleted
+
+
+def test_a_body_the_parser_chokes_on_is_poison_for_that_message_alone(tmp_path: Path) -> None:
+    analyser = OfflineAnalyser(Profile())
+    huge = '{"title": "t", "job_url": "https://x.example/1", "min_amount": ' + "9" * 5_000 + "}"
+    batch = Batch([message(1, good(1)), message(2, huge)])
+    batch.triage(analyser.prompt_version, StoredIndex())
+    assert [m.message_id for m, _ in batch.todo] == ["id-1"]
+    attempt(batch, FlakySqs(dlq_failures=0), BatchTargets("q", "dlq", tmp_path, 60), analyser)
+    assert batch.outcome.dead_lettered == 1
+    assert "not JSON" in batch.outcome.dlq_reasons[0]

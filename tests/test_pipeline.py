@@ -111,6 +111,43 @@ def test_a_bare_posting_too_long_or_with_an_impossible_detail_is_stored_cut_or_c
     assert by_title["Weird interva"[:12]] == (None, None, [])
 
 
+def test_one_hostile_message_decides_its_own_outcome_and_never_the_run_s(
+    settings: Settings, sqs: SQSClient, queues: Queues
+) -> None:
+    from datetime import UTC, datetime
+
+    from jobping.contract import JobPosting, envelope_for
+
+    now = datetime.now(UTC)
+    victim = JobPosting(id="1", site="indeed", job_url="https://jobs.example.com/v", title="Victim")
+    forger = envelope_for(JobPosting(id="2", site="indeed", job_url="https://x.example/f", title="Forger"), now)
+    honest = envelope_for(JobPosting(id="3", site="indeed", job_url="https://x.example/h", title="Honest"), now)
+    bodies = {
+        "an integer of 5,000 digits": '{"title": "t", "job_url": "https://x.example/1", "min_amount": '
+        + "9" * 5_000
+        + "}",
+        "another job's job_key": forger.model_copy(update={"job_key": "indeed:1"}).model_dump_json(),
+        "a forged content_hash": honest.model_copy(update={"content_hash": "0" * 64}).model_dump_json(),
+    }
+    hourly = {"title": "Odd pay", "job_url": "https://x.example/p", "min_amount": 90_000, "interval": "hourly"}
+    for body in [*bodies.values(), json.dumps(hourly), envelope_for(victim, now).model_dump_json()]:
+        sqs.send_message(QueueUrl=queues.url, MessageBody=body)
+    report = asyncio.run(analyse())
+    assert report.balanced
+    assert (report.stored, report.dead_lettered) == (2, len(bodies))
+    with reader(settings.lake_dir) as con:
+        rows = con.execute("SELECT title, salary_min_yearly, red_flags FROM enriched_jobs ORDER BY title").fetchall()
+    assert [r[0] for r in rows] == ["Odd pay", "Victim"]
+    assert rows[0][1] is None
+    assert any("implausible" in flag for flag in rows[0][2])
+    reasons = []
+    while batch := receive(sqs, queues.dlq_url, wait_seconds=0):
+        reasons += [m.attributes.get(REASON_ATTRIBUTE, "") for m in batch]
+    assert any("not the posting's own" in r for r in reasons)
+    assert any("content_hash does not match" in r for r in reasons)
+    assert any("not JSON" in r for r in reasons)
+
+
 def test_poison_goes_to_the_dlq_with_a_reason_and_the_counts_add_up(sqs: SQSClient, queues: Queues) -> None:
     corpus = json.loads((Path(__file__).parent / "cases" / "poison.json").read_text())
     good = {"title": "Data Engineer", "job_url": "https://jobs.example.com/ok/1", "company": "Fine GmbH"}

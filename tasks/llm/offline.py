@@ -9,6 +9,7 @@ from jobping.analysis import (
     MAX_RED_FLAGS,
     MAX_SKILLS,
     MAX_SUMMARY_CHARS,
+    MAX_YEARLY_SALARY,
     AnalysisResult,
     JobAnalysis,
     RemotePolicy,
@@ -77,11 +78,21 @@ def infer_remote_policy(posting: JobPosting) -> RemotePolicy:
     return "unknown"
 
 
-def yearly_salary(posting: JobPosting) -> tuple[float | None, float | None]:
+def yearly_salary(posting: JobPosting, flags: list[str] | None = None) -> tuple[float | None, float | None]:
+    """The posting's pay a year; an implausible figure (90,000 "hourly") is None, noted in ``flags``."""
     factor = ANNUAL_FACTOR.get(posting.interval or "yearly", 1)
-    low = None if posting.min_amount is None else round(posting.min_amount * factor, 2)
-    high = None if posting.max_amount is None else round(posting.max_amount * factor, 2)
-    return low, high
+
+    def yearly(amount: float | None) -> float | None:
+        if amount is None:
+            return None
+        value = round(amount * factor, 2)
+        if value <= MAX_YEARLY_SALARY:
+            return value
+        if flags is not None:
+            flags.append(f"salary {amount:,.0f} {posting.interval or 'yearly'} is implausible as pay: ignored")
+        return None
+
+    return yearly(posting.min_amount), yearly(posting.max_amount)
 
 
 class OfflineAnalyser:
@@ -113,8 +124,8 @@ class OfflineAnalyser:
         matched = [s for s in wanted if s in skills]
         seniority = infer_seniority(posting)
         remote = infer_remote_policy(posting)
-        low, high = yearly_salary(posting)
         flags: list[str] = []
+        low, high = yearly_salary(posting, flags)
 
         score = 0.0
         title_hit = any(_mentions(title, wanted_title) for wanted_title in profile.wanted_titles)
