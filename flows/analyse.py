@@ -7,6 +7,7 @@ is never idle while SQS is polled. Each batch is one Prefect task run.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Coroutine
 from pathlib import Path
@@ -259,12 +260,22 @@ async def _record(report: AnalyseReport) -> None:
     if report.top:
         lines = ["| fit | verdict | title | company | link |", "|---|---|---|---|---|"]
         for row in report.top:
-            title = str(row["title"]).replace("|", "/")
-            company = str(row["company"]).replace("|", "/")
-            lines.append(f"| {row['fit_score']} | {row['verdict']} | {title} | {company} | [open]({row['job_url']}) |")
+            title, company = markdown_text(str(row["title"])), markdown_text(str(row["company"]))
+            url = str(row["job_url"])
+            # job_url is http(s) by the contract; escaping keeps a crafted one inside its link
+            link = f"[open](<{url.replace('>', '%3E').replace(' ', '%20')}>)"
+            lines.append(f"| {row['fit_score']} | {row['verdict']} | {title} | {company} | {link} |")
         await acreate_markdown_artifact(
             key="top-matches", markdown="\n".join(lines), description="Best fits of this run"
         )
+
+
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
+
+
+def markdown_text(text: str) -> str:
+    """Posting text as literal markdown: no image, link, html or table cell of its own; one line."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
 
 
 def _first_wait(queue: QueueDepth, wait_seconds: int) -> int:

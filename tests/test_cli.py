@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -243,3 +244,40 @@ def test_a_live_scrape_where_every_board_fails_prints_the_site_table_then_one_er
     assert "error: every site failed: glassdoor, zip_recruiter" in done.stderr
     assert "{'" not in table + done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_posting_text_with_markup_and_escapes_is_shown_as_text_in_sql_and_dlq_list(user_env: dict[str, str]) -> None:
+    from storage.lake import write_rows
+    from tests.test_storage import row
+
+    hostile = "Engineer [/x] [bold]\x1b[31mred\x1b[0m"
+    rows = [row("1", 80) | {"title": hostile, "site": "board[/x]"}]
+    write_rows(Path(user_env["JOBPING_DATA_DIR"]) / "lake", rows)
+    shown = run(user_env, "sql", "--saved", "by_site", timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert "board[/x]" in shown.stdout
+    titles = run(user_env, "sql", "SELECT title FROM enriched_jobs", timeout=60)
+    assert titles.returncode == 0, titles.stderr
+    assert "Engineer [/x] [bold]" in titles.stdout
+    assert "\x1b" not in titles.stdout
+    port = int(user_env["JOBPING_EMULATOR_PORT"])
+    try:
+        assert run(user_env, "queues", "ensure", timeout=60).returncode == 0
+        urls = queue_attributes(port)
+        dlq = next(url for url in urls if url.endswith("-dlq"))
+        import boto3
+
+        sqs = boto3.client(
+            "sqs", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )  # fmt: skip
+        reason = {"jobping-dlq-reason": {"DataType": "String", "StringValue": "bad [/x] \x1b[2J"}}
+        for body in (json.dumps({"title": hostile, "site": "[/x]"}), "[" * 5_000 + "]" * 5_000):
+            sqs.send_message(QueueUrl=dlq, MessageBody=body, MessageAttributes=reason)
+        listed = run(user_env, "dlq", "list", timeout=60)
+        assert listed.returncode == 0, listed.stderr
+        assert "2 in" in listed.stdout
+        assert "bad [/x]" in listed.stdout
+        assert "\x1b" not in listed.stdout
+    finally:
+        run(user_env, "emulator", "stop", timeout=60)

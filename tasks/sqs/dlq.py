@@ -51,16 +51,22 @@ def reason_of(message: ReceivedMessage) -> str:
     return message.attributes.get(REASON_ATTRIBUTE) or NO_REASON
 
 
+def _shown(value: object) -> str:
+    # a title may be any JSON value, nested deep enough to break str()
+    return value if isinstance(value, str) else ""
+
+
 def describe(message: ReceivedMessage, now: datetime) -> DeadLetter:
     title, site = "", ""
     try:
         data = json.loads(message.body)
-    except ValueError:
+    # the DLQ holds what could not be read: nesting past the recursion limit, huge integers
+    except (ValueError, RecursionError):
         data = None
     if isinstance(data, dict):
         inner = data.get("posting")
         posting = inner if isinstance(inner, dict) else data
-        title, site = str(posting.get("title") or "")[:MAX_TITLE_CHARS], str(posting.get("site") or "")
+        title, site = _shown(posting.get("title"))[:MAX_TITLE_CHARS], _shown(posting.get("site"))[:MAX_TITLE_CHARS]
     return DeadLetter(
         message_id=message.message_id,
         reason=reason_of(message),
