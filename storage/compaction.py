@@ -28,6 +28,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import re
 import tempfile
 import time
 from collections import Counter
@@ -44,6 +45,8 @@ from jobping.errors import TransientError
 from storage.lake import PARTITION, ROW_SCHEMA, STAMP_WIDTH, TABLE, Lake, stamp, with_every_column
 
 logger = logging.getLogger(__name__)
+# what stamp() writes: the only watermark a manifest may carry
+STAMP_PATTERN = re.compile(r"\d{8}T\d{12}Z")
 
 COMPACTED = f"{TABLE}_compacted"
 MANIFEST_PREFIX = "manifest-"
@@ -92,19 +95,41 @@ class Manifest:
         )
 
     @classmethod
-    def from_json(cls, text: str) -> Manifest:
+    def from_json(cls, text: str, lake: Lake | None = None) -> Manifest:
+        """A manifest read from the lake, which is untrusted input: raises ValueError unless it is well formed.
+
+        Its watermark and paths end up in view SQL, so the watermark must be a stamp we write and
+        every path a Parquet file of this lake's compacted folder.
+        """
         data = json.loads(text)
-        if data.get("version") != MANIFEST_VERSION:
-            raise ValueError(f"manifest version {data.get('version')!r} is not {MANIFEST_VERSION}")
+        if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
+            raise ValueError(f"manifest version {data.get('version') if isinstance(data, dict) else None!r} "
+                             f"is not {MANIFEST_VERSION}")  # fmt: skip
+        watermark = str(data["watermark"])
+        if not STAMP_PATTERN.fullmatch(watermark):
+            raise ValueError(f"manifest watermark {watermark[:40]!r} is not a stamp")
+        files = [data["latest"], data["superseded"]]
+        if not all(isinstance(group, list) and all(isinstance(p, str) for p in group) for group in files):
+            raise ValueError("manifest file lists are not lists of paths")
+        if lake is not None:
+            root = lake.join(COMPACTED) + "/"
+            stray = [p for group in files for p in group if not _inside(p, root)]
+            if stray:
+                raise ValueError(f"manifest names a file outside {root}: {stray[0][:200]!r}")
         return cls(
             generation=int(data["generation"]),
-            watermark=str(data["watermark"]),
+            watermark=watermark,
             created_at=datetime.fromisoformat(data["created_at"]),
             latest=tuple(data["latest"]),
             superseded=tuple(data["superseded"]),
             rows_latest=int(data.get("rows_latest", 0)),
             rows_superseded=int(data.get("rows_superseded", 0)),
         )
+
+
+def _inside(path: str, root: str) -> bool:
+    parts = PurePosixPath(path).parts
+    return path.startswith(root) and path.endswith(".parquet") and ".." not in parts
 
 
 @dataclass
@@ -127,23 +152,24 @@ def manifest_path(lake: Lake, generation: int) -> str:
 
 def manifests(lake: Lake) -> list[Manifest]:
     """Every manifest still in the lake, oldest first."""
-    found = []
-    for path in lake.glob(f"{COMPACTED}/{MANIFEST_PREFIX}*.json"):
-        try:
-            found.append(Manifest.from_json(lake.read_bytes(path).decode("utf-8")))
-        except FileNotFoundError:
-            continue  # deleted by a cleanup between the listing and the read
+    found = [m for path in lake.glob(f"{COMPACTED}/{MANIFEST_PREFIX}*.json") if (m := _read_manifest(lake, path))]
     return sorted(found, key=lambda m: m.generation)
+
+
+def _read_manifest(lake: Lake, path: str) -> Manifest | None:
+    """The manifest at ``path``; None when a cleanup deleted it meanwhile or it is not one we wrote."""
+    try:
+        return Manifest.from_json(lake.read_bytes(path).decode("utf-8"), lake)
+    except FileNotFoundError:
+        return None  # deleted by a cleanup between the listing and the read
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        logger.warning("ignoring %s, which is not a manifest jobping wrote: %s", path, exc)
+        return None
 
 
 def current_manifest(lake: Lake) -> Manifest | None:
     paths = lake.glob(f"{COMPACTED}/{MANIFEST_PREFIX}*.json")
-    for path in reversed(paths):
-        try:
-            return Manifest.from_json(lake.read_bytes(path).decode("utf-8"))
-        except FileNotFoundError:
-            continue
-    return None
+    return next((m for path in reversed(paths) if (m := _read_manifest(lake, path))), None)
 
 
 def batch_name(path: str) -> str:

@@ -205,3 +205,26 @@ def test_readers_see_every_job_once_while_writers_and_compactions_run(tmp_path: 
     assert reads[0] >= 20
     assert problems == []
     assert len(latest(tmp_path)) == written[0]
+
+
+def test_a_crafted_manifest_runs_no_sql_and_is_ignored(tmp_path: Path) -> None:
+    import json
+
+    lake = tmp_path / "lake"
+    write_rows(lake, [row("1", 40)])
+    compact(lake, margin=NO_MARGIN)
+    good = current_manifest(Lake(lake))
+    assert good is not None
+    target = tmp_path / "written-by-the-manifest.csv"
+    evil = json.loads(good.to_json())
+    evil["generation"] = good.generation + 1
+    evil["watermark"] = f"x' UNION ALL SELECT 1); COPY (SELECT 1) TO '{target}'; --"
+    (lake / COMPACTED / f"manifest-{good.generation + 1:08d}.json").write_text(json.dumps(evil))
+    outside = json.loads(good.to_json()) | {"generation": good.generation + 2, "latest": ["/etc/passwd.parquet"]}
+    (lake / COMPACTED / f"manifest-{good.generation + 2:08d}.json").write_text(json.dumps(outside))
+
+    assert current_manifest(Lake(lake)) == good
+    with reader(lake) as con:
+        assert con.execute(f"SELECT count(*) FROM {LATEST_VIEW}").fetchall() == [(1,)]
+    assert refresh_catalog(tmp_path / "jobping.duckdb", lake)
+    assert not target.exists()
