@@ -13,7 +13,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -30,6 +30,10 @@ MAX_SHORT_TEXT_CHARS = 2_000
 MAX_URL_CHARS = 4_096
 MAX_DESCRIPTION_CHARS = 200_000
 MAX_SALARY_AMOUNT = 100_000_000.0
+# dates outside these are typos or attacks: a partition named +10000-01-01 breaks the lake for good
+EARLIEST_POSTED = date(1990, 1, 1)
+EARLIEST_SCRAPE = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_FUTURE_DAYS = 2
 
 # fields whose change means the posting says something new and deserves a new analysis
 CONTENT_FIELDS = (
@@ -129,6 +133,14 @@ class JobPosting(BaseModel):
             return value.date()
         return value
 
+    @field_validator("date_posted")
+    @classmethod
+    def _plausible_date(cls, value: date | None) -> date | None:
+        latest = datetime.now(UTC).date() + timedelta(days=MAX_FUTURE_DAYS)
+        if value is not None and not EARLIEST_POSTED <= value <= latest:
+            raise ValueError(f"date_posted {value.isoformat()} is outside {EARLIEST_POSTED} .. {latest}")
+        return value
+
     @field_validator("job_type", "emails", "skills", mode="before")
     @classmethod
     def _joined(cls, value: Any) -> Any:
@@ -175,7 +187,16 @@ class Envelope(BaseModel):
     @field_validator("scraped_at")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        # in UTC and in a sane range: the lake's partition is this moment's date
+        try:
+            moment = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+        except OverflowError as exc:
+            raise ValueError(f"scraped_at {value.isoformat()} is out of range") from exc
+        latest = datetime.now(UTC) + timedelta(days=MAX_FUTURE_DAYS)
+        if not EARLIEST_SCRAPE <= moment <= latest:
+            span = f"{EARLIEST_SCRAPE:%Y-%m-%d} .. {latest:%Y-%m-%d}"
+            raise ValueError(f"scraped_at {moment.isoformat()} is outside {span}")
+        return moment
 
 
 def normalise_url(url: str) -> str:

@@ -166,3 +166,30 @@ def test_a_message_too_large_cuts_its_longest_field_even_when_that_is_not_the_de
     assert parsed.posting.description == "short"
     assert parsed.posting.company_addresses == wide.company_addresses
     assert parsed.content_hash == envelope.content_hash
+
+
+EDGES = {
+    "the year 10000 once in UTC": ("scraped_at", "9999-12-31T23:59:59-12:00"),
+    "before any job board": ("scraped_at", "1970-01-01T00:00:00Z"),
+    "next year": ("scraped_at", "2099-01-01T00:00:00Z"),
+}
+
+
+@pytest.mark.parametrize(("field", "value"), EDGES.values(), ids=EDGES.keys())
+def test_an_envelope_dated_outside_a_sane_range_is_poison(field: str, value: str) -> None:
+    envelope = json.loads(envelope_for(posting(), NOW).model_dump_json())
+    envelope[field] = value
+    with pytest.raises(PoisonMessageError, match=field):
+        parse_message(json.dumps(envelope), NOW)
+
+
+def test_scraped_at_is_kept_in_utc_whatever_offset_it_came_with() -> None:
+    envelope = json.loads(envelope_for(posting(), NOW).model_dump_json())
+    envelope["scraped_at"] = "2026-11-27T23:30:00-02:00"
+    parsed = parse_message(json.dumps(envelope), NOW)
+    assert parsed.scraped_at.isoformat() == "2026-11-28T01:30:00+00:00"
+
+
+def test_a_posting_dated_in_the_far_future_keeps_its_job_without_the_date() -> None:
+    body = json.dumps({"title": "Engineer", "job_url": "https://x.example/1", "date_posted": "9999-12-31"})
+    assert parse_message(body, NOW).posting.date_posted is None
