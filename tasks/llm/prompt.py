@@ -49,6 +49,7 @@ def user_message(posting: JobPosting, description_chars: int) -> tuple[str, bool
     cut = len(description) > description_chars
     data["description"] = description[:description_chars] + (" [cut]" if cut else "")
     text = json.dumps(data, ensure_ascii=False, default=str)
-    # a posting must not be able to close the data block early
-    text = text.replace(f"</{POSTING_TAG}", f"<\\/{POSTING_TAG}")
+    # a posting must not be able to close the data block early, in any case or spacing: no "<"
+    # survives into the block (JSON's \u003c reads the same to the model)
+    text = text.replace("<", "\\u003c")
     return f"<{POSTING_TAG}>\n{text}\n</{POSTING_TAG}>", cut
