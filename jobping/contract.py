@@ -161,6 +161,14 @@ class JobPosting(BaseModel):
             raise ValueError("job_url must be an http(s) URL")
         return value
 
+    @field_validator("job_url_direct", "company_url", "company_logo", "company_url_direct")
+    @classmethod
+    def _optional_http_url(cls, value: str | None) -> str | None:
+        # a javascript: or data: link from a posting must never reach a page or a terminal as a link
+        if value and not value.lower().startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
 
 class SearchSpec(BaseModel):
     """The search that found a posting."""
@@ -182,6 +190,8 @@ class Envelope(BaseModel):
     description_truncated: bool = False
     # every posting field cut to fit a limit, the description included
     truncated_fields: list[str] = Field(default_factory=list, max_length=len(JobPosting.model_fields))
+    # every optional posting field whose value could not be valid and was stored as null
+    cleared_fields: list[str] = Field(default_factory=list, max_length=len(JobPosting.model_fields))
     posting: JobPosting
 
     @field_validator("scraped_at")
@@ -227,6 +237,7 @@ def envelope_for(
     search: SearchSpec | None = None,
     *,
     truncated: Sequence[str] = (),
+    cleared: Sequence[str] = (),
 ) -> Envelope:
     return Envelope(
         job_key=job_key(posting),
@@ -235,6 +246,7 @@ def envelope_for(
         search=search or SearchSpec(),
         description_truncated="description" in truncated,
         truncated_fields=list(truncated),
+        cleared_fields=list(cleared),
         posting=posting,
     )
 
@@ -327,7 +339,7 @@ def parse_message(body: str, received_at: datetime) -> Envelope:
     salvaged = salvage_posting(data)
     for note in salvaged.notes():
         logger.warning("a bare posting's %s", note)
-    return envelope_for(salvaged.posting, received_at, truncated=list(salvaged.cut))
+    return envelope_for(salvaged.posting, received_at, truncated=list(salvaged.cut), cleared=list(salvaged.cleared))
 
 
 # room left in a message for its attributes and the batch request's framing

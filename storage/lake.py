@@ -60,6 +60,7 @@ ROW_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "description_truncated": pl.Boolean,
     "description_cut": pl.Boolean,
     "truncated_fields": pl.List(pl.String),
+    "cleared_fields": pl.List(pl.String),
     # the rest of JobSpy's JobPost, under its own names (its skills are posting_skills)
     "salary_source": pl.String,
     "job_function": pl.String,
@@ -337,6 +338,7 @@ def to_row(envelope: Envelope, result: AnalysisResult, analysed_at: datetime, me
         "description_truncated": envelope.description_truncated,
         "description_cut": result.description_cut,
         "truncated_fields": envelope.truncated_fields,
+        "cleared_fields": envelope.cleared_fields,
         **{name: getattr(posting, name) for name in JOBSPY_EXTRA_COLUMNS},
         "posting_skills": posting.skills,
         "search_term": envelope.search.term,

@@ -193,3 +193,14 @@ def test_scraped_at_is_kept_in_utc_whatever_offset_it_came_with() -> None:
 def test_a_posting_dated_in_the_far_future_keeps_its_job_without_the_date() -> None:
     body = json.dumps({"title": "Engineer", "job_url": "https://x.example/1", "date_posted": "9999-12-31"})
     assert parse_message(body, NOW).posting.date_posted is None
+
+
+def test_a_link_that_is_not_http_is_stored_as_null_and_named() -> None:
+    body = json.dumps(
+        {"title": "Engineer", "job_url": "https://x.example/1", "job_url_direct": "javascript:alert(1)",
+         "company_url": "data:text/html,<script>x</script>", "company_logo": "https://cdn.example/l.png"}
+    )  # fmt: skip
+    envelope = parse_message(body, NOW)
+    assert (envelope.posting.job_url_direct, envelope.posting.company_url) == (None, None)
+    assert envelope.posting.company_logo == "https://cdn.example/l.png"
+    assert sorted(envelope.cleared_fields) == ["company_url", "job_url_direct"]

@@ -129,7 +129,7 @@ def test_refresh_writes_views_once_and_then_leaves_the_catalog_alone(tmp_path: P
 
 
 # the columns a lake file written before issue 10 lacks
-LATER_COLUMNS = ["truncated_fields", *JOBSPY_EXTRA_COLUMNS, "posting_skills"]
+LATER_COLUMNS = ["truncated_fields", "cleared_fields", *JOBSPY_EXTRA_COLUMNS, "posting_skills"]
 
 
 def write_old_file(lake: Path, rows: list[dict[str, object]], name: str) -> None:

@@ -70,7 +70,9 @@ def normalise(frame: pl.DataFrame, scraped_at: datetime, stored: Collection[tupl
             result.stored_by_site[str(posting.site)] += 1
             continue
         search = SearchSpec(term=row.get("search_term"), location=row.get("search_location"))
-        envelope = envelope_for(posting, scraped_at, search, truncated=list(salvaged.cut))
+        envelope = envelope_for(
+            posting, scraped_at, search, truncated=list(salvaged.cut), cleared=list(salvaged.cleared)
+        )
         result.envelopes.append(envelope)
         result.new_by_site[str(posting.site)] += 1
     return result
