@@ -39,6 +39,8 @@ class Faults(BaseModel):
     hang_seconds: float = Field(default=60, ge=0)
     seed: int = 7
     require_key: str | None = None
+    # a careless server: its 401 echoes the Authorization header it got, whole and masked
+    echo_key: bool = False
 
 
 class State:
@@ -127,7 +129,11 @@ def make_app() -> web.Application:
         state.keys_seen[auth.removeprefix("Bearer ")[:64]] += 1
         if faults.require_key is not None and auth != f"Bearer {faults.require_key}":
             state.stats["401"] += 1
-            return reply({"error": {"message": "bad key", "type": "invalid_request_error"}}, status=401)
+            given = auth.removeprefix("Bearer ")
+            message = (
+                f"Incorrect API key provided: {auth} ({given[:3]}...{given[-4:]})" if faults.echo_key else "bad key"
+            )
+            return reply({"error": {"message": message, "type": "invalid_request_error"}}, status=401)
         body = await request.json()
         schema = (body.get("response_format") or {}).get("json_schema") or {}
         if body.get("response_format", {}).get("type") != "json_schema" or not schema.get("strict"):

@@ -148,6 +148,30 @@ def test_a_rejected_api_key_fails_the_run_and_sends_nothing_to_the_dlq(
     assert depth(sqs, queues.url).in_flight > 0
 
 
+def test_a_server_that_echoes_the_key_in_its_401_leaks_it_nowhere(
+    standin: StandIn, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    standin.configure(require_key="sk-the-right-one", echo_key=True)
+    scrape(ScrapeParameters(source="sample", sites=["google"]))
+    caplog.set_level("INFO")
+    state = asyncio.run(analyse(return_state=True))
+    assert state.is_failed()
+    assert standin.stats()["401"] > 0
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id]))
+        )
+    seen = [caplog.text, *capfd.readouterr(), str(state.message), *(log.message for log in logs)]
+    masked = f"{FAKE_OPENAI_KEY[:3]}...{FAKE_OPENAI_KEY[-4:]}"
+    for text in seen:
+        assert FAKE_OPENAI_KEY not in text
+        assert masked not in text
+        assert "5ecret" not in text
+
+
 def test_a_cost_budget_ends_the_drain_cleanly_with_the_rest_left_on_the_queue(
     standin: StandIn, sqs: SQSClient, queues: Queues, monkeypatch: pytest.MonkeyPatch
 ) -> None:

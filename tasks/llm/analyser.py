@@ -98,7 +98,9 @@ class LLMAnalyser:
                 problem = message
                 continue
             if message.refusal:
-                raise PostingRejectedError(f"the model refused: {message.refusal[:MAX_REASON_CHARS]}")
+                # one line: a refusal's newline must not forge a log line of its own
+                refusal = " ".join(message.refusal.split())
+                raise PostingRejectedError(f"the model refused: {refusal[:MAX_REASON_CHARS]}")
             if message.parsed is None:
                 problem = "the answer was empty"
                 continue
@@ -125,17 +127,19 @@ class LLMAnalyser:
                 **extra,  # type: ignore[arg-type]
             )
         except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError) as exc:
-            raise LLMUnavailableError(f"the LLM is unavailable: {type(exc).__name__}") from exc
+            raise LLMUnavailableError(f"the LLM is unavailable: {type(exc).__name__}") from None
         except openai.APIConnectionError as exc:
             raise LLMUnavailableError("the LLM server could not be reached") from exc
+        # an error body may echo the request's Authorization header: it is dropped (from None), never
+        # chained into a traceback that Prefect logs and stores; the status says what happened
         except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as exc:
             raise LLMConfigurationError(
                 f"the LLM refused the configuration: {type(exc).__name__} {exc.status_code}"
-            ) from exc
+            ) from None
         except openai.APIStatusError as exc:
             if exc.status_code >= 500 or exc.status_code in (408, 409, 429):
-                raise LLMUnavailableError(f"the LLM answered {exc.status_code}") from exc
-            raise PostingRejectedError(f"the LLM refused this posting: {exc.status_code}") from exc
+                raise LLMUnavailableError(f"the LLM answered {exc.status_code}") from None
+            raise PostingRejectedError(f"the LLM refused this posting: {exc.status_code}") from None
         try:
             usage.add(json.loads(raw.http_response.content))
         except ValueError:
