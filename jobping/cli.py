@@ -515,20 +515,31 @@ def stack_status() -> None:
         raise typer.Exit(EMULATOR_NOT_RUNNING_EXIT)
 
 
-def _run_query(settings: Settings, query: str, title: str | None = None) -> None:
+def _run_query(
+    settings: Settings, query: str, title: str | None = None, *, max_rows: int = 10_000, timeout: float = 60.0
+) -> None:
     import duckdb
 
-    from storage.catalog import LakeEmptyError, ReadOnlyError, reader, run_read_only
+    from storage.catalog import (
+        USER_QUERY_MEMORY_LIMIT,
+        LakeEmptyError,
+        QueryTimeoutError,
+        ReadOnlyError,
+        reader,
+        run_read_only,
+    )
     from storage.lake import Lake
 
     try:
-        with reader(Lake.from_settings(settings)) as con:
-            columns, rows = run_read_only(con, query)
-    except (LakeEmptyError, ReadOnlyError) as exc:
+        with reader(Lake.from_settings(settings), memory_limit=USER_QUERY_MEMORY_LIMIT) as con:
+            result = run_read_only(con, query, max_rows=max_rows, timeout_seconds=timeout)
+    except (LakeEmptyError, ReadOnlyError, QueryTimeoutError) as exc:
         raise _error(exc) from exc
     except duckdb.Error as exc:
         raise _error(f"the query failed: {exc}") from exc
-    console.print(_table(columns, rows, title=title))
+    console.print(_table(result.columns, result.rows, title=title))
+    if result.cut:
+        errors.print(f"showing the first {max_rows:,} rows; --max-rows shows more, a LIMIT fewer")
 
 
 @app.command()
@@ -539,8 +550,10 @@ def sql(
     ] = None,
     saved: Annotated[str | None, typer.Option(help="Run a saved query by name (see --list).")] = None,
     list_saved: Annotated[bool, typer.Option("--list", help="List the saved queries.")] = False,
+    max_rows: Annotated[int, typer.Option(min=1, max=1_000_000, help="Show at most this many rows.")] = 10_000,
+    timeout: Annotated[float, typer.Option(min=0.1, max=86_400, help="Stop the query after this many seconds.")] = 60.0,
 ) -> None:
-    """Run a read-only SQL query over the enriched jobs and print a table."""
+    """Run a read-only SQL query over the enriched jobs and print a table (1 GB of memory at most)."""
     from storage.catalog import saved_query, saved_query_names
 
     if list_saved:
@@ -553,7 +566,7 @@ def sql(
         query = saved_query(saved)
     if not query:
         raise _error("give a query, --saved NAME or --list", 2)
-    _run_query(_settings(), query)
+    _run_query(_settings(), query, max_rows=max_rows, timeout=timeout)
 
 
 @app.command()

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -38,6 +41,9 @@ RECENT_VIEW = "enriched_jobs_recent"
 SAVED_QUERIES = "queries"
 
 
+USER_QUERY_MEMORY_LIMIT = "1GB"
+DEFAULT_MAX_ROWS = 10_000
+DEFAULT_TIMEOUT_SECONDS = 60.0
 READ_ONLY_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
 
 
@@ -158,8 +164,10 @@ def refresh_catalog(catalog: Path, lake: Lake | Path | str) -> bool:
     return True
 
 
-def reader(lake: Lake | Path | str) -> duckdb.DuckDBPyConnection:
+def reader(lake: Lake | Path | str, *, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory connection with the views, able to read the lake and nothing else.
+
+    With a ``memory_limit`` (what `jobping sql` gives a user's query) it never spills to disk either.
 
     The views are defined from the newest compaction when the connection opens; its files stay
     for the compaction's retention (an hour by default) after a newer one replaces them.
@@ -172,13 +180,46 @@ def reader(lake: Lake | Path | str) -> duckdb.DuckDBPyConnection:
     for statement in view_statements(lake, temporary=True, manifest=manifest):
         con.execute(statement)
     con.execute("SET allowed_directories = [?]", [lake.url + "/"])
+    # no spill files: the temp directory (./.tmp by default) would be a second readable place
+    con.execute("SET temp_directory = ''")
+    if memory_limit is not None:
+        con.execute(f"SET memory_limit = '{_size(memory_limit)}'")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
 
 
-def run_read_only(con: duckdb.DuckDBPyConnection, query: str) -> tuple[list[str], list[tuple[object, ...]]]:
-    """Run one statement that may only read: a SELECT (or EXPLAIN of one)."""
+def _size(text: str) -> str:
+    # spliced into SET: only a number and a unit
+    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", text):
+        raise ValueError(f"not a memory size: {text!r}")
+    return text
+
+
+class QueryTimeoutError(TimeoutError):
+    """The query ran past its time limit and was interrupted."""
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple[object, ...]]
+    # more rows matched than were fetched
+    cut: bool = False
+
+
+def run_read_only(
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    *,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+) -> QueryResult:
+    """Run one statement that may only read (a SELECT, or EXPLAIN of one), within time and row limits.
+
+    Rows are fetched up to ``max_rows``, never the whole result; past ``timeout_seconds`` the
+    query is interrupted and ``QueryTimeoutError`` raised.
+    """
     try:
         statements = con.extract_statements(query)
     except duckdb.Error as exc:
@@ -192,8 +233,16 @@ def run_read_only(con: duckdb.DuckDBPyConnection, query: str) -> tuple[list[str]
     if len(statements) > 1:
         # only one result can be shown: the others would run unseen
         raise ReadOnlyError(f"give one statement at a time: this query has {len(statements)}")
-    cursor = con.execute(statements[0])
-    return [d[0] for d in cursor.description or []], cursor.fetchall()
+    timer = threading.Timer(timeout_seconds, con.interrupt)
+    timer.start()
+    try:
+        cursor = con.execute(statements[0])
+        rows = cursor.fetchmany(max_rows + 1)
+    except duckdb.InterruptException as exc:
+        raise QueryTimeoutError(f"the query ran past {timeout_seconds:g} s and was stopped") from exc
+    finally:
+        timer.cancel()
+    return QueryResult([d[0] for d in cursor.description or []], rows[:max_rows], cut=len(rows) > max_rows)
 
 
 def saved_query(name: str) -> str:

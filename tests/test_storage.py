@@ -11,7 +11,15 @@ import pytest
 
 from jobping.analysis import AnalysisResult, JobAnalysis
 from jobping.contract import JobPosting, envelope_for
-from storage.catalog import LakeEmptyError, ReadOnlyError, reader, refresh_catalog, run_read_only
+from storage.catalog import (
+    LakeEmptyError,
+    QueryResult,
+    QueryTimeoutError,
+    ReadOnlyError,
+    reader,
+    refresh_catalog,
+    run_read_only,
+)
 from storage.lake import (
     JOBSPY_EXTRA_COLUMNS,
     PARTITION,
@@ -110,8 +118,8 @@ def test_jobping_sql_refuses_two_selects_rather_than_show_only_the_last(tmp_path
 def test_jobping_sql_runs_selects_and_explains(tmp_path: Path) -> None:
     write_rows(tmp_path, [row("1", 40)])
     with reader(tmp_path) as con:
-        assert run_read_only(con, "SELECT count(*) AS n FROM enriched_jobs") == (["n"], [(1,)])
-        assert run_read_only(con, "EXPLAIN SELECT * FROM enriched_jobs")[1]
+        assert run_read_only(con, "SELECT count(*) AS n FROM enriched_jobs") == QueryResult(["n"], [(1,)])
+        assert run_read_only(con, "EXPLAIN SELECT * FROM enriched_jobs").rows
 
 
 def test_refresh_writes_views_once_and_then_leaves_the_catalog_alone(tmp_path: Path) -> None:
@@ -159,3 +167,34 @@ def test_old_and_new_files_read_and_compact_together(tmp_path: Path) -> None:
     compact(tmp_path, margin=timedelta(0))
     with reader(tmp_path) as con:
         assert con.execute(query).fetchall() == expected
+
+
+def test_jobping_sql_stops_a_query_at_its_time_limit(tmp_path: Path) -> None:
+    write_rows(tmp_path, [row("1", 40)])
+    with reader(tmp_path) as con, pytest.raises(QueryTimeoutError, match=r"past 0\.5 s"):
+        run_read_only(con, "SELECT count(*) FROM range(1000000000000) a", timeout_seconds=0.5)
+
+
+def test_jobping_sql_fetches_at_most_max_rows_and_says_it_cut(tmp_path: Path) -> None:
+    write_rows(tmp_path, [row("1", 40)])
+    with reader(tmp_path) as con:
+        result = run_read_only(con, "SELECT * FROM range(1000000000)", max_rows=5)
+    assert (len(result.rows), result.cut) == (5, True)
+
+
+def test_jobping_sql_cannot_spill_to_or_read_a_temp_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_rows(tmp_path / "lake", [row("1", 40)])
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".tmp").mkdir()
+    (tmp_path / ".tmp" / "secret.csv").write_text("a\n1\n", encoding="utf-8")
+    with reader(tmp_path / "lake") as con, pytest.raises(duckdb.Error):
+        run_read_only(con, "SELECT * FROM read_csv('.tmp/secret.csv')")
+
+
+def test_a_user_s_query_runs_within_a_memory_limit_it_cannot_lift(tmp_path: Path) -> None:
+    write_rows(tmp_path, [row("1", 40)])
+    with reader(tmp_path, memory_limit="1GB") as con:
+        limit = run_read_only(con, "SELECT current_setting('memory_limit')").rows[0][0]
+        assert str(limit).startswith(("953", "1.0 GiB", "1000")), limit
+        with pytest.raises(duckdb.Error):
+            con.execute("SET memory_limit = '8GB'")
