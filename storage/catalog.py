@@ -144,21 +144,54 @@ def _write_replacing(catalog: Path, lake: Lake, statements: list[str]) -> None:
         temp.with_name(temp.name + ".wal").unlink(missing_ok=True)
 
 
+def _locked(exc: duckdb.Error) -> bool:
+    # "Could not set lock on file ...": another process holds the file read-write
+    return "lock" in str(exc).lower()
+
+
+def _damage(catalog: Path) -> str | None:
+    """Why the catalog file cannot be read, or None when it can (or another process holds it)."""
+    try:
+        with duckdb.connect(str(catalog), read_only=True) as con:
+            con.execute("SELECT count(*) FROM duckdb_views()").fetchall()
+    except (duckdb.IOException, duckdb.SerializationException) as exc:
+        return None if _locked(exc) else str(exc)
+    except duckdb.ConnectionException:
+        return None  # open in this process already (another flow refreshing it): not damage
+    return None
+
+
 def refresh_catalog(catalog: Path, lake: Lake | Path | str) -> bool:
-    """Create or update the catalog's views when needed; False when a reader held it."""
+    """Create, update or rebuild the catalog's views when needed; False when it could not be written.
+
+    A reader holding the file is no error (its views read new files by themselves); a file
+    that cannot be read (truncated, overwritten) is rebuilt.
+    """
     lake = Lake.of(lake)
     manifest = current_manifest(lake)
     if manifest is None and not lake.batch_files():
         return False
     sidecar = _sidecar(catalog)
-    if catalog.exists() and sidecar.exists() and sidecar.read_text(encoding="utf-8") == _stamp(lake, manifest):
-        return True
+    if catalog.exists():
+        damage = _damage(catalog)
+        if damage is not None:
+            logger.warning("the catalog %s is damaged (%s): rebuilding it", catalog, damage)
+            sidecar.unlink(missing_ok=True)
+            catalog.unlink()
+        elif sidecar.exists() and sidecar.read_text(encoding="utf-8") == _stamp(lake, manifest):
+            return True
     catalog.parent.mkdir(parents=True, exist_ok=True)
     try:
         with _held(catalog):
             _write_replacing(catalog, lake, view_statements(lake, manifest=manifest))
-    except duckdb.IOException as exc:
-        logger.warning("the catalog %s is held by another process, its views were not refreshed: %s", catalog, exc)
+    except duckdb.Error as exc:
+        if _locked(exc):
+            logger.warning("the catalog %s is held by another process, its views were not refreshed", catalog)
+        else:
+            logger.warning("the catalog %s could not be written (%s); the lake itself is intact", catalog, exc)
+        return False
+    except OSError as exc:
+        logger.warning("the catalog %s could not be written (%s); the lake itself is intact", catalog, exc.strerror)
         return False
     sidecar.write_text(_stamp(lake, manifest), encoding="utf-8")
     return True

@@ -198,3 +198,15 @@ def test_a_user_s_query_runs_within_a_memory_limit_it_cannot_lift(tmp_path: Path
         assert str(limit).startswith(("953", "1.0 GiB", "1000")), limit
         with pytest.raises(duckdb.Error):
             con.execute("SET memory_limit = '8GB'")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "overwritten"])
+def test_a_damaged_catalog_is_rebuilt_by_the_next_refresh(tmp_path: Path, damage: str) -> None:
+    catalog = tmp_path / "jobping.duckdb"
+    write_rows(tmp_path / "lake", [row("1", 40)])
+    assert refresh_catalog(catalog, tmp_path / "lake")
+    data = catalog.read_bytes()
+    catalog.write_bytes(data[: len(data) // 3] if damage == "truncated" else b"garbage" * 100)
+    assert refresh_catalog(catalog, tmp_path / "lake")
+    with duckdb.connect(str(catalog), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM enriched_jobs").fetchall() == [(1,)]
