@@ -36,6 +36,16 @@ DEFAULT_PRICES: dict[str, ModelPrice] = {
 }
 
 
+# the lake is read through glob patterns: these in its path would match other folders
+GLOB_CHARACTERS = frozenset("[]*?{}")
+
+
+def _no_glob(path: str) -> None:
+    found = sorted(GLOB_CHARACTERS & set(path))
+    if found:
+        raise ValueError(f"{path!r} contains {' '.join(found)}: the lake's path may not hold glob characters")
+
+
 class Settings(BaseSettings):
     """Everything jobping reads from its environment, built once at the edge."""
 
@@ -179,7 +189,9 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         # the catalog's views hold absolute paths so it opens from any directory
-        return value.expanduser().resolve()
+        resolved = value.expanduser().resolve()
+        _no_glob(str(resolved))
+        return resolved
 
     @field_validator("lake_url")
     @classmethod
@@ -189,6 +201,7 @@ class Settings(BaseSettings):
         value = value.strip().rstrip("/")
         if not value.startswith("s3://") or len(value) <= len("s3://"):
             raise ValueError(f"must be unset or s3://bucket/prefix, not {value!r}")
+        _no_glob(value)
         return value
 
     @field_validator("sqs_endpoint_url")

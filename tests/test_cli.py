@@ -161,6 +161,9 @@ def test_bad_settings_and_bad_input_get_a_clear_error(user_env: dict[str, str]) 
     wrong_site = run(user_env, "scrape", "--site", "myspace", timeout=60)
     assert wrong_site.returncode == 2
     assert "myspace" in wrong_site.stderr
+    globbed = run(user_env | {"JOBPING_DATA_DIR": user_env["JOBPING_DATA_DIR"] + "[1]"}, "sql", "SELECT 1", timeout=60)
+    assert globbed.returncode == 2
+    assert "glob characters" in globbed.stderr
     not_s3 = run(user_env | {"JOBPING_LAKE_URL": "ftp://bucket/lake"}, "sql", "SELECT 1", timeout=60)
     assert not_s3.returncode == 2
     assert "s3://bucket/prefix" in not_s3.stderr
