@@ -508,9 +508,17 @@ def stack_status() -> None:
     """Say what of the local stack runs, where, with which pids; exit 3 when the Prefect server does not."""
     from jobping import stack
 
-    parts = stack.status(_settings())
+    settings = _settings()
+    parts = stack.status(settings)
     rows = [(p.name, p.where, "running" if p.running else "not running", p.pid or "") for p in parts]
     console.print(_table(["part", "where", "state", "pid"], rows))
+    from storage.lake import QUARANTINE, Lake
+
+    lake = Lake.from_settings(settings)
+    with _friendly_errors():
+        moved = lake.quarantined()
+    if moved:
+        console.print(Text(f"{len(moved)} unreadable lake files were moved aside: {lake.join(QUARANTINE)}"))
     if not any(p.running for p in parts if p.name == "Prefect server"):
         raise typer.Exit(EMULATOR_NOT_RUNNING_EXIT)
 

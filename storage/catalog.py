@@ -44,11 +44,17 @@ SAVED_QUERIES = "queries"
 USER_QUERY_MEMORY_LIMIT = "1GB"
 DEFAULT_MAX_ROWS = 10_000
 DEFAULT_TIMEOUT_SECONDS = 60.0
+# unreadable files one reader moves aside before it gives up and asks for a person
+MAX_QUARANTINED_PER_OPEN = 20
 READ_ONLY_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
 
 
 class ReadOnlyError(PermissionError):
     """A statement that would write, attach, copy out, install or load was refused."""
+
+
+class LakeDamagedError(RuntimeError):
+    """The lake has more unreadable files than one open quarantines; someone should look."""
 
 
 class LakeEmptyError(LookupError):
@@ -203,15 +209,33 @@ def reader(lake: Lake | Path | str, *, memory_limit: str | None = None) -> duckd
     With a ``memory_limit`` (what `jobping sql` gives a user's query) it never spills to disk either.
 
     The views are defined from the newest compaction when the connection opens; its files stay
-    for the compaction's retention (an hour by default) after a newer one replaces them.
+    for the compaction's retention (an hour by default) after a newer one replaces them. A
+    file of the lake that cannot be read is moved to quarantine (see :meth:`Lake.quarantine`)
+    and the views are defined without it.
     """
     lake = Lake.of(lake)
+    for _attempt in range(MAX_QUARANTINED_PER_OPEN + 1):
+        try:
+            return _open_reader(lake, memory_limit)
+        except duckdb.Error as exc:
+            if not _quarantine_named_file(lake, exc):
+                raise
+    raise LakeDamagedError(f"more than {MAX_QUARANTINED_PER_OPEN} unreadable files in {lake}; see its quarantine/")
+
+
+def _open_reader(lake: Lake, memory_limit: str | None) -> duckdb.DuckDBPyConnection:
     manifest = current_manifest(lake)
     if manifest is None and not lake.batch_files():
         raise LakeEmptyError(f"the lake {lake} holds no enriched jobs yet: run `jobping analyse` first")
     con = lake.connect()
-    for statement in view_statements(lake, temporary=True, manifest=manifest):
-        con.execute(statement)
+    try:
+        for statement in view_statements(lake, temporary=True, manifest=manifest):
+            con.execute(statement)
+        # binding reads only the first file's schema: a probe reads every file's footer
+        con.execute(f"SELECT count(*) FROM {HISTORY_VIEW}").fetchall()  # noqa: S608 - our own view
+    except BaseException:
+        con.close()
+        raise
     con.execute("SET allowed_directories = [?]", [lake.url + "/"])
     # no spill files: the temp directory (./.tmp by default) would be a second readable place
     con.execute("SET temp_directory = ''")
@@ -220,6 +244,24 @@ def reader(lake: Lake | Path | str, *, memory_limit: str | None = None) -> duckd
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
+
+
+UNREADABLE_FILE = re.compile(r"file '([^']+\.parquet)'", re.IGNORECASE)
+
+
+def _quarantine_named_file(lake: Lake, error: duckdb.Error) -> bool:
+    """Quarantine the lake file ``error`` names, if it really cannot be read; True when one was moved."""
+    found = UNREADABLE_FILE.search(str(error))
+    if found is None or not found.group(1).startswith(lake.url + "/"):
+        return False
+    path = found.group(1)
+    with lake.connect() as probe:
+        try:
+            probe.execute("SELECT count(*) FROM read_parquet(?)", [path]).fetchall()
+        except duckdb.Error as exc:
+            lake.quarantine(path, " ".join(str(exc).split())[:1_000])
+            return True
+    return False
 
 
 def _size(text: str) -> str:

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TABLE = "enriched_jobs"
+# where files the readers cannot read are moved, so that one bad file stops no run
+QUARANTINE = "quarantine"
 PARTITION = "scrape_date"
 
 ROW_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
@@ -275,6 +277,20 @@ class Lake:
         if self.remote and "s3" not in con.list_filesystems():
             con.register_filesystem(self.fs)
         return con
+
+    def quarantine(self, path: str, reason: str) -> str:
+        """Move an unreadable file to ``quarantine/`` beside the tables, with the reason beside it."""
+        relative = path.removeprefix(self.url + "/")
+        target = self.join(QUARANTINE, relative)
+        self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+        self.fs.mv(path, target)
+        self.write_bytes(target + ".reason.txt", reason.encode("utf-8"))
+        logger.warning("moved the unreadable %s to %s: %s", path, target, reason)
+        return target
+
+    def quarantined(self) -> list[str]:
+        """The files moved to quarantine so far."""
+        return [p for p in self.glob(f"{QUARANTINE}/**") if p.endswith(".parquet")]
 
     @property
     def batches_glob(self) -> str:

@@ -25,6 +25,7 @@ from storage.lake import (
     PARTITION,
     ROW_SCHEMA,
     TABLE,
+    Lake,
     StoredVersion,
     stamp,
     stored_versions,
@@ -210,3 +211,17 @@ def test_a_damaged_catalog_is_rebuilt_by_the_next_refresh(tmp_path: Path, damage
     assert refresh_catalog(catalog, tmp_path / "lake")
     with duckdb.connect(str(catalog), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM enriched_jobs").fetchall() == [(1,)]
+
+
+@pytest.mark.parametrize("damage", ["cut in half", "not parquet"])
+def test_an_unreadable_lake_file_is_quarantined_and_reading_goes_on(tmp_path: Path, damage: str) -> None:
+    write_rows(tmp_path, [row("1", 40)])
+    (bad,) = write_rows(tmp_path, [row("2", 50)])
+    data = Path(bad).read_bytes()
+    Path(bad).write_bytes(data[: len(data) // 2] if damage == "cut in half" else b"PAR1" + b"x" * 100 + b"PAR1")
+    with reader(tmp_path) as con:
+        assert con.execute("SELECT job_id FROM enriched_jobs").fetchall() == [("1",)]
+    moved = Lake(tmp_path).quarantined()
+    assert [Path(p).name for p in moved] == [Path(bad).name]
+    assert Path(moved[0] + ".reason.txt").read_text(encoding="utf-8")
+    assert {v.job_key for v in stored_versions(tmp_path)} == {"indeed:1"}
