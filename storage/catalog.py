@@ -258,6 +258,8 @@ def _quarantine_named_file(lake: Lake, error: duckdb.Error) -> bool:
     with lake.connect() as probe:
         try:
             probe.execute("SELECT count(*) FROM read_parquet(?)", [path]).fetchall()
+        except (duckdb.IOException, duckdb.HTTPException):
+            return False  # could not be reached (network, permissions): not proof that the file is bad
         except duckdb.Error as exc:
             lake.quarantine(path, " ".join(str(exc).split())[:1_000])
             return True
