@@ -11,7 +11,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -77,6 +77,10 @@ def _settings() -> Settings:
         raise _error(f"invalid settings (JOBPING_* variables or .env): {'; '.join(shown)}", 2) from exc
 
 
+# settings that hold until this command's process ends
+_FOR_THIS_COMMAND = ExitStack()
+
+
 class _Options:
     """Options of the whole command, set by the callback before any subcommand runs."""
 
@@ -107,12 +111,15 @@ def _friendly_errors() -> Iterator[None]:
 
 
 def _prefect_answers(url: str) -> bool:
+    """True when something answers HTTP at the API URL (Prefect Cloud answers /health with 401 or 404)."""
     import urllib.error
     import urllib.request
 
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=PREFECT_PROBE_SECONDS) as reply:  # noqa: S310 - the user's own api url
-            return bool(reply.status == 200)
+        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=PREFECT_PROBE_SECONDS):  # noqa: S310 - the user's own api url
+            return True
+    except urllib.error.HTTPError:
+        return True
     except (urllib.error.URLError, OSError, ValueError):
         return False
 
@@ -120,10 +127,13 @@ def _prefect_answers(url: str) -> bool:
 def _use_prefect(settings: Settings) -> None:
     """Point this command's flow runs at one Prefect API, never Prefect's temporary per-command server.
 
-    PREFECT_API_URL when set; else the local server on JOBPING_PREFECT_PORT (`make up`'s, or one
+    Prefect's own PREFECT_API_URL when set (in the environment or a Prefect profile: a server of
+    your own, Prefect Cloud); else the local server on JOBPING_PREFECT_PORT (`make up`'s, or one
     started now and kept running for later commands and the UI).
     """
-    given = os.environ.get("PREFECT_API_URL", "").strip()
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    given = str(PREFECT_API_URL.value() or "").strip()
     if given:
         if not _prefect_answers(given):
             raise _error(
@@ -141,7 +151,9 @@ def _use_prefect(settings: Settings) -> None:
             f"(pid {started}; `jobping stack down` stops it)",
             soft_wrap=True,
         )
+    # for this process's flows (prefect read its settings at import) and for any process it starts
     os.environ["PREFECT_API_URL"] = url
+    _FOR_THIS_COMMAND.enter_context(temporary_settings({PREFECT_API_URL: url}))
 
 
 def _check_before_running(settings: Settings, *, uses_profile: bool = True) -> None:

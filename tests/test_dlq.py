@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from typing import TYPE_CHECKING
 
 import pytest
@@ -16,6 +17,7 @@ from jobping.settings import Settings
 from storage.catalog import reader
 from tasks.sqs.dlq import NO_REASON, list_dead_letters, redrive
 from tasks.sqs.queues import MAX_RECEIVE_COUNT, Queues, depth
+from tests.servers import free_port
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -81,7 +83,12 @@ def test_redrive_with_a_limit_moves_at_most_that_many(sqs: SQSClient, queues: Qu
 
 
 @pytest.mark.usefixtures("mixed_dlq")
-def test_the_redrive_flow_and_the_cli_move_everything_back(sqs: SQSClient, queues: Queues) -> None:
+def test_the_redrive_flow_and_the_cli_move_everything_back(
+    sqs: SQSClient, queues: Queues, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the cli runs its flows on the Prefect API this process already has, and starts no server
+    port = free_port()
+    monkeypatch.setenv("JOBPING_PREFECT_PORT", str(port))
     listed = CliRunner().invoke(app, ["dlq", "list"], env={"COLUMNS": "200"})
     assert listed.exit_code == 0, listed.output
     assert "not JSON" in listed.output
@@ -89,5 +96,8 @@ def test_the_redrive_flow_and_the_cli_move_everything_back(sqs: SQSClient, queue
     moved = CliRunner().invoke(app, ["dlq", "redrive"], env={"COLUMNS": "200"})
     assert moved.exit_code == 0, moved.output
     assert "moved 6 back" in moved.output
+    assert "started a local Prefect server" not in moved.output
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
     assert depth(sqs, queues.dlq_url).visible == 0
     assert depth(sqs, queues.url).visible == 7
