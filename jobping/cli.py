@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from flows.analyse import AnalyseReport
     from flows.scrape import ScrapeReport
+    from tasks.sqs.queues import Queues
 
 PIPED_WIDTH = 160
 # plain help: typer's rich help labels every flag <bool>, --help included
@@ -332,13 +333,14 @@ def compact(
     )
 
 
-def _reading_sqs(settings: Settings) -> SQSClient | None:
-    """A client for commands that only read: None (and a note) when the emulator is not running.
+def _existing_queues(settings: Settings) -> tuple[SQSClient, Queues] | None:
+    """A client and the queues for commands that only read; None, said why, when there are none.
 
-    Reading never starts the emulator: an emulator that is not running holds no message.
+    Reading starts no emulator and creates no queue: an emulator that is not running holds nothing.
     """
     from tasks.sqs import emulator
     from tasks.sqs.client import make_sqs_client
+    from tasks.sqs.queues import find_queues
 
     if settings.uses_emulator and not emulator.answers(settings):
         errors.print(
@@ -346,11 +348,12 @@ def _reading_sqs(settings: Settings) -> SQSClient | None:
             "(`jobping emulator start` or any flow command starts it)"
         )
         return None
-    return make_sqs_client(settings, start_emulator=False)
-
-
-def _no_queues(settings: Settings) -> None:
-    errors.print(f"no queues named {settings.queue_name} yet: `jobping queues ensure` or a scrape creates them")
+    sqs = make_sqs_client(settings, start_emulator=False)
+    queues = find_queues(sqs, settings)
+    if queues is None:
+        errors.print(f"no queues named {settings.queue_name} yet: `jobping queues ensure` or a scrape creates them")
+        return None
+    return sqs, queues
 
 
 @queues_app.callback()
@@ -358,16 +361,13 @@ def queues_show(ctx: typer.Context) -> None:
     """Show both queues' depths (visible, in flight); reads only, starts and changes nothing."""
     if ctx.invoked_subcommand is not None:
         return
-    settings = _settings()
-    from tasks.sqs.queues import depth, find_queues
+    from tasks.sqs.queues import depth
 
     with _friendly_errors():
-        sqs = _reading_sqs(settings)
-        queues = find_queues(sqs, settings) if sqs else None
-        if sqs is None or queues is None:
-            if sqs is not None:
-                _no_queues(settings)
+        found = _existing_queues(_settings())
+        if found is None:
             return
+        sqs, queues = found
         rows = [
             (d.name, d.visible, d.in_flight, d.delayed) for d in (depth(sqs, queues.url), depth(sqs, queues.dlq_url))
         ]
@@ -451,15 +451,12 @@ def dlq_list(
     """List the DLQ: reason, receive count, age, title and site of each message; changes nothing."""
     settings = _settings()
     from tasks.sqs.dlq import list_dead_letters
-    from tasks.sqs.queues import find_queues
 
     with _friendly_errors():
-        sqs = _reading_sqs(settings)
-        queues = find_queues(sqs, settings) if sqs else None
-        if sqs is None or queues is None:
-            if sqs is not None:
-                _no_queues(settings)
+        found = _existing_queues(settings)
+        if found is None:
             return
+        sqs, queues = found
         letters = list_dead_letters(sqs, queues.dlq_url, limit)
     rows = [(d.reason, d.receive_count, f"{d.age_seconds / 60:.0f} min", d.title, d.site) for d in letters]
     console.print(
