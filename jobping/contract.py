@@ -30,6 +30,7 @@ MAX_SHORT_TEXT_CHARS = 2_000
 MAX_URL_CHARS = 4_096
 MAX_DESCRIPTION_CHARS = 200_000
 MAX_SALARY_AMOUNT = 100_000_000.0
+MAX_COUNT = 1_000_000_000
 # dates outside these are typos or attacks: a partition named +10000-01-01 breaks the lake for good
 EARLIEST_POSTED = date(1990, 1, 1)
 EARLIEST_SCRAPE = datetime(2000, 1, 1, tzinfo=UTC)
@@ -104,8 +105,9 @@ class JobPosting(BaseModel):
     skills: str | None = Field(default=None, max_length=MAX_SHORT_TEXT_CHARS)
     experience_range: str | None = Field(default=None, max_length=100)
     company_rating: float | None = Field(default=None, ge=0, le=5)
-    company_reviews_count: int | None = Field(default=None, ge=0)
-    vacancy_count: int | None = Field(default=None, ge=0)
+    # bounded: the lake stores them as 64-bit integers, and a larger one would fail a whole batch
+    company_reviews_count: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    vacancy_count: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     work_from_home_type: str | None = Field(default=None, max_length=100)
 
     @model_validator(mode="before")
