@@ -80,6 +80,12 @@ class AnalyseReport(BaseModel):
     def balanced(self) -> bool:
         return self.received == self.stored + self.skipped + self.dead_lettered + self.left_for_retry
 
+    def counts(self) -> str:
+        return (
+            f"received {self.received} = stored {self.stored} + skipped {self.skipped} + "
+            f"DLQ {self.dead_lettered} + left for retry {self.left_for_retry}"
+        )
+
     def add(self, outcome: BatchOutcome) -> None:
         self.batches += 1
         for name in ("received", "stored", "skipped", "dead_lettered", "left_for_retry", "not_deleted",
@@ -144,12 +150,21 @@ class Drain:
             done, _ = await asyncio.wait(self.running)
             self._collect(done)
 
+    def raise_failure(self) -> None:
+        """Raise the first failure, noting what the run did with what it received."""
+        if self.failure is not None:
+            self.failure.add_note(self.report.counts())
+            raise self.failure
+
     def _collect(self, done: set[asyncio.Future[BatchOutcome]]) -> None:
         for finished in done:
-            self.running.pop(finished)
+            batch = self.running.pop(finished)
             error = finished.exception()
             if error is not None:
                 self.failure = self.failure or error
+                # a failed batch still received its messages: what it did not finish goes back to the queue
+                batch.outcome.left_for_retry += len(batch.held())
+                self.report.add(batch.outcome)
             else:
                 outcome = finished.result()
                 self.report.add(outcome)
@@ -384,6 +399,5 @@ async def analyse(
         report.received, report.stored, report.skipped, report.dead_lettered, report.left_for_retry,
         report.stopped_by, report.prompt_tokens, report.completion_tokens, report.cost_usd,
     )  # fmt: skip
-    if drain.failure is not None:
-        raise drain.failure
+    drain.raise_failure()
     return report

@@ -102,7 +102,8 @@ def _friendly_errors() -> Iterator[None]:
     try:
         yield
     except (JobpingError, ProfileError) as exc:
-        raise _error(exc) from exc
+        # a failed run's notes say what it did before it failed (see flows.analyse)
+        raise _error("; ".join([str(exc), *getattr(exc, "__notes__", [])])) from exc
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
     except Exception as exc:

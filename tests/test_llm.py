@@ -144,6 +144,9 @@ def test_a_rejected_api_key_fails_the_run_and_sends_nothing_to_the_dlq(
     with pytest.raises(LLMConfigurationError, match="AuthenticationError") as caught:
         asyncio.run(analyse())
     assert FAKE_OPENAI_KEY not in str(caught.value)
+    # the failed run says what it received, not "received 0"
+    (counts,) = caught.value.__notes__
+    assert counts.startswith("received 13 = stored 0 + skipped 0 + DLQ 0 + left for retry 13"), counts
     assert depth(sqs, queues.dlq_url).visible == 0
     assert depth(sqs, queues.url).in_flight > 0
 
