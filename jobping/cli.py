@@ -158,13 +158,17 @@ def _use_prefect(settings: Settings) -> None:
     _FOR_THIS_COMMAND.enter_context(temporary_settings({PREFECT_API_URL: url}))
 
 
-def _check_before_running(settings: Settings, *, uses_profile: bool = True) -> None:
-    """What can be checked in a second, before any slow work: the profile, and a configured SQS endpoint."""
+def _check_before_running(settings: Settings, *, analyses: bool = True) -> None:
+    """What can be checked in a second, before any slow work.
+
+    For a command that analyses: the profile, and that the lake can be written; for every one: a
+    configured SQS endpoint.
+    """
     from jobping.profile import load_profile
     from tasks.sqs.client import check_reachable
 
     with _friendly_errors():
-        if uses_profile:
+        if analyses:
             load_profile(settings.profile_path)
             if not settings.lake_url:
                 _check_writable(settings.lake_dir)
@@ -185,9 +189,9 @@ def _check_writable(folder: Path) -> None:
         raise ConfigurationError(f"the lake {folder} is not writable ({why}): fix it or set JOBPING_DATA_DIR") from exc
 
 
-def _flow_command(settings: Settings, *, uses_profile: bool = True) -> None:
-    """Everything a command does before it runs a flow: checks, one Prefect API, a quiet console."""
-    _check_before_running(settings, uses_profile=uses_profile)
+def _flow_command(settings: Settings, *, analyses: bool = True) -> None:
+    """Everything a command does before it runs a flow: the quick checks, then one Prefect API."""
+    _check_before_running(settings, analyses=analyses)
     _use_prefect(settings)
 
 
@@ -285,7 +289,7 @@ def scrape(
         params = ScrapeParameters(**{k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
         raise _error(f"invalid search: {describe(exc)}", 2) from exc
-    _flow_command(_settings(), uses_profile=False)
+    _flow_command(_settings(), analyses=False)
     with _friendly_errors():
         _print_scrape(_run_scrape(params))
 
@@ -317,7 +321,7 @@ def compact(
     ] = 60.0,
 ) -> None:
     """Merge the lake's batch files, the latest row per job first; safe while others run."""
-    _flow_command(_settings(), uses_profile=False)
+    _flow_command(_settings(), analyses=False)
     from flows.compact import compact_lake
 
     with _friendly_errors():
@@ -424,7 +428,8 @@ def emulator_stop() -> None:
         console.print(f"no emulator of ours was running at {settings.emulator_url}")
 
 
-EMULATOR_NOT_RUNNING_EXIT = 3
+# the exit of a status command whose service does not run
+NOT_RUNNING_EXIT = 3
 
 
 @emulator_app.command("status")
@@ -442,7 +447,7 @@ def emulator_status() -> None:
         console.print(f"{status.url}: not running; port {settings.emulator_port} is taken by something else")
     else:
         console.print(f"{status.url}: not running")
-    raise typer.Exit(EMULATOR_NOT_RUNNING_EXIT)
+    raise typer.Exit(NOT_RUNNING_EXIT)
 
 
 @dlq_app.command("list")
@@ -471,7 +476,7 @@ def dlq_redrive(
     limit: Annotated[int | None, typer.Option("--max", min=1, help="Move at most this many.")] = None,
 ) -> None:
     """Move DLQ messages back to the main queue (send, then delete: a crash loses nothing)."""
-    _flow_command(_settings(), uses_profile=False)
+    _flow_command(_settings(), analyses=False)
     from flows.dlq import dlq_redrive as redrive_flow
 
     with _friendly_errors():
@@ -530,7 +535,7 @@ def stack_status() -> None:
     if moved:
         console.print(Text(f"{len(moved)} unreadable lake files were moved aside: {lake.join(QUARANTINE)}"))
     if not any(p.running for p in parts if p.name == "Prefect server"):
-        raise typer.Exit(EMULATOR_NOT_RUNNING_EXIT)
+        raise typer.Exit(NOT_RUNNING_EXIT)
 
 
 def _run_query(

@@ -201,11 +201,6 @@ def ensure_server(settings: Settings) -> tuple[str, int | None]:
     return url, pid
 
 
-def worker_settings(settings: Settings) -> dict[str, str]:
-    """The jobping settings a worker started now would run with: its JOBPING_* environment."""
-    return {k: v for k, v in sorted(prefect_env(settings).items()) if k.startswith("JOBPING_")}
-
-
 def up(settings: Settings) -> StackState:
     """Start (or reuse) the emulator, the server and a worker; create the pool; deploy.
 
@@ -229,7 +224,8 @@ def up(settings: Settings) -> StackState:
     state = StackState.load(path)
     state.api_url = url
     env = prefect_env(settings)
-    wanted = worker_settings(settings)
+    # the JOBPING_* environment a worker started now gets: what runs from the UI will use
+    wanted = {k: v for k, v in sorted(env.items()) if k.startswith("JOBPING_")}
     state.restarted = False
 
     with temporary_settings({PREFECT_API_URL: url, PREFECT_HOME: Path(env["PREFECT_HOME"])}):

@@ -229,6 +229,8 @@ def _open_reader(lake: Lake, memory_limit: str | None) -> duckdb.DuckDBPyConnect
         raise LakeEmptyError(f"the lake {lake} holds no enriched jobs yet: run `jobping analyse` first")
     con = lake.connect()
     try:
+        # the probe below reads every footer; the cache lets the caller's queries reuse them
+        con.execute("SET parquet_metadata_cache = true")
         for statement in view_statements(lake, temporary=True, manifest=manifest):
             con.execute(statement)
         # binding reads only the first file's schema: a probe reads every file's footer

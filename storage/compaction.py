@@ -102,9 +102,9 @@ class Manifest:
         every path a Parquet file of this lake's compacted folder.
         """
         data = json.loads(text)
-        if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
-            raise ValueError(f"manifest version {data.get('version') if isinstance(data, dict) else None!r} "
-                             f"is not {MANIFEST_VERSION}")  # fmt: skip
+        version = data.get("version") if isinstance(data, dict) else None
+        if version != MANIFEST_VERSION:
+            raise ValueError(f"manifest version {version!r} is not {MANIFEST_VERSION}")
         watermark = str(data["watermark"])
         if not STAMP_PATTERN.fullmatch(watermark):
             raise ValueError(f"manifest watermark {watermark[:40]!r} is not a stamp")

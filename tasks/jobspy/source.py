@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, get_args
 
 import polars as pl
 
-from jobping.errors import ConfigurationError, TerminalError, TransientError
+from jobping.errors import ConfigurationError, TerminalError, TransientError, describe
 from jobping.search import ScrapeParameters, SiteName
 
 if TYPE_CHECKING:
@@ -223,8 +223,6 @@ def _check_search(arguments: dict[str, Any]) -> None:
     try:
         ScraperInput.model_validate(given)
     except ValidationError as exc:
-        from jobping.errors import describe
-
         raise SearchRejectedError(f"JobSpy refused the search: {describe(exc)}") from exc
 
 

@@ -72,11 +72,16 @@ def make_sqs_client(settings: Settings, *, start_emulator: bool = True) -> SQSCl
         if start_emulator:
             emulator.ensure_running(settings)
         return _client(settings, settings.emulator_url, EMULATOR_CREDENTIALS)
+    return _endpoint_client(settings)
+
+
+def _endpoint_client(settings: Settings, config: Config | None = None) -> SQSClient:
+    """A client for JOBPING_SQS_ENDPOINT_URL: AWS through the standard chain, or another endpoint."""
     if settings.sqs_endpoint_url == AWS_ENDPOINT:
-        return _client(settings, None, None)
+        return _client(settings, None, None, config)
     # a local endpoint needs some credentials, but never the user's real ones by surprise
     has_own = boto3.Session().get_credentials() is not None
-    return _client(settings, settings.sqs_endpoint_url, None if has_own else EMULATOR_CREDENTIALS)
+    return _client(settings, settings.sqs_endpoint_url, None if has_own else EMULATOR_CREDENTIALS, config)
 
 
 def _client(
@@ -119,11 +124,7 @@ def check_reachable(settings: Settings) -> None:
         read_timeout=REACHABLE_TIMEOUT_SECONDS,
         retries={"mode": "standard", "max_attempts": 1},
     )
-    if settings.sqs_endpoint_url == AWS_ENDPOINT:
-        sqs = _client(settings, None, None, config)
-    else:
-        has_own = boto3.Session().get_credentials() is not None
-        sqs = _client(settings, settings.sqs_endpoint_url, None if has_own else EMULATOR_CREDENTIALS, config)
+    sqs = _endpoint_client(settings, config)
     where = settings.sqs_endpoint_url or "AWS"
     try:
         sqs.get_queue_url(QueueName=settings.queue_name)
