@@ -9,6 +9,9 @@ COPY tasks ./tasks
 COPY storage ./storage
 COPY prefect.yaml ./
 RUN pip install --no-cache-dir --no-deps -e .
+# the flows run as an unprivileged user that owns only the data volume
+RUN useradd --create-home --uid 10001 jobping && mkdir -p /data && chown jobping:jobping /data
+USER jobping
 ENV PREFECT_SERVER_ANALYTICS_ENABLED=false \
     JOBPING_DATA_DIR=/data
 VOLUME ["/data"]

@@ -133,7 +133,7 @@ def _use_prefect(settings: Settings) -> None:
     your own, Prefect Cloud); else the local server on JOBPING_PREFECT_PORT (`make up`'s, or one
     started now and kept running for later commands and the UI).
     """
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
     given = str(PREFECT_API_URL.value() or "").strip()
     if given:
@@ -147,6 +147,7 @@ def _use_prefect(settings: Settings) -> None:
 
     with _friendly_errors():
         url, started = stack.ensure_server(settings)
+        secret = stack.auth(settings).string
     if started:
         errors.print(
             f"started a local Prefect server for this and later commands: {url.removesuffix('/api')} "
@@ -154,8 +155,8 @@ def _use_prefect(settings: Settings) -> None:
             soft_wrap=True,
         )
     # for this process's flows (prefect read its settings at import) and for any process it starts
-    os.environ["PREFECT_API_URL"] = url
-    _FOR_THIS_COMMAND.enter_context(temporary_settings({PREFECT_API_URL: url}))
+    os.environ["PREFECT_API_URL"], os.environ["PREFECT_API_AUTH_STRING"] = url, secret
+    _FOR_THIS_COMMAND.enter_context(temporary_settings({PREFECT_API_URL: url, PREFECT_API_AUTH_STRING: secret}))
 
 
 def _check_before_running(settings: Settings, *, analyses: bool = True) -> None:
@@ -501,12 +502,23 @@ def stack_up() -> None:
     console.print(
         f"Prefect UI: [bold]{ui}[/bold]  (deployments: scrape/scrape nightly, analyse/analyse after each scrape)"
     )
+    console.print(Text(_sign_in(settings)), soft_wrap=True)
     # what the worker really has, which is what runs from the UI use
     shown = ", ".join(f"{k}={v}" for k, v in state.worker_env.items() if k != "JOBPING_AWS_CREDENTIALS_BLOCK")
     console.print(
         Text(f"the worker runs with {shown or 'the default settings'}; logs in {settings.run_dir}"), soft_wrap=True
     )
     console.print("`jobping ...` commands run in this UI too (they use this server); stop everything with `make down`")
+
+
+def _sign_in(settings: Settings) -> str:
+    """How to sign in to the local server's UI: the generated password is shown, a given one is named."""
+    from jobping import stack
+
+    secret = stack.auth(settings)
+    if secret.path is None:
+        return f"sign in to the UI with the value of {stack.AUTH_ENV}"
+    return f"sign in to the UI with {secret.string} (kept owner-only in {secret.path})"
 
 
 @stack_app.command("down")
@@ -599,6 +611,7 @@ def demo() -> None:
     settings = _settings()
     _flow_command(settings)
     from flows.analyse import analyse as analyse_flow
+    from jobping import stack
     from storage.catalog import saved_query
     from tasks.jobspy.source import sample_sites
     from tasks.sqs import emulator
@@ -615,6 +628,8 @@ def demo() -> None:
             console.print(f"\nthe catalog is {settings.catalog_path}; try: {TRY_QUERY}")
             ui = os.environ["PREFECT_API_URL"].removesuffix("/api")
             console.print(f"the runs are in the Prefect UI at {ui}; `make down` stops its server")
+            if os.environ["PREFECT_API_URL"] == stack.api_url(settings):
+                console.print(Text(_sign_in(settings)), soft_wrap=True)
         finally:
             if started_emulator:
                 emulator.stop(settings)

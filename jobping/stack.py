@@ -6,9 +6,12 @@ stops exactly those and nothing else. Running `up` again reuses what is still ru
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -17,6 +20,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 
 from jobping.errors import ConfigurationError
@@ -33,6 +37,10 @@ SERVER_START_SECONDS = 90.0
 WORKER_START_SECONDS = 60.0
 STOP_SECONDS = 15.0
 POLL_SECONDS = 0.5
+# the server's basic authentication: this environment variable's value, else a secret generated
+# once and kept owner-only in the data dir; "user:password", as the UI's login form asks for it
+AUTH_ENV = "PREFECT_SERVER_API_AUTH_STRING"
+AUTH_USER = "jobping"
 
 
 @dataclass
@@ -43,6 +51,8 @@ class StackState:
     api_url: str = ""
     # the JOBPING_* settings the running worker was started with
     worker_env: dict[str, str] = field(default_factory=dict)
+    # a digest of the auth string the worker was started with (never the string itself)
+    worker_auth: str = ""
     restarted: bool = False
 
     @classmethod
@@ -55,11 +65,13 @@ class StackState:
             pids={str(k): int(v) for k, v in data.get("pids", {}).items()},
             api_url=str(data.get("api_url", "")),
             worker_env={str(k): str(v) for k, v in data.get("worker_env", {}).items()},
+            worker_auth=str(data.get("worker_auth", "")),
         )
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = {"pids": self.pids, "api_url": self.api_url, "worker_env": self.worker_env}
+        data = {"pids": self.pids, "api_url": self.api_url, "worker_env": self.worker_env,
+                "worker_auth": self.worker_auth}  # fmt: skip
         path.write_text(json.dumps(data, indent=1), encoding="utf-8")
 
 
@@ -75,18 +87,85 @@ def _healthy(url: str) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class Auth:
+    """The local server's basic-auth string, and the file it was generated into (None: from the env)."""
+
+    string: str
+    path: Path | None
+
+    @property
+    def header(self) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(self.string.encode()).decode()}
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.string.encode()).hexdigest()[:16]
+
+
+def auth_path(settings: Settings) -> Path:
+    return settings.data_dir / "prefect" / "api-auth"
+
+
+def auth(settings: Settings) -> Auth:
+    """The auth string of the local Prefect server: PREFECT_SERVER_API_AUTH_STRING, else a generated one.
+
+    The generated secret is written once, owner-only (0600 in a 0700 folder), and reused; a file
+    that others can read is refused, as ssh refuses a key that others can read.
+    """
+    given = os.environ.get(AUTH_ENV, "").strip()
+    if given:
+        return Auth(given, None)
+    path = auth_path(settings)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # the server's database beside it is the users' too: the folder is theirs alone
+    path.parent.chmod(0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            raise ConfigurationError(
+                f"{path} (the Prefect server's password) can be read by other users: "
+                f"`chmod 600 {path}`, or delete it to make a new one"
+            ) from None
+        string = path.read_text(encoding="ascii").strip()
+        if string:
+            return Auth(string, path)
+        raise ConfigurationError(f"{path} is empty: delete it to make a new password") from None
+    string = f"{AUTH_USER}:{secrets.token_urlsafe(24)}"
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(string + "\n")
+    return Auth(string, path)
+
+
+def _answers(url: str, headers: dict[str, str]) -> int:
+    """The HTTP status of a GET (0 when nothing answers)."""
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - our own http url
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 - our own http url
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except (urllib.error.URLError, OSError):
+        return 0
+
+
 def _prefect_bin() -> str:
     return str(Path(sys.executable).parent / "prefect")
 
 
 def prefect_env(settings: Settings) -> dict[str, str]:
-    """The environment every stack process shares: the server's home and API, our settings."""
+    """The environment every stack process shares: the server's home, API and auth, our settings."""
     # the CLI's one-line console is for a person at a terminal; the stack's logs keep tracebacks
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_LOGGING_HANDLERS_CONSOLE_")}
+    secret = auth(settings).string
     env.update(
         {
             "PREFECT_HOME": str(settings.data_dir / "prefect"),
             "PREFECT_API_URL": api_url(settings),
+            # the server asks for it, the worker and `prefect deploy` send it
+            AUTH_ENV: secret,
+            "PREFECT_API_AUTH_STRING": secret,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             # the ui shows what the runs log at info
             "PREFECT_LOGGING_LEVEL": "INFO",
@@ -180,10 +259,11 @@ def ensure_server(settings: Settings) -> tuple[str, int | None]:
     the CLI, the UI and `make up`'s worker; `jobping stack down` stops it.
     """
     url = api_url(settings)
-    if _healthy(url + "/health"):
+    secret = auth(settings)
+    if _healthy(url + "/health") and _reusable(url, secret, settings):
         return url, None
     with _server_lock(settings):
-        if _healthy(url + "/health"):
+        if _healthy(url + "/health") and _reusable(url, secret, settings):
             return url, None
         if not _port_free(settings.prefect_port):
             raise ConfigurationError(
@@ -201,13 +281,37 @@ def ensure_server(settings: Settings) -> tuple[str, int | None]:
     return url, pid
 
 
+def _reusable(url: str, secret: Auth, settings: Settings) -> bool:
+    """Whether the healthy server on our port takes our auth string; an open one we started is stopped.
+
+    An open server is one an older jobping started without authentication: it is restarted with
+    it. A server of someone else's is theirs to secure, and is used as it is.
+    """
+    version = url + "/admin/version"
+    if _answers(version, secret.header) == HTTPStatus.UNAUTHORIZED:
+        where = f"{AUTH_ENV}" if secret.path is None else f"{secret.path}"
+        raise ConfigurationError(
+            f"the Prefect server on port {settings.prefect_port} refuses jobping's password (from {where}): "
+            f"set {AUTH_ENV} to the password it was started with, or stop it (`jobping stack down`) to start "
+            "it again with this one"
+        )
+    if _answers(version, {}) != HTTPStatus.OK:
+        return True
+    pid = StackState.load(_state_path(settings)).pids.get("server")
+    if pid is None or not alive(pid):
+        return True
+    logger.warning("restarting the local Prefect server (pid %d) with authentication on", pid)
+    stop_group(pid, STOP_SECONDS)
+    return False
+
+
 def up(settings: Settings) -> StackState:
     """Start (or reuse) the emulator, the server and a worker; create the pool; deploy.
 
     A worker started with other JOBPING_* settings than this command's is restarted, so that
     runs from the UI use what this command says they use.
     """
-    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
     from tasks.sqs import emulator
 
@@ -228,21 +332,23 @@ def up(settings: Settings) -> StackState:
     wanted = {k: v for k, v in sorted(env.items()) if k.startswith("JOBPING_")}
     state.restarted = False
 
-    with temporary_settings({PREFECT_API_URL: url, PREFECT_HOME: Path(env["PREFECT_HOME"])}):
+    here = {PREFECT_API_URL: url, PREFECT_HOME: Path(env["PREFECT_HOME"]), PREFECT_API_AUTH_STRING: env[AUTH_ENV]}
+    with temporary_settings(here):
         if "JOBPING_AWS_CREDENTIALS_BLOCK" in env and env["JOBPING_AWS_CREDENTIALS_BLOCK"] == AWS_BLOCK:
             _save_aws_block(settings)
         _run([_prefect_bin(), "work-pool", "create", WORK_POOL, "--type", "process", "--overwrite"], env,
              "creating the work pool")  # fmt: skip
         _run([_prefect_bin(), "--no-prompt", "deploy", "--all"], env, "deploying")
         worker = state.pids.get("worker")
-        if worker is not None and alive(worker) and state.worker_env != wanted:
+        changed = state.worker_env != wanted or state.worker_auth != auth(settings).digest
+        if worker is not None and alive(worker) and changed:
             stop_group(worker, STOP_SECONDS)
             state.restarted = True
             worker = None
         if worker is None or not alive(worker):
             args = [_prefect_bin(), "worker", "start", "--pool", WORK_POOL, "--type", "process", "--name", WORKER_NAME]
             state.pids["worker"] = _spawn("prefect-worker", args, env, settings)
-            state.worker_env = wanted
+            state.worker_env, state.worker_auth = wanted, auth(settings).digest
             state.save(path)
         _wait("Prefect worker", _worker_online, state.pids["worker"], WORKER_START_SECONDS,
               settings.run_dir / "prefect-worker.log")  # fmt: skip

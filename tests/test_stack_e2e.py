@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -40,11 +44,13 @@ class Stack:
         self.port = int(env["JOBPING_PREFECT_PORT"])
         self.api = f"http://127.0.0.1:{self.port}/api"
         self.ui = f"http://127.0.0.1:{self.port}"
+        # the password `stack up` generated, owner-only in the data dir
+        self.auth = (data / "prefect" / "api-auth").read_text(encoding="ascii").strip()
 
     def client(self) -> Any:
         from prefect.client.orchestration import SyncPrefectClient
 
-        return SyncPrefectClient(self.api)
+        return SyncPrefectClient(self.api, auth_string=self.auth)
 
     def runs_of(self, deployment: str) -> list[Any]:
         from prefect.client.schemas.filters import (
@@ -110,25 +116,61 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "JOBPING_WORKER_QUERY_SECONDS": "2",
     }
     up = subprocess.run([JOBPING, "stack", "up"], env=env, capture_output=True, text=True, timeout=300, check=False)
-    started = Stack(env, data)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
+        started = Stack(env, data)
         assert started.ui in up.stdout
+        assert f"sign in to the UI with {started.auth}" in up.stdout
         yield started
     finally:
         down = subprocess.run(
             [JOBPING, "stack", "down"], env=env, capture_output=True, text=True, timeout=120, check=False
         )
         assert down.returncode == 0, down.stderr
-    assert not port_open(started.port), "the Prefect server still listens after `stack down`"
+    assert not port_open(int(env["JOBPING_PREFECT_PORT"])), "the Prefect server still listens after `stack down`"
     assert not port_open(int(env["JOBPING_EMULATOR_PORT"])), "the emulator still listens after `stack down`"
+
+
+def status_of(url: str, auth: str | None = None) -> int:
+    request = urllib.request.Request(url)
+    if auth is not None:
+        request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def test_the_local_api_asks_for_the_generated_password_kept_owner_only(stack: Stack) -> None:
+    secret = stack.data / "prefect" / "api-auth"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert stat.S_IMODE(secret.parent.stat().st_mode) == 0o700
+    assert len(stack.auth.partition(":")[2]) >= 32
+    # health stays open for probes; everything else wants the password
+    assert status_of(f"{stack.api}/health") == 200
+    assert status_of(f"{stack.api}/admin/version") == 401
+    assert status_of(f"{stack.api}/blocks/documents/filter") in {401, 405}
+    assert status_of(f"{stack.api}/admin/version", "jobping:guess") == 401
+    assert status_of(f"{stack.api}/admin/version", stack.auth) == 200
+
+
+def test_a_command_with_another_password_is_refused_with_what_to_do(stack: Stack) -> None:
+    other = stack.env | {"PREFECT_SERVER_API_AUTH_STRING": "admin:not-the-one"}
+    done = subprocess.run(
+        [JOBPING, "scrape", "--source", "sample", "--site", "google"],
+        env=other, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "refuses jobping's password" in done.stderr, done.stderr
+    assert "not-the-one" not in done.stdout + done.stderr
 
 
 def test_a_scrape_deployment_run_triggers_the_analyse_deployment_which_fills_enriched_jobs(stack: Stack) -> None:
     from prefect.deployments import run_deployment
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-    with temporary_settings({PREFECT_API_URL: stack.api}):
+    with temporary_settings({PREFECT_API_URL: stack.api, PREFECT_API_AUTH_STRING: stack.auth}):
         scrape_run = run_deployment(
             "scrape/scrape", parameters={"params": {"source": "sample", "sites": ["google", "glassdoor"]}}, timeout=0
         )
@@ -159,6 +201,13 @@ def test_quick_run_in_the_ui_runs_scrape_then_analyse_and_leaves_artifacts(stack
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(stack.ui + "/deployments")
+            # the UI asks for the password first, as a new user sees it
+            password = page.get_by_placeholder("admin:pass")
+            password.wait_for(timeout=30_000)
+            password.fill(stack.auth)
+            page.get_by_role("button", name="Login").click()
+            page.wait_for_url(lambda url: "login" not in url, timeout=30_000)
             page.goto(stack.ui + "/deployments")
             page.get_by_role("link", name="scrape", exact=True).first.click()
             run = page.get_by_role("button", name="Run", exact=True)
