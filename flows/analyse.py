@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from jobping.analysis import Analyser
 from jobping.errors import TransientError
 from jobping.settings import Settings
+from jobping.text import one_line
 from storage.answers import AnswerLog
 from storage.catalog import refresh_catalog
 from storage.lake import Lake, StoredIndex, stored_versions
@@ -290,7 +291,7 @@ MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
 
 def markdown_text(text: str) -> str:
     """Posting text as literal markdown: no image, link, html or table cell of its own; one line."""
-    return MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    return MARKDOWN_SPECIAL.sub(r"\\\1", one_line(text))
 
 
 def _first_wait(queue: QueueDepth, wait_seconds: int) -> int:

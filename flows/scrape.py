@@ -15,6 +15,7 @@ from jobping.contract import encode_cut
 from jobping.errors import JobpingError, TerminalError
 from jobping.search import ScrapeParameters, SiteName
 from jobping.settings import Settings
+from jobping.text import one_line
 from storage.lake import Lake, stored_versions
 from tasks.jobspy.normalise import Normalised, normalise
 from tasks.jobspy.source import SiteFailedError, SiteResult, fetch_site, health_flags
@@ -89,9 +90,9 @@ def fetch_site_postings(site: SiteName, params: ScrapeParameters, source: str) -
     logger = get_run_logger()
     logger.info("%s: %d postings", site, result.postings.height)
     for message in result.errors:
-        logger.warning("%s reported an error: %s", site, message)
+        logger.warning("%s reported an error: %s", site, one_line(message))
     for message in result.warnings:
-        logger.warning("%s warned: %s", site, message)
+        logger.warning("%s warned: %s", site, one_line(message))
     return result
 
 
@@ -106,9 +107,9 @@ def normalise_postings(results: list[SiteResult], settings: Settings, scraped_at
     normalised = normalise(frame, scraped_at, stored)
     logger = get_run_logger()
     for reason in normalised.invalid_reasons:
-        logger.warning("invalid posting dropped: %s", reason)
+        logger.warning("invalid posting dropped: %s", one_line(reason))
     for repair in normalised.repairs[:MAX_LOGGED_REPAIRS]:
-        logger.warning("posting kept with a change: %s", repair)
+        logger.warning("posting kept with a change: %s", one_line(repair))
     if len(normalised.repairs) > MAX_LOGGED_REPAIRS:
         logger.warning("%d more postings kept with a change", len(normalised.repairs) - MAX_LOGGED_REPAIRS)
     return normalised
@@ -128,13 +129,12 @@ def publish_postings(normalised: Normalised, settings: Settings) -> tuple[SendRe
     report = send_entries(sqs, queues.url, entries)  # type: ignore[arg-type]
     logger.info("published %d postings in %d SendMessageBatch requests", report.sent, report.requests)
     for entry_id, reason in list(report.failed.items())[:10]:
-        logger.error("posting %s was not published: %s", normalised.envelopes[int(entry_id)].job_key, reason)
+        logger.error("posting %s was not published: %s", normalised.envelopes[int(entry_id)].job_key, one_line(reason))
     return report, depth(sqs, queues.url), depth(sqs, queues.dlq_url)
 
 
 def _one_line(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= MAX_REASON_CHARS else line[: MAX_REASON_CHARS - 3] + "..."
+    return one_line(text, MAX_REASON_CHARS)
 
 
 def site_rows(report: ScrapeReport) -> list[dict[str, str | int]]:
@@ -205,10 +205,10 @@ def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
             continue
         error = future.state.result(raise_on_failure=False)
         if isinstance(error, TerminalError):
-            report.site_bugs[site] = str(error)
-            logger.error("site %s could not be read, and retrying will not help: %s", site, error)
+            report.site_bugs[site] = one_line(error)
+            logger.error("site %s could not be read, and retrying will not help: %s", site, report.site_bugs[site])
         else:
-            report.site_errors[site] = str(error) if isinstance(error, BaseException) else "failed"
+            report.site_errors[site] = one_line(error) if isinstance(error, BaseException) else "failed"
             logger.error("site %s failed: %s", site, report.site_errors[site])
 
     if results:

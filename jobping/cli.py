@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -24,6 +23,7 @@ from rich.text import Text
 from jobping.errors import ConfigurationError, JobpingError, describe
 from jobping.search import ScrapeParameters, Source
 from jobping.settings import Settings
+from jobping.text import one_line, plain
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -58,8 +58,6 @@ console = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
 errors = Console(stderr=True)
 DEMO_RECEIVE_WAIT_SECONDS = "1"
 MAX_CELL_CHARS = 80
-# control characters, escape included: text from postings must not drive the terminal
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 PREFECT_PROBE_SECONDS = 5.0
 # a queue attribute is shown whole: a redrive policy cut short hides its maxReceiveCount
 MAX_ATTRIBUTE_CHARS = 2_000
@@ -90,7 +88,7 @@ class _Options:
 
 def _error(message: object, code: int = 1) -> typer.Exit:
     """Print one ``error:`` line (never wrapped, never read as markup) and return the exit to raise."""
-    errors.print("[red]error:[/red]", Text(CONTROL.sub(" ", " ".join(str(message).split()))), soft_wrap=True)
+    errors.print("[red]error:[/red]", Text(one_line(message)), soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -204,7 +202,7 @@ def _table(
         table.add_column(column, overflow="fold")
     for row in rows:
         # Text, not a str: a value from a posting or a board is never rich markup, nor a terminal escape
-        table.add_row(*(Text(CONTROL.sub(" ", "" if v is None else str(v)[:max_chars])) for v in row))
+        table.add_row(*(Text(plain("" if v is None else str(v)[:max_chars])) for v in row))
     return table
 
 

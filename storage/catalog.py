@@ -26,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 
+from jobping.text import one_line
 from storage.compaction import ORDER, Manifest, current_manifest, read_files
 from storage.lake import PARTITION, STAMP_WIDTH, Lake, with_every_column
 
@@ -263,7 +264,7 @@ def _quarantine_named_file(lake: Lake, error: duckdb.Error) -> bool:
         except (duckdb.IOException, duckdb.HTTPException):
             return False  # could not be reached (network, permissions): not proof that the file is bad
         except duckdb.Error as exc:
-            lake.quarantine(path, " ".join(str(exc).split())[:1_000])
+            lake.quarantine(path, one_line(exc, 1_000))
             return True
     return False
 

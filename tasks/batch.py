@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from jobping.analysis import Analyser, AnalysisResult
 from jobping.contract import Envelope, PoisonMessageError, parse_message
 from jobping.errors import ConfigurationError, PostingRejectedError, TransientError
+from jobping.text import one_line
 from storage.answers import AnswerLog
 from storage.lake import Lake, StoredIndex, StoredVersion, to_row, write_rows
 from tasks.sqs.messages import ReceivedMessage, dead_letter, delete, release
@@ -121,10 +122,10 @@ class Batch:
             try:
                 envelope = parse_message(message.body, message.sent_at)
             except PoisonMessageError as exc:
-                self._poison.append((message, exc.reason))
+                self._poisoned(message, exc.reason)
                 continue
             except Exception as exc:
-                self._poison.append((message, f"could not be read: {type(exc).__name__}: {exc}"[:MAX_REASON_CHARS]))
+                self._poisoned(message, f"could not be read: {type(exc).__name__}: {exc}")
                 continue
             version = StoredVersion(envelope.job_key, envelope.content_hash, prompt_version)
             if version in stored or version in seen:
@@ -175,21 +176,20 @@ class Batch:
             elif isinstance(result, str):
                 self._skipped.append(message)
             elif isinstance(result, PostingRejectedError):
-                self._poison.append((message, f"analysis failed: {result}"))
+                self._poisoned(message, f"analysis failed: {result}")
             elif isinstance(result, TransientError):
-                self.transient.append((message, str(result)))
+                self.transient.append((message, one_line(result, MAX_REASON_CHARS)))
             elif isinstance(result, ConfigurationError) or (
                 isinstance(result, BaseException) and not isinstance(result, Exception)
             ):
                 # a rejected key or a bad setting fails every posting alike: keep the message, stop the run
-                logger.error("analysis of message %s failed: %s", message.message_id, result)
-                self.transient.append((message, str(result)))
+                logger.error("analysis of message %s failed: %s", message.message_id, one_line(result))
+                self.transient.append((message, one_line(result, MAX_REASON_CHARS)))
                 self.fatal = self.fatal or result
             elif isinstance(result, Exception):
                 # anything else this one posting raised decides its outcome alone, never the run's
-                reason = f"analysis raised {type(result).__name__}: {result}"[:MAX_REASON_CHARS]
-                logger.error("message %s goes to the DLQ: %s", message.message_id, " ".join(reason.split()))
-                self._poison.append((message, reason))
+                reason = self._poisoned(message, f"analysis raised {type(result).__name__}: {result}")
+                logger.error("message %s goes to the DLQ: %s", message.message_id, reason)
             else:
                 rows.append(to_row(envelope, result, now, message.message_id))
                 done.append(message)
@@ -217,6 +217,12 @@ class Batch:
         # poison the DLQ did not take stays with the batch for the next attempt
         self._poison = [(m, r) for m, r in self._poison if m not in dead]
         self._skipped, self._written = [], []
+
+    def _poisoned(self, message: ReceivedMessage, reason: str) -> str:
+        """Mark ``message`` for the DLQ; its reason, from a posting or a server, becomes one plain line."""
+        line = one_line(reason, MAX_REASON_CHARS)
+        self._poison.append((message, line))
+        return line
 
     @property
     def unfinished(self) -> bool:

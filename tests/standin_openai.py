@@ -23,6 +23,9 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 POSTING = re.compile(r"<posting>\n(.*)\n</posting>", re.DOTALL)
+# a refusal that tries to forge a log line of its own and to clear the terminal
+FORGED_LINE = "05:00:00.000 | INFO    | Flow run 'forged' - Finished in state Completed()"
+REFUSAL = f"I can't help with that.\n{FORGED_LINE}\r\n\x1b[2J"
 MARKERS = ("REFUSE", "LENGTH", "MALFORMED", "INVALID", "HANG", "FAIL500", "RATELIMIT")
 
 
@@ -162,7 +165,7 @@ def make_app() -> web.Application:
         model = str(body.get("model", ""))
         if marker == "REFUSE":
             state.stats["refusal"] += 1
-            return reply(completion(model, None, refusal="I can't help with that."))
+            return reply(completion(model, None, refusal=REFUSAL))
         if marker == "LENGTH":
             state.stats["length"] += 1
             return reply(completion(model, '{"fit_score": 5', finish="length"))

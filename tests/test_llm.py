@@ -22,6 +22,7 @@ from tasks.sqs.messages import REASON_ATTRIBUTE, ReceivedMessage, receive
 from tasks.sqs.queues import Queues, depth
 from tests.conftest import FAKE_OPENAI_KEY
 from tests.servers import StandIn
+from tests.standin_openai import FORGED_LINE
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -106,6 +107,31 @@ def test_refusals_cut_offs_and_invalid_answers_go_to_the_dlq_with_a_reason(
     for _, expected in MARKED.values():
         assert any(expected in reason for reason in reasons), (expected, reasons)
     assert rows(settings, "SELECT count(*) FROM enriched_jobs_history") == [(1,)]
+
+
+def test_a_refusal_that_forges_a_log_line_is_one_plain_line_in_the_dlq_the_logs_and_the_console(
+    standin: StandIn, sqs: SQSClient, queues: Queues, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
+    sqs.send_message(QueueUrl=queues.url, MessageBody=bare("Data Engineer", 1, "STANDIN:REFUSE"))
+    analysed = asyncio.run(analyse(return_state=True))
+    assert analysed.result().dead_lettered == 1
+    (reason,) = [m.attributes[REASON_ATTRIBUTE] for m in drain_dlq(sqs, queues)]
+    assert "I can't help with that. 05:00:00.000 | INFO" in reason
+    APILogHandler().flush()  # the run's logs reach the API in batches
+    only_this_run = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[analysed.state_details.flow_run_id]))
+    with get_client(sync_client=True) as client:
+        logs = [log.message for log in client.read_logs(log_filter=only_this_run)]
+    shown = [text for text in [reason, *logs] if "can't help" in text]
+    assert len(shown) >= 2, logs  # the DLQ reason, and the run's log line about it
+    for text in shown:
+        assert not set(text) & {"\n", "\r", "\x1b"}, repr(text)
+    console = "".join(capfd.readouterr())
+    assert "\x1b[2J" not in console
+    assert not [line for line in console.splitlines() if line.startswith(FORGED_LINE[:12])]
 
 
 def test_rate_limits_and_server_errors_are_retried_until_stored(settings: Settings, standin: StandIn) -> None:

@@ -14,6 +14,7 @@ from jobping.contract import JobPosting
 from jobping.errors import ConfigurationError, PostingRejectedError, TransientError, describe
 from jobping.profile import Profile
 from jobping.settings import ModelPrice
+from jobping.text import one_line
 from tasks.llm.prompt import PROMPT_VERSION, system_message, user_message
 
 if TYPE_CHECKING:
@@ -99,8 +100,7 @@ class LLMAnalyser:
                 continue
             if message.refusal:
                 # one line: a refusal's newline must not forge a log line of its own
-                refusal = " ".join(message.refusal.split())
-                raise PostingRejectedError(f"the model refused: {refusal[:MAX_REASON_CHARS]}")
+                raise PostingRejectedError(f"the model refused: {one_line(message.refusal, MAX_REASON_CHARS)}")
             if message.parsed is None:
                 problem = "the answer was empty"
                 continue
@@ -153,6 +153,6 @@ class LLMAnalyser:
         except ValidationError as exc:
             reason = describe(exc, show_input=False)
         except (ValueError, IndexError) as exc:
-            reason = str(exc)[:MAX_REASON_CHARS]
+            reason = one_line(exc, MAX_REASON_CHARS)
         logger.warning("the model's answer failed validation: %s", reason)
         return reason

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from jobping.text import one_line
 from tasks.sqs.client import translate
 
 if TYPE_CHECKING:
@@ -212,12 +213,14 @@ def dead_letter(
     by_id: dict[str, ReceivedMessage] = {}
     for index, (message, reason) in enumerate(poisoned):
         by_id[str(index)] = message
+        # the reason is read in a terminal and a log: one plain line
+        line = one_line(reason, MAX_REASON_CHARS) or "unknown"
         entries.append(
             {
                 "Id": str(index),
                 "MessageBody": message.body or "<empty>",
                 "MessageAttributes": {
-                    REASON_ATTRIBUTE: {"DataType": "String", "StringValue": reason[:MAX_REASON_CHARS] or "unknown"},
+                    REASON_ATTRIBUTE: {"DataType": "String", "StringValue": line},
                     "jobping-original-message-id": {"DataType": "String", "StringValue": message.message_id},
                 },
             }
