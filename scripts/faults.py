@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from jobping.settings import Settings  # noqa: E402
 from tests.servers import PIDS, StandIn, moto_server, openai_standin  # noqa: E402
+from tests.standin_openai import FORGED_LINE  # noqa: E402
 
 REPORT = ROOT / "docs" / "RELIABILITY.md"
 JOBPING = str(Path(sys.executable).parent / "jobping")
@@ -77,6 +78,8 @@ class Case:
 
     def __init__(self, name: str, base: Path, moto: str, standin: StandIn, api: str, **env: str) -> None:
         self.outcome = Outcome(name)
+        # what every finished run printed, stdout and stderr
+        self.outputs: list[str] = []
         # with several consumers at once, a double delivery can be stored twice in the history
         self.exactly_once = "processes" not in name
         self.data = base / uuid.uuid4().hex[:8]
@@ -132,6 +135,7 @@ class Case:
     def finish(self, process: subprocess.Popen[str]) -> bool:
         out, err = process.communicate(timeout=RUN_TIMEOUT_SECONDS)
         self.outcome.runs += 1
+        self.outputs += [out, err]
         found = COUNTS.search(out)
         if process.returncode != 0 or found is None:
             self.outcome.notes.append(f"run exited {process.returncode}: {(err or out).strip().splitlines()[-1:]}")
@@ -449,6 +453,11 @@ def hostile_corpus() -> dict[str, tuple[str, list[str]]]:
                 bare(24, site="x'; DROP VIEW enriched_jobs; --"),
             ],
         ),
+        "model answers that forge a log line": (
+            "DLQ",
+            # the stand-in refuses these with a newline, a line of its own and a clear-screen escape
+            [bare(40, description="STANDIN:REFUSE"), bare(41, description="Python. STANDIN:REFUSE")],
+        ),
         "too large for their fields": (
             "stored",
             [
@@ -488,6 +497,9 @@ def case_hostile(case: Case) -> None:
     case.drain()
     failed_runs = case.outcome.runs - case.outcome.balanced_runs - failed_before
     leaks += [str(p) for p in case.data.rglob("*") if p.is_file() and HOSTILE_KEY.encode() in p.read_bytes()]
+    printed = "".join(case.outputs)
+    forged = [line for line in printed.splitlines() if line.startswith(FORGED_LINE[:12])]
+    escapes = printed.count("\x1b[2J") + printed.count("\x1b[31m")
     expected_dlq = sum(len(group) for kind, group in corpus.values() if kind == "DLQ")
     expected_stored = sum(len(group) for kind, group in corpus.values() if kind == "stored") + 1
     o = case.outcome
@@ -496,6 +508,7 @@ def case_hostile(case: Case) -> None:
         "runs failed by one message": (failed_runs, 0),
         "files written by SQL from the lake": (int(target.exists()), 0),
         "key leaks (whole or masked, in output or files)": (len(leaks), 0),
+        "forged log lines or terminal escapes in the output": (len(forged) + escapes, 0),
         "stored (the classes that must be)": (o.stored, expected_stored),
         "sent to the DLQ with a reason": (o.dead_lettered, expected_dlq),
     }
