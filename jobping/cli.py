@@ -556,16 +556,23 @@ def _run_query(
     from storage.catalog import (
         USER_QUERY_MEMORY_LIMIT,
         LakeEmptyError,
+        QueryResult,
         QueryTimeoutError,
         ReadOnlyError,
+        quarantining,
         reader,
         run_read_only,
     )
     from storage.lake import Lake
 
+    lake = Lake.from_settings(settings)
+
+    def run() -> QueryResult:
+        with reader(lake, memory_limit=USER_QUERY_MEMORY_LIMIT) as con:
+            return run_read_only(con, query, max_rows=max_rows, timeout_seconds=timeout)
+
     try:
-        with reader(Lake.from_settings(settings), memory_limit=USER_QUERY_MEMORY_LIMIT) as con:
-            result = run_read_only(con, query, max_rows=max_rows, timeout_seconds=timeout)
+        result = quarantining(lake, run)
     except (LakeEmptyError, ReadOnlyError, QueryTimeoutError) as exc:
         raise _error(exc) from exc
     except duckdb.Error as exc:

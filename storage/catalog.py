@@ -18,17 +18,20 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
 from jobping.text import one_line
 from storage.compaction import ORDER, Manifest, current_manifest, read_files
 from storage.lake import PARTITION, STAMP_WIDTH, Lake, with_every_column
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -215,11 +218,25 @@ def reader(lake: Lake | Path | str, *, memory_limit: str | None = None) -> duckd
     and the views are defined without it.
     """
     lake = Lake.of(lake)
+    # opening runs only our own statements: any failure of theirs is the lake's data or its reach
+    return quarantining(lake, lambda: _open_reader(lake, memory_limit), search=True)
+
+
+def quarantining(lake: Lake, work: Callable[[], T], *, search: bool = False) -> T:
+    """Run ``work``; when it fails on a lake file that cannot be read, quarantine the file and run it again.
+
+    The reader's probe finds a damaged footer when it opens; a damaged page inside a file shows
+    only when a query reads it, so whatever reads the lake's rows runs under this too. DuckDB
+    does not always name the file (a damaged page header): with ``search``, for work whose only
+    failure can be the data, every file of the lake is read to find the damaged ones.
+    """
     for _attempt in range(MAX_QUARANTINED_PER_OPEN + 1):
         try:
-            return _open_reader(lake, memory_limit)
+            return work()
         except duckdb.Error as exc:
-            if not _quarantine_named_file(lake, exc):
+            if _quarantine_named_file(lake, exc):
+                continue
+            if not (search and _quarantine_unreadable(lake)):
                 raise
     raise LakeDamagedError(f"more than {MAX_QUARANTINED_PER_OPEN} unreadable files in {lake}; see its quarantine/")
 
@@ -249,7 +266,8 @@ def _open_reader(lake: Lake, memory_limit: str | None) -> duckdb.DuckDBPyConnect
     return con
 
 
-UNREADABLE_FILE = re.compile(r"file '([^']+\.parquet)'", re.IGNORECASE)
+# DuckDB names the file in single quotes when opening it, in double quotes when reading its pages
+UNREADABLE_FILE = re.compile(r"""file ['"]([^'"]+\.parquet)['"]""", re.IGNORECASE)
 
 
 def _quarantine_named_file(lake: Lake, error: duckdb.Error) -> bool:
@@ -258,15 +276,37 @@ def _quarantine_named_file(lake: Lake, error: duckdb.Error) -> bool:
     if found is None or not found.group(1).startswith(lake.url + "/"):
         return False
     path = found.group(1)
+    why = _unreadable(lake, path)
+    if why is None:
+        return False
+    lake.quarantine(path, why)
+    return True
+
+
+def _unreadable(lake: Lake, path: str) -> str | None:
+    """Why the lake file ``path`` cannot be read, or None when it can (or cannot be reached now)."""
     with lake.connect() as probe:
         try:
-            probe.execute("SELECT count(*) FROM read_parquet(?)", [path]).fetchall()
+            # every column of every row: a count alone reads only the footer
+            probe.execute("SELECT max(length(CAST(COLUMNS(*) AS VARCHAR))) FROM read_parquet(?)", [path]).fetchall()
         except (duckdb.IOException, duckdb.HTTPException):
-            return False  # could not be reached (network, permissions): not proof that the file is bad
+            return None  # could not be reached (network, permissions): not proof that the file is bad
         except duckdb.Error as exc:
-            lake.quarantine(path, one_line(exc, 1_000))
-            return True
-    return False
+            return one_line(exc, 1_000)
+    return None
+
+
+def _quarantine_unreadable(lake: Lake) -> bool:
+    """Read every file the views read; quarantine those that cannot be read. True when one was moved."""
+    manifest = current_manifest(lake)
+    files = [*lake.batch_files(), *(manifest.latest if manifest else ()), *(manifest.superseded if manifest else ())]
+    moved = False
+    for path in files:
+        why = _unreadable(lake, path)
+        if why is not None:
+            lake.quarantine(path, why)
+            moved = True
+    return moved
 
 
 def _size(text: str) -> str:

@@ -401,12 +401,18 @@ def write_rows(lake: Lake | Path | str, rows: Sequence[dict[str, object]]) -> li
 
 def stored_versions(lake: Lake | Path | str) -> StoredIndex:
     """Every (job_key, content_hash, prompt_version) already in the lake, compacted or not."""
-    from storage.catalog import HISTORY_VIEW, LakeEmptyError, reader
+    from storage.catalog import HISTORY_VIEW, LakeEmptyError, quarantining, reader
 
-    try:
-        con = reader(lake)
-    except LakeEmptyError:
-        return StoredIndex()
-    with con:
-        rows = con.execute(f"SELECT DISTINCT job_key, content_hash, prompt_version FROM {HISTORY_VIEW}").fetchall()  # noqa: S608
-    return StoredIndex(StoredVersion(*row) for row in rows)
+    lake = Lake.of(lake)
+
+    def read() -> StoredIndex:
+        try:
+            con = reader(lake)
+        except LakeEmptyError:
+            return StoredIndex()
+        with con:
+            query = f"SELECT DISTINCT job_key, content_hash, prompt_version FROM {HISTORY_VIEW}"  # noqa: S608
+            return StoredIndex(StoredVersion(*row) for row in con.execute(query).fetchall())
+
+    # a file damaged inside (not at its footer) shows only here: it must not block every analyse
+    return quarantining(lake, read, search=True)

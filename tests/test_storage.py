@@ -213,15 +213,36 @@ def test_a_damaged_catalog_is_rebuilt_by_the_next_refresh(tmp_path: Path, damage
         assert con.execute("SELECT count(*) FROM enriched_jobs").fetchall() == [(1,)]
 
 
-@pytest.mark.parametrize("damage", ["cut in half", "not parquet"])
+def damaged(data: bytes, damage: str) -> bytes:
+    if damage == "cut in half":
+        return data[: len(data) // 2]
+    if damage == "not parquet":
+        return b"PAR1" + b"x" * 100 + b"PAR1"
+    # the pages overwritten, the footer whole: the file opens, and fails only when rows are read
+    footer = int.from_bytes(data[-8:-4], "little") + 8
+    return data[:4] + b"\xab" * (len(data) - 4 - footer) + data[-footer:]
+
+
+@pytest.mark.parametrize("damage", ["cut in half", "not parquet", "pages overwritten"])
 def test_an_unreadable_lake_file_is_quarantined_and_reading_goes_on(tmp_path: Path, damage: str) -> None:
     write_rows(tmp_path, [row("1", 40)])
     (bad,) = write_rows(tmp_path, [row("2", 50)])
-    data = Path(bad).read_bytes()
-    Path(bad).write_bytes(data[: len(data) // 2] if damage == "cut in half" else b"PAR1" + b"x" * 100 + b"PAR1")
+    Path(bad).write_bytes(damaged(Path(bad).read_bytes(), damage))
     with reader(tmp_path) as con:
         assert con.execute("SELECT job_id FROM enriched_jobs").fetchall() == [("1",)]
     moved = Lake(tmp_path).quarantined()
     assert [Path(p).name for p in moved] == [Path(bad).name]
     assert Path(moved[0] + ".reason.txt").read_text(encoding="utf-8")
     assert {v.job_key for v in stored_versions(tmp_path)} == {"indeed:1"}
+
+
+def test_a_file_damaged_inside_is_quarantined_by_the_analyse_index_and_reading_goes_on(tmp_path: Path) -> None:
+    write_rows(tmp_path, [row("1", 40)])
+    (bad,) = write_rows(tmp_path, [row("2", 50)])
+    Path(bad).write_bytes(damaged(Path(bad).read_bytes(), "pages overwritten"))
+    # DuckDB's error when the rows are read does not name the file: it is found by reading each
+    with duckdb.connect() as con, pytest.raises(duckdb.Error) as raised:
+        con.execute("SELECT job_key FROM read_parquet(?)", [str(tmp_path / "**" / "*.parquet")]).fetchall()
+    assert Path(bad).name not in str(raised.value)
+    assert {v.job_key for v in stored_versions(tmp_path)} == {"indeed:1"}
+    assert [Path(p).name for p in Lake(tmp_path).quarantined()] == [Path(bad).name]
