@@ -7,6 +7,7 @@ COPY jobping ./jobping
 COPY flows ./flows
 COPY tasks ./tasks
 COPY storage ./storage
+COPY app ./app
 COPY prefect.yaml ./
 RUN pip install --no-cache-dir --no-deps -e .
 # the flows run as an unprivileged user that owns only the data volume

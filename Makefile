@@ -31,9 +31,10 @@ up: $(STAMP)  ## start the Prefect UI on 127.0.0.1:4200 with the deployments and
 down: $(STAMP)  ## stop exactly what `make up` started
 	$(BIN)/jobping stack down
 
-lint: $(STAMP)  ## ruff
+lint: $(STAMP)  ## ruff, and the import layers of pyproject.toml (lint-imports)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)  ## mypy --strict on all non-test code
 	$(BIN)/mypy

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from jobping.analysis import Analyser
 from jobping.contract import parse_message
 from storage.lake import to_row, write_rows
+from tasks.jobspy.source import _sample_records
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -34,7 +35,6 @@ async def one_at_a_time(sqs: SQSClient, queue_url: str, analyser: Analyser, lake
 
 def sample_bodies(count: int) -> list[str]:
     """``count`` distinct bare postings made from the bundled sample (synthetic)."""
-    from tasks.jobspy.source import _sample_records
 
     records = list(_sample_records())
     bodies = []

@@ -21,12 +21,31 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.settings import (
+    PREFECT_API_URL,
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+    PREFECT_LOGGING_LEVEL,
+    temporary_settings,
+)
+from prefect.testing.utilities import prefect_test_harness
+
 from bench.baseline import one_at_a_time, sample_bodies
 from bench.lake import LakeTimings, measure
 from bench.publish import client, environment_for_child, jobping_analyse, peak_memory_mb, publish_rates
 from bench.startup import measure_startup, startup_section
+from flows.analyse import analyse
+from flows.scrape import scrape
+from jobping.search import ScrapeParameters
 from jobping.settings import Settings
-from tests.servers import StandIn, moto_server, openai_standin
+from standins.servers import StandIn, moto_server, openai_standin
+from tasks.jobspy.source import sample_sites
+from tasks.llm.factory import make_analyser
+from tasks.sqs.client import make_sqs_client
+from tasks.sqs.messages import send_entries
+from tasks.sqs.queues import depth, ensure_queues
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
 LATENCY_MS = 500
@@ -68,9 +87,6 @@ class Feeder:
     """
 
     def __init__(self, settings: Settings, bodies: list[str], depth: int) -> None:
-        from tasks.sqs.client import make_sqs_client
-        from tasks.sqs.queues import ensure_queues
-
         self.sqs = make_sqs_client(settings)
         self.url = ensure_queues(self.sqs, settings).url
         self.bodies = list(bodies)
@@ -86,9 +102,6 @@ class Feeder:
         self.thread.join()
 
     def _top_up(self) -> None:
-        from tasks.sqs.messages import send_entries
-        from tasks.sqs.queues import depth
-
         missing = self.depth - depth(self.sqs, self.url).visible
         chunk, self.bodies = self.bodies[: max(0, missing)], self.bodies[max(0, missing) :]
         if chunk:
@@ -134,7 +147,6 @@ def fresh_env(base: Path, moto: str, standin: StandIn) -> dict[str, str]:
 
 def analyse_throughput(base: Path, moto: str, standin: StandIn, postings: int) -> float:
     """Postings per second of the analyse flow's drain, with the stand-in at LATENCY_MS."""
-    from flows.analyse import analyse
 
     with environment(fresh_env(base, moto, standin)), Feeder(Settings(), sample_bodies(postings), QUEUE_DEPTH):
         report = asyncio.run(analyse())
@@ -145,9 +157,6 @@ def analyse_throughput(base: Path, moto: str, standin: StandIn, postings: int) -
 
 def baseline_throughput(base: Path, moto: str, standin: StandIn, postings: int) -> float:
     """Postings per second of the one-at-a-time consumer on the same servers."""
-    from tasks.llm.factory import make_analyser
-    from tasks.sqs.client import make_sqs_client
-    from tasks.sqs.queues import ensure_queues
 
     with environment(fresh_env(base, moto, standin)):
         settings = Settings()
@@ -162,18 +171,11 @@ def baseline_throughput(base: Path, moto: str, standin: StandIn, postings: int) 
 
 
 async def _analyse_state() -> Any:
-    from flows.analyse import analyse
-
     return await analyse(return_state=True)
 
 
 def sqs_requests_per_job(base: Path, moto: str) -> tuple[float, dict[str, int], int, int]:
     """SQS requests a whole scrape + analyse of the sample makes, per stored job, counted on the wire."""
-    import boto3
-
-    from flows.scrape import scrape
-    from jobping.search import ScrapeParameters
-    from tasks.jobspy.source import sample_sites
 
     calls: dict[str, int] = {}
 
@@ -187,8 +189,6 @@ def sqs_requests_per_job(base: Path, moto: str) -> tuple[float, dict[str, int], 
         "JOBPING_QUEUE_NAME": f"count-{uuid.uuid4().hex[:8]}",
         "JOBPING_RECEIVE_WAIT_SECONDS": "1",
     }
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     boto3.setup_default_session()
     session = boto3.DEFAULT_SESSION
@@ -229,7 +229,6 @@ def publish_rows(runs: list[dict[str, float]]) -> list[str]:
 
 def analyse_memory(base: Path, moto: str, postings: int) -> float:
     """Peak MB of one analyse process draining ``postings`` through a shallow queue."""
-    from prefect.settings import PREFECT_API_URL
 
     env = environment_for_child(
         {
@@ -298,9 +297,6 @@ def main() -> None:
     parser.add_argument("--baseline-postings", type=int, default=20, help="postings per one-at-a-time run")
     parser.add_argument("--startup-runs", type=int, default=5, help="runs per start-up figure")
     args = parser.parse_args()
-
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, PREFECT_LOGGING_LEVEL, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
 
     with tempfile.TemporaryDirectory(prefix="jobping-bench-") as tmp:
         base = Path(tmp)

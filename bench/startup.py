@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.servers import free_port
+from standins.servers import free_port
 
 JOBPING = str(Path(sys.executable).parent / "jobping")
 COMMAND_TIMEOUT_SECONDS = 300

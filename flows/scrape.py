@@ -5,24 +5,28 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import polars as pl
 from prefect import State, flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
+from prefect.runtime import flow_run
 from pydantic import BaseModel, Field
 
 from jobping.contract import encode_cut
+from jobping.engine.ports import QueueDepth
 from jobping.errors import JobpingError, TerminalError
 from jobping.search import ScrapeParameters, SiteName
 from jobping.settings import Settings
 from jobping.text import one_line
-from storage.lake import Lake, stored_versions
+from storage.lake import Lake
+from storage.store import stored_versions
 from tasks.jobspy.normalise import Normalised, normalise
 from tasks.jobspy.source import SiteFailedError, SiteResult, fetch_site, health_flags
 from tasks.llm.factory import make_analyser
 from tasks.sqs.client import make_sqs_client
 from tasks.sqs.messages import SendReport, send_entries
-from tasks.sqs.queues import QueueDepth, depth, locate_queues
+from tasks.sqs.queues import depth, locate_queues
 
 SITE_RETRIES = 1
 SITE_RETRY_DELAY_SECONDS = 10
@@ -98,8 +102,6 @@ def fetch_site_postings(site: SiteName, params: ScrapeParameters, source: str) -
 
 @task(name="normalise", cache_policy=NO_CACHE)
 def normalise_postings(results: list[SiteResult], settings: Settings, scraped_at: datetime) -> Normalised:
-    import polars as pl
-
     prompt_version = make_analyser(settings).prompt_version
     lake = Lake.from_settings(settings)
     stored = {(v.job_key, v.content_hash) for v in stored_versions(lake) if v.prompt_version == prompt_version}
@@ -168,8 +170,6 @@ def _record(report: ScrapeReport) -> None:
 
 
 def _scrape_run_name() -> str:
-    from prefect.runtime import flow_run
-
     params = flow_run.parameters.get("params") or {}
     if isinstance(params, ScrapeParameters):
         params = params.model_dump()

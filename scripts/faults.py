@@ -27,13 +27,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from prefect.settings import PREFECT_API_URL, PREFECT_LOGGING_LEVEL, temporary_settings
+from prefect.testing.utilities import prefect_test_harness
+
+from jobping.contract import JobPosting, envelope_for
+from jobping.settings import Settings
+from standins.openai_api import FORGED_LINE
+from standins.servers import PIDS, StandIn, moto_server, openai_standin
+from storage.catalog import reader
+from storage.store import has_files
+from tasks.sqs.client import make_sqs_client
+from tasks.sqs.messages import send_entries
+from tasks.sqs.queues import depth, ensure_queues
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from jobping.settings import Settings  # noqa: E402
-from tests.servers import PIDS, StandIn, moto_server, openai_standin  # noqa: E402
-from tests.standin_openai import FORGED_LINE  # noqa: E402
-
 REPORT = ROOT / "docs" / "RELIABILITY.md"
 JOBPING = str(Path(sys.executable).parent / "jobping")
 RUN_TIMEOUT_SECONDS = 300.0
@@ -111,16 +118,11 @@ class Case:
             os.environ.update(saved)
 
     def sqs(self) -> tuple[object, object]:
-        from tasks.sqs.client import make_sqs_client
-        from tasks.sqs.queues import ensure_queues
-
         settings = self.settings()
         sqs = make_sqs_client(settings)
         return sqs, ensure_queues(sqs, settings)
 
     def publish(self, bodies: list[str]) -> None:
-        from tasks.sqs.messages import send_entries
-
         sqs, queues = self.sqs()
         report = send_entries(sqs, queues.url, [{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies)])  # type: ignore[arg-type, attr-defined]
         if report.failed:
@@ -160,8 +162,6 @@ class Case:
         self.outcome.killed += 1
 
     def depth(self) -> tuple[int, int, int]:
-        from tasks.sqs.queues import depth
-
         sqs, queues = self.sqs()
         main, dlq = depth(sqs, queues.url), depth(sqs, queues.dlq_url)  # type: ignore[arg-type, attr-defined]
         return main.visible, main.in_flight, dlq.visible + dlq.in_flight
@@ -180,9 +180,6 @@ class Case:
         self.outcome.notes.append(f"the queue was not empty after {DRAIN_SECONDS:.0f} s")
 
     def audit(self) -> Outcome:
-        from storage.catalog import reader
-        from storage.lake import has_files
-
         o = self.outcome
         visible, in_flight, o.in_dlq = self.depth()
         o.on_queue = visible + in_flight
@@ -402,7 +399,6 @@ HOSTILE_KEY = "sk-faults-hostile-" + "k3y" * 8
 
 def hostile_corpus() -> dict[str, tuple[str, list[str]]]:
     """Hostile inputs by class: what each class must become ("stored" or "DLQ"), and the bodies."""
-    from jobping.contract import JobPosting, envelope_for
 
     now = datetime.now(UTC)
 
@@ -579,9 +575,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--only", help="run only cases whose name contains this text")
     args = parser.parse_args()
-
-    from prefect.settings import PREFECT_API_URL, PREFECT_LOGGING_LEVEL, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
 
     outcomes: list[Outcome] = []
     started = time.monotonic()

@@ -18,7 +18,7 @@ from typing import IO
 from pydantic import ValidationError
 
 from jobping.analysis import AnalysisResult
-from storage.lake import StoredVersion
+from jobping.engine.ports import StoredVersion
 
 logger = logging.getLogger(__name__)
 

@@ -26,6 +26,7 @@ Safe while others run:
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import logging
 import re
@@ -365,7 +366,6 @@ def _ensure_placeholder(lake: Lake) -> None:
     path = lake.join(TABLE, f"{PARTITION}={PLACEHOLDER_DATE}", PLACEHOLDER_NAME)
     if lake.exists(path):
         return
-    import io
 
     buffer = io.BytesIO()
     pl.DataFrame(schema=ROW_SCHEMA).write_parquet(buffer, compression="zstd")

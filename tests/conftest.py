@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+from prefect.testing.utilities import prefect_test_harness
 
 from jobping.settings import Settings
+from standins.servers import StandIn, moto_server, openai_standin
 from tasks.sqs.client import make_sqs_client
 from tasks.sqs.queues import Queues, ensure_queues
-from tests.servers import StandIn, moto_server, openai_standin
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -29,8 +31,6 @@ def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[None]:
     """A throwaway Prefect API for flow runs, with the heartbeat thread off."""
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=90), temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield

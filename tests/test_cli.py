@@ -11,10 +11,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 
+from standins.servers import free_port
+from storage.lake import write_rows
 from tasks.jobspy.source import _sample_records
-from tests.servers import free_port
+from tests.test_storage import row
 
 JOBPING = shutil.which("jobping", path=str(Path(sys.executable).parent)) or "jobping"
 DEMO_TIMEOUT_SECONDS = 300
@@ -103,8 +106,6 @@ def test_the_emulator_keeps_running_between_commands_until_stopped(user_env: dic
 
 
 def queue_attributes(port: int) -> dict[str, dict[str, str]]:
-    import boto3
-
     sqs = boto3.client(
         "sqs", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
         aws_access_key_id="testing", aws_secret_access_key="testing",
@@ -207,7 +208,7 @@ import sys
 from jobspy.model import Site
 from tests.jobspy_boards import BlockedBoard, RaisingBoard, install
 install({Site.GLASSDOOR: RaisingBoard, Site.ZIP_RECRUITER: BlockedBoard})
-from jobping.cli import main
+from app.cli import main
 main(sys.argv[1:])
 """
 
@@ -250,9 +251,6 @@ def test_a_live_scrape_where_every_board_fails_prints_the_site_table_then_one_er
 
 
 def test_posting_text_with_markup_and_escapes_is_shown_as_text_in_sql_and_dlq_list(user_env: dict[str, str]) -> None:
-    from storage.lake import write_rows
-    from tests.test_storage import row
-
     hostile = "Engineer [/x] [bold]\x1b[31mred\x1b[0m"
     rows = [row("1", 80) | {"title": hostile, "site": "board[/x]"}]
     write_rows(Path(user_env["JOBPING_DATA_DIR"]) / "lake", rows)
@@ -268,7 +266,6 @@ def test_posting_text_with_markup_and_escapes_is_shown_as_text_in_sql_and_dlq_li
         assert run(user_env, "queues", "ensure", timeout=60).returncode == 0
         urls = queue_attributes(port)
         dlq = next(url for url in urls if url.endswith("-dlq"))
-        import boto3
 
         sqs = boto3.client(
             "sqs", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -208,8 +209,6 @@ def test_readers_see_every_job_once_while_writers_and_compactions_run(tmp_path: 
 
 
 def test_a_crafted_manifest_runs_no_sql_and_is_ignored(tmp_path: Path) -> None:
-    import json
-
     lake = tmp_path / "lake"
     write_rows(lake, [row("1", 40)])
     compact(lake, margin=NO_MARGIN)

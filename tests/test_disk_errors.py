@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from app.cli import _check_writable
 from jobping.errors import ConfigurationError
 from storage.catalog import refresh_catalog
 from storage.lake import write_rows
@@ -89,7 +90,5 @@ def test_a_batch_on_a_full_disk_fails_saying_so_and_leaves_no_part_of_a_file(ful
 
 
 def test_the_cli_check_names_a_read_only_lake_before_any_work(read_only: Path) -> None:
-    from jobping.cli import _check_writable
-
     with pytest.raises(ConfigurationError, match="not writable \\(Read-only file system\\)"):
         _check_writable(read_only / "lake")

@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING
 import pytest
 from typer.testing import CliRunner
 
+from app.cli import app
 from flows.analyse import analyse
 from flows.dlq import dlq_redrive
-from jobping.cli import app
 from jobping.settings import Settings
+from standins.servers import free_port
 from storage.catalog import reader
 from tasks.sqs.dlq import NO_REASON, list_dead_letters, redrive
 from tasks.sqs.queues import MAX_RECEIVE_COUNT, Queues, depth
-from tests.servers import free_port
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

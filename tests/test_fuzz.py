@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from jobping.analysis import AnalysisResult, JobAnalysis
 from jobping.contract import JobPosting, PoisonMessageError, encode, parse_message
+from jobping.engine.ports import ReceivedMessage
 from storage.lake import ROW_SCHEMA, to_row
 from tasks.sqs.dlq import describe
-from tasks.sqs.messages import ReceivedMessage
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

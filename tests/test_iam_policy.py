@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import json as jsonlib
 import re
 from collections.abc import Callable
 from pathlib import Path
 
+import boto3
 import pytest
+
+from app.cli import dlq_list
+from flows.analyse import analyse
+from flows.dlq import dlq_redrive
+from flows.scrape import scrape
+from jobping.search import ScrapeParameters
+from jobping.settings import Settings
+from tasks.sqs.client import make_sqs_client
+from tasks.sqs.queues import ensure_queues, find_queues
 
 ROOT = Path(__file__).parent.parent
 POLICY = json.loads((ROOT / "docs" / "iam-policy.json").read_text())
@@ -66,20 +78,6 @@ class CallRecorder:
 def test_each_documented_role_can_make_every_call_of_its_commands(
     settings: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import asyncio
-    import json as jsonlib
-
-    import boto3
-
-    from flows.analyse import analyse
-    from flows.dlq import dlq_redrive
-    from flows.scrape import scrape
-    from jobping.cli import dlq_list
-    from jobping.search import ScrapeParameters
-    from jobping.settings import Settings
-    from tasks.sqs.client import make_sqs_client
-    from tasks.sqs.queues import ensure_queues, find_queues
-
     boto3.setup_default_session()
     session = boto3.DEFAULT_SESSION
     assert session is not None

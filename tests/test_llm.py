@@ -8,21 +8,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from prefect.blocks.system import Secret
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
+from prefect.logging.handlers import APILogHandler
 
 from flows.analyse import analyse
 from flows.scrape import scrape
 from jobping.contract import JobPosting
+from jobping.engine.ports import ReceivedMessage
 from jobping.search import ScrapeParameters
 from jobping.settings import DEFAULT_LLM_MODEL, Settings
+from standins.openai_api import FORGED_LINE
+from standins.servers import StandIn
 from storage.catalog import reader
 from tasks.jobspy.source import sample_sites
 from tasks.llm.analyser import LLMConfigurationError
 from tasks.llm.prompt import POSTING_TAG, user_message
-from tasks.sqs.messages import REASON_ATTRIBUTE, ReceivedMessage, receive
+from tasks.sqs.messages import REASON_ATTRIBUTE, receive
 from tasks.sqs.queues import Queues, depth
 from tests.conftest import FAKE_OPENAI_KEY
-from tests.servers import StandIn
-from tests.standin_openai import FORGED_LINE
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -112,10 +117,6 @@ def test_refusals_cut_offs_and_invalid_answers_go_to_the_dlq_with_a_reason(
 def test_a_refusal_that_forges_a_log_line_is_one_plain_line_in_the_dlq_the_logs_and_the_console(
     standin: StandIn, sqs: SQSClient, queues: Queues, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-    from prefect.logging.handlers import APILogHandler
-
     sqs.send_message(QueueUrl=queues.url, MessageBody=bare("Data Engineer", 1, "STANDIN:REFUSE"))
     analysed = asyncio.run(analyse(return_state=True))
     assert analysed.result().dead_lettered == 1
@@ -180,9 +181,6 @@ def test_a_rejected_api_key_fails_the_run_and_sends_nothing_to_the_dlq(
 def test_a_server_that_echoes_the_key_in_its_401_leaks_it_nowhere(
     standin: StandIn, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-
     standin.configure(require_key="sk-the-right-one", echo_key=True)
     scrape(ScrapeParameters(source="sample", sites=["google"]))
     caplog.set_level("INFO")
@@ -319,8 +317,6 @@ def test_no_secret_appears_in_any_log_artifact_message_or_stored_file(
     # known fake secrets: the openai key from the fixture, and aws keys the sqs client picks up
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAJOBPINGFAKEKEY01")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", FAKE_AWS_SECRET)
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
 
     caplog.set_level("INFO")  # what a run logs; botocore signs requests with the key id at DEBUG
     scraped = scrape(ScrapeParameters(source="sample", sites=["google"]), return_state=True)
@@ -355,8 +351,6 @@ def test_no_secret_appears_in_any_log_artifact_message_or_stored_file(
 
 
 def test_the_api_key_can_come_from_a_prefect_secret_block(standin: StandIn, monkeypatch: pytest.MonkeyPatch) -> None:
-    from prefect.blocks.system import Secret
-
     Secret(value="sk-from-the-block").save("jobping-test-openai", overwrite=True)
     monkeypatch.delenv("OPENAI_API_KEY")
     monkeypatch.setenv("JOBPING_OPENAI_SECRET_BLOCK", "jobping-test-openai")

@@ -8,17 +8,23 @@ import math
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
+import flows.analyse
+import storage.store
 from flows.analyse import analyse
 from flows.scrape import scrape
+from jobping.contract import JobPosting, envelope_for
 from jobping.search import ScrapeParameters
 from jobping.settings import Settings
-from storage.catalog import reader
+from storage.catalog import reader, refresh_catalog
 from storage.lake import Lake
 from tasks.jobspy.source import _sample_records, sample_sites
 from tasks.sqs.messages import REASON_ATTRIBUTE, receive
@@ -114,10 +120,6 @@ def test_a_bare_posting_too_long_or_with_an_impossible_detail_is_stored_cut_or_c
 def test_one_hostile_message_decides_its_own_outcome_and_never_the_run_s(
     settings: Settings, sqs: SQSClient, queues: Queues
 ) -> None:
-    from datetime import UTC, datetime
-
-    from jobping.contract import JobPosting, envelope_for
-
     now = datetime.now(UTC)
     victim = JobPosting(id="1", site="indeed", job_url="https://jobs.example.com/v", title="Victim")
     forger = envelope_for(JobPosting(id="2", site="indeed", job_url="https://x.example/f", title="Forger"), now)
@@ -212,9 +214,6 @@ def test_a_process_holding_the_catalog_open_does_not_make_a_run_fail(settings: S
 def test_the_catalog_is_bound_once_the_first_batch_is_stored_not_over_every_file_of_the_run(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import flows.analyse
-    from storage.catalog import refresh_catalog
-
     # one batch at a time, so that the first is stored before the next is received
     monkeypatch.setenv("JOBPING_LLM_CONCURRENCY", "1")
     files_seen: list[int] = []
@@ -224,6 +223,7 @@ def test_the_catalog_is_bound_once_the_first_batch_is_stored_not_over_every_file
         return refresh_catalog(catalog, lake)
 
     monkeypatch.setattr(flows.analyse, "refresh_catalog", counting)
+    monkeypatch.setattr(storage.store, "refresh_catalog", counting)
     scrape(sample_params())
     report = asyncio.run(analyse())
     assert report.batches > 2
@@ -246,9 +246,6 @@ def test_the_catalog_opens_and_queries_from_any_working_directory(
 
 
 def test_each_run_records_its_counts_as_a_prefect_artifact(settings: Settings) -> None:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
-
     scraped = scrape(ScrapeParameters(source="sample", sites=["google"]), return_state=True)
     analysed = asyncio.run(analyse(return_state=True))
     report = analysed.result()

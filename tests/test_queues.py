@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from jobping.engine.ports import ReceivedMessage
 from jobping.settings import Settings
-from tasks.sqs.messages import MAX_BATCH_BYTES, ReceivedMessage, delete, plan_batches, receive, send_entries
+from tasks.sqs.messages import MAX_BATCH_BYTES, delete, plan_batches, receive, send_entries
 from tasks.sqs.queues import MAX_RECEIVE_COUNT, Queues, depth, ensure_queues, queue_attributes
 
 if TYPE_CHECKING:

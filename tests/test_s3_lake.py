@@ -17,9 +17,10 @@ from jobping.search import ScrapeParameters
 from jobping.settings import Settings
 from storage.catalog import reader, refresh_catalog
 from storage.compaction import compact, current_manifest
-from storage.lake import Lake, stored_versions, write_rows
+from storage.lake import Lake, write_rows
+from storage.store import stored_versions
 from tasks.jobspy.source import sample_sites
-from tests.test_storage import row
+from tests.test_storage import SCRAPED, row
 
 FAKE_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -67,8 +68,6 @@ def test_batches_compaction_and_queries_on_s3(moto_url: str, bucket: str) -> Non
 
 
 def row_time(hours: int) -> object:
-    from tests.test_storage import SCRAPED
-
     return SCRAPED + timedelta(hours=hours)
 
 

@@ -19,9 +19,27 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import sync_playwright
+from prefect.client.orchestration import SyncPrefectClient
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    DeploymentFilter,
+    DeploymentFilterName,
+    FlowFilter,
+    FlowFilterName,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
+from prefect.deployments import run_deployment
+from prefect.exceptions import PrefectHTTPStatusError
+from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
+from standins.servers import free_port
 from storage.catalog import reader
-from tests.servers import free_port
 
 JOBPING = str(Path(sys.executable).parent / "jobping")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -48,20 +66,9 @@ class Stack:
         self.auth = (data / "prefect" / "api-auth").read_text(encoding="ascii").strip()
 
     def client(self) -> Any:
-        from prefect.client.orchestration import SyncPrefectClient
-
         return SyncPrefectClient(self.api, auth_string=self.auth)
 
     def runs_of(self, deployment: str) -> list[Any]:
-        from prefect.client.schemas.filters import (
-            DeploymentFilter,
-            DeploymentFilterName,
-            FlowRunFilter,
-            FlowRunFilterState,
-            FlowRunFilterStateType,
-        )
-        from prefect.client.schemas.objects import StateType
-
         not_scheduled = FlowRunFilter(
             state=FlowRunFilterState(type=FlowRunFilterStateType(not_any_=[StateType.SCHEDULED]))
         )
@@ -85,8 +92,6 @@ class Stack:
         raise TimeoutError(f"no finished {deployment} run within {RUN_DEADLINE_SECONDS:.0f} s")
 
     def artifacts(self, run_id: UUID) -> dict[str, Any]:
-        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
-
         with self.client() as client:
             found = client.read_artifacts(
                 artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
@@ -167,9 +172,6 @@ def test_a_command_with_another_password_is_refused_with_what_to_do(stack: Stack
 
 
 def test_a_scrape_deployment_run_triggers_the_analyse_deployment_which_fills_enriched_jobs(stack: Stack) -> None:
-    from prefect.deployments import run_deployment
-    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
-
     with temporary_settings({PREFECT_API_URL: stack.api, PREFECT_API_AUTH_STRING: stack.auth}):
         scrape_run = run_deployment(
             "scrape/scrape", parameters={"params": {"source": "sample", "sites": ["google", "glassdoor"]}}, timeout=0
@@ -182,8 +184,6 @@ def test_a_scrape_deployment_run_triggers_the_analyse_deployment_which_fills_enr
 
 
 def test_the_scrape_deployment_shows_its_nightly_schedule_and_refuses_wrong_parameters(stack: Stack) -> None:
-    from prefect.exceptions import PrefectHTTPStatusError
-
     with stack.client() as client:
         deployment = client.read_deployment_by_name("scrape/scrape")
         crons = [getattr(s.schedule, "cron", None) for s in deployment.schedules]
@@ -194,8 +194,6 @@ def test_the_scrape_deployment_shows_its_nightly_schedule_and_refuses_wrong_para
 
 
 def test_quick_run_in_the_ui_runs_scrape_then_analyse_and_leaves_artifacts(stack: Stack, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
     clicked = datetime.now().astimezone()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -237,7 +235,6 @@ def open_artifacts_tab(page: Any, run_url: str, artifact: str, attempts: int = 3
     The run page sometimes renders its tabs before its data, so a click that lands then shows
     an empty tab; the page is loaded afresh and the tab clicked again.
     """
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     for attempt in range(1, attempts + 1):
         page.goto(run_url, wait_until="networkidle")
@@ -260,7 +257,6 @@ def test_a_cli_scrape_runs_on_the_stack_s_server_and_triggers_the_analyse_deploy
     )  # fmt: skip
     assert scraped.returncode == 0, scraped.stdout + scraped.stderr
     assert "started a local Prefect server" not in scraped.stderr
-    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 
     with stack.client() as client:
         runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["scrape"])))

@@ -11,6 +11,7 @@ import pytest
 
 from jobping.analysis import AnalysisResult, JobAnalysis
 from jobping.contract import JobPosting, envelope_for
+from jobping.engine.ports import StoredVersion
 from storage.catalog import (
     LakeEmptyError,
     QueryResult,
@@ -20,18 +21,18 @@ from storage.catalog import (
     refresh_catalog,
     run_read_only,
 )
+from storage.compaction import compact
 from storage.lake import (
     JOBSPY_EXTRA_COLUMNS,
     PARTITION,
     ROW_SCHEMA,
     TABLE,
     Lake,
-    StoredVersion,
     stamp,
-    stored_versions,
     to_row,
     write_rows,
 )
+from storage.store import stored_versions
 
 SCRAPED = datetime(2026, 11, 26, 23, 59, tzinfo=UTC)
 
@@ -155,8 +156,6 @@ def test_files_written_before_the_jobspy_columns_read_them_as_null(tmp_path: Pat
 
 
 def test_old_and_new_files_read_and_compact_together(tmp_path: Path) -> None:
-    from storage.compaction import compact
-
     write_old_file(tmp_path, [row("1", 40)], "old")
     new = row("2", 60)
     new |= {"emails": "jobs@x.example", "company_rating": 4.5, "posting_skills": "Go, SQL"}

@@ -19,7 +19,11 @@ from importlib import resources
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any, get_args
 
+import pandas as pd
 import polars as pl
+from jobspy import column_types, scrape_jobs
+from jobspy.model import JobPost, ScraperInput
+from pydantic import ValidationError
 
 from jobping.errors import ConfigurationError, TerminalError, TransientError, describe
 from jobping.search import ScrapeParameters, SiteName
@@ -189,9 +193,6 @@ def to_polars(jobs: pd.DataFrame, site: str, term: str | None, location: str | N
 
 def jobspy_frame(posts: list[JobPost]) -> pd.DataFrame:
     """JobPost models as ``scrape_jobs`` turns them into its DataFrame (python-jobspy 1.4.1)."""
-    import pandas as pd
-    from jobspy import column_types
-    from jobspy.model import JobPost
 
     frame = pd.DataFrame([post.model_dump() for post in posts], columns=list(JobPost.model_fields))
     if not posts:
@@ -216,8 +217,6 @@ def _search_arguments(site: SiteName, params: ScrapeParameters, term: str, locat
 
 def _check_search(arguments: dict[str, Any]) -> None:
     """Refuse arguments JobSpy would refuse, before any scraper runs, as our error, not the board's."""
-    from jobspy.model import ScraperInput
-    from pydantic import ValidationError
 
     given = {name: value for name, value in arguments.items() if value is not None}
     try:
@@ -232,7 +231,6 @@ def scrape_site(site: SiteName, params: ScrapeParameters) -> SiteResult:
     A scraper that raises or reports errors is the board's failure and is collected in
     ``errors``; a search JobSpy refuses, or a value we cannot read, raises a terminal error.
     """
-    from jobspy import scrape_jobs
 
     frames: list[pl.DataFrame] = []
     result = SiteResult(site=site, postings=pl.DataFrame(schema=FRAME_SCHEMA))
@@ -265,7 +263,6 @@ def _sample_records() -> tuple[dict[str, Any], ...]:
 
 def sample_posts(site: SiteName) -> list[JobPost]:
     """The bundled synthetic postings of one site as JobSpy's own models."""
-    from jobspy.model import JobPost
 
     return [JobPost.model_validate(record) for record in _sample_records() if record.get("site") == site]
 

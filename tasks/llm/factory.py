@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 
+import openai
+from prefect.blocks.system import Secret
+
 from jobping.analysis import Analyser
 from jobping.profile import load_profile
 from jobping.settings import Settings
+from tasks.llm.analyser import LLMAnalyser
 from tasks.llm.offline import OfflineAnalyser
 
 logger = logging.getLogger(__name__)
@@ -19,8 +23,6 @@ def _api_key(settings: Settings) -> str:
     if settings.openai_api_key is not None:
         return settings.openai_api_key.get_secret_value()
     if settings.openai_secret_block:
-        from prefect.blocks.system import Secret
-
         secret = Secret.load(settings.openai_secret_block, _sync=True)  # type: ignore[call-arg]
         return str(secret.get())  # type: ignore[union-attr]
     return PLACEHOLDER_KEY
@@ -31,9 +33,6 @@ def make_analyser(settings: Settings) -> Analyser:
     profile = load_profile(settings.profile_path)
     if not settings.llm_configured:
         return OfflineAnalyser(profile)
-    import openai
-
-    from tasks.llm.analyser import LLMAnalyser
 
     client = openai.AsyncOpenAI(
         api_key=_api_key(settings),

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+from prefect_aws import AwsCredentials
 
 from jobping.errors import ConfigurationError, TransientError
 from jobping.settings import AWS_ENDPOINT, Settings
@@ -62,8 +63,6 @@ def make_sqs_client(settings: Settings, *, start_emulator: bool = True) -> SQSCl
     already runs; the caller checks :func:`emulator.answers` first.
     """
     if settings.aws_credentials_block:
-        from prefect_aws import AwsCredentials
-
         block = AwsCredentials.load(settings.aws_credentials_block, _sync=True)  # type: ignore[call-arg]
         # only get_client honours the block's endpoint_url, a boto3 session's client does not
         client: SQSClient = block.get_client("sqs")  # type: ignore[union-attr]

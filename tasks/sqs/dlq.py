@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from jobping.engine.ports import ReceivedMessage
 from tasks.sqs.client import translate
-from tasks.sqs.messages import REASON_ATTRIBUTE, ReceivedMessage, delete, receive, release, send_entries
+from tasks.sqs.messages import REASON_ATTRIBUTE, delete, receive, release, send_entries
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from jobping.engine.ports import ReceivedMessage
 from jobping.text import one_line
 from tasks.sqs.client import translate
 
@@ -30,18 +31,6 @@ REASON_ATTRIBUTE = "jobping-dlq-reason"
 MAX_REASON_CHARS = 1_000
 # what a message attribute costs on top of its value: name, type and framing
 ATTRIBUTE_OVERHEAD_BYTES = 64
-
-
-@dataclass(frozen=True)
-class ReceivedMessage:
-    """One received message, in our terms rather than boto3's dict."""
-
-    message_id: str
-    receipt_handle: str
-    body: str
-    receive_count: int
-    sent_at: datetime
-    attributes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

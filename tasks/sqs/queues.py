@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from jobping.engine.ports import QueueDepth
 from jobping.settings import Settings
 from tasks.sqs.client import translate
 
@@ -30,14 +31,6 @@ class Queues:
     url: str
     dlq_url: str
     dlq_arn: str | None
-
-
-@dataclass(frozen=True)
-class QueueDepth:
-    name: str
-    visible: int
-    in_flight: int
-    delayed: int
 
 
 def _find(sqs: SQSClient, name: str) -> str | None:

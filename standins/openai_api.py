@@ -4,7 +4,7 @@ It answers structured-output requests for jobping's JobAnalysis schema with dete
 answers, and misbehaves on demand: latency, 429 with Retry-After, 500, hanging requests,
 malformed JSON, invalid answers, refusals and length cut-offs, by rate (POST /_config) or
 by a marker in the posting text (``STANDIN:REFUSE`` and friends). GET /_stats counts what
-it did. Run it as its own process: ``python -m tests.standin_openai --port 8081``.
+it did. Run it as its own process: ``python -m standins.openai_api --port 8081``.
 """
 
 from __future__ import annotations

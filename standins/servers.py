@@ -75,7 +75,7 @@ def moto_server(log_path: Path) -> Any:
 
 
 def openai_standin(log_path: Path) -> Any:
-    return serving(["tests.standin_openai"], "/health", log_path)
+    return serving(["standins.openai_api"], "/health", log_path)
 
 
 class StandIn:

@@ -7,11 +7,13 @@ stops exactly those and nothing else. Running `up` again reuses what is still ru
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -23,9 +25,15 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 
+from prefect.client.orchestration import get_client
+from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, PREFECT_HOME, temporary_settings
+from prefect_aws import AwsClientParameters, AwsCredentials
+
 from jobping.errors import ConfigurationError
 from jobping.processes import alive, stop_group
 from jobping.settings import Settings
+from tasks.sqs import emulator
+from tasks.sqs.client import EMULATOR_CREDENTIALS
 
 logger = logging.getLogger(__name__)
 
@@ -213,10 +221,6 @@ def _run(args: list[str], env: dict[str, str], what: str) -> None:
 
 
 def _save_aws_block(settings: Settings) -> None:
-    from prefect_aws import AwsClientParameters, AwsCredentials
-
-    from tasks.sqs.client import EMULATOR_CREDENTIALS
-
     AwsCredentials(
         aws_access_key_id=EMULATOR_CREDENTIALS["aws_access_key_id"],
         aws_secret_access_key=EMULATOR_CREDENTIALS["aws_secret_access_key"],
@@ -226,8 +230,6 @@ def _save_aws_block(settings: Settings) -> None:
 
 
 def _worker_online() -> bool:
-    from prefect.client.orchestration import get_client
-
     try:
         with get_client(sync_client=True) as client:
             workers = client.read_workers_for_work_pool(WORK_POOL)
@@ -244,7 +246,6 @@ def api_url(settings: Settings) -> str:
 @contextmanager
 def _server_lock(settings: Settings) -> Iterator[None]:
     """One command at a time decides whether to start the server: two would race for the port."""
-    import fcntl
 
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     with open(settings.run_dir / "prefect-server.lock", "w", encoding="ascii") as lock:
@@ -311,9 +312,6 @@ def up(settings: Settings) -> StackState:
     A worker started with other JOBPING_* settings than this command's is restarted, so that
     runs from the UI use what this command says they use.
     """
-    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, PREFECT_HOME, temporary_settings
-
-    from tasks.sqs import emulator
 
     if not (PROJECT_ROOT / "prefect.yaml").is_file():
         raise ConfigurationError(f"no prefect.yaml in {PROJECT_ROOT}: run `make up` from a jobping checkout")
@@ -368,7 +366,6 @@ class Part:
 
 def status(settings: Settings) -> list[Part]:
     """What of the local stack runs, where, with which pids."""
-    from tasks.sqs import emulator
 
     state = StackState.load(_state_path(settings))
     parts = []
@@ -388,15 +385,12 @@ def status(settings: Settings) -> list[Part]:
 
 
 def _port_free(port: int) -> bool:
-    import socket
-
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
 def down(settings: Settings) -> list[str]:
     """Stop what jobping started for this data dir (worker, server, emulator), and nothing else."""
-    from tasks.sqs import emulator
 
     path = _state_path(settings)
     state = StackState.load(path)

@@ -28,8 +28,8 @@ from jobping.text import one_line, plain
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-    from flows.analyse import AnalyseReport
     from flows.scrape import ScrapeReport
+    from jobping.engine.drain import AnalyseReport
     from tasks.sqs.queues import Queues
 
 PIPED_WIDTH = 160
@@ -141,7 +141,7 @@ def _use_prefect(settings: Settings) -> None:
                 "or unset PREFECT_API_URL to use jobping's local one"
             )
         return
-    from jobping import stack
+    from app import stack
 
     with _friendly_errors():
         url, started = stack.ensure_server(settings)
@@ -257,7 +257,7 @@ def _everything(
     if not debug:
         # prefect's console shows warnings and errors, one line each; the runs' full logs reach the UI
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
-        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_CLASS", "jobping.console.OneLineConsoleHandler")
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_CLASS", "app.console.OneLineConsoleHandler")
 
 
 @app.command()
@@ -488,7 +488,7 @@ def dlq_redrive(
 @stack_app.command("up")
 def stack_up() -> None:
     """Start the emulator, a Prefect server (UI), the work pool, the deployments and a worker."""
-    from jobping import stack
+    from app import stack
 
     settings = _settings()
     with _friendly_errors():
@@ -511,7 +511,7 @@ def stack_up() -> None:
 
 def _sign_in(settings: Settings) -> str:
     """How to sign in to the local server's UI: the generated password is shown, a given one is named."""
-    from jobping import stack
+    from app import stack
 
     secret = stack.auth(settings)
     if secret.path is None:
@@ -522,7 +522,7 @@ def _sign_in(settings: Settings) -> str:
 @stack_app.command("down")
 def stack_down() -> None:
     """Stop exactly what `stack up` started."""
-    from jobping import stack
+    from app import stack
 
     stopped = stack.down(_settings())
     console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing of ours was running")
@@ -531,7 +531,7 @@ def stack_down() -> None:
 @stack_app.command("status")
 def stack_status() -> None:
     """Say what of the local stack runs, where, with which pids; exit 3 when the Prefect server does not."""
-    from jobping import stack
+    from app import stack
 
     settings = _settings()
     parts = stack.status(settings)
@@ -615,8 +615,8 @@ def demo() -> None:
     os.environ.setdefault("JOBPING_RECEIVE_WAIT_SECONDS", DEMO_RECEIVE_WAIT_SECONDS)
     settings = _settings()
     _flow_command(settings)
+    from app import stack
     from flows.analyse import analyse as analyse_flow
-    from jobping import stack
     from storage.catalog import saved_query
     from tasks.jobspy.source import sample_sites
     from tasks.sqs import emulator

@@ -1,0 +1,264 @@
+"""One received batch, end to end: parse, skip what is stored, analyse, write, then delete.
+
+The order is the guarantee: a message is deleted only after its row is durably stored (or
+it is skipped as already stored, or it is safely in the DLQ). Anything else stays on the
+queue and is delivered again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from jobping.analysis import AnalysisResult
+from jobping.contract import Envelope, PoisonMessageError, parse_message
+from jobping.engine.outcomes import (
+    FINISHED,
+    BatchResult,
+    DeadLettered,
+    Deferred,
+    Duplicate,
+    Fatal,
+    Outcome,
+    Retry,
+    Skipped,
+    Stored,
+    TopMatch,
+)
+from jobping.engine.ports import (
+    Analysed,
+    Analyser,
+    AnswerStore,
+    Lake,
+    Queue,
+    ReceivedMessage,
+    StoredIndex,
+    StoredVersion,
+)
+from jobping.errors import ConfigurationError, PostingRejectedError, TransientError
+from jobping.text import one_line
+
+logger = logging.getLogger(__name__)
+
+# a DLQ reason travels as a message attribute: long enough to act on, short enough to read
+MAX_REASON_CHARS = 1_000
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a posting that failed for a passing reason is tried again within its batch."""
+
+    attempts: int = 3
+    backoff_seconds: float = 2.0
+    jitter_factor: float = 0.5
+
+    def delay(self, retry: int) -> float:
+        """Seconds before the ``retry``-th retry: exponential, with jitter so that batches spread out."""
+        base: float = self.backoff_seconds * 2 ** (retry - 1)
+        jitter = random.uniform(-self.jitter_factor, self.jitter_factor)  # noqa: S311
+        return max(0.0, base * (1 + jitter))
+
+
+class CostBudget:
+    """Dollars the run may spend and requests it may have in flight; once spent, no new posting is sent."""
+
+    def __init__(self, limit_usd: float | None, concurrency: int) -> None:
+        self.limit_usd = limit_usd
+        self.spent_usd = 0.0
+        # the check happens once a slot is free, so queued postings see what the others spent
+        self.slots = asyncio.Semaphore(concurrency)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.limit_usd is not None and self.spent_usd >= self.limit_usd
+
+
+class Claims:
+    """Postings being analysed right now, so that a duplicate in another batch waits instead of paying twice."""
+
+    def __init__(self) -> None:
+        self._analysed: dict[StoredVersion, asyncio.Future[bool]] = {}
+
+    async def wait_for_other(self, version: StoredVersion) -> bool:
+        """True when another batch already analysed this version; else claim it for this one."""
+        other = self._analysed.get(version)
+        if other is not None and await asyncio.shield(other):
+            return True
+        self._analysed[version] = asyncio.get_running_loop().create_future()
+        return False
+
+    def release(self, version: StoredVersion, *, analysed: bool) -> None:
+        claim = self._analysed.get(version)
+        if claim is not None and not claim.done():
+            claim.set_result(analysed)
+
+    def forget(self, version: StoredVersion) -> None:
+        """The analysis of ``version`` was not stored after all: the next message carrying it analyses it."""
+        claim = self._analysed.get(version)
+        if claim is not None and claim.done():
+            del self._analysed[version]
+
+
+def judge(error: BaseException) -> Outcome:
+    """What an error raised while handling one posting means for that posting."""
+    if isinstance(error, PostingRejectedError):
+        return DeadLettered(one_line(f"analysis failed: {error}", MAX_REASON_CHARS))
+    if isinstance(error, TransientError):
+        return Retry(one_line(error, MAX_REASON_CHARS))
+    if isinstance(error, ConfigurationError) or not isinstance(error, Exception):
+        # a rejected key or a bad setting fails every posting alike: keep the message, stop the run
+        return Fatal(error)
+    # anything else this one posting raised decides its outcome alone, never the run's
+    return DeadLettered(one_line(f"analysis raised {type(error).__name__}: {error}", MAX_REASON_CHARS))
+
+
+class BatchHandler:
+    """Handles batches of one run: the queue, the lake and the analyser, and what the run shares.
+
+    Calling it handles one batch to the end and returns each message's outcome. It keeps no
+    state of the batch between calls: a batch handled again (a retry after a failed write)
+    starts afresh, and what an earlier call stored is skipped through ``stored``.
+    """
+
+    def __init__(
+        self,
+        queue: Queue,
+        lake: Lake,
+        analyser: Analyser,
+        *,
+        stored: StoredIndex,
+        budget: CostBudget,
+        claims: Claims | None = None,
+        answers: AnswerStore | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.queue, self.lake, self.analyser = queue, lake, analyser
+        self.stored, self.budget = stored, budget
+        self.claims = claims or Claims()
+        self.answers = answers
+        self.retry = retry or RetryPolicy()
+        self.sleep = sleep
+
+    async def __call__(self, messages: Sequence[ReceivedMessage]) -> BatchResult:
+        outcomes: dict[str, Outcome] = {}
+        todo = self._triage(messages, outcomes)
+        envelopes = dict(todo)
+        for attempt in range(1, self.retry.attempts + 1):
+            if attempt > 1:
+                await self.sleep(self.retry.delay(attempt - 1))
+            answers = await asyncio.gather(*(self._analyse(envelope) for _, envelope in todo), return_exceptions=True)
+            for (message_id, _), answer in zip(todo, answers, strict=True):
+                outcomes[message_id] = answer if not isinstance(answer, BaseException) else judge(answer)
+            todo = [(message_id, envelope) for message_id, envelope in todo if isinstance(outcomes[message_id], Retry)]
+            if not todo or any(isinstance(outcome, Fatal) for outcome in outcomes.values()):
+                break
+        return await asyncio.to_thread(self._settle, messages, outcomes, envelopes)
+
+    def _triage(self, messages: Sequence[ReceivedMessage], outcomes: dict[str, Outcome]) -> list[tuple[str, Envelope]]:
+        """Parse every message: poison is dead-lettered, what is stored is skipped, the rest is to do."""
+        seen: set[StoredVersion] = set()
+        todo: list[tuple[str, Envelope]] = []
+        for message in messages:
+            try:
+                envelope = parse_message(message.body, message.sent_at)
+            except PoisonMessageError as exc:
+                outcomes[message.message_id] = DeadLettered(one_line(exc.reason, MAX_REASON_CHARS))
+                continue
+            except Exception as exc:
+                reason = f"could not be read: {type(exc).__name__}: {exc}"
+                outcomes[message.message_id] = DeadLettered(one_line(reason, MAX_REASON_CHARS))
+                continue
+            version = StoredVersion(envelope.job_key, envelope.content_hash, self.analyser.prompt_version)
+            if version in self.stored or version in seen:
+                outcomes[message.message_id] = Skipped()
+                continue
+            seen.add(version)
+            todo.append((message.message_id, envelope))
+        return todo
+
+    async def _analyse(self, envelope: Envelope) -> Stored | Duplicate | Deferred:
+        version = StoredVersion(envelope.job_key, envelope.content_hash, self.analyser.prompt_version)
+        if await self.claims.wait_for_other(version):
+            return Duplicate()
+        paid = self.answers.get(version) if self.answers is not None else None
+        if paid is not None:
+            self.claims.release(version, analysed=True)
+            return Stored(paid)
+        result: AnalysisResult
+        try:
+            async with self.budget.slots:
+                if self.budget.exhausted:
+                    self.claims.release(version, analysed=False)
+                    return Deferred()
+                result = await self.analyser.analyse(envelope.posting)
+                if self.answers is not None and result.prompt_tokens:
+                    self.answers.put(version, result)
+        except BaseException:
+            self.claims.release(version, analysed=False)
+            raise
+        self.claims.release(version, analysed=True)
+        self.budget.spent_usd += result.cost_usd
+        return Stored(result)
+
+    def _settle(
+        self, messages: Sequence[ReceivedMessage], outcomes: dict[str, Outcome], envelopes: dict[str, Envelope]
+    ) -> BatchResult:
+        """Write the analyses, dead-letter the poison, then delete what is safe; keep the rest."""
+        now = datetime.now(UTC)
+        analysed = [
+            Analysed(envelopes[m.message_id], outcome.result, now, m.message_id)
+            for m in messages
+            if isinstance(outcome := outcomes[m.message_id], Stored)
+        ]
+        # the durable write comes first; if it raises, nothing below runs and nothing is deleted
+        try:
+            self.lake.write(analysed)
+        except BaseException:
+            for written in analysed:
+                self.claims.forget(written.version)
+            raise
+        self.stored.add_all(a.version for a in analysed)
+
+        poisoned = [(m, o.reason) for m in messages if isinstance(o := outcomes[m.message_id], DeadLettered)]
+        try:
+            taken = {m.message_id for m in self.queue.dead_letter(poisoned)} if poisoned else set()
+        except TransientError as exc:
+            logger.warning("the DLQ could not be reached (%s): %d messages stay on the queue", exc, len(poisoned))
+            taken = set()
+        for message, reason in poisoned:
+            if message.message_id not in taken:
+                # not in the DLQ, so not deleted: it comes again and goes to the DLQ then
+                why = f"could not be dead-lettered: {reason}"
+                outcomes[message.message_id] = Retry(one_line(why, MAX_REASON_CHARS))
+
+        finished = [m for m in messages if isinstance(outcomes[m.message_id], FINISHED)]
+        not_deleted = self.queue.delete(finished) if finished else []
+        deferred = [m for m in messages if isinstance(outcomes[m.message_id], Deferred)]
+        if deferred:
+            # the budget stopped them, not a failure: visible again at once for the next run
+            self.queue.release(deferred)
+
+        result = BatchResult(outcomes=[(m.message_id, outcomes[m.message_id]) for m in messages])
+        for _, outcome in result.outcomes:
+            result.counts.count(outcome)
+            if isinstance(outcome, Fatal) and result.fatal is None:
+                result.fatal = outcome.error
+        result.counts.not_deleted = len(not_deleted)
+        result.top = [top_match(a) for a in analysed]
+        return result
+
+
+def top_match(analysed: Analysed) -> TopMatch:
+    posting, analysis = analysed.envelope.posting, analysed.result.analysis
+    return TopMatch(
+        fit_score=analysis.fit_score,
+        verdict=analysis.verdict,
+        title=posting.title,
+        company=posting.company or "",
+        job_url=posting.job_url,
+    )

@@ -1,0 +1,142 @@
+"""What the analyse engine needs from the world, as three small protocols and the values they pass.
+
+The engine knows messages, stored versions and analysers; the SQS queue, the Parquet lake and
+the OpenAI client are implementations of these, built by the flow (or by a test, in memory).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from jobping.analysis import Analyser, AnalysisResult
+from jobping.contract import Envelope
+
+__all__ = [
+    "Analysed",
+    "Analyser",
+    "AnswerStore",
+    "Lake",
+    "Queue",
+    "QueueDepth",
+    "ReceivedMessage",
+    "StoredIndex",
+    "StoredVersion",
+]
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    """One received message, in our terms rather than a client's dict."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int
+    sent_at: datetime
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    name: str
+    visible: int
+    in_flight: int
+    delayed: int
+
+    @property
+    def idle(self) -> bool:
+        """Nothing visible, in flight or delayed."""
+        return self.visible + self.in_flight + self.delayed == 0
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """One analysis of one posting's content by one prompt: what makes a second analysis unnecessary."""
+
+    job_key: str
+    content_hash: str
+    prompt_version: str
+
+
+class StoredIndex:
+    """The analyses already stored.
+
+    A plain object rather than a set, so that Prefect does not walk every element when the
+    index is passed to a task.
+    """
+
+    def __init__(self, versions: Iterable[StoredVersion] = ()) -> None:
+        self._versions = set(versions)
+
+    def __contains__(self, version: object) -> bool:
+        return version in self._versions
+
+    def __iter__(self) -> Iterator[StoredVersion]:
+        return iter(self._versions)
+
+    def __len__(self) -> int:
+        return len(self._versions)
+
+    def add_all(self, versions: Iterable[StoredVersion]) -> None:
+        self._versions.update(versions)
+
+
+@dataclass(frozen=True)
+class Analysed:
+    """A posting with its analysis, ready to be stored."""
+
+    envelope: Envelope
+    result: AnalysisResult
+    analysed_at: datetime
+    message_id: str
+
+    @property
+    def version(self) -> StoredVersion:
+        return StoredVersion(self.envelope.job_key, self.envelope.content_hash, self.result.prompt_version)
+
+
+class Queue(Protocol):
+    """A queue with a dead-letter queue beside it (SQS, or an in-memory fake)."""
+
+    def depth(self) -> QueueDepth: ...
+
+    def receive(self, max_messages: int, wait_seconds: int) -> list[ReceivedMessage]:
+        """Up to ``max_messages``, invisible to others until deleted, released or timed out."""
+        ...
+
+    def delete(self, messages: Sequence[ReceivedMessage]) -> list[ReceivedMessage]:
+        """Delete; returns the messages that could not be deleted (they will come again)."""
+        ...
+
+    def dead_letter(self, poisoned: Sequence[tuple[ReceivedMessage, str]]) -> list[ReceivedMessage]:
+        """Copy each message to the DLQ with its reason; returns those that got there."""
+        ...
+
+    def release(self, messages: Sequence[ReceivedMessage]) -> None:
+        """Make messages visible again at once."""
+        ...
+
+    def extend(self, messages: Sequence[ReceivedMessage], seconds: int) -> int:
+        """Keep messages invisible for ``seconds`` more; returns how many were extended."""
+        ...
+
+
+class Lake(Protocol):
+    """Where analyses are stored durably."""
+
+    def stored_versions(self) -> StoredIndex: ...
+
+    def write(self, analysed: Sequence[Analysed]) -> None:
+        """Store all of ``analysed`` durably, or raise with nothing half-visible."""
+        ...
+
+
+class AnswerStore(Protocol):
+    """Paid answers kept across a crash, so that one is never paid twice."""
+
+    def get(self, version: StoredVersion) -> AnalysisResult | None: ...
+
+    def put(self, version: StoredVersion, result: AnalysisResult) -> None: ...
