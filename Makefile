@@ -39,8 +39,8 @@ lint: $(STAMP)  ## ruff, and the import layers of pyproject.toml (lint-imports)
 typecheck: $(STAMP)  ## mypy --strict on all non-test code
 	$(BIN)/mypy
 
-unit: $(STAMP)  ## pytest only
-	$(BIN)/pytest
+unit: $(STAMP)  ## pytest without the slow end-to-end tests (the stack and its browser test)
+	$(BIN)/pytest -m "not slow"
 
 CHROMIUM ?= /usr/bin/chromium
 
@@ -51,7 +51,8 @@ browser:  ## Debian's chromium for the UI test (installed with apt-get when miss
 	  else echo "the UI test needs Debian's chromium at $(CHROMIUM): sudo apt-get install chromium" >&2; exit 1; fi; }
 	@test -x $(CHROMIUM)
 
-test: lint typecheck browser unit  ## ruff, mypy --strict and pytest (the UI test drives chromium)
+test: lint typecheck browser  ## ruff, lint-imports, mypy --strict and every test (the UI test drives chromium)
+	$(BIN)/pytest
 
 test-faults: $(STAMP)  ## the fault-injection suite against real processes; writes docs/RELIABILITY.md
 	$(BIN)/python scripts/faults.py

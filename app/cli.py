@@ -169,10 +169,10 @@ def _check_before_running(settings: Settings, *, analyses: bool = True) -> None:
     with _friendly_errors():
         if analyses:
             load_profile(settings.profile_path)
-            if not settings.lake_url:
+            if not settings.lake.url:
                 _check_writable(settings.lake_dir)
-        if not settings.uses_emulator and not settings.aws_credentials_block:
-            check_reachable(settings)
+        if not settings.sqs.uses_emulator and not settings.sqs.credentials_block:
+            check_reachable(settings.sqs)
 
 
 def _check_writable(folder: Path) -> None:
@@ -346,16 +346,16 @@ def _existing_queues(settings: Settings) -> tuple[SQSClient, Queues] | None:
     from tasks.sqs.client import make_sqs_client
     from tasks.sqs.queues import find_queues
 
-    if settings.uses_emulator and not emulator.answers(settings):
+    if settings.sqs.uses_emulator and not emulator.answers(settings):
         errors.print(
-            f"the embedded SQS emulator is not running at {settings.emulator_url}, so no queue holds anything "
+            f"the embedded SQS emulator is not running at {settings.sqs.emulator_url}, so no queue holds anything "
             "(`jobping emulator start` or any flow command starts it)"
         )
         return None
     sqs = make_sqs_client(settings, start_emulator=False)
-    queues = find_queues(sqs, settings)
+    queues = find_queues(sqs, settings.sqs)
     if queues is None:
-        errors.print(f"no queues named {settings.queue_name} yet: `jobping queues ensure` or a scrape creates them")
+        errors.print(f"no queues named {settings.sqs.queue_name} yet: `jobping queues ensure` or a scrape creates them")
         return None
     return sqs, queues
 
@@ -387,7 +387,7 @@ def queues_ensure() -> None:
 
     with _friendly_errors():
         sqs = make_sqs_client(settings)
-        queues = ensure_queues(sqs, settings)
+        queues = ensure_queues(sqs, settings.sqs)
         shown = (
             "VisibilityTimeout",
             "MessageRetentionPeriod",
@@ -420,11 +420,13 @@ def emulator_stop() -> None:
 
     settings = _settings()
     if emulator.stop(settings):
-        console.print(f"emulator stopped at {settings.emulator_url}")
+        console.print(f"emulator stopped at {settings.sqs.emulator_url}")
     elif emulator.answers(settings):
-        console.print(f"the emulator at {settings.emulator_url} was not started from {settings.data_dir}: left alone")
+        console.print(
+            f"the emulator at {settings.sqs.emulator_url} was not started from {settings.data_dir}: left alone"
+        )
     else:
-        console.print(f"no emulator of ours was running at {settings.emulator_url}")
+        console.print(f"no emulator of ours was running at {settings.sqs.emulator_url}")
 
 
 # the exit of a status command whose service does not run
@@ -443,7 +445,7 @@ def emulator_status() -> None:
         console.print(f"{status.url}: running ({whose})")
         return
     if emulator.port_taken(settings):
-        console.print(f"{status.url}: not running; port {settings.emulator_port} is taken by something else")
+        console.print(f"{status.url}: not running; port {settings.sqs.emulator_port} is taken by something else")
     else:
         console.print(f"{status.url}: not running")
     raise typer.Exit(NOT_RUNNING_EXIT)
@@ -465,7 +467,7 @@ def dlq_list(
         letters = list_dead_letters(sqs, queues.dlq_url, limit)
     rows = [(d.reason, d.receive_count, f"{d.age_seconds / 60:.0f} min", d.title, d.site) for d in letters]
     console.print(
-        _table(["reason", "receives", "age", "title", "site"], rows, title=f"{len(rows)} in {settings.dlq_name}")
+        _table(["reason", "receives", "age", "title", "site"], rows, title=f"{len(rows)} in {settings.sqs.dlq_name}")
     )
 
 
@@ -624,7 +626,7 @@ def demo() -> None:
     started_emulator = False
     with _friendly_errors():
         try:
-            if settings.uses_emulator:
+            if settings.sqs.uses_emulator:
                 started_emulator = emulator.ensure_running(settings).started_here
             _print_scrape(_run_scrape(ScrapeParameters(source="sample", sites=sample_sites())))
             _print_analyse(asyncio.run(analyse_flow()))

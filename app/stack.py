@@ -177,12 +177,12 @@ def prefect_env(settings: Settings) -> dict[str, str]:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             # the ui shows what the runs log at info
             "PREFECT_LOGGING_LEVEL": "INFO",
-            "PREFECT_WORKER_QUERY_SECONDS": f"{settings.worker_query_seconds:g}",
+            "PREFECT_WORKER_QUERY_SECONDS": f"{settings.stack.worker_query_seconds:g}",
             "JOBPING_DATA_DIR": str(settings.data_dir),
-            "JOBPING_TIMEZONE": settings.timezone,
+            "JOBPING_TIMEZONE": settings.stack.timezone,
         }
     )
-    if settings.uses_emulator and not settings.aws_credentials_block:
+    if settings.sqs.uses_emulator and not settings.sqs.credentials_block:
         # the deployments reach sqs through a block, as a prefect user would point them at aws
         env["JOBPING_AWS_CREDENTIALS_BLOCK"] = AWS_BLOCK
     return env
@@ -224,8 +224,8 @@ def _save_aws_block(settings: Settings) -> None:
     AwsCredentials(
         aws_access_key_id=EMULATOR_CREDENTIALS["aws_access_key_id"],
         aws_secret_access_key=EMULATOR_CREDENTIALS["aws_secret_access_key"],
-        region_name=settings.aws_region,
-        aws_client_parameters=AwsClientParameters(endpoint_url=settings.emulator_url),
+        region_name=settings.sqs.region,
+        aws_client_parameters=AwsClientParameters(endpoint_url=settings.sqs.emulator_url),
     ).save(AWS_BLOCK, overwrite=True)
 
 
@@ -240,7 +240,7 @@ def _worker_online() -> bool:
 
 
 def api_url(settings: Settings) -> str:
-    return f"http://127.0.0.1:{settings.prefect_port}/api"
+    return f"http://127.0.0.1:{settings.stack.prefect_port}/api"
 
 
 @contextmanager
@@ -266,13 +266,13 @@ def ensure_server(settings: Settings) -> tuple[str, int | None]:
     with _server_lock(settings):
         if _healthy(url + "/health") and _reusable(url, secret, settings):
             return url, None
-        if not _port_free(settings.prefect_port):
+        if not _port_free(settings.stack.prefect_port):
             raise ConfigurationError(
-                f"port {settings.prefect_port} is taken by something that is not a healthy Prefect server: "
+                f"port {settings.stack.prefect_port} is taken by something that is not a healthy Prefect server: "
                 "stop it or set JOBPING_PREFECT_PORT"
             )
         path = _state_path(settings)
-        args = [_prefect_bin(), "server", "start", "--host", "127.0.0.1", "--port", str(settings.prefect_port)]
+        args = [_prefect_bin(), "server", "start", "--host", "127.0.0.1", "--port", str(settings.stack.prefect_port)]
         pid = _spawn("prefect-server", args, prefect_env(settings), settings)
         state = StackState.load(path)
         state.pids["server"], state.api_url = pid, url
@@ -292,7 +292,7 @@ def _reusable(url: str, secret: Auth, settings: Settings) -> bool:
     if _answers(version, secret.header) == HTTPStatus.UNAUTHORIZED:
         where = f"{AUTH_ENV}" if secret.path is None else f"{secret.path}"
         raise ConfigurationError(
-            f"the Prefect server on port {settings.prefect_port} refuses jobping's password (from {where}): "
+            f"the Prefect server on port {settings.stack.prefect_port} refuses jobping's password (from {where}): "
             f"set {AUTH_ENV} to the password it was started with, or stop it (`jobping stack down`) to start "
             "it again with this one"
         )
@@ -316,7 +316,7 @@ def up(settings: Settings) -> StackState:
     if not (PROJECT_ROOT / "prefect.yaml").is_file():
         raise ConfigurationError(f"no prefect.yaml in {PROJECT_ROOT}: run `make up` from a jobping checkout")
     path = _state_path(settings)
-    if settings.uses_emulator:
+    if settings.sqs.uses_emulator:
         started = emulator.ensure_running(settings)
         if started.started_here and started.pid:
             state = StackState.load(path)
@@ -369,11 +369,11 @@ def status(settings: Settings) -> list[Part]:
 
     state = StackState.load(_state_path(settings))
     parts = []
-    if settings.uses_emulator:
+    if settings.sqs.uses_emulator:
         found = emulator.status(settings)
         parts.append(Part("SQS emulator", found.url, found.running, found.pid))
     else:
-        parts.append(Part("SQS", str(settings.sqs_endpoint_url), True, None))
+        parts.append(Part("SQS", str(settings.sqs.endpoint_url), True, None))
     url = api_url(settings)
     server = state.pids.get("server")
     parts.append(Part("Prefect server", url.removesuffix("/api"), _healthy(url + "/health"),

@@ -38,6 +38,7 @@ from bench.publish import client, environment_for_child, jobping_analyse, peak_m
 from bench.startup import measure_startup, startup_section
 from flows.analyse import analyse
 from flows.scrape import scrape
+from jobping.profile import load_profile
 from jobping.search import ScrapeParameters
 from jobping.settings import Settings
 from standins.servers import StandIn, moto_server, openai_standin
@@ -88,7 +89,7 @@ class Feeder:
 
     def __init__(self, settings: Settings, bodies: list[str], depth: int) -> None:
         self.sqs = make_sqs_client(settings)
-        self.url = ensure_queues(self.sqs, settings).url
+        self.url = ensure_queues(self.sqs, settings.sqs).url
         self.bodies = list(bodies)
         self.depth = depth
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -161,8 +162,8 @@ def baseline_throughput(base: Path, moto: str, standin: StandIn, postings: int) 
     with environment(fresh_env(base, moto, standin)):
         settings = Settings()
         sqs = make_sqs_client(settings)
-        queues = ensure_queues(sqs, settings)
-        analyser = make_analyser(settings)
+        queues = ensure_queues(sqs, settings.sqs)
+        analyser = make_analyser(settings.llm, load_profile(settings.profile_path))
         with Feeder(settings, sample_bodies(postings), QUEUE_DEPTH):
             started = time.perf_counter()
             done = asyncio.run(one_at_a_time(sqs, queues.url, analyser, settings.lake_dir, postings))

@@ -27,6 +27,7 @@ from jobping.engine.drain import AnalyseReport, DrainOptions, Limits, drain
 from jobping.engine.outcomes import BatchResult, TopMatch
 from jobping.engine.ports import ReceivedMessage
 from jobping.errors import TransientError
+from jobping.profile import load_profile
 from jobping.settings import Settings
 from jobping.text import one_line
 from storage.answers import AnswerLog
@@ -91,7 +92,7 @@ async def _as_task(handle: BatchHandler, messages: list[ReceivedMessage]) -> Bat
 
 def _analyse_run_name() -> str:
     limits = [f"{k} {v:g}" for k, v in flow_run.parameters.items() if isinstance(v, int | float)]
-    return f"analyse {Settings().queue_name}" + (f" ({', '.join(limits)})" if limits else "")
+    return f"analyse {Settings().sqs.queue_name}" + (f" ({', '.join(limits)})" if limits else "")
 
 
 @flow(name="analyse", flow_run_name=_analyse_run_name, log_prints=True)
@@ -111,18 +112,18 @@ async def analyse(
     """Drain the queue: receive up to ten at a time, analyse, write Parquet, then delete."""
     settings = Settings()
     logger = get_run_logger()
-    analyser = make_analyser(settings)
+    analyser = make_analyser(settings.llm, load_profile(settings.profile_path))
     sqs = make_sqs_client(settings)
-    queues = locate_queues(sqs, settings)
-    queue = SqsQueue(sqs, queues.url, queues.dlq_url, settings.visibility_timeout_seconds)
+    queues = locate_queues(sqs, settings.sqs)
+    queue = SqsQueue(sqs, queues.url, queues.dlq_url, settings.sqs.visibility_timeout_seconds)
     lake = Lake.from_settings(settings)
     offline = analyser.model == OFFLINE_MODEL
     if offline:
         logger.warning("no LLM configured (OPENAI_API_KEY or OPENAI_BASE_URL): using the offline analyser")
     options = DrainOptions(
-        receive_wait_seconds=settings.receive_wait_seconds,
-        visibility_timeout_seconds=settings.visibility_timeout_seconds,
-        concurrency=settings.llm_concurrency,
+        receive_wait_seconds=settings.sqs.receive_wait_seconds,
+        visibility_timeout_seconds=settings.sqs.visibility_timeout_seconds,
+        concurrency=settings.llm.concurrency,
         retry=RetryPolicy(attempts=POSTING_ATTEMPTS, backoff_seconds=POSTING_BACKOFF_SECONDS),
     )
     with closing(AnswerLog(settings.data_dir)) as answers:

@@ -26,7 +26,7 @@ def dlq_redrive(
     """Move messages from the dead-letter queue back to the main queue for another try."""
     settings = Settings()
     sqs = make_sqs_client(settings)
-    queues = locate_queues(sqs, settings)
+    queues = locate_queues(sqs, settings.sqs)
     report = redrive(sqs, queues.dlq_url, queues.url, reason=reason, limit=max_messages)
     rows = [{"reason": reason_text[:200], "moved": count} for reason_text, count in report.reasons.items()]
     left = depth(sqs, queues.dlq_url)

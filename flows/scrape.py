@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from prefect import State, flow, get_run_logger, task
@@ -11,22 +11,26 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
+from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
-from jobping.contract import encode_cut
-from jobping.engine.ports import QueueDepth
+from jobping.contract import Envelope, encode_cut
 from jobping.errors import JobpingError, TerminalError
+from jobping.profile import load_profile
 from jobping.search import ScrapeParameters, SiteName
 from jobping.settings import Settings
 from jobping.text import one_line
 from storage.lake import Lake
 from storage.store import stored_versions
-from tasks.jobspy.normalise import Normalised, normalise
+from tasks.jobspy.normalise import Normalised, drop_stored, normalise
 from tasks.jobspy.source import SiteFailedError, SiteResult, fetch_site, health_flags
-from tasks.llm.factory import make_analyser
+from tasks.llm.factory import prompt_version
 from tasks.sqs.client import make_sqs_client
 from tasks.sqs.messages import SendReport, send_entries
-from tasks.sqs.queues import depth, locate_queues
+from tasks.sqs.queues import Queues, depth, locate_queues
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 SITE_RETRIES = 1
 SITE_RETRY_DELAY_SECONDS = 10
@@ -101,12 +105,9 @@ def fetch_site_postings(site: SiteName, params: ScrapeParameters, source: str) -
 
 
 @task(name="normalise", cache_policy=NO_CACHE)
-def normalise_postings(results: list[SiteResult], settings: Settings, scraped_at: datetime) -> Normalised:
-    prompt_version = make_analyser(settings).prompt_version
-    lake = Lake.from_settings(settings)
-    stored = {(v.job_key, v.content_hash) for v in stored_versions(lake) if v.prompt_version == prompt_version}
-    frame = pl.concat([result.postings for result in results], how="vertical")
-    normalised = normalise(frame, scraped_at, stored)
+def normalise_postings(results: list[SiteResult], scraped_at: datetime) -> Normalised:
+    """Every site's rows as envelopes: validated once, keyed, deduplicated across sites."""
+    normalised = normalise(pl.concat([result.postings for result in results], how="vertical"), scraped_at)
     logger = get_run_logger()
     for reason in normalised.invalid_reasons:
         logger.warning("invalid posting dropped: %s", one_line(reason))
@@ -117,13 +118,19 @@ def normalise_postings(results: list[SiteResult], settings: Settings, scraped_at
     return normalised
 
 
+@task(name="drop-already-stored", cache_policy=NO_CACHE)
+def drop_already_stored(normalised: Normalised, lake: Lake, prompt_version: str) -> Normalised:
+    """Only what the lake does not hold yet, with this content and this prompt, goes on the queue."""
+    stored = {(v.job_key, v.content_hash) for v in stored_versions(lake) if v.prompt_version == prompt_version}
+    return drop_stored(normalised, stored)
+
+
 @task(name="publish", cache_policy=NO_CACHE)
-def publish_postings(normalised: Normalised, settings: Settings) -> tuple[SendReport, QueueDepth, QueueDepth]:
-    sqs = make_sqs_client(settings)
-    queues = locate_queues(sqs, settings)
+def publish_postings(envelopes: list[Envelope], sqs: SQSClient, queues: Queues) -> SendReport:
+    """Every envelope onto the queue, cut to the message budget where needed."""
     logger = get_run_logger()
     entries = []
-    for i, envelope in enumerate(normalised.envelopes):
+    for i, envelope in enumerate(envelopes):
         body, cut = encode_cut(envelope)
         for name, why in cut.items():
             logger.warning("%s: %s %s", envelope.job_key, name, why)
@@ -131,8 +138,8 @@ def publish_postings(normalised: Normalised, settings: Settings) -> tuple[SendRe
     report = send_entries(sqs, queues.url, entries)  # type: ignore[arg-type]
     logger.info("published %d postings in %d SendMessageBatch requests", report.sent, report.requests)
     for entry_id, reason in list(report.failed.items())[:10]:
-        logger.error("posting %s was not published: %s", normalised.envelopes[int(entry_id)].job_key, one_line(reason))
-    return report, depth(sqs, queues.url), depth(sqs, queues.dlq_url)
+        logger.error("posting %s was not published: %s", envelopes[int(entry_id)].job_key, one_line(reason))
+    return report
 
 
 def _one_line(text: str) -> str:
@@ -212,11 +219,17 @@ def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
             logger.error("site %s failed: %s", site, report.site_errors[site])
 
     if results:
-        normalised = normalise_postings(results, settings, datetime.now(UTC))
-        report.invalid, report.duplicates = normalised.invalid, normalised.duplicates
-        report.already_stored = normalised.already_stored
-        report.new, report.stored = dict(normalised.new_by_site), dict(normalised.stored_by_site)
-        sent, main, dlq = publish_postings(normalised, settings)
+        normalised = normalise_postings(results, datetime.now(UTC))
+        version = prompt_version(settings.llm, load_profile(settings.profile_path))
+        new = drop_already_stored(normalised, Lake.from_settings(settings), version)
+        report.invalid, report.duplicates, report.already_stored = new.invalid, new.duplicates, new.already_stored
+        report.new, report.stored = dict(new.new_by_site), dict(new.stored_by_site)
+        sqs = make_sqs_client(settings)
+        queues = locate_queues(sqs, settings.sqs)
+        # quoted: Prefect need not walk a client looking for futures
+        client: Any = quote(sqs)
+        sent = publish_postings(new.envelopes, client, queues)
+        main, dlq = depth(sqs, queues.url), depth(sqs, queues.dlq_url)
         report.queue_visible, report.dlq_visible = main.visible, dlq.visible
         report.published, report.failed, report.send_requests = sent.sent, len(sent.failed), sent.requests
     _record(report)

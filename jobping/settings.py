@@ -47,41 +47,41 @@ def _no_glob(path: str) -> None:
         raise ValueError(f"{path!r} contains {' '.join(found)}: the lake's path may not hold glob characters")
 
 
-class Settings(BaseSettings):
-    """Everything jobping reads from its environment, built once at the edge."""
+def _http_url(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    if not value.strip().startswith(("http://", "https://")):
+        raise ValueError(f"must be unset or an http(s) URL, not {value!r}")
+    return value.strip()
 
-    model_config = SettingsConfigDict(
-        env_prefix="JOBPING_",
-        env_file=".env",
-        extra="ignore",
-        frozen=True,
-    )
 
-    data_dir: Path = Field(
-        default=Path("data"),
-        description="Folder for the Parquet lake (<data>/lake) and the DuckDB catalog.",
-    )
-    lake_url: str | None = Field(
+# every section reads the same environment and .env; a field's env name is JOBPING_ + its name
+# unless an alias says otherwise, so the variable names are those of the flat settings before
+_SECTION = {"env_file": ".env", "extra": "ignore", "frozen": True, "populate_by_name": True}
+
+
+class SqsSettings(BaseSettings):
+    """The queue, its DLQ, and the embedded emulator that stands in for SQS by default."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBPING_", **_SECTION)  # type: ignore[typeddict-item]
+
+    endpoint_url: str | None = Field(
         default=None,
-        description=(
-            "Unset: the lake is the folder <data>/lake. 's3://bucket/prefix': a lake on object storage, "
-            "which analyse workers on several machines can share."
-        ),
-    )
-    s3_endpoint_url: str | None = Field(
-        default=None,
-        description="Unset: AWS S3. An http(s) URL: an S3-compatible store for the lake (MinIO, moto).",
-    )
-    sqs_endpoint_url: str | None = Field(
-        default=None,
+        validation_alias="JOBPING_SQS_ENDPOINT_URL",
         description=(
             "Unset: the embedded SQS emulator on 127.0.0.1. A URL: that endpoint "
             "(ElasticMQ, LocalStack). 'aws': real AWS SQS."
         ),
     )
-    aws_region: str = Field(default="us-east-1", min_length=1, description="AWS region of the queues.")
-    aws_credentials_block: str | None = Field(
+    region: str = Field(
+        default="us-east-1",
+        min_length=1,
+        validation_alias="JOBPING_AWS_REGION",
+        description="AWS region of the queues.",
+    )
+    credentials_block: str | None = Field(
         default=None,
+        validation_alias="JOBPING_AWS_CREDENTIALS_BLOCK",
         description="Name of a prefect-aws AwsCredentials block used to reach SQS.",
     )
     queue_name: str = Field(
@@ -92,61 +92,130 @@ class Settings(BaseSettings):
         description="Main queue name; the dead-letter queue is '<name>-dlq'.",
     )
     visibility_timeout_seconds: int = Field(
-        default=60,
-        ge=1,
-        le=43_200,
-        description="How long a received message stays hidden before redelivery.",
+        default=60, ge=1, le=43_200, description="How long a received message stays hidden before redelivery."
     )
     receive_wait_seconds: int = Field(
-        default=20,
-        ge=0,
-        le=20,
-        description="Long-poll wait of each receive; the drain ends on an empty receive.",
-    )
-    scrape_source: Literal["jobspy", "sample"] = Field(
-        default="jobspy",
-        description="Where postings come from: live job boards or the bundled sample.",
-    )
-    profile_path: Path | None = Field(
-        default=None,
-        description=("The user's profile (TOML). Unset: ./profile.toml if present, else the bundled example profile."),
+        default=20, ge=0, le=20, description="Long-poll wait of each receive; the drain ends on an empty receive."
     )
     emulator_host: str = Field(default="127.0.0.1", description="Address the embedded SQS emulator binds.")
     emulator_port: int = Field(
-        default=EMULATOR_DEFAULT_PORT,
-        ge=1,
-        le=65_535,
-        description="Port of the embedded SQS emulator.",
+        default=EMULATOR_DEFAULT_PORT, ge=1, le=65_535, description="Port of the embedded SQS emulator."
     )
 
-    openai_api_key: SecretStr | None = Field(
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if value != AWS_ENDPOINT and not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be unset, '{AWS_ENDPOINT}', or an http(s) URL, not {value!r}")
+        return value
+
+    @property
+    def dlq_name(self) -> str:
+        return self.queue_name + DLQ_SUFFIX
+
+    @property
+    def uses_emulator(self) -> bool:
+        return self.endpoint_url is None
+
+    @property
+    def emulator_url(self) -> str:
+        return f"http://{self.emulator_host}:{self.emulator_port}"
+
+
+class LlmSettings(BaseSettings):
+    """Which LLM judges the postings, and how it is asked; unset, the offline analyser does."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBPING_LLM_", **_SECTION)  # type: ignore[typeddict-item]
+
+    api_key: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("OPENAI_API_KEY", "JOBPING_OPENAI_API_KEY"),
         description="OpenAI API key (OPENAI_API_KEY). Never logged or stored.",
     )
-    openai_base_url: str | None = Field(
+    base_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("OPENAI_BASE_URL", "JOBPING_OPENAI_BASE_URL"),
         description="An OpenAI-compatible server (Ollama, vLLM, llama.cpp), e.g. http://127.0.0.1:11434/v1.",
     )
-    openai_secret_block: str | None = Field(
-        default=None, description="Name of a Prefect Secret block holding the OpenAI API key."
+    secret_block: str | None = Field(
+        default=None,
+        validation_alias="JOBPING_OPENAI_SECRET_BLOCK",
+        description="Name of a Prefect Secret block holding the OpenAI API key.",
     )
-    llm_model: str = Field(default=DEFAULT_LLM_MODEL, min_length=1, max_length=200, description="Chat model to ask.")
-    llm_temperature: float | None = Field(
+    model: str = Field(default=DEFAULT_LLM_MODEL, min_length=1, max_length=200, description="Chat model to ask.")
+    temperature: float | None = Field(
         default=0.0, ge=0, le=2, description="Sampling temperature; empty for models that refuse one."
     )
-    llm_timeout_seconds: float = Field(default=30.0, gt=0, le=600, description="Timeout of one LLM request.")
-    llm_max_retries: int = Field(default=2, ge=0, le=10, description="Retries of one LLM request inside the SDK.")
-    llm_concurrency: int = Field(default=16, ge=1, le=512, description="LLM requests in flight at once.")
-    llm_description_chars: int = Field(
+    timeout_seconds: float = Field(default=30.0, gt=0, le=600, description="Timeout of one LLM request.")
+    max_retries: int = Field(default=2, ge=0, le=10, description="Retries of one LLM request inside the SDK.")
+    concurrency: int = Field(default=16, ge=1, le=512, description="LLM requests in flight at once.")
+    description_chars: int = Field(
         default=6_000, ge=200, le=200_000, description="Characters of a description sent to the LLM."
     )
-    llm_max_output_tokens: int = Field(default=800, ge=100, le=16_000, description="Cap on one answer's tokens.")
-    llm_prices: dict[str, ModelPrice] = Field(
+    max_output_tokens: int = Field(default=800, ge=100, le=16_000, description="Cap on one answer's tokens.")
+    prices: dict[str, ModelPrice] = Field(
         default_factory=lambda: dict(DEFAULT_PRICES),
         description='USD per million tokens by model, JSON: {"my-model": {"input_per_million": 1, ...}}.',
     )
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return _http_url(value)
+
+    @field_validator("prices", mode="after")
+    @classmethod
+    def _with_defaults(cls, value: dict[str, ModelPrice]) -> dict[str, ModelPrice]:
+        # an override adds or replaces models, it does not forget the others
+        return {**DEFAULT_PRICES, **value}
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.api_key or self.base_url or self.secret_block)
+
+
+class LakeSettings(BaseSettings):
+    """Where the enriched jobs are stored, when not in the data dir."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBPING_", **_SECTION)  # type: ignore[typeddict-item]
+
+    url: str | None = Field(
+        default=None,
+        validation_alias="JOBPING_LAKE_URL",
+        description=(
+            "Unset: the lake is the folder <data>/lake. 's3://bucket/prefix': a lake on object storage, "
+            "which analyse workers on several machines can share."
+        ),
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="Unset: AWS S3. An http(s) URL: an S3-compatible store for the lake (MinIO, moto).",
+    )
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return _http_url(value)
+
+    @field_validator("url")
+    @classmethod
+    def _lake_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith("s3://") or len(value) <= len("s3://"):
+            raise ValueError(f"must be unset or s3://bucket/prefix, not {value!r}")
+        _no_glob(value)
+        return value
+
+
+class StackSettings(BaseSettings):
+    """The local Prefect server, UI and worker that `make up` starts."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBPING_", **_SECTION)  # type: ignore[typeddict-item]
 
     prefect_port: int = Field(
         default=4200, ge=1, le=65_535, description="Port of the Prefect server and UI that `make up` starts."
@@ -165,24 +234,29 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown timezone {value!r}, use an IANA name such as Europe/Berlin") from exc
         return value
 
-    @field_validator("openai_base_url", "s3_endpoint_url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        if not value.strip().startswith(("http://", "https://")):
-            raise ValueError(f"must be unset or an http(s) URL, not {value!r}")
-        return value.strip()
 
-    @field_validator("llm_prices", mode="after")
-    @classmethod
-    def _with_defaults(cls, value: dict[str, ModelPrice]) -> dict[str, ModelPrice]:
-        # an override adds or replaces models, it does not forget the others
-        return {**DEFAULT_PRICES, **value}
+class Settings(BaseSettings):
+    """Everything jobping reads from its environment, built once at the edge, one section per part."""
 
-    @property
-    def llm_configured(self) -> bool:
-        return bool(self.openai_api_key or self.openai_base_url or self.openai_secret_block)
+    model_config = SettingsConfigDict(env_prefix="JOBPING_", **_SECTION)  # type: ignore[typeddict-item]
+
+    data_dir: Path = Field(
+        default=Path("data"),
+        description="Folder for the Parquet lake (<data>/lake), the DuckDB catalog and the local stack's state.",
+    )
+    scrape_source: Literal["jobspy", "sample"] = Field(
+        default="jobspy",
+        description="Where postings come from: live job boards or the bundled sample.",
+    )
+    profile_path: Path | None = Field(
+        default=None,
+        description="The user's profile (TOML). Unset: ./profile.toml if present, else the bundled example profile.",
+    )
+    # each section reads the environment itself, under the variable names above
+    sqs: SqsSettings = Field(default_factory=SqsSettings, description="The queue, its DLQ and the emulator.")
+    llm: LlmSettings = Field(default_factory=LlmSettings, description="The LLM and how it is asked.")
+    lake: LakeSettings = Field(default_factory=LakeSettings, description="Where the lake is, if not in data_dir.")
+    stack: StackSettings = Field(default_factory=StackSettings, description="What `make up` starts.")
 
     @field_validator("data_dir")
     @classmethod
@@ -192,31 +266,6 @@ class Settings(BaseSettings):
         _no_glob(str(resolved))
         return resolved
 
-    @field_validator("lake_url")
-    @classmethod
-    def _lake_url(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        value = value.strip().rstrip("/")
-        if not value.startswith("s3://") or len(value) <= len("s3://"):
-            raise ValueError(f"must be unset or s3://bucket/prefix, not {value!r}")
-        _no_glob(value)
-        return value
-
-    @field_validator("sqs_endpoint_url")
-    @classmethod
-    def _endpoint(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        value = value.strip()
-        if value != AWS_ENDPOINT and not value.startswith(("http://", "https://")):
-            raise ValueError(f"must be unset, '{AWS_ENDPOINT}', or an http(s) URL, not {value!r}")
-        return value
-
-    @property
-    def dlq_name(self) -> str:
-        return self.queue_name + DLQ_SUFFIX
-
     @property
     def lake_dir(self) -> Path:
         return self.data_dir / "lake"
@@ -224,7 +273,7 @@ class Settings(BaseSettings):
     @property
     def lake_location(self) -> str:
         """Where the lake is: s3://bucket/prefix, or the absolute path of <data>/lake."""
-        return self.lake_url or str(self.lake_dir)
+        return self.lake.url or str(self.lake_dir)
 
     @property
     def catalog_path(self) -> Path:
@@ -233,11 +282,3 @@ class Settings(BaseSettings):
     @property
     def run_dir(self) -> Path:
         return self.data_dir / "run"
-
-    @property
-    def uses_emulator(self) -> bool:
-        return self.sqs_endpoint_url is None
-
-    @property
-    def emulator_url(self) -> str:
-        return f"http://{self.emulator_host}:{self.emulator_port}"

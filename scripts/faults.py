@@ -120,7 +120,7 @@ class Case:
     def sqs(self) -> tuple[object, object]:
         settings = self.settings()
         sqs = make_sqs_client(settings)
-        return sqs, ensure_queues(sqs, settings)
+        return sqs, ensure_queues(sqs, settings.sqs)
 
     def publish(self, bodies: list[str]) -> None:
         sqs, queues = self.sqs()

@@ -248,7 +248,7 @@ class Lake:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Lake:
-        return cls(settings.lake_location, s3_endpoint_url=settings.s3_endpoint_url, region=settings.aws_region)
+        return cls(settings.lake_location, s3_endpoint_url=settings.lake.s3_endpoint_url, region=settings.sqs.region)
 
     def __repr__(self) -> str:
         return f"Lake({self.url!r})"

@@ -67,7 +67,7 @@ def sqs(settings: Settings) -> SQSClient:
 
 @pytest.fixture
 def queues(sqs: SQSClient, settings: Settings) -> Queues:
-    return ensure_queues(sqs, settings)
+    return ensure_queues(sqs, settings.sqs)
 
 
 @pytest.fixture(scope="session")

@@ -92,10 +92,10 @@ def test_each_documented_role_can_make_every_call_of_its_commands(
         return recorder.actions
 
     current = Settings()
-    admin = calls_of(lambda: ensure_queues(make_sqs_client(current), current))
+    admin = calls_of(lambda: ensure_queues(make_sqs_client(current), current.sqs))
     producer = calls_of(lambda: scrape(ScrapeParameters(source="sample", sites=["google"])))
     sqs = make_sqs_client(current)
-    queues = find_queues(sqs, current)
+    queues = find_queues(sqs, current.sqs)
     assert queues is not None
     sqs.send_message(QueueUrl=queues.url, MessageBody=jsonlib.dumps(["poison"]))
     consumer = calls_of(lambda: asyncio.run(analyse()))

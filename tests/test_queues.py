@@ -40,12 +40,12 @@ def test_ensure_again_converges_changed_attributes_back_to_the_settings(
     sqs.set_queue_attributes(
         QueueUrl=queues.url, Attributes={"VisibilityTimeout": "5", "MessageRetentionPeriod": "600"}
     )
-    again = ensure_queues(sqs, settings)
+    again = ensure_queues(sqs, settings.sqs)
     assert again == queues
     assert queue_attributes(sqs, queues.url)["VisibilityTimeout"] == "60"
     assert queue_attributes(sqs, queues.url)["MessageRetentionPeriod"] == "86400"
     monkeypatch.setenv("JOBPING_VISIBILITY_TIMEOUT_SECONDS", "90")
-    ensure_queues(sqs, Settings())
+    ensure_queues(sqs, Settings().sqs)
     assert queue_attributes(sqs, queues.url)["VisibilityTimeout"] == "90"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import polars as pl
@@ -14,7 +14,6 @@ from jobping.contract import (
     Envelope,
     PoisonMessageError,
     SearchSpec,
-    content_hash,
     envelope_for,
     job_key,
     salvage_posting,
@@ -39,15 +38,14 @@ class Normalised:
     stored_by_site: Counter[str] = field(default_factory=Counter)
 
 
-def normalise(frame: pl.DataFrame, scraped_at: datetime, stored: Collection[tuple[str, str]] = ()) -> Normalised:
-    """Validate, key and deduplicate postings; drop those stored with the same content already.
+def normalise(frame: pl.DataFrame, scraped_at: datetime) -> Normalised:
+    """Validate, key and deduplicate postings, each validated once.
 
     Only a posting without a usable title or job_url is dropped; text over a limit is cut
     and an impossible optional value cleared, each noted in ``repairs``.
     """
     result = Normalised()
     seen: set[str] = set()
-    stored_pairs = set(stored)
     for row in frame.iter_rows(named=True):
         where = f"{row.get('site')}: {str(row.get('job_url'))[:100]}"
         try:
@@ -64,15 +62,26 @@ def normalise(frame: pl.DataFrame, scraped_at: datetime, stored: Collection[tupl
             result.duplicates += 1
             continue
         seen.add(key)
-        digest = content_hash(posting)
-        if (key, digest) in stored_pairs:
-            result.already_stored += 1
-            result.stored_by_site[str(posting.site)] += 1
-            continue
         search = SearchSpec(term=row.get("search_term"), location=row.get("search_location"))
+        # the posting is a validated model already: the envelope validates only its own fields
         envelope = envelope_for(
             posting, scraped_at, search, truncated=list(salvaged.cut), cleared=list(salvaged.cleared)
         )
         result.envelopes.append(envelope)
         result.new_by_site[str(posting.site)] += 1
     return result
+
+
+def drop_stored(normalised: Normalised, stored: Collection[tuple[str, str]]) -> Normalised:
+    """The postings whose (job_key, content_hash) is not stored yet; the others are counted by site."""
+    stored_pairs = set(stored)
+    kept = replace(normalised, envelopes=[], new_by_site=Counter(), stored_by_site=Counter(normalised.stored_by_site))
+    for envelope in normalised.envelopes:
+        site = str(envelope.posting.site)
+        if (envelope.job_key, envelope.content_hash) in stored_pairs:
+            kept.already_stored += 1
+            kept.stored_by_site[site] += 1
+        else:
+            kept.envelopes.append(envelope)
+            kept.new_by_site[site] += 1
+    return kept

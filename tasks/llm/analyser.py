@@ -56,6 +56,11 @@ def cost_usd(price: ModelPrice | None, prompt_tokens: int, completion_tokens: in
     return round(spent / TOKENS_PER_MILLION, 8)
 
 
+def llm_prompt_version(model: str, profile: Profile) -> str:
+    """What an analysis by ``model`` with this prompt and profile is versioned as."""
+    return f"{PROMPT_VERSION}+{model}+profile-{profile.fingerprint}"
+
+
 class LLMAnalyser:
     """Judges one posting per request; the caller bounds how many requests are in flight."""
 
@@ -77,7 +82,7 @@ class LLMAnalyser:
         self._description_chars = description_chars
         self._max_output_tokens = max_output_tokens
         self._price = price
-        self._version = f"{PROMPT_VERSION}+{model}+profile-{profile.fingerprint}"
+        self._version = llm_prompt_version(model, profile)
         if price is None:
             logger.warning("no price known for model %s: costs are recorded as 0 (set JOBPING_LLM_PRICES)", model)
 

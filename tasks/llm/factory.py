@@ -8,10 +8,10 @@ import openai
 from prefect.blocks.system import Secret
 
 from jobping.analysis import Analyser
-from jobping.profile import load_profile
-from jobping.settings import Settings
-from tasks.llm.analyser import LLMAnalyser
-from tasks.llm.offline import OfflineAnalyser
+from jobping.profile import Profile
+from jobping.settings import LlmSettings
+from tasks.llm.analyser import LLMAnalyser, llm_prompt_version
+from tasks.llm.offline import OfflineAnalyser, offline_prompt_version
 
 logger = logging.getLogger(__name__)
 
@@ -19,33 +19,37 @@ logger = logging.getLogger(__name__)
 PLACEHOLDER_KEY = "not-needed"
 
 
-def _api_key(settings: Settings) -> str:
-    if settings.openai_api_key is not None:
-        return settings.openai_api_key.get_secret_value()
-    if settings.openai_secret_block:
-        secret = Secret.load(settings.openai_secret_block, _sync=True)  # type: ignore[call-arg]
+def _api_key(llm: LlmSettings) -> str:
+    if llm.api_key is not None:
+        return llm.api_key.get_secret_value()
+    if llm.secret_block:
+        secret = Secret.load(llm.secret_block, _sync=True)  # type: ignore[call-arg]
         return str(secret.get())  # type: ignore[union-attr]
     return PLACEHOLDER_KEY
 
 
-def make_analyser(settings: Settings) -> Analyser:
-    """The LLM analyser when a key, a secret block or a base URL is set; else the offline one."""
-    profile = load_profile(settings.profile_path)
-    if not settings.llm_configured:
-        return OfflineAnalyser(profile)
+def prompt_version(llm: LlmSettings, profile: Profile) -> str:
+    """The version the analyser these settings choose gives its analyses, without building it.
 
+    No client is made and no Secret block read: the scrape flow needs only this, to skip what
+    is already analysed.
+    """
+    return llm_prompt_version(llm.model, profile) if llm.configured else offline_prompt_version(profile)
+
+
+def make_analyser(llm: LlmSettings, profile: Profile) -> Analyser:
+    """The LLM analyser when a key, a secret block or a base URL is set; else the offline one."""
+    if not llm.configured:
+        return OfflineAnalyser(profile)
     client = openai.AsyncOpenAI(
-        api_key=_api_key(settings),
-        base_url=settings.openai_base_url,
-        timeout=settings.llm_timeout_seconds,
-        max_retries=settings.llm_max_retries,
+        api_key=_api_key(llm), base_url=llm.base_url, timeout=llm.timeout_seconds, max_retries=llm.max_retries
     )
     return LLMAnalyser(
         client,
         profile,
-        model=settings.llm_model,
-        temperature=settings.llm_temperature,
-        description_chars=settings.llm_description_chars,
-        max_output_tokens=settings.llm_max_output_tokens,
-        price=settings.llm_prices.get(settings.llm_model),
+        model=llm.model,
+        temperature=llm.temperature,
+        description_chars=llm.description_chars,
+        max_output_tokens=llm.max_output_tokens,
+        price=llm.prices.get(llm.model),
     )

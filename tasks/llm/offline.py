@@ -95,6 +95,11 @@ def yearly_salary(posting: JobPosting, flags: list[str] | None = None) -> tuple[
     return yearly(posting.min_amount), yearly(posting.max_amount)
 
 
+def offline_prompt_version(profile: Profile) -> str:
+    """What an offline analysis with this profile is versioned as."""
+    return f"{OFFLINE_MODEL}+profile-{profile.fingerprint}"
+
+
 class OfflineAnalyser:
     """Scores postings by title, skills, seniority, remote policy, salary and deal-breakers."""
 
@@ -110,7 +115,7 @@ class OfflineAnalyser:
 
     @property
     def prompt_version(self) -> str:
-        return f"{OFFLINE_MODEL}+profile-{self.profile.fingerprint}"
+        return offline_prompt_version(self.profile)
 
     async def analyse(self, posting: JobPosting) -> AnalysisResult:
         return AnalysisResult(analysis=self.judge(posting), model=self.model, prompt_version=self.prompt_version)

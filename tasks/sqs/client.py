@@ -11,7 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 from prefect_aws import AwsCredentials
 
 from jobping.errors import ConfigurationError, TransientError
-from jobping.settings import AWS_ENDPOINT, Settings
+from jobping.settings import AWS_ENDPOINT, Settings, SqsSettings
 from tasks.sqs import emulator
 
 if TYPE_CHECKING:
@@ -62,35 +62,35 @@ def make_sqs_client(settings: Settings, *, start_emulator: bool = True) -> SQSCl
     With ``start_emulator=False`` (commands that only read) the emulator is used only if it
     already runs; the caller checks :func:`emulator.answers` first.
     """
-    if settings.aws_credentials_block:
-        block = AwsCredentials.load(settings.aws_credentials_block, _sync=True)  # type: ignore[call-arg]
+    if settings.sqs.credentials_block:
+        block = AwsCredentials.load(settings.sqs.credentials_block, _sync=True)  # type: ignore[call-arg]
         # only get_client honours the block's endpoint_url, a boto3 session's client does not
         client: SQSClient = block.get_client("sqs")  # type: ignore[union-attr]
         return client
-    if settings.uses_emulator:
+    if settings.sqs.uses_emulator:
         if start_emulator:
             emulator.ensure_running(settings)
-        return _client(settings, settings.emulator_url, EMULATOR_CREDENTIALS)
-    return _endpoint_client(settings)
+        return _client(settings.sqs, settings.sqs.emulator_url, EMULATOR_CREDENTIALS)
+    return _endpoint_client(settings.sqs)
 
 
-def _endpoint_client(settings: Settings, config: Config | None = None) -> SQSClient:
+def _endpoint_client(sqs: SqsSettings, config: Config | None = None) -> SQSClient:
     """A client for JOBPING_SQS_ENDPOINT_URL: AWS through the standard chain, or another endpoint."""
-    if settings.sqs_endpoint_url == AWS_ENDPOINT:
-        return _client(settings, None, None, config)
+    if sqs.endpoint_url == AWS_ENDPOINT:
+        return _client(sqs, None, None, config)
     # a local endpoint needs some credentials, but never the user's real ones by surprise
     has_own = boto3.Session().get_credentials() is not None
-    return _client(settings, settings.sqs_endpoint_url, None if has_own else EMULATOR_CREDENTIALS, config)
+    return _client(sqs, sqs.endpoint_url, None if has_own else EMULATOR_CREDENTIALS, config)
 
 
 def _client(
-    settings: Settings, endpoint_url: str | None, credentials: dict[str, str] | None, config: Config | None = None
+    sqs: SqsSettings, endpoint_url: str | None, credentials: dict[str, str] | None, config: Config | None = None
 ) -> SQSClient:
     keys = credentials or {}
     return boto3.client(
         "sqs",
         endpoint_url=endpoint_url,
-        region_name=settings.aws_region,
+        region_name=sqs.region,
         config=config or _config(),
         aws_access_key_id=keys.get("aws_access_key_id"),
         aws_secret_access_key=keys.get("aws_secret_access_key"),
@@ -116,7 +116,7 @@ def translate(exc: Exception, doing: str) -> Exception:
 REACHABLE_TIMEOUT_SECONDS = 5
 
 
-def check_reachable(settings: Settings) -> None:
+def check_reachable(settings: SqsSettings) -> None:
     """Raise within seconds when the configured SQS endpoint does not answer or has no credentials."""
     config = Config(
         connect_timeout=REACHABLE_TIMEOUT_SECONDS,
@@ -124,7 +124,7 @@ def check_reachable(settings: Settings) -> None:
         retries={"mode": "standard", "max_attempts": 1},
     )
     sqs = _endpoint_client(settings, config)
-    where = settings.sqs_endpoint_url or "AWS"
+    where = settings.endpoint_url or "AWS"
     try:
         sqs.get_queue_url(QueueName=settings.queue_name)
     except ClientError:

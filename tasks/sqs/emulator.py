@@ -47,7 +47,7 @@ class EmulatorStatus:
 
 def _pid_file(settings: Settings) -> Path:
     # one file per port: a second emulator on another port is a different emulator
-    return settings.run_dir / f"emulator-{settings.emulator_port}.pid"
+    return settings.run_dir / f"emulator-{settings.sqs.emulator_port}.pid"
 
 
 def is_our_emulator(pid: int, settings: Settings) -> bool:
@@ -56,7 +56,7 @@ def is_our_emulator(pid: int, settings: Settings) -> bool:
     if not args or "moto.server" not in args:
         return False
     pairs = dict(itertools.pairwise(args))
-    return pairs.get("-p") == str(settings.emulator_port) and pairs.get("-H") == settings.emulator_host
+    return pairs.get("-p") == str(settings.sqs.emulator_port) and pairs.get("-H") == settings.sqs.emulator_host
 
 
 def _read_pid(settings: Settings) -> int | None:
@@ -71,18 +71,19 @@ def _read_pid(settings: Settings) -> int | None:
 def answers(settings: Settings) -> bool:
     """True when an SQS emulator (moto's server) answers at the configured address."""
     try:
-        with urllib.request.urlopen(settings.emulator_url + MOTO_STATE_PATH, timeout=PROBE_TIMEOUT_SECONDS) as reply:  # noqa: S310 - our own http url
+        url = settings.sqs.emulator_url + MOTO_STATE_PATH
+        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_SECONDS) as reply:  # noqa: S310 - our own http url
             return bool(reply.status == 200) and isinstance(json.loads(reply.read() or b"null"), dict)
     except (urllib.error.URLError, OSError, ValueError):
         return False
 
 
 def port_taken(settings: Settings) -> bool:
-    return not _port_free(settings.emulator_host, settings.emulator_port)
+    return not _port_free(settings.sqs.emulator_host, settings.sqs.emulator_port)
 
 
 def status(settings: Settings) -> EmulatorStatus:
-    return EmulatorStatus(url=settings.emulator_url, running=answers(settings), pid=_read_pid(settings))
+    return EmulatorStatus(url=settings.sqs.emulator_url, running=answers(settings), pid=_read_pid(settings))
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -93,17 +94,25 @@ def _port_free(host: str, port: int) -> bool:
 def ensure_running(settings: Settings) -> EmulatorStatus:
     """Reuse the emulator that answers at the configured address, or start one."""
     if answers(settings):
-        return EmulatorStatus(url=settings.emulator_url, running=True, pid=_read_pid(settings))
-    if not _port_free(settings.emulator_host, settings.emulator_port):
+        return EmulatorStatus(url=settings.sqs.emulator_url, running=True, pid=_read_pid(settings))
+    if not _port_free(settings.sqs.emulator_host, settings.sqs.emulator_port):
         raise ConfigurationError(
-            f"port {settings.emulator_port} on {settings.emulator_host} is taken by something that is "
+            f"port {settings.sqs.emulator_port} on {settings.sqs.emulator_host} is taken by something that is "
             "not an SQS emulator: set JOBPING_EMULATOR_PORT to a free port"
         )
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     log_path = settings.run_dir / "emulator.log"
     with open(log_path, "ab") as log:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-            [sys.executable, "-m", "moto.server", "-H", settings.emulator_host, "-p", str(settings.emulator_port)],
+            [
+                sys.executable,
+                "-m",
+                "moto.server",
+                "-H",
+                settings.sqs.emulator_host,
+                "-p",
+                str(settings.sqs.emulator_port),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -122,9 +131,12 @@ def ensure_running(settings: Settings) -> EmulatorStatus:
         time.sleep(POLL_INTERVAL_SECONDS)
     _pid_file(settings).write_text(str(process.pid), encoding="ascii")
     logger.warning(
-        "started the embedded SQS emulator at %s (pid %d); %s", settings.emulator_url, process.pid, MEMORY_ONLY_WARNING
+        "started the embedded SQS emulator at %s (pid %d); %s",
+        settings.sqs.emulator_url,
+        process.pid,
+        MEMORY_ONLY_WARNING,
     )
-    return EmulatorStatus(url=settings.emulator_url, running=True, pid=process.pid, started_here=True)
+    return EmulatorStatus(url=settings.sqs.emulator_url, running=True, pid=process.pid, started_here=True)
 
 
 def stop(settings: Settings) -> bool:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from jobping.engine.ports import QueueDepth
-from jobping.settings import Settings
+from jobping.settings import SqsSettings
 from tasks.sqs.client import translate
 
 if TYPE_CHECKING:
@@ -62,17 +62,17 @@ def _with_sse(sqs: SQSClient, name: str, attributes: dict[str, str]) -> str:
         return _converge(sqs, name, attributes)
 
 
-def ensure_queues(sqs: SQSClient, settings: Settings) -> Queues:
+def ensure_queues(sqs: SQSClient, config: SqsSettings) -> Queues:
     """Create both queues, or converge their attributes to the settings; safe to repeat."""
     try:
-        dlq_url = _with_sse(sqs, settings.dlq_name, {"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)})
+        dlq_url = _with_sse(sqs, config.dlq_name, {"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)})
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)})
         url = _with_sse(
             sqs,
-            settings.queue_name,
+            config.queue_name,
             {
-                "VisibilityTimeout": str(settings.visibility_timeout_seconds),
+                "VisibilityTimeout": str(config.visibility_timeout_seconds),
                 "MessageRetentionPeriod": str(MESSAGE_RETENTION_SECONDS),
                 "ReceiveMessageWaitTimeSeconds": str(RECEIVE_WAIT_SECONDS),
                 "RedrivePolicy": redrive,
@@ -83,21 +83,21 @@ def ensure_queues(sqs: SQSClient, settings: Settings) -> Queues:
     return Queues(url=url, dlq_url=dlq_url, dlq_arn=dlq_arn)
 
 
-def find_queues(sqs: SQSClient, settings: Settings) -> Queues | None:
+def find_queues(sqs: SQSClient, config: SqsSettings) -> Queues | None:
     """The queues' URLs when both exist, else None; creates and changes nothing."""
     try:
-        url, dlq_url = _find(sqs, settings.queue_name), _find(sqs, settings.dlq_name)
+        url, dlq_url = _find(sqs, config.queue_name), _find(sqs, config.dlq_name)
     except (ClientError, BotoCoreError) as exc:
         raise translate(exc, "looking up the queues") from exc
     return None if url is None or dlq_url is None else Queues(url=url, dlq_url=dlq_url, dlq_arn=None)
 
 
-def locate_queues(sqs: SQSClient, settings: Settings) -> Queues:
+def locate_queues(sqs: SQSClient, config: SqsSettings) -> Queues:
     """The queues' URLs in two calls when both exist; created (and converged) when one is missing.
 
     The flows use this on every run; `jobping queues ensure` converges attributes on purpose.
     """
-    return find_queues(sqs, settings) or ensure_queues(sqs, settings)
+    return find_queues(sqs, config) or ensure_queues(sqs, config)
 
 
 def queue_attributes(sqs: SQSClient, url: str) -> dict[str, str]:
