@@ -39,8 +39,13 @@ lint: $(STAMP)  ## ruff, and the import layers of pyproject.toml (lint-imports)
 typecheck: $(STAMP)  ## mypy --strict on all non-test code
 	$(BIN)/mypy
 
+# two pytest workers, a test file to each at a time: most tests wait on real servers (moto, the
+# OpenAI stand-in, Prefect), so two cores serve two files at once; a file's module fixtures
+# (the whole stack of test_stack_e2e.py) are started once
+PYTEST := $(BIN)/pytest -n 2 --dist loadfile
+
 unit: $(STAMP)  ## pytest without the slow end-to-end tests (the stack and its browser test)
-	$(BIN)/pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 CHROMIUM ?= /usr/bin/chromium
 
@@ -52,7 +57,7 @@ browser:  ## Debian's chromium for the UI test (installed with apt-get when miss
 	@test -x $(CHROMIUM)
 
 test: lint typecheck browser  ## ruff, lint-imports, mypy --strict and every test (the UI test drives chromium)
-	$(BIN)/pytest
+	$(PYTEST)
 
 test-faults: $(STAMP)  ## the fault-injection suite against real processes; writes docs/RELIABILITY.md
 	$(BIN)/python scripts/faults.py
