@@ -46,6 +46,8 @@ logger = logging.getLogger(__name__)
 
 # a DLQ reason travels as a message attribute: long enough to act on, short enough to read
 MAX_REASON_CHARS = 1_000
+# jitter from a generator of our own: the global one belongs to whoever seeds it (hypothesis does)
+_JITTER = random.Random()  # noqa: S311
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ class RetryPolicy:
     def delay(self, retry: int) -> float:
         """Seconds before the ``retry``-th retry: exponential, with jitter so that batches spread out."""
         base: float = self.backoff_seconds * 2 ** (retry - 1)
-        jitter = random.uniform(-self.jitter_factor, self.jitter_factor)  # noqa: S311
+        jitter = _JITTER.uniform(-self.jitter_factor, self.jitter_factor)
         return max(0.0, base * (1 + jitter))
 
 

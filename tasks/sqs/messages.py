@@ -29,6 +29,8 @@ BACKOFF_BASE_SECONDS = 0.2
 BACKOFF_CAP_SECONDS = 5.0
 REASON_ATTRIBUTE = "jobping-dlq-reason"
 MAX_REASON_CHARS = 1_000
+# jitter from a generator of our own: the global one belongs to whoever seeds it (hypothesis does)
+_JITTER = random.Random()  # noqa: S311
 # what a message attribute costs on top of its value: name, type and framing
 ATTRIBUTE_OVERHEAD_BYTES = 64
 
@@ -42,7 +44,7 @@ class SendReport:
 
 def backoff_seconds(attempt: int) -> float:
     """Exponential backoff with full jitter for the attempt-th retry."""
-    return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))  # noqa: S311
+    return _JITTER.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
 
 
 def _entry_bytes(entry: SendMessageBatchRequestEntryTypeDef) -> int:
