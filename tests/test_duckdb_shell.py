@@ -1,18 +1,17 @@
-"""The catalog file opens in the DuckDB shell from PyPI, which is older than the duckdb package.
+"""The catalog file opens in the DuckDB shell from PyPI.
 
 The README tells users to run `duckdb data/jobping.duckdb`; the shell they get from PyPI
-(duckdb-cli, a dev dependency) reads older storage versions than the Python package writes
-by default. These tests run that very executable, never skip: without it they fail.
+(duckdb-cli, a dev dependency) is a 1.5 release, and the catalog is written in a storage
+version it reads. These tests run that very executable, never skip: without it they fail.
 """
 
 from __future__ import annotations
 
+import gzip
 import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
-
-import duckdb
 
 from storage.catalog import HISTORY_VIEW, LATEST_VIEW, RECENT_VIEW, refresh_catalog
 from storage.compaction import compact
@@ -21,6 +20,7 @@ from tests.test_storage import SCRAPED, row, write_rows
 
 SHELL = Path(sys.executable).parent / "duckdb"
 SHELL_SERIES = "v1.5."
+CASES = Path(__file__).parent / "cases"
 
 
 def shell(*args: str) -> subprocess.CompletedProcess[str]:
@@ -43,7 +43,7 @@ def test_the_catalog_opens_in_the_duckdb_shell_from_pypi(tmp_path: Path) -> None
     write_rows(lake, [row("1", 90, analysed=SCRAPED + timedelta(hours=1))])
     assert refresh_catalog(catalog, lake)
     version = shell("--version")
-    # the shell from PyPI, older than the duckdb package that wrote the file, e.g. "v1.5.6 (Variegata) 069cc9f9b5"
+    # the shell from PyPI, e.g. "v1.5.5 (Variegata) d8cdaa33fd"
     assert version.returncode == 0, version.stderr
     assert version.stdout.startswith(SHELL_SERIES), f"expected a DuckDB {SHELL_SERIES}x shell: {version.stdout}"
     assert shell_query(catalog, f"SELECT count(*), max(fit_score) FROM {LATEST_VIEW}") == ["2,90"]
@@ -66,11 +66,11 @@ def test_the_views_over_a_compacted_lake_run_in_the_duckdb_shell_from_pypi(tmp_p
     assert shell_query(catalog, f"SELECT count(*) FROM {RECENT_VIEW}") == ["2"]
 
 
-def test_a_catalog_an_older_jobping_wrote_in_the_newest_format_is_rewritten_once(tmp_path: Path) -> None:
+def test_a_catalog_an_older_jobping_wrote_with_duckdb_2_is_rebuilt_once(tmp_path: Path) -> None:
     lake, catalog = tmp_path / "lake", tmp_path / "jobping.duckdb"
     write_rows(lake, [row("1", 40)])
-    with duckdb.connect(str(catalog)) as con:  # the duckdb package's default storage version, as catalog version 3 was
-        con.execute(f"CREATE VIEW {LATEST_VIEW} AS SELECT 1 AS stale")
+    # written by DuckDB 2.0.1's package, which jobping used before it pinned DuckDB 1.5 for the delta extension
+    catalog.write_bytes(gzip.decompress((CASES / "catalog-written-by-duckdb-2.0.duckdb.gz").read_bytes()))
     catalog.with_suffix(".version").write_text(f"3 0 {Lake.of(lake).batches_glob}", encoding="utf-8")
     assert shell("-readonly", str(catalog), "-c", "SELECT 1").returncode != 0
 

@@ -101,7 +101,7 @@ def test_the_reader_cannot_touch_files_outside_the_lake(tmp_path: Path, statemen
         "INSTALL httpfs",
         "LOAD httpfs",
         "SET enable_external_access = true",
-        "PRAGMA version",
+        "PRAGMA enable_profiling",
     ],
     ids=["create", "drop-after-select", "copy", "attach", "install", "load", "set", "pragma"],
 )

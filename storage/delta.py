@@ -1,0 +1,102 @@
+"""The enriched rows as a Delta Lake table: appends, maintenance, and DuckDB's delta extension offline.
+
+Delta's log gives what the hand-made manifests gave (atomic commits from several writers,
+snapshot reads, compaction, retention), in a format every engine reads: DuckDB, polars,
+pyarrow, Spark, Trino. This module holds the primitives; the lake moves onto them in steps
+(issue 14).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+import polars as pl
+from deltalake import DeltaTable, write_deltalake
+
+from jobping.errors import ConfigurationError
+from storage.lake import PARTITION, ROW_SCHEMA, StoredRow
+
+EXTENSION_PACKAGE = "duckdb_extension_delta"
+# readers holding an older snapshot keep its files this long; Delta's own default, too
+DEFAULT_RETENTION = timedelta(days=7)
+# what optimize aims each rewritten file at
+TARGET_FILE_BYTES = 128 * 1024 * 1024
+
+
+def delta_extension() -> Path:
+    """The delta extension for the running DuckDB, from the duckdb-extension-delta package (no download)."""
+    version = f"v{duckdb.__version__}"
+    try:
+        found = resources.files(EXTENSION_PACKAGE).joinpath("extensions", version, "delta.duckdb_extension")
+    except ModuleNotFoundError as exc:
+        raise ConfigurationError(
+            f"the {EXTENSION_PACKAGE} package is not installed: `make install` installs it"
+        ) from exc
+    path = Path(str(found))
+    if not path.is_file():
+        raise ConfigurationError(
+            f"{EXTENSION_PACKAGE} holds no delta extension for DuckDB {version}: "
+            "install the duckdb and duckdb-extension-delta releases requirements.lock pins"
+        )
+    return path
+
+
+def load_delta(con: duckdb.DuckDBPyConnection) -> None:
+    """Make ``delta_scan`` available on ``con``, before its external access is switched off."""
+    # LOAD takes no parameter; the path is our own package's, quoted all the same
+    con.execute(f"LOAD '{_quoted(delta_extension())}'")
+
+
+def _quoted(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+@dataclass(frozen=True)
+class Maintenance:
+    """What one round of optimize, checkpoint and vacuum did."""
+
+    version: int
+    files_added: int
+    files_removed: int
+    files_vacuumed: int
+
+
+class DeltaHistory:
+    """Every analysis ever stored, one row each, partitioned by scrape date; appended by each batch."""
+
+    def __init__(self, uri: str, storage_options: dict[str, str] | None = None) -> None:
+        self.uri = uri
+        self.storage_options = storage_options
+
+    def exists(self) -> bool:
+        return DeltaTable.is_deltatable(self.uri, storage_options=self.storage_options)
+
+    def table(self) -> DeltaTable:
+        return DeltaTable(self.uri, storage_options=self.storage_options)
+
+    def append(self, rows: Sequence[StoredRow]) -> None:
+        """One commit with every row, visible whole or not at all; safe beside other writers."""
+        if not rows:
+            return
+        frame = pl.DataFrame(rows, schema=ROW_SCHEMA)
+        frame = frame.with_columns(pl.col("scraped_at").dt.date().cast(pl.String).alias(PARTITION))
+        write_deltalake(self.uri, frame, mode="append", partition_by=[PARTITION], storage_options=self.storage_options)
+
+    def maintain(self, retention: timedelta = DEFAULT_RETENTION) -> Maintenance:
+        """Compact small files, write a checkpoint, and delete files no snapshot within ``retention`` needs."""
+        table = self.table()
+        metrics = table.optimize.compact(target_size=TARGET_FILE_BYTES)
+        table.create_checkpoint()
+        hours = max(0, int(retention.total_seconds() // 3600))
+        vacuumed = table.vacuum(retention_hours=hours, enforce_retention_duration=False, dry_run=False)
+        return Maintenance(
+            version=table.version(),
+            files_added=int(metrics.get("numFilesAdded", 0)),
+            files_removed=int(metrics.get("numFilesRemoved", 0)),
+            files_vacuumed=len(vacuumed),
+        )

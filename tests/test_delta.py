@@ -1,0 +1,119 @@
+"""The Delta table primitives, read back by engines that do not know jobping: polars, pyarrow, DuckDB."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import polars as pl
+from deltalake import DeltaTable
+
+from storage.catalog import HISTORY_VIEW, reader
+from storage.delta import DeltaHistory, delta_extension, load_delta
+from storage.lake import write_rows
+from tests.test_storage import SCRAPED, row
+
+KEY = ["job_key", "content_hash", "prompt_version", "fit_score"]
+
+
+def batches() -> list[list[dict[str, object]]]:
+    """Three batches over two scrape dates; job 1 is analysed twice."""
+    later = SCRAPED + timedelta(days=1)
+    return [
+        [row("1", 40), row("2", 50)],  # type: ignore[list-item]
+        [row("3", 60, scraped=later), row("1", 90, analysed=SCRAPED + timedelta(hours=1))],  # type: ignore[list-item]
+        [row(str(n), n, scraped=later) for n in range(4, 9)],  # type: ignore[list-item]
+    ]
+
+
+def written(tmp_path: Path) -> DeltaHistory:
+    history = DeltaHistory(str(tmp_path / "delta" / "enriched_jobs"))
+    for batch in batches():
+        history.append(batch)  # type: ignore[arg-type]
+    return history
+
+
+def keys(frame: pl.DataFrame) -> list[tuple[object, ...]]:
+    return sorted(frame.select(KEY).iter_rows())
+
+
+def test_polars_pyarrow_and_duckdb_read_the_rows_the_parquet_lake_s_history_holds(tmp_path: Path) -> None:
+    history = written(tmp_path)
+    lake = tmp_path / "lake"
+    for batch in batches():
+        write_rows(lake, batch)  # type: ignore[arg-type]
+    with reader(lake) as con:
+        expected = sorted(con.execute(f"SELECT {', '.join(KEY)} FROM {HISTORY_VIEW}").fetchall())
+    assert len(expected) == 9
+
+    assert keys(pl.scan_delta(history.uri).collect()) == expected
+    arrow = DeltaTable(history.uri).to_pyarrow_dataset().to_table(columns=KEY)
+    assert keys(pl.from_arrow(arrow)) == expected  # type: ignore[arg-type]
+    with duckdb.connect() as con:
+        load_delta(con)
+        # the guard jobping sql puts up: the lake alone, no other file, settings locked
+        con.execute("SET allowed_directories = [?]", [str(tmp_path / "delta") + "/"])
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        got = con.execute(f"SELECT {', '.join(KEY)} FROM delta_scan(?)", [history.uri]).fetchall()
+    assert sorted(got) == expected
+
+
+def test_no_file_but_parquet_lies_among_the_data_for_folder_readers_to_trip_on(tmp_path: Path) -> None:
+    history = written(tmp_path)
+    root = Path(history.uri)
+    data = [p for p in root.rglob("*") if p.is_file() and "_delta_log" not in p.parts]
+    assert data
+    assert all(p.suffix == ".parquet" for p in data), [p.name for p in data]
+    # a reader of the folders alone (hive partitions) gets the rows, as long as nothing was compacted
+    folders = pl.scan_parquet(str(root / "**" / "*.parquet"), hive_partitioning=True).collect()
+    assert folders.height == 9
+
+
+def test_three_processes_appending_at_once_lose_no_commit(tmp_path: Path) -> None:
+    uri = str(tmp_path / "enriched_jobs")
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from storage.delta import DeltaHistory
+        from tests.test_storage import row
+        worker = sys.argv[1]
+        history = DeltaHistory({uri!r})
+        for n in range(8):
+            history.append([row(f"{{worker}}-{{n}}", 50)])
+        """
+    )
+    DeltaHistory(uri).append([row("seed", 1)])  # type: ignore[list-item]
+    workers = [subprocess.Popen([sys.executable, "-c", script, str(w)]) for w in range(3)]
+    assert [w.wait(timeout=120) for w in workers] == [0, 0, 0]
+    table = DeltaTable(uri)
+    assert table.version() == 24
+    frame = pl.scan_delta(uri).collect()
+    assert frame.height == 25
+    assert frame["job_id"].n_unique() == 25
+
+
+def test_maintenance_compacts_checkpoints_and_vacuums_without_changing_a_row(tmp_path: Path) -> None:
+    history = DeltaHistory(str(tmp_path / "enriched_jobs"))
+    for n in range(12):
+        history.append([row(str(n), n)])  # type: ignore[list-item]
+    before = keys(pl.scan_delta(history.uri).collect())
+    old_version = history.table().version()
+    done = history.maintain(retention=timedelta(0))
+    assert done.files_removed == 12
+    assert done.files_added == 1
+    assert done.files_vacuumed == 12
+    assert keys(pl.scan_delta(history.uri).collect()) == before
+    assert len(history.table().file_uris()) == 1
+    assert list((Path(history.uri) / "_delta_log").glob("*.checkpoint.parquet"))
+    assert history.table().version() > old_version
+
+
+def test_the_delta_extension_comes_from_the_installed_package(tmp_path: Path) -> None:
+    path = delta_extension()
+    assert path.is_file()
+    assert f"v{duckdb.__version__}" in path.parts
