@@ -40,8 +40,7 @@ typecheck: $(STAMP)  ## mypy --strict on all non-test code
 	$(BIN)/mypy
 
 # two pytest workers, a test file to each at a time: most tests wait on real servers (moto, the
-# OpenAI stand-in, Prefect), so two cores serve two files at once; a file's module fixtures
-# (the whole stack of test_stack_e2e.py) are started once
+# OpenAI stand-in, Prefect), so two cores serve two files at once
 PYTEST := $(BIN)/pytest -n 2 --dist loadfile
 
 unit: $(STAMP)  ## pytest without the slow end-to-end tests (the stack and its browser test)
@@ -56,8 +55,11 @@ browser:  ## Debian's chromium for the UI test (installed with apt-get when miss
 	  else echo "the UI test needs Debian's chromium at $(CHROMIUM): sudo apt-get install chromium" >&2; exit 1; fi; }
 	@test -x $(CHROMIUM)
 
+# the end-to-end tests run the whole stack and a browser: alone, after the others, so that no
+# other test slows them
 test: lint typecheck browser  ## ruff, lint-imports, mypy --strict and every test (the UI test drives chromium)
-	$(PYTEST)
+	$(PYTEST) -m "not slow"
+	$(BIN)/pytest -m slow
 
 test-faults: $(STAMP)  ## the fault-injection suite against real processes; writes docs/RELIABILITY.md
 	$(BIN)/python scripts/faults.py

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
+from deltalake.transaction import CommitProperties
 
 from jobping.errors import ConfigurationError
 from storage.lake import PARTITION, ROW_SCHEMA, StoredRow
@@ -26,6 +28,12 @@ EXTENSION_PACKAGE = "duckdb_extension_delta"
 DEFAULT_RETENTION = timedelta(days=7)
 # what optimize aims each rewritten file at
 TARGET_FILE_BYTES = 128 * 1024 * 1024
+# the history table keeps a change feed, so that the latest table merges exactly the rows since
+HISTORY_CONFIGURATION: dict[str, str | None] = {"delta.enableChangeDataFeed": "true"}
+# the latest table's commits say up to which history version they merged
+MERGED_UP_TO = "jobping.history_version"
+# which of two analyses of a job is the latest: as the views choose
+NEWER = "s.analysed_at > t.analysed_at OR (s.analysed_at = t.analysed_at AND s.message_id > t.message_id)"
 
 
 def delta_extension() -> Path:
@@ -85,7 +93,10 @@ class DeltaHistory:
             return
         frame = pl.DataFrame(rows, schema=ROW_SCHEMA)
         frame = frame.with_columns(pl.col("scraped_at").dt.date().cast(pl.String).alias(PARTITION))
-        write_deltalake(self.uri, frame, mode="append", partition_by=[PARTITION], storage_options=self.storage_options)
+        write_deltalake(
+            self.uri, frame, mode="append", partition_by=[PARTITION], storage_options=self.storage_options,
+            configuration=HISTORY_CONFIGURATION,
+        )  # fmt: skip
 
     def maintain(self, retention: timedelta = DEFAULT_RETENTION) -> Maintenance:
         """Compact small files, write a checkpoint, and delete files no snapshot within ``retention`` needs."""
@@ -100,3 +111,63 @@ class DeltaHistory:
             files_removed=int(metrics.get("numFilesRemoved", 0)),
             files_vacuumed=len(vacuumed),
         )
+
+
+@dataclass(frozen=True)
+class Merged:
+    """What one merge of the history into the latest table did."""
+
+    history_version: int
+    rows_merged: int
+
+
+class DeltaLatest:
+    """One row per job_key, its newest analysis: the history merged up to a version it records.
+
+    A merge reads only the history's change feed since the version the last merge recorded,
+    so it costs what was written since, not the whole history.
+    """
+
+    def __init__(self, uri: str, storage_options: dict[str, str] | None = None) -> None:
+        self.uri = uri
+        self.storage_options = storage_options
+
+    def merged_up_to(self) -> int | None:
+        """The history version the latest table holds everything up to; None before the first merge."""
+        if not DeltaTable.is_deltatable(self.uri, storage_options=self.storage_options):
+            return None
+        for commit in DeltaTable(self.uri, storage_options=self.storage_options).history():
+            if MERGED_UP_TO in commit:
+                return int(commit[MERGED_UP_TO])
+        return None
+
+    def merge(self, history: DeltaHistory) -> Merged:
+        table = history.table()
+        version = table.version()
+        since = self.merged_up_to()
+        start = 0 if since is None else since + 1
+        if start > version:
+            return Merged(history_version=version, rows_merged=0)
+        # an arrow stream of the rows each commit wrote, read whole: it is what was written since
+        changes = pl.DataFrame(pa.table(table.load_cdf(starting_version=start, ending_version=version)))
+        rows = changes.filter(pl.col("_change_type") == "insert").select([*ROW_SCHEMA, PARTITION])
+        # the newest analysis of each job among the new rows, as the views choose it
+        newest = rows.sort(["job_key", "analysed_at", "message_id"], descending=[False, True, True]).unique(
+            "job_key", keep="first", maintain_order=True
+        )
+        commit = CommitProperties(custom_metadata={MERGED_UP_TO: str(version)})
+        if since is None and not DeltaTable.is_deltatable(self.uri, storage_options=self.storage_options):
+            write_deltalake(
+                self.uri, newest, mode="error", partition_by=[PARTITION], storage_options=self.storage_options,
+                commit_properties=commit,
+            )  # fmt: skip
+        else:
+            latest = DeltaTable(self.uri, storage_options=self.storage_options)
+            (
+                latest.merge(newest, predicate="t.job_key = s.job_key", source_alias="s", target_alias="t",
+                             commit_properties=commit)
+                .when_matched_update_all(predicate=NEWER)
+                .when_not_matched_insert_all()
+                .execute()
+            )  # fmt: skip
+        return Merged(history_version=version, rows_merged=newest.height)

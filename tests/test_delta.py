@@ -12,8 +12,8 @@ import duckdb
 import polars as pl
 from deltalake import DeltaTable
 
-from storage.catalog import HISTORY_VIEW, reader
-from storage.delta import DeltaHistory, delta_extension, load_delta
+from storage.catalog import HISTORY_VIEW, LATEST_VIEW, reader
+from storage.delta import DeltaHistory, DeltaLatest, delta_extension, load_delta
 from storage.lake import write_rows
 from tests.test_storage import SCRAPED, row
 
@@ -117,3 +117,37 @@ def test_the_delta_extension_comes_from_the_installed_package(tmp_path: Path) ->
     path = delta_extension()
     assert path.is_file()
     assert f"v{duckdb.__version__}" in path.parts
+
+
+def latest_rows(uri: str) -> list[tuple[object, ...]]:
+    return keys(pl.scan_delta(uri).collect())
+
+
+def test_the_latest_table_holds_the_rows_of_the_enriched_jobs_view(tmp_path: Path) -> None:
+    history = written(tmp_path)
+    lake = tmp_path / "lake"
+    for batch in batches():
+        write_rows(lake, batch)  # type: ignore[arg-type]
+    with reader(lake) as con:
+        expected = sorted(con.execute(f"SELECT {', '.join(KEY)} FROM {LATEST_VIEW}").fetchall())
+    latest = DeltaLatest(str(tmp_path / "delta" / "enriched_jobs_latest"))
+    merged = latest.merge(history)
+    assert (merged.history_version, merged.rows_merged) == (2, 8)
+    assert latest_rows(latest.uri) == expected
+    assert latest.merged_up_to() == 2
+    assert latest.merge(history).rows_merged == 0
+
+
+def test_a_merge_reads_only_what_was_written_since_and_an_older_analysis_never_wins(tmp_path: Path) -> None:
+    history = written(tmp_path)
+    latest = DeltaLatest(str(tmp_path / "delta" / "enriched_jobs_latest"))
+    latest.merge(history)
+    newer, older = SCRAPED + timedelta(hours=5), SCRAPED - timedelta(hours=5)
+    history.append([row("2", 77, analysed=newer), row("9", 10)])  # type: ignore[list-item]
+    # committed later, analysed earlier (a slow consumer): the job keeps its newer analysis
+    history.append([row("1", 5, analysed=older)])  # type: ignore[list-item]
+    merged = latest.merge(history)
+    assert (merged.history_version, merged.rows_merged) == (4, 3)
+    scores = dict(pl.scan_delta(latest.uri).select("job_id", "fit_score").collect().iter_rows())
+    assert (scores["1"], scores["2"], scores["9"]) == (90, 77, 10)
+    assert len(scores) == 9

@@ -89,7 +89,10 @@ class Stack:
                     assert run.state.is_completed(), f"{run.name} ended {run.state.type}: {run.state.message}"
                     return run
             time.sleep(2)
-        raise TimeoutError(f"no finished {deployment} run within {RUN_DEADLINE_SECONDS:.0f} s")
+        seen = [(run.name, run.state.type if run.state else None, run.created) for run in self.runs_of(deployment)]
+        raise TimeoutError(
+            f"no finished {deployment} run created after {after} within {RUN_DEADLINE_SECONDS:.0f} s: {seen}"
+        )
 
     def artifacts(self, run_id: UUID) -> dict[str, Any]:
         with self.client() as client:
