@@ -89,9 +89,12 @@ class DeltaHistory:
 
     def append(self, rows: Sequence[StoredRow]) -> None:
         """One commit with every row, visible whole or not at all; safe beside other writers."""
-        if not rows:
-            return
-        frame = pl.DataFrame(rows, schema=ROW_SCHEMA)
+        if rows:
+            self.append_frame(pl.DataFrame(rows, schema=ROW_SCHEMA))
+
+    def append_frame(self, frame: pl.DataFrame) -> None:
+        """``frame`` (the columns of ROW_SCHEMA) as one commit."""
+        frame = frame.select(list(ROW_SCHEMA)).cast(ROW_SCHEMA)  # type: ignore[arg-type]
         frame = frame.with_columns(pl.col("scraped_at").dt.date().cast(pl.String).alias(PARTITION))
         write_deltalake(
             self.uri, frame, mode="append", partition_by=[PARTITION], storage_options=self.storage_options,

@@ -13,8 +13,10 @@ import polars as pl
 from deltalake import DeltaTable
 
 from storage.catalog import HISTORY_VIEW, LATEST_VIEW, reader
+from storage.compaction import compact
 from storage.delta import DeltaHistory, DeltaLatest, delta_extension, load_delta
-from storage.lake import write_rows
+from storage.lake import Lake, write_rows
+from storage.migrate import MIGRATING, migrate
 from tests.test_storage import SCRAPED, row
 
 KEY = ["job_key", "content_hash", "prompt_version", "fit_score"]
@@ -151,3 +153,36 @@ def test_a_merge_reads_only_what_was_written_since_and_an_older_analysis_never_w
     scores = dict(pl.scan_delta(latest.uri).select("job_id", "fit_score").collect().iter_rows())
     assert (scores["1"], scores["2"], scores["9"]) == (90, 77, 10)
     assert len(scores) == 9
+
+
+def test_a_lake_made_by_the_parquet_code_is_converted_with_no_row_lost_or_doubled(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    for batch in batches()[:2]:
+        write_rows(lake, batch)  # type: ignore[arg-type]
+    compact(lake, margin=timedelta(0))
+    write_rows(lake, batches()[2])  # type: ignore[arg-type]
+    with reader(lake) as con:
+        history = sorted(con.execute(f"SELECT {', '.join(KEY)} FROM {HISTORY_VIEW}").fetchall())
+        newest = sorted(con.execute(f"SELECT {', '.join(KEY)} FROM {LATEST_VIEW}").fetchall())
+
+    done = migrate(Lake(lake))
+    assert done is not None
+    assert (done.rows, done.job_keys) == (9, 8)
+    uri = str(lake / "enriched_jobs")
+    assert keys(pl.scan_delta(uri).collect()) == history
+    latest = DeltaLatest(str(lake / "enriched_jobs_latest"))
+    latest.merge(DeltaHistory(uri))
+    assert latest_rows(latest.uri) == newest
+    # the Parquet folders are kept, moved aside; nothing but the tables is left at the top
+    assert {p.name for p in lake.iterdir()} == {"enriched_jobs", "enriched_jobs_latest", "migrated"}
+    assert migrate(Lake(lake)) is None
+
+
+def test_a_conversion_cut_short_during_the_swap_is_finished_by_the_next_call(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    write_rows(lake, batches()[0])  # type: ignore[arg-type]
+    staged = DeltaHistory(str(lake / MIGRATING))
+    staged.append(batches()[0])  # type: ignore[arg-type]
+    (lake / "enriched_jobs").rename(tmp_path / "moved-away")  # the crash came after the old folder moved
+    assert migrate(Lake(lake)) is None
+    assert len(pl.scan_delta(str(lake / "enriched_jobs")).collect()) == 2
