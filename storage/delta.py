@@ -64,6 +64,21 @@ def _quoted(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
+def s3_options(endpoint_url: str | None, region: str) -> dict[str, str]:
+    """delta-rs's options for a lake on S3 (or an S3-compatible store); keys come from the environment.
+
+    Commits use S3's conditional writes (If-None-Match), which delta-rs uses by default: two
+    writers never overwrite each other's commit, with no lock table. A store without them
+    needs delta-rs's DynamoDB locking provider instead (docs/SCALING.md).
+    """
+    options = {"AWS_REGION": region}
+    if endpoint_url:
+        options["AWS_ENDPOINT_URL"] = endpoint_url
+        if endpoint_url.startswith("http://"):
+            options["AWS_ALLOW_HTTP"] = "true"
+    return options
+
+
 @dataclass(frozen=True)
 class Maintenance:
     """What one round of optimize, checkpoint and vacuum did."""

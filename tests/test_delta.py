@@ -5,16 +5,19 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
+import boto3
 import duckdb
 import polars as pl
+import pytest
 from deltalake import DeltaTable
 
 from storage.catalog import HISTORY_VIEW, LATEST_VIEW, reader
 from storage.compaction import compact
-from storage.delta import DeltaHistory, DeltaLatest, delta_extension, load_delta
+from storage.delta import DeltaHistory, DeltaLatest, delta_extension, load_delta, s3_options
 from storage.lake import Lake, write_rows
 from storage.migrate import MIGRATING, migrate
 from tests.test_storage import SCRAPED, row
@@ -186,3 +189,29 @@ def test_a_conversion_cut_short_during_the_swap_is_finished_by_the_next_call(tmp
     (lake / "enriched_jobs").rename(tmp_path / "moved-away")  # the crash came after the old folder moved
     assert migrate(Lake(lake)) is None
     assert len(pl.scan_delta(str(lake / "enriched_jobs")).collect()) == 2
+
+
+def test_three_processes_appending_to_one_s3_table_lose_no_commit(
+    moto_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    bucket = f"delta-{uuid.uuid4().hex[:10]}"
+    boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1").create_bucket(Bucket=bucket)
+    uri, options = f"s3://{bucket}/enriched_jobs", s3_options(moto_url, "us-east-1")
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from storage.delta import DeltaHistory
+        from tests.test_storage import row
+        history = DeltaHistory({uri!r}, {options!r})
+        for n in range(5):
+            history.append([row(f"{{sys.argv[1]}}-{{n}}", 50)])
+        """
+    )
+    DeltaHistory(uri, options).append([row("seed", 1)])  # type: ignore[list-item]
+    workers = [subprocess.Popen([sys.executable, "-c", script, str(w)]) for w in range(3)]
+    assert [w.wait(timeout=180) for w in workers] == [0, 0, 0]
+    assert DeltaTable(uri, storage_options=options).version() == 15
+    frame = pl.scan_delta(uri, storage_options=options).collect()
+    assert (frame.height, frame["job_id"].n_unique()) == (16, 16)
