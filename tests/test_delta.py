@@ -46,6 +46,15 @@ def keys(frame: pl.DataFrame) -> list[tuple[object, ...]]:
     return sorted(frame.select(KEY).iter_rows())
 
 
+def parquet_lake_view(tmp_path: Path, view: str) -> list[tuple[object, ...]]:
+    """The rows the Parquet lake's ``view`` shows for the same batches."""
+    lake = tmp_path / "lake"
+    for batch in batches():
+        write_rows(lake, batch)  # type: ignore[arg-type]
+    with reader(lake) as con:
+        return sorted(con.execute(f"SELECT {', '.join(KEY)} FROM {view}").fetchall())
+
+
 def test_polars_pyarrow_and_duckdb_read_the_rows_the_parquet_lake_s_history_holds(tmp_path: Path) -> None:
     history = written(tmp_path)
     lake = tmp_path / "lake"

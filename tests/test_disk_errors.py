@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,9 @@ FULL_DISK_BYTES = 64 * 1024
 HELD = "held by another process"
 
 
-def mount_tmpfs(where: Path, *options: str) -> None:
+@contextmanager
+def tmpfs(where: Path, *options: str) -> Iterator[Path]:
+    """A tmpfs mounted at ``where`` for the block, unmounted after it."""
     where.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", ",".join(options), "jobping-test", str(where)],
@@ -28,6 +31,10 @@ def mount_tmpfs(where: Path, *options: str) -> None:
     )  # fmt: skip
     if done.returncode != 0:
         pytest.skip(f"mounting a tmpfs needs root here: {done.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 @pytest.fixture
@@ -40,27 +47,19 @@ def lake(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def read_only(tmp_path: Path) -> Iterator[Path]:
-    where = tmp_path / "read-only"
-    mount_tmpfs(where, "size=1m")
-    try:
+    with tmpfs(tmp_path / "read-only", "size=1m") as where:
         subprocess.run(["mount", "-o", "remount,ro", str(where)], check=True)
         yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 @pytest.fixture
 def full(tmp_path: Path) -> Iterator[Path]:
-    where = tmp_path / "full"
-    mount_tmpfs(where, f"size={FULL_DISK_BYTES}")
-    try:
+    with tmpfs(tmp_path / "full", f"size={FULL_DISK_BYTES}") as where:
         with pytest.raises(OSError, match="No space left on device"), open(where / "filler", "wb") as out:  # noqa: PT012
             while True:
                 out.write(b"\0" * 4096)
                 out.flush()
         yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 def test_a_catalog_on_a_read_only_disk_says_read_only_not_held(
