@@ -27,7 +27,6 @@ from pathlib import Path
 
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, PREFECT_HOME, temporary_settings
-from prefect_aws import AwsClientParameters, AwsCredentials
 
 from jobping.errors import ConfigurationError
 from jobping.processes import alive, stop_group
@@ -221,6 +220,9 @@ def _run(args: list[str], env: dict[str, str], what: str) -> None:
 
 
 def _save_aws_block(settings: Settings) -> None:
+    # prefect-aws only here, for `make up`: every flow command imports this module and it costs 0.3 s
+    from prefect_aws import AwsClientParameters, AwsCredentials  # noqa: PLC0415
+
     AwsCredentials(
         aws_access_key_id=EMULATOR_CREDENTIALS["aws_access_key_id"],
         aws_secret_access_key=EMULATOR_CREDENTIALS["aws_secret_access_key"],

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypedDict
 import duckdb
 import fsspec
 import polars as pl
-import s3fs
 
 from jobping.analysis import AnalysisResult
 from jobping.contract import Envelope
@@ -228,6 +227,9 @@ class Lake:
         text = str(location)
         self.remote = text.startswith("s3://")
         if self.remote:
+            # s3fs is imported only for a lake on S3: it costs 0.25 s of every start-up
+            import s3fs  # noqa: PLC0415
+
             client_kwargs: dict[str, str] = {}
             if s3_endpoint_url:
                 client_kwargs["endpoint_url"] = s3_endpoint_url

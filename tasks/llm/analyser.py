@@ -15,7 +15,7 @@ from jobping.errors import ConfigurationError, PostingRejectedError, TransientEr
 from jobping.profile import Profile
 from jobping.settings import ModelPrice
 from jobping.text import one_line
-from tasks.llm.prompt import PROMPT_VERSION, system_message, user_message
+from tasks.llm.prompt import llm_prompt_version, system_message, user_message
 
 if TYPE_CHECKING:
     from openai.types.chat import ParsedChatCompletionMessage
@@ -54,11 +54,6 @@ def cost_usd(price: ModelPrice | None, prompt_tokens: int, completion_tokens: in
         return 0.0
     spent = prompt_tokens * price.input_per_million + completion_tokens * price.output_per_million
     return round(spent / TOKENS_PER_MILLION, 8)
-
-
-def llm_prompt_version(model: str, profile: Profile) -> str:
-    """What an analysis by ``model`` with this prompt and profile is versioned as."""
-    return f"{PROMPT_VERSION}+{model}+profile-{profile.fingerprint}"
 
 
 class LLMAnalyser:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 
-import openai
 from prefect.blocks.system import Secret
 
 from jobping.analysis import Analyser
 from jobping.profile import Profile
 from jobping.settings import LlmSettings
-from tasks.llm.analyser import LLMAnalyser, llm_prompt_version
 from tasks.llm.offline import OfflineAnalyser, offline_prompt_version
+from tasks.llm.prompt import llm_prompt_version
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +40,11 @@ def make_analyser(llm: LlmSettings, profile: Profile) -> Analyser:
     """The LLM analyser when a key, a secret block or a base URL is set; else the offline one."""
     if not llm.configured:
         return OfflineAnalyser(profile)
+    # the openai sdk is imported only when an LLM is configured: it costs 0.3 s of every start-up
+    import openai  # noqa: PLC0415
+
+    from tasks.llm.analyser import LLMAnalyser  # noqa: PLC0415
+
     client = openai.AsyncOpenAI(
         api_key=_api_key(llm), base_url=llm.base_url, timeout=llm.timeout_seconds, max_retries=llm.max_retries
     )

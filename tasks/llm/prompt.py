@@ -53,3 +53,8 @@ def user_message(posting: JobPosting, description_chars: int) -> tuple[str, bool
     # survives into the block (JSON's \u003c reads the same to the model)
     text = text.replace("<", "\\u003c")
     return f"<{POSTING_TAG}>\n{text}\n</{POSTING_TAG}>", cut
+
+
+def llm_prompt_version(model: str, profile: Profile) -> str:
+    """What an analysis by ``model`` with this prompt and profile is versioned as."""
+    return f"{PROMPT_VERSION}+{model}+profile-{profile.fingerprint}"
