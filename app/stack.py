@@ -330,6 +330,8 @@ def up(settings: Settings) -> StackState:
     env = prefect_env(settings)
     # the JOBPING_* environment a worker started now gets: what runs from the UI will use
     wanted = {k: v for k, v in sorted(env.items()) if k.startswith("JOBPING_")}
+    # the password the worker gets, as a digest: stack.json never holds the password itself
+    password_digest = Auth(env[AUTH_ENV], None).digest
     state.restarted = False
 
     here = {PREFECT_API_URL: url, PREFECT_HOME: Path(env["PREFECT_HOME"]), PREFECT_API_AUTH_STRING: env[AUTH_ENV]}
@@ -340,7 +342,7 @@ def up(settings: Settings) -> StackState:
              "creating the work pool")  # fmt: skip
         _run([_prefect_bin(), "--no-prompt", "deploy", "--all"], env, "deploying")
         worker = state.pids.get("worker")
-        changed = state.worker_env != wanted or state.worker_auth != auth(settings).digest
+        changed = state.worker_env != wanted or state.worker_auth != password_digest
         if worker is not None and alive(worker) and changed:
             stop_group(worker, STOP_SECONDS)
             state.restarted = True
@@ -348,7 +350,7 @@ def up(settings: Settings) -> StackState:
         if worker is None or not alive(worker):
             args = [_prefect_bin(), "worker", "start", "--pool", WORK_POOL, "--type", "process", "--name", WORKER_NAME]
             state.pids["worker"] = _spawn("prefect-worker", args, env, settings)
-            state.worker_env, state.worker_auth = wanted, auth(settings).digest
+            state.worker_env, state.worker_auth = wanted, password_digest
             state.save(path)
         _wait("Prefect worker", _worker_online, state.pids["worker"], WORKER_START_SECONDS,
               settings.run_dir / "prefect-worker.log")  # fmt: skip

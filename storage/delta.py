@@ -21,7 +21,7 @@ from deltalake import DeltaTable, write_deltalake
 from deltalake.transaction import CommitProperties
 
 from jobping.errors import ConfigurationError
-from storage.lake import PARTITION, ROW_SCHEMA, StoredRow
+from storage.lake import PARTITION, ROW_SCHEMA, StoredRow, with_partition
 
 EXTENSION_PACKAGE = "duckdb_extension_delta"
 # readers holding an older snapshot keep its files this long; Delta's own default, too
@@ -109,8 +109,7 @@ class DeltaHistory:
 
     def append_frame(self, frame: pl.DataFrame) -> None:
         """``frame`` (the columns of ROW_SCHEMA) as one commit."""
-        frame = frame.select(list(ROW_SCHEMA)).cast(ROW_SCHEMA)  # type: ignore[arg-type]
-        frame = frame.with_columns(pl.col("scraped_at").dt.date().cast(pl.String).alias(PARTITION))
+        frame = with_partition(frame.select(list(ROW_SCHEMA)).cast(ROW_SCHEMA))  # type: ignore[arg-type]
         write_deltalake(
             self.uri, frame, mode="append", partition_by=[PARTITION], storage_options=self.storage_options,
             configuration=HISTORY_CONFIGURATION,

@@ -420,6 +420,11 @@ def to_row(envelope: Envelope, result: AnalysisResult, analysed_at: datetime, me
     )
 
 
+def with_partition(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with its partition column: the date it was scraped, as the folder names write it."""
+    return frame.with_columns(pl.col("scraped_at").dt.date().cast(pl.String).alias(PARTITION))
+
+
 def write_rows(lake: Lake | Path | str, rows: Sequence[StoredRow]) -> list[str]:
     """Write rows as one new Parquet file per scrape date, each appearing whole or not at all.
 
@@ -429,8 +434,7 @@ def write_rows(lake: Lake | Path | str, rows: Sequence[StoredRow]) -> list[str]:
     if not rows:
         return []
     lake = Lake.of(lake)
-    frame = pl.DataFrame(rows, schema=ROW_SCHEMA)
-    frame = frame.with_columns(pl.col("scraped_at").dt.date().cast(pl.String).alias(PARTITION))
+    frame = with_partition(pl.DataFrame(rows, schema=ROW_SCHEMA))
     written: list[str] = []
     for (day,), part in frame.group_by(PARTITION, maintain_order=True):
         buffer = io.BytesIO()
