@@ -53,6 +53,8 @@ stack_app = typer.Typer(
     help="The local stack for the Prefect UI: `make up` / `make down`.", no_args_is_help=True, rich_markup_mode=PLAIN
 )
 app.add_typer(stack_app, name="stack")
+lake_app = typer.Typer(help="The lake's Delta tables.", no_args_is_help=True, rich_markup_mode=PLAIN)
+app.add_typer(lake_app, name="lake")
 # piped output gets a wide table rather than rich's 80 columns
 console = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
 errors = Console(stderr=True)
@@ -302,7 +304,7 @@ def analyse(
         typer.Option("--max-cost-usd", min=0.0001, help="Stop sending postings to the LLM after this spend."),
     ] = None,
 ) -> None:
-    """Drain the queue: analyse each posting and store it in the Parquet lake."""
+    """Drain the queue: analyse each posting and store it in the lake."""
     _flow_command(_settings())
     from flows.analyse import analyse as analyse_flow
 
@@ -312,28 +314,25 @@ def analyse(
 
 @app.command()
 def compact(
-    margin_minutes: Annotated[
-        float, typer.Option(min=0, help="Leave batch files younger than this for the next run.")
-    ] = 10.0,
-    retain_minutes: Annotated[
-        float, typer.Option(min=0, help="Keep replaced files this long for readers that opened the lake before.")
-    ] = 60.0,
+    retain_hours: Annotated[
+        float,
+        typer.Option(min=0, max=365 * 24, help="Keep replaced files this long for readers holding an older snapshot."),
+    ] = 168.0,
 ) -> None:
-    """Merge the lake's batch files, the latest row per job first; safe while others run."""
+    """Maintain the lake: merge the latest row per job, compact small files, vacuum old ones; safe while others run."""
     _flow_command(_settings(), analyses=False)
     from flows.compact import compact_lake
 
     with _friendly_errors():
-        report = compact_lake(margin_minutes=margin_minutes, retain_minutes=retain_minutes)
-    if report.generation is None:
-        console.print("nothing to compact yet: no batch file is older than the margin")
+        done = compact_lake(retain_hours=retain_hours)
+    if done is None:
+        console.print("nothing to maintain yet: the lake holds no enriched job")
         return
     console.print(
-        f"compaction generation {report.generation}: merged {report.batches_merged} batch files "
-        f"({report.rows_merged} rows, {report.partitions_rewritten} partitions rewritten); "
-        f"{report.rows_latest} jobs, {report.rows_superseded} older rows in the history; "
-        f"{report.files_deleted} files deleted, {report.batches_left} batch files left for the next run "
-        f"({report.seconds:.1f} s)"
+        f"merged the history up to version {done.merged.history_version} into the latest table "
+        f"({done.merged.rows_merged} jobs updated); history: {done.history.files_removed} files compacted into "
+        f"{done.history.files_added}, {done.history.files_vacuumed} vacuumed; latest: {done.latest.files_removed} "
+        f"into {done.latest.files_added}, {done.latest.files_vacuumed} vacuumed ({done.seconds:.1f} s)"
     )
 
 
@@ -566,8 +565,11 @@ def _run_query(
         run_read_only,
     )
     from storage.lake import Lake
+    from storage.migrate import migrate
 
     lake = Lake.from_settings(settings)
+    with _friendly_errors():
+        migrate(lake)
 
     def run() -> QueryResult:
         with reader(lake, memory_limit=USER_QUERY_MEMORY_LIMIT) as con:
@@ -588,7 +590,7 @@ def _run_query(
 def sql(
     query: Annotated[
         str | None,
-        typer.Argument(help="SQL over the views enriched_jobs, enriched_jobs_history and enriched_jobs_recent."),
+        typer.Argument(help="SQL over the views enriched_jobs (latest per job) and enriched_jobs_history."),
     ] = None,
     saved: Annotated[str | None, typer.Option(help="Run a saved query by name (see --list).")] = None,
     list_saved: Annotated[bool, typer.Option("--list", help="List the saved queries.")] = False,
@@ -609,6 +611,27 @@ def sql(
     if not query:
         raise _error("give a query, --saved NAME or --list", 2)
     _run_query(_settings(), query, max_rows=max_rows, timeout=timeout)
+
+
+@lake_app.command("migrate")
+def lake_migrate() -> None:
+    """Convert a lake an older jobping wrote (Parquet batch folders) into the history table; the old folders move aside.
+
+    Every command that reads or writes the lake does this by itself the first time.
+    """
+    from storage.lake import Lake
+    from storage.migrate import migrate
+
+    lake = Lake.from_settings(_settings())
+    with _friendly_errors():
+        done = migrate(lake)
+    if done is None:
+        console.print(f"nothing to convert: {lake} holds no Parquet lake of an older jobping")
+        return
+    console.print(
+        Text(f"converted {done.rows:,} rows of {done.job_keys:,} jobs into {lake.history_uri}; "
+             f"the old folders are in {done.moved_to}")
+    )  # fmt: skip
 
 
 @app.command()

@@ -33,7 +33,7 @@ from jobping.text import one_line
 from storage.answers import AnswerLog
 from storage.catalog import refresh_catalog
 from storage.lake import Lake
-from storage.store import LakeStore
+from storage.store import LakeStore, open_lake
 from tasks.llm.factory import make_analyser
 from tasks.llm.offline import OFFLINE_MODEL
 from tasks.sqs.client import make_sqs_client
@@ -109,14 +109,14 @@ async def analyse(
         Field(gt=0, le=MAX_COST_LIMIT_USD, description="Stop sending postings to the LLM after this spend."),
     ] = None,
 ) -> AnalyseReport:
-    """Drain the queue: receive up to ten at a time, analyse, write Parquet, then delete."""
+    """Drain the queue: receive up to ten at a time, analyse, append to the lake, then delete."""
     settings = Settings()
     logger = get_run_logger()
     analyser = make_analyser(settings.llm, load_profile(settings.profile_path))
     sqs = make_sqs_client(settings)
     queues = locate_queues(sqs, settings.sqs)
     queue = SqsQueue(sqs, queues.url, queues.dlq_url, settings.sqs.visibility_timeout_seconds)
-    lake = Lake.from_settings(settings)
+    lake = open_lake(Lake.from_settings(settings))
     offline = analyser.model == OFFLINE_MODEL
     if offline:
         logger.warning("no LLM configured (OPENAI_API_KEY or OPENAI_BASE_URL): using the offline analyser")

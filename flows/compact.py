@@ -1,7 +1,8 @@
-"""The compaction flow: merge the lake's batch files so that the views stay fast.
+"""The maintenance flow: merge the history into the latest table, then optimize, checkpoint and vacuum.
 
-Safe to run while analyse writes and readers query (see storage/compaction.py); scheduled in
-prefect.yaml, and `jobping compact` runs it by hand.
+Safe to run while analyse appends and readers query: every step is a Delta commit, and vacuum
+deletes only files no snapshot younger than the retention needs. Scheduled in prefect.yaml;
+`jobping compact` runs it by hand.
 """
 
 from __future__ import annotations
@@ -14,56 +15,54 @@ from prefect.artifacts import create_table_artifact
 from pydantic import Field
 
 from jobping.settings import Settings
-from storage.catalog import catalog_generation, refresh_catalog
-from storage.compaction import CompactionReport, compact
+from storage.catalog import refresh_catalog
+from storage.delta import DEFAULT_RETENTION, LakeMaintenance, maintain
 from storage.lake import Lake
+from storage.migrate import migrate
 
-MAX_MINUTES = 7 * 24 * 60
+MAX_RETAIN_HOURS = 365 * 24
 
 
-@flow(name="compact", flow_run_name="compact the lake", log_prints=True)
+@flow(name="compact", flow_run_name="maintain the lake", log_prints=True)
 def compact_lake(
-    margin_minutes: Annotated[
-        float,
-        Field(ge=0, le=MAX_MINUTES, description="Leave batch files younger than this for the next run."),
-    ] = 10.0,
-    retain_minutes: Annotated[
+    retain_hours: Annotated[
         float,
         Field(
             ge=0,
-            le=MAX_MINUTES,
-            description="Keep replaced files this long for readers that opened the lake before.",
+            le=MAX_RETAIN_HOURS,
+            description="Keep the files of replaced snapshots this long, for readers holding one (Delta's vacuum).",
         ),
-    ] = 60.0,
-) -> CompactionReport:
-    """Merge the batch files into one file per partition, the latest row per job_key first."""
+    ] = DEFAULT_RETENTION.total_seconds() / 3600,
+) -> LakeMaintenance | None:
+    """Merge new analyses into the latest table, compact small files, checkpoint, and vacuum old ones."""
     settings = Settings()
     lake = Lake.from_settings(settings)
-    report = compact(
-        lake,
-        margin=timedelta(minutes=margin_minutes),
-        retain=timedelta(minutes=retain_minutes),
-        keep_generation=catalog_generation(settings.catalog_path),
-    )
-    # the catalog file's views name the generation; a held catalog keeps its old one, which stays
+    migrate(lake)
+    done = maintain(lake, timedelta(hours=retain_hours))
+    logger = get_run_logger()
+    if done is None:
+        logger.info("the lake %s holds no enriched job yet: nothing to maintain", lake)
+        return None
+    # the views add the history since the latest table's newest row: a merge moves that point
     refresh_catalog(settings.catalog_path, lake)
     create_table_artifact(
-        key="compaction",
+        key="maintenance",
         table=[
-            {"what": "generation", "value": report.generation or 0},
-            {"what": "batch files merged", "value": report.batches_merged},
-            {"what": "rows merged", "value": report.rows_merged},
-            {"what": "partitions rewritten", "value": report.partitions_rewritten},
-            {"what": "jobs (latest rows)", "value": report.rows_latest},
-            {"what": "older rows kept in history", "value": report.rows_superseded},
-            {"what": "files deleted", "value": report.files_deleted},
-            {"what": "batch files left for the next run", "value": report.batches_left},
+            {"what": "history version merged", "value": done.merged.history_version},
+            {"what": "jobs updated in the latest table", "value": done.merged.rows_merged},
+            {"what": "history files compacted", "value": done.history.files_removed},
+            {"what": "history files written", "value": done.history.files_added},
+            {"what": "history files vacuumed", "value": done.history.files_vacuumed},
+            {"what": "latest files compacted", "value": done.latest.files_removed},
+            {"what": "latest files vacuumed", "value": done.latest.files_vacuumed},
         ],
-        description=f"compaction of {lake} in {report.seconds:.1f} s",
+        description=f"maintenance of {lake} in {done.seconds:.1f} s",
     )
-    get_run_logger().info(
-        "generation %s: merged %d batch files (%d rows), %d jobs, %d older rows, %d files deleted in %.1f s",
-        report.generation, report.batches_merged, report.rows_merged, report.rows_latest,
-        report.rows_superseded, report.files_deleted, report.seconds,
+    logger.info(
+        "merged up to history version %d (%d jobs updated); history: %d files compacted into %d, %d vacuumed; "
+        "latest: %d into %d, %d vacuumed; %.1f s",
+        done.merged.history_version, done.merged.rows_merged, done.history.files_removed, done.history.files_added,
+        done.history.files_vacuumed, done.latest.files_removed, done.latest.files_added, done.latest.files_vacuumed,
+        done.seconds,
     )  # fmt: skip
-    return report
+    return done

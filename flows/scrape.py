@@ -21,7 +21,7 @@ from jobping.search import ScrapeParameters, SiteName
 from jobping.settings import Settings
 from jobping.text import one_line
 from storage.lake import Lake
-from storage.store import stored_versions
+from storage.store import open_lake, stored_versions
 from tasks.jobspy.normalise import Normalised, drop_stored, normalise
 from tasks.jobspy.source import SiteFailedError, SiteResult, fetch_site, health_flags
 from tasks.llm.factory import prompt_version
@@ -221,7 +221,7 @@ def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
     if results:
         normalised = normalise_postings(results, datetime.now(UTC))
         version = prompt_version(settings.llm, load_profile(settings.profile_path))
-        new = drop_already_stored(normalised, Lake.from_settings(settings), version)
+        new = drop_already_stored(normalised, open_lake(Lake.from_settings(settings)), version)
         report.invalid, report.duplicates, report.already_stored = new.invalid, new.duplicates, new.already_stored
         report.new, report.stored = dict(new.new_by_site), dict(new.stored_by_site)
         sqs = make_sqs_client(settings)

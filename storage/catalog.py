@@ -1,14 +1,17 @@
-"""The DuckDB catalog: views over the lake, never written by a run while anyone reads it.
+"""The DuckDB catalog: views over the lake's Delta tables, never written by a run while anyone reads it.
 
-The catalog file holds only views, so it changes only when their definition does. A run
-refreshes it when its sidecar version says so; if a reader holds the file, the run logs
-a warning and goes on, since the views it already has read new files by themselves.
-``jobping sql`` never opens the file: it defines the same views in memory.
+The catalog file holds only views, so it changes only when their definition does: when the
+maintenance flow has merged the history into the latest table. A run refreshes it when its
+sidecar version says so; if a reader holds the file, the run logs a warning and goes on, since
+the views it already has read new commits by themselves. ``jobping sql`` never opens the file:
+it defines the same views in memory.
+
+The views read the tables with ``delta_scan``, from DuckDB's delta extension: a DuckDB shell
+loads it before querying them (the README says how).
 
 The file is written in DuckDB's 1.4 storage format (STORAGE_VERSION), not in the newest one
-the duckdb package writes, so that older shells open it too: the duckdb-cli on PyPI, for one,
-lags the Python package. A DuckDB file keeps the format it was created in, so a refresh
-writes a new file and renames it over the old one.
+the duckdb package writes, so that older shells open it too. A DuckDB file keeps the format it
+was created in, so a refresh writes a new file and renames it over the old one.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import TypeVar
@@ -28,21 +32,23 @@ from typing import TypeVar
 import duckdb
 
 from jobping.text import one_line
-from storage.compaction import ORDER, Manifest, current_manifest, read_files
-from storage.lake import PARTITION, STAMP_WIDTH, Lake, with_every_column
+from storage.delta import ORDER, DeltaHistory, DeltaLatest, Merged
+from storage.lake import Lake
 
 T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
-# "4": the file is written in STORAGE_VERSION; a catalog written before in the newest format is rewritten
-CATALOG_VERSION = "4"
+# "5": the views read the Delta tables
+CATALOG_VERSION = "5"
 # the oldest DuckDB that opens the catalog file: 1.4 (the README says so; tests/test_duckdb_shell.py runs the 1.5 shell)
 STORAGE_VERSION = "v1.4.0"
 HISTORY_VIEW = "enriched_jobs_history"
 LATEST_VIEW = "enriched_jobs"
-RECENT_VIEW = "enriched_jobs_recent"
 SAVED_QUERIES = "queries"
+# how long after its analysed_at an analysis may still be committed (a slow write, clocks apart):
+# enriched_jobs adds the history rows from this long before the latest table's newest
+LATE_COMMIT_MARGIN = timedelta(days=1)
 
 
 USER_QUERY_MEMORY_LIMIT = "1GB"
@@ -62,69 +68,62 @@ class LakeDamagedError(RuntimeError):
 
 
 class LakeEmptyError(LookupError):
-    """The lake holds no Parquet file yet, so the views have nothing to read."""
+    """The lake holds no enriched job yet, so the views have nothing to read."""
 
 
-def view_statements(lake: Lake | Path | str, *, temporary: bool = False, manifest: Manifest | None = None) -> list[str]:
-    """The three views over the lake as the manifest (the newest compaction, if any) describes it.
+def _scan(uri: str) -> str:
+    # the only values spliced in are our own lake paths, quoted
+    return "delta_scan('" + uri.replace("'", "''") + "')"
 
-    - enriched_jobs_recent: the batch files written since that compaction;
-    - enriched_jobs_history: every row ever stored, compacted or recent;
-    - enriched_jobs: the latest row per job_key. A recent row beats a compacted one, and recent
-      rows compete by analysed_at: the same choice the next compaction will make, so the view
-      shows the same jobs before and after it. Compacted files hold each job_key once, so only
-      the few recent rows are deduplicated at query time.
+
+def view_statements(lake: Lake, merged: Merged | None, *, temporary: bool = False) -> list[str]:
+    """The two views over the lake's tables.
+
+    - enriched_jobs_history: every row ever stored, the history table as it is;
+    - enriched_jobs: the latest row per job_key. The latest table holds it as of the last
+      merge (``merged``); the history rows analysed since, less LATE_COMMIT_MARGIN, replace
+      theirs, newest first: the choice the next merge makes, so the view shows the same jobs
+      before and after it. Those are the rows of about a day, deduplicated at query time; the
+      filter on analysed_at lets DuckDB skip the history's older files by their statistics.
     """
-    lake = Lake.of(lake)
     kind = "TEMP VIEW" if temporary else "VIEW"
-    source = lake.batches_glob.replace("'", "''")
-    # the only values spliced in are our own lake paths, quoted, and a stamp we wrote
-    batches = with_every_column(
-        f"read_parquet('{source}', hive_partitioning = true, union_by_name = true, "
-        f"hive_types = {{'{PARTITION}': DATE}}, filename = true)"
-    )
-    recent = f"SELECT * EXCLUDE (filename) FROM {batches}"  # noqa: S608
-    if manifest is not None:
-        # a file filter: DuckDB skips the merged batch files without opening them
-        recent += f" WHERE left(parse_filename(filename), {STAMP_WIDTH}) > '{manifest.watermark}'"
+    history = _scan(lake.history_uri)
     dedupe = f"QUALIFY row_number() OVER (PARTITION BY job_key ORDER BY {ORDER}) = 1"
-    newest = f"SELECT * FROM {RECENT_VIEW} {dedupe}"  # noqa: S608
-    statements = [f"CREATE OR REPLACE {kind} {RECENT_VIEW} AS {recent}"]
-    if manifest is None:
-        statements += [
-            f"CREATE OR REPLACE {kind} {HISTORY_VIEW} AS SELECT * FROM {RECENT_VIEW}",  # noqa: S608
-            f"CREATE OR REPLACE {kind} {LATEST_VIEW} AS {newest}",
-        ]
-        return statements
-    everything = read_files([*manifest.latest, *manifest.superseded])
-    statements += [
-        f"CREATE OR REPLACE {kind} {HISTORY_VIEW} AS "  # noqa: S608
-        f"SELECT * FROM {everything} UNION ALL BY NAME SELECT * FROM {RECENT_VIEW}",
-        # the recent batches are read once (a materialized CTE), for the anti-join and the union
+    statements = [f"CREATE OR REPLACE {kind} {HISTORY_VIEW} AS SELECT * FROM {history}"]  # noqa: S608
+    if merged is None:
+        return [*statements, f"CREATE OR REPLACE {kind} {LATEST_VIEW} AS SELECT * FROM {history} {dedupe}"]  # noqa: S608
+    since = (merged.analysed_up_to - LATE_COMMIT_MARGIN).astimezone(UTC).isoformat()
+    # the recent rows are read once (a materialized CTE), for the anti-join and the union
+    return [
+        *statements,
         f"CREATE OR REPLACE {kind} {LATEST_VIEW} AS "  # noqa: S608
-        f"WITH recent AS MATERIALIZED ({recent}) "
-        f"SELECT * FROM {read_files(manifest.latest)} "
+        f"WITH recent AS MATERIALIZED (SELECT * FROM {history} WHERE analysed_at > TIMESTAMPTZ '{since}') "
+        f"SELECT * FROM {_scan(lake.latest_uri)} "
         "WHERE job_key NOT IN (SELECT job_key FROM recent WHERE job_key IS NOT NULL) "
         f"UNION ALL BY NAME (SELECT * FROM recent {dedupe})",
     ]
-    return statements
+
+
+@dataclass(frozen=True)
+class LakeState:
+    """What the views need to know of the lake: whether it holds rows, and up to where the latest table does."""
+
+    stored: bool
+    merged: Merged | None
+
+    @classmethod
+    def of(cls, lake: Lake) -> LakeState:
+        if not DeltaHistory(lake).exists():
+            return cls(stored=False, merged=None)
+        return cls(stored=True, merged=DeltaLatest(lake).merged())
+
+    def stamp(self, lake: Lake) -> str:
+        merged = self.merged.analysed_up_to.isoformat() if self.merged else "-"
+        return f"{CATALOG_VERSION} {merged} {lake.url}"
 
 
 def _sidecar(catalog: Path) -> Path:
     return catalog.with_suffix(".version")
-
-
-def _stamp(lake: Lake, manifest: Manifest | None) -> str:
-    return f"{CATALOG_VERSION} {manifest.generation if manifest else 0} {lake.batches_glob}"
-
-
-def catalog_generation(catalog: Path) -> int | None:
-    """The compaction generation the catalog file's views read, if it has views."""
-    try:
-        version, generation, _ = _sidecar(catalog).read_text(encoding="utf-8").split(" ", 2)
-    except (FileNotFoundError, ValueError):
-        return None
-    return int(generation) if version == CATALOG_VERSION and generation.isdigit() else None
 
 
 @contextmanager
@@ -178,8 +177,8 @@ def refresh_catalog(catalog: Path, lake: Lake | Path | str) -> bool:
     that cannot be read (truncated, overwritten) is rebuilt.
     """
     lake = Lake.of(lake)
-    manifest = current_manifest(lake)
-    if manifest is None and not lake.batch_files():
+    state = LakeState.of(lake)
+    if not state.stored:
         return False
     sidecar = _sidecar(catalog)
     if catalog.exists():
@@ -188,12 +187,12 @@ def refresh_catalog(catalog: Path, lake: Lake | Path | str) -> bool:
             logger.warning("the catalog %s is damaged (%s): rebuilding it", catalog, damage)
             sidecar.unlink(missing_ok=True)
             catalog.unlink()
-        elif sidecar.exists() and sidecar.read_text(encoding="utf-8") == _stamp(lake, manifest):
+        elif sidecar.exists() and sidecar.read_text(encoding="utf-8") == state.stamp(lake):
             return True
     catalog.parent.mkdir(parents=True, exist_ok=True)
     try:
         with _held(catalog):
-            _write_replacing(catalog, lake, view_statements(lake, manifest=manifest))
+            _write_replacing(catalog, lake, view_statements(lake, state.merged))
     except duckdb.Error as exc:
         if _locked(exc):
             logger.warning("the catalog %s is held by another process, its views were not refreshed", catalog)
@@ -203,7 +202,7 @@ def refresh_catalog(catalog: Path, lake: Lake | Path | str) -> bool:
     except OSError as exc:
         logger.warning("the catalog %s could not be written (%s); the lake itself is intact", catalog, exc.strerror)
         return False
-    sidecar.write_text(_stamp(lake, manifest), encoding="utf-8")
+    sidecar.write_text(state.stamp(lake), encoding="utf-8")
     return True
 
 
@@ -212,10 +211,10 @@ def reader(lake: Lake | Path | str, *, memory_limit: str | None = None) -> duckd
 
     With a ``memory_limit`` (what `jobping sql` gives a user's query) it never spills to disk either.
 
-    The views are defined from the newest compaction when the connection opens; its files stay
-    for the compaction's retention (an hour by default) after a newer one replaces them. A
-    file of the lake that cannot be read is moved to quarantine (see :meth:`Lake.quarantine`)
-    and the views are defined without it.
+    Each query reads the tables' newest snapshots; a snapshot's files stay for the maintenance's
+    retention (7 days by default) after a newer one replaces them. A data file of the lake that
+    cannot be read is moved to quarantine (see :func:`quarantine_file`) and the views go on
+    without it.
     """
     lake = Lake.of(lake)
     # opening runs only our own statements: any failure of theirs is the lake's data or its reach
@@ -242,17 +241,17 @@ def quarantining(lake: Lake, work: Callable[[], T], *, search: bool = False) -> 
 
 
 def _open_reader(lake: Lake, memory_limit: str | None) -> duckdb.DuckDBPyConnection:
-    manifest = current_manifest(lake)
-    if manifest is None and not lake.batch_files():
+    state = LakeState.of(lake)
+    if not state.stored:
         raise LakeEmptyError(f"the lake {lake} holds no enriched jobs yet: run `jobping analyse` first")
     con = lake.connect()
     try:
-        # the probe below reads every footer; the cache lets the caller's queries reuse them
-        con.execute("SET parquet_metadata_cache = true")
-        for statement in view_statements(lake, temporary=True, manifest=manifest):
+        for statement in view_statements(lake, state.merged, temporary=True):
             con.execute(statement)
-        # binding reads only the first file's schema: a probe reads every file's footer
+        # a probe that opens the files of the tables' snapshots, so that a damaged footer shows now
         con.execute(f"SELECT count(*) FROM {HISTORY_VIEW}").fetchall()  # noqa: S608 - our own view
+        if state.merged is not None:
+            con.execute(f"SELECT count(*) FROM {_scan(lake.latest_uri)}").fetchall()  # noqa: S608
     except BaseException:
         con.close()
         raise
@@ -276,14 +275,28 @@ def _quarantine_named_file(lake: Lake, error: duckdb.Error) -> bool:
     if found is None or not found.group(1).startswith(lake.url + "/"):
         return False
     path = found.group(1)
-    why = _unreadable(lake, path)
+    why = unreadable(lake, path)
     if why is None:
         return False
-    lake.quarantine(path, why)
+    quarantine_file(lake, path, why)
     return True
 
 
-def _unreadable(lake: Lake, path: str) -> str | None:
+def quarantine_file(lake: Lake, path: str, why: str) -> None:
+    """Move a data file of the lake to quarantine, and make its table go on without it.
+
+    The history commits the removal of the file (its rows stay in quarantine, with the reason);
+    the latest table, made from the history, is dropped and made again by the next maintenance,
+    the views deduplicating the history meanwhile.
+    """
+    lake.quarantine(path, why)
+    if path.startswith(lake.latest_uri + "/"):
+        DeltaLatest(lake).drop()
+    elif path.startswith(lake.history_uri + "/"):
+        DeltaHistory(lake).forget_missing_files()
+
+
+def unreadable(lake: Lake, path: str) -> str | None:
     """Why the lake file ``path`` cannot be read, or None when it can (or cannot be reached now)."""
     with lake.connect() as probe:
         try:
@@ -297,15 +310,16 @@ def _unreadable(lake: Lake, path: str) -> str | None:
 
 
 def _quarantine_unreadable(lake: Lake) -> bool:
-    """Read every file the views read; quarantine those that cannot be read. True when one was moved."""
-    manifest = current_manifest(lake)
-    files = [*lake.batch_files(), *(manifest.latest if manifest else ()), *(manifest.superseded if manifest else ())]
+    """Read every data file of the tables' snapshots; quarantine those that cannot be read. True when one was."""
     moved = False
-    for path in files:
-        why = _unreadable(lake, path)
-        if why is not None:
-            lake.quarantine(path, why)
-            moved = True
+    for table in (DeltaHistory(lake), DeltaLatest(lake)):
+        if not table.exists():
+            continue
+        for path in table.table().file_uris():
+            why = unreadable(lake, path)
+            if why is not None:
+                quarantine_file(lake, path, why)
+                moved = True
     return moved
 
 

@@ -1,87 +1,55 @@
-"""The enriched rows as a Delta Lake table: appends, maintenance, and DuckDB's delta extension offline.
+"""The lake's two Delta tables: the history every batch appends to, and the latest row per job.
 
-Delta's log gives what the hand-made manifests gave (atomic commits from several writers,
-snapshot reads, compaction, retention), in a format every engine reads: DuckDB, polars,
-pyarrow, Spark, Trino. This module holds the primitives; the lake moves onto them in steps
-(issue 14).
+Delta's log gives atomic commits from several writers (on S3 through conditional writes),
+snapshot reads, compaction, checkpoints and retention, in a format every engine reads:
+DuckDB, polars, pyarrow, Spark, Trino.
+
+- :class:`DeltaHistory` holds every analysis, one append commit per analyse batch;
+- :class:`DeltaLatest` holds one row per job_key, merged from the history's change feed by
+  the maintenance flow. Its commits record the history version and the newest ``analysed_at``
+  they hold, so that the ``enriched_jobs`` view adds only the history rows since
+  (storage/catalog.py).
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
-from importlib import resources
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 
-import duckdb
 import polars as pl
 import pyarrow as pa
-from deltalake import DeltaTable, write_deltalake
+from deltalake import DeltaTable, WriterProperties, write_deltalake
+from deltalake.exceptions import TableNotFoundError
 from deltalake.transaction import CommitProperties
 
-from jobping.errors import ConfigurationError
-from storage.lake import PARTITION, ROW_SCHEMA, StoredRow, with_partition
+from storage.lake import Lake
+from storage.rows import PARTITION, ROW_SCHEMA, StoredRow, to_frame
 
-EXTENSION_PACKAGE = "duckdb_extension_delta"
+logger = logging.getLogger(__name__)
+
 # readers holding an older snapshot keep its files this long; Delta's own default, too
 DEFAULT_RETENTION = timedelta(days=7)
 # what optimize aims each rewritten file at
 TARGET_FILE_BYTES = 128 * 1024 * 1024
 # the history table keeps a change feed, so that the latest table merges exactly the rows since
 HISTORY_CONFIGURATION: dict[str, str | None] = {"delta.enableChangeDataFeed": "true"}
-# the latest table's commits say up to which history version they merged
+WRITER = WriterProperties(compression="ZSTD")
+# the latest table's merge commits say up to which history version, and which analysed_at, they hold
 MERGED_UP_TO = "jobping.history_version"
-# which of two analyses of a job is the latest: as the views choose
+ANALYSED_UP_TO = "jobping.analysed_up_to"
+# which of two analyses of a job is the latest, here and in the views: the newer, then the larger message id
+ORDER = "analysed_at DESC, message_id DESC"
 NEWER = "s.analysed_at > t.analysed_at OR (s.analysed_at = t.analysed_at AND s.message_id > t.message_id)"
-
-
-def delta_extension() -> Path:
-    """The delta extension for the running DuckDB, from the duckdb-extension-delta package (no download)."""
-    version = f"v{duckdb.__version__}"
-    try:
-        found = resources.files(EXTENSION_PACKAGE).joinpath("extensions", version, "delta.duckdb_extension")
-    except ModuleNotFoundError as exc:
-        raise ConfigurationError(
-            f"the {EXTENSION_PACKAGE} package is not installed: `make install` installs it"
-        ) from exc
-    path = Path(str(found))
-    if not path.is_file():
-        raise ConfigurationError(
-            f"{EXTENSION_PACKAGE} holds no delta extension for DuckDB {version}: "
-            "install the duckdb and duckdb-extension-delta releases requirements.lock pins"
-        )
-    return path
-
-
-def load_delta(con: duckdb.DuckDBPyConnection) -> None:
-    """Make ``delta_scan`` available on ``con``, before its external access is switched off."""
-    # LOAD takes no parameter; the path is our own package's, quoted all the same
-    con.execute(f"LOAD '{_quoted(delta_extension())}'")
-
-
-def _quoted(path: Path) -> str:
-    return str(path).replace("'", "''")
-
-
-def s3_options(endpoint_url: str | None, region: str) -> dict[str, str]:
-    """delta-rs's options for a lake on S3 (or an S3-compatible store); keys come from the environment.
-
-    Commits use S3's conditional writes (If-None-Match), which delta-rs uses by default: two
-    writers never overwrite each other's commit, with no lock table. A store without them
-    needs delta-rs's DynamoDB locking provider instead (docs/SCALING.md).
-    """
-    options = {"AWS_REGION": region}
-    if endpoint_url:
-        options["AWS_ENDPOINT_URL"] = endpoint_url
-        if endpoint_url.startswith("http://"):
-            options["AWS_ALLOW_HTTP"] = "true"
-    return options
+# how many of the latest table's newest commits are searched for the last merge (maintenance adds ~4 others)
+MERGE_SEARCH_DEPTH = 50
 
 
 @dataclass(frozen=True)
 class Maintenance:
-    """What one round of optimize, checkpoint and vacuum did."""
+    """What one round of optimize, checkpoint and vacuum did to a table."""
 
     version: int
     files_added: int
@@ -89,36 +57,21 @@ class Maintenance:
     files_vacuumed: int
 
 
-class DeltaHistory:
-    """Every analysis ever stored, one row each, partitioned by scrape date; appended by each batch."""
-
-    def __init__(self, uri: str, storage_options: dict[str, str] | None = None) -> None:
+class _Table:
+    def __init__(self, lake: Lake, uri: str) -> None:
+        self.lake = lake
         self.uri = uri
-        self.storage_options = storage_options
 
     def exists(self) -> bool:
-        return DeltaTable.is_deltatable(self.uri, storage_options=self.storage_options)
+        return DeltaTable.is_deltatable(self.uri, storage_options=self.lake.storage_options)
 
-    def table(self) -> DeltaTable:
-        return DeltaTable(self.uri, storage_options=self.storage_options)
-
-    def append(self, rows: Sequence[StoredRow]) -> None:
-        """One commit with every row, visible whole or not at all; safe beside other writers."""
-        if rows:
-            self.append_frame(pl.DataFrame(rows, schema=ROW_SCHEMA))
-
-    def append_frame(self, frame: pl.DataFrame) -> None:
-        """``frame`` (the columns of ROW_SCHEMA) as one commit."""
-        frame = with_partition(frame.select(list(ROW_SCHEMA)).cast(ROW_SCHEMA))  # type: ignore[arg-type]
-        write_deltalake(
-            self.uri, frame, mode="append", partition_by=[PARTITION], storage_options=self.storage_options,
-            configuration=HISTORY_CONFIGURATION,
-        )  # fmt: skip
+    def table(self, version: int | None = None) -> DeltaTable:
+        return DeltaTable(self.uri, version=version, storage_options=self.lake.storage_options)
 
     def maintain(self, retention: timedelta = DEFAULT_RETENTION) -> Maintenance:
         """Compact small files, write a checkpoint, and delete files no snapshot within ``retention`` needs."""
         table = self.table()
-        metrics = table.optimize.compact(target_size=TARGET_FILE_BYTES)
+        metrics = table.optimize.compact(target_size=TARGET_FILE_BYTES, writer_properties=WRITER)
         table.create_checkpoint()
         hours = max(0, int(retention.total_seconds() // 3600))
         vacuumed = table.vacuum(retention_hours=hours, enforce_retention_duration=False, dry_run=False)
@@ -129,62 +82,158 @@ class DeltaHistory:
             files_vacuumed=len(vacuumed),
         )
 
+    def forget_missing_files(self) -> int:
+        """Commit the removal of data files that are gone (moved to quarantine); how many there were."""
+        repaired = self.table().repair(dry_run=False)
+        return len(repaired.get("files_removed", []))
+
+
+class DeltaHistory(_Table):
+    """Every analysis ever stored, one row each, partitioned by scrape date; appended by each batch."""
+
+    def __init__(self, lake: Lake) -> None:
+        super().__init__(lake, lake.history_uri)
+
+    def ensure(self) -> None:
+        """Create the table when it does not exist yet, before the first append.
+
+        Two processes creating it at once may both commit a (same) schema; an append racing a
+        creation could fail on it instead, so appends come after this.
+        """
+        if not self.exists():
+            schema = to_frame(pl.DataFrame(schema=ROW_SCHEMA)).to_arrow().schema
+            DeltaTable.create(
+                self.uri, schema, mode="ignore", partition_by=[PARTITION], configuration=HISTORY_CONFIGURATION,
+                storage_options=self.lake.storage_options,
+            )  # fmt: skip
+
+    def append(self, rows: Sequence[StoredRow] | pl.DataFrame, *, commit: CommitProperties | None = None) -> None:
+        """One commit with every row, visible whole or not at all, safe beside other writers."""
+        frame = to_frame(rows if isinstance(rows, pl.DataFrame) else list(rows))
+        if frame.is_empty() and commit is None:
+            return
+        write_deltalake(
+            self.uri, frame, mode="append", partition_by=[PARTITION], storage_options=self.lake.storage_options,
+            configuration=HISTORY_CONFIGURATION, writer_properties=WRITER, commit_properties=commit,
+            # a column added to ROW_SCHEMA later joins the table's schema; older rows read it as NULL
+            schema_mode="merge",
+        )  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Merged:
-    """What one merge of the history into the latest table did."""
+    """Up to where the latest table holds the history."""
 
     history_version: int
-    rows_merged: int
+    # the newest analysed_at among its rows: the enriched_jobs view adds history rows from shortly before
+    analysed_up_to: datetime
+    rows_merged: int = 0
 
 
-class DeltaLatest:
+class DeltaLatest(_Table):
     """One row per job_key, its newest analysis: the history merged up to a version it records.
 
     A merge reads only the history's change feed since the version the last merge recorded,
     so it costs what was written since, not the whole history.
     """
 
-    def __init__(self, uri: str, storage_options: dict[str, str] | None = None) -> None:
-        self.uri = uri
-        self.storage_options = storage_options
+    def __init__(self, lake: Lake) -> None:
+        super().__init__(lake, lake.latest_uri)
 
-    def merged_up_to(self) -> int | None:
-        """The history version the latest table holds everything up to; None before the first merge."""
-        if not DeltaTable.is_deltatable(self.uri, storage_options=self.storage_options):
+    def merged(self) -> Merged | None:
+        """What the last merge recorded; None before the first (or when the table is gone)."""
+        try:
+            table = self.table()
+        except TableNotFoundError:
             return None
-        for commit in DeltaTable(self.uri, storage_options=self.storage_options).history():
-            if MERGED_UP_TO in commit:
-                return int(commit[MERGED_UP_TO])
+        for limit in (MERGE_SEARCH_DEPTH, None):
+            for commit in table.history(limit):
+                if MERGED_UP_TO in commit and ANALYSED_UP_TO in commit:
+                    return Merged(int(commit[MERGED_UP_TO]), datetime.fromisoformat(commit[ANALYSED_UP_TO]))
         return None
 
     def merge(self, history: DeltaHistory) -> Merged:
         table = history.table()
         version = table.version()
-        since = self.merged_up_to()
-        start = 0 if since is None else since + 1
-        if start > version:
-            return Merged(history_version=version, rows_merged=0)
-        # an arrow stream of the rows each commit wrote, read whole: it is what was written since
-        changes = pl.DataFrame(pa.table(table.load_cdf(starting_version=start, ending_version=version)))
-        rows = changes.filter(pl.col("_change_type") == "insert").select([*ROW_SCHEMA, PARTITION])
-        # the newest analysis of each job among the new rows, as the views choose it
+        before = self.merged()
+        start = 0 if before is None else before.history_version + 1
+        if before is not None and start > version:
+            return before
+        if before is None:
+            # the whole snapshot: the files of old commits may be compacted and vacuumed away
+            rows = to_frame(pl.DataFrame(table.to_pyarrow_table()))
+        else:
+            # the rows each commit since wrote: what was written since the last merge, read whole
+            changes = pl.DataFrame(pa.table(table.load_cdf(starting_version=start, ending_version=version)))
+            rows = to_frame(changes.filter(pl.col("_change_type") == "insert"))
         newest = rows.sort(["job_key", "analysed_at", "message_id"], descending=[False, True, True]).unique(
             "job_key", keep="first", maintain_order=True
         )
-        commit = CommitProperties(custom_metadata={MERGED_UP_TO: str(version)})
-        if since is None and not DeltaTable.is_deltatable(self.uri, storage_options=self.storage_options):
+        up_to = max(
+            [moment for moment in (before and before.analysed_up_to, newest["analysed_at"].max()) if moment],
+            default=datetime(1970, 1, 1, tzinfo=UTC),
+        )
+        assert isinstance(up_to, datetime)
+        merged = Merged(history_version=version, analysed_up_to=up_to, rows_merged=newest.height)
+        commit = CommitProperties(
+            custom_metadata={MERGED_UP_TO: str(version), ANALYSED_UP_TO: up_to.astimezone(UTC).isoformat()}
+        )
+        if before is None:
+            # the first merge, or the first after the table was dropped: the whole history, as one table
             write_deltalake(
-                self.uri, newest, mode="error", partition_by=[PARTITION], storage_options=self.storage_options,
-                commit_properties=commit,
+                self.uri, newest, mode="overwrite", partition_by=[PARTITION], schema_mode="overwrite",
+                storage_options=self.lake.storage_options, writer_properties=WRITER, commit_properties=commit,
             )  # fmt: skip
-        else:
-            latest = DeltaTable(self.uri, storage_options=self.storage_options)
-            (
-                latest.merge(newest, predicate="t.job_key = s.job_key", source_alias="s", target_alias="t",
-                             commit_properties=commit)
-                .when_matched_update_all(predicate=NEWER)
-                .when_not_matched_insert_all()
-                .execute()
-            )  # fmt: skip
-        return Merged(history_version=version, rows_merged=newest.height)
+            return merged
+        (
+            self.table()
+            .merge(newest, predicate="t.job_key = s.job_key", source_alias="s", target_alias="t",
+                   merge_schema=True, writer_properties=WRITER, commit_properties=commit)
+            .when_matched_update_all(predicate=NEWER)
+            .when_not_matched_insert_all()
+            .execute()
+        )  # fmt: skip
+        return merged
+
+    def drop(self) -> None:
+        """Delete the table (it is made from the history again by the next merge)."""
+        if self.lake.exists(self.uri):
+            self.lake.fs.rm(self.uri, recursive=True)
+            logger.warning("dropped %s; the next maintenance makes it again from the history", self.uri)
+
+
+@dataclass(frozen=True)
+class LakeMaintenance:
+    """What one maintenance of the lake did."""
+
+    merged: Merged
+    history: Maintenance
+    latest: Maintenance
+    seconds: float
+
+
+def maintain(lake: Lake, retention: timedelta = DEFAULT_RETENTION) -> LakeMaintenance | None:
+    """Merge the history into the latest table, then optimize, checkpoint and vacuum both; None on an empty lake.
+
+    The merge comes first: vacuum may delete the files of commits it has not read yet only
+    once they are older than ``retention``, and by then every maintenance has merged them.
+    """
+    started = time.perf_counter()
+    history, latest = DeltaHistory(lake), DeltaLatest(lake)
+    if not history.exists():
+        return None
+    merged = latest.merge(history)
+    done = LakeMaintenance(
+        merged=merged,
+        history=history.maintain(retention),
+        latest=latest.maintain(retention),
+        seconds=time.perf_counter() - started,
+    )
+    logger.info(
+        "maintenance of %s: %d rows merged into the latest table (history version %d); "
+        "history %d files compacted into %d, %d vacuumed; latest %d into %d, %d vacuumed; %.1f s",
+        lake, merged.rows_merged, merged.history_version, done.history.files_removed, done.history.files_added,
+        done.history.files_vacuumed, done.latest.files_removed, done.latest.files_added, done.latest.files_vacuumed,
+        done.seconds,
+    )  # fmt: skip
+    return done

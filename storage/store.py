@@ -10,19 +10,20 @@ import duckdb
 
 from jobping.engine.ports import Analysed, StoredIndex, StoredVersion
 from storage.catalog import HISTORY_VIEW, LakeEmptyError, quarantining, reader, refresh_catalog
-from storage.compaction import current_manifest
-from storage.lake import Lake, to_row, write_rows
+from storage.delta import DeltaHistory
+from storage.lake import Lake
+from storage.migrate import migrate
+from storage.rows import to_row
 
 logger = logging.getLogger(__name__)
 
 
-def has_files(lake: Lake | Path | str) -> bool:
-    lake = Lake.of(lake)
-    return bool(lake.batch_files()) or current_manifest(lake) is not None
+def has_rows(lake: Lake | Path | str) -> bool:
+    return DeltaHistory(Lake.of(lake)).exists()
 
 
 def stored_versions(lake: Lake | Path | str) -> StoredIndex:
-    """Every (job_key, content_hash, prompt_version) already in the lake, compacted or not."""
+    """Every (job_key, content_hash, prompt_version) in the history table."""
     lake = Lake.of(lake)
 
     def read() -> StoredIndex:
@@ -38,17 +39,24 @@ def stored_versions(lake: Lake | Path | str) -> StoredIndex:
     return quarantining(lake, read, search=True)
 
 
-class LakeStore:
-    """The engine's Lake: batches written as Parquet files, and the catalog's views bound early.
+def open_lake(lake: Lake) -> Lake:
+    """The lake, ready to be written: an old Parquet lake converted, the history table created."""
+    migrate(lake)
+    DeltaHistory(lake).ensure()
+    return lake
 
-    DuckDB binds a view by reading the schema of every file it covers, so a first run that bound
-    them at its end would hold memory in proportion to the files it wrote (one per batch). Bound
-    once the first batch is stored, the views read later files by themselves and the refresh at
-    the end of the run is a no-op.
+
+class LakeStore:
+    """The engine's Lake: each batch one append commit to the history table.
+
+    The catalog file is written once the first batch is stored, when the lake was empty before:
+    its views read later commits by themselves, so the refresh at the end of the run is a no-op
+    unless a maintenance ran meanwhile.
     """
 
     def __init__(self, lake: Lake, catalog: Path | None = None) -> None:
         self.lake = lake
+        self.history = DeltaHistory(lake)
         self.catalog = catalog
         self._bound = catalog is None
 
@@ -56,7 +64,7 @@ class LakeStore:
         return stored_versions(self.lake)
 
     def write(self, analysed: Sequence[Analysed]) -> None:
-        write_rows(self.lake, [to_row(a.envelope, a.result, a.analysed_at, a.message_id) for a in analysed])
+        self.history.append([to_row(a.envelope, a.result, a.analysed_at, a.message_id) for a in analysed])
         if analysed and not self._bound:
             self.bind_catalog()
 
