@@ -565,11 +565,11 @@ def _run_query(
         run_read_only,
     )
     from storage.lake import Lake
-    from storage.migrate import migrate
+    from storage.store import open_lake
 
     lake = Lake.from_settings(settings)
     with _friendly_errors():
-        migrate(lake)
+        open_lake(lake, create=False)
 
     def run() -> QueryResult:
         with reader(lake, memory_limit=USER_QUERY_MEMORY_LIMIT) as con:

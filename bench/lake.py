@@ -1,8 +1,9 @@
 """A million enriched rows, generated (synthetic), and the three typical queries timed through the views.
 
-The rows arrive as thousands of small batch files, as analyse writes them. The queries are
-timed on those, then after a compaction with one night's new batches on top, each time
-beside a bare ``read_parquet`` scan of the same files.
+The rows arrive as two thousand small append commits, as analyse writes them. The queries are
+timed on those, then after the maintenance (merge into the latest table, optimize, checkpoint,
+vacuum) with one night's new commits on top, each time beside a bare ``delta_scan`` of the
+same snapshot with no deduplication.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import random
 import statistics
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,9 +18,10 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from storage.catalog import reader
-from storage.compaction import compact, current_manifest, read_files, stamp_of
-from storage.lake import PARTITION, ROW_SCHEMA, Lake, stamp, table_dir
+from storage.catalog import LATE_COMMIT_MARGIN, reader
+from storage.delta import DeltaHistory, DeltaLatest, maintain
+from storage.lake import Lake
+from storage.rows import ROW_SCHEMA
 
 SKILLS = ["python", "sql", "aws", "airflow", "dbt", "spark", "kafka", "go", "kubernetes", "terraform", "react"]
 SENIORITY = ["intern", "junior", "mid", "senior", "staff", "manager", "unknown"]
@@ -46,6 +47,7 @@ class LakeTimings:
     compacted: dict[str, tuple[float, float]]
     batch_files: int
     compaction_seconds: float
+    files_after: int
     night_rows: int
     night_files: int
     jobs: int
@@ -66,6 +68,7 @@ def _frame(rng: random.Random, keys: list[int], day: datetime, analysed: datetim
             "date_posted": [day.date() - timedelta(days=rng.randrange(14)) for _ in range(n)],
             "scraped_at": [day] * n,
             "analysed_at": [analysed + timedelta(milliseconds=i) for i in range(n)],
+            "message_id": [f"m-{analysed.timestamp():.3f}-{i}" for i in range(n)],
             "fit_score": [rng.randrange(101) for _ in range(n)],
             "verdict": [rng.choice(VERDICTS) for _ in range(n)],
             "seniority": [rng.choice(SENIORITY) for _ in range(n)],
@@ -78,34 +81,28 @@ def _frame(rng: random.Random, keys: list[int], day: datetime, analysed: datetim
     return frame.with_columns(**missing).select(list(ROW_SCHEMA)).cast(ROW_SCHEMA)  # type: ignore[arg-type]
 
 
-def _write_batch(lake: Path, frame: pl.DataFrame, day: datetime, written: datetime) -> None:
-    folder = table_dir(lake) / f"{PARTITION}={day.date().isoformat()}"
-    folder.mkdir(parents=True, exist_ok=True)
-    frame.write_parquet(folder / f"{stamp(written)}-{uuid.uuid4().hex[:12]}.parquet", compression="zstd")
+def generate(lake: Lake, rows: int, files: int, seed: int = 6) -> int:
+    """``rows`` synthetic rows in ``files`` append commits over 30 days, some jobs analysed more than once.
 
-
-def generate(lake: Path, rows: int, files: int, seed: int = 6) -> int:
-    """``rows`` synthetic rows in ``files`` batch files over 30 days, some jobs analysed more than once.
-
-    Returns the number of distinct jobs. Files are named as analyse names them, by the
-    moment they were written, oldest first, so that a compaction merges them all.
+    Returns the number of distinct jobs.
     """
     rng = random.Random(seed)  # noqa: S311 - synthetic data, not secrets
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     per_file = rows // files
     distinct = int(rows * 0.9)
     seen: set[int] = set()
+    history = DeltaHistory(lake)
+    history.ensure()
     for n in range(files):
         day = today - timedelta(days=DAYS - 1 - (n * DAYS // files))
         keys = [rng.randrange(distinct) for _ in range(per_file)]
         seen.update(keys)
-        analysed = day + timedelta(minutes=n % 600)
-        _write_batch(lake, _frame(rng, keys, day, analysed), day, written=analysed - timedelta(days=1))
+        history.append(_frame(rng, keys, day, analysed=day - timedelta(days=1) + timedelta(minutes=n % 600)))
     return len(seen)
 
 
-def add_night(lake: Path, rows: int, files: int, key_space: int, seed: int = 7) -> None:
-    """One night's batches on top: new jobs, and jobs analysed again (``NIGHT_REANALYSED`` of them)."""
+def add_night(lake: Lake, rows: int, files: int, key_space: int, seed: int = 7) -> None:
+    """One night's commits on top: new jobs, and jobs analysed again (``NIGHT_REANALYSED`` of them)."""
     rng = random.Random(seed)  # noqa: S311 - synthetic data, not secrets
     now = datetime.now(UTC)
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -115,7 +112,7 @@ def add_night(lake: Path, rows: int, files: int, key_space: int, seed: int = 7) 
             rng.randrange(key_space) if rng.random() < NIGHT_REANALYSED else 10_000_000 + n * per_file + i
             for i in range(per_file)
         ]
-        _write_batch(lake, _frame(rng, keys, day, now), day, written=now)
+        DeltaHistory(lake).append(_frame(rng, keys, day, now))
 
 
 def _time(con: duckdb.DuckDBPyConnection, query: str, runs: int) -> float:
@@ -127,34 +124,39 @@ def _time(con: duckdb.DuckDBPyConnection, query: str, runs: int) -> float:
     return statistics.median(seconds)
 
 
-def time_queries(lake: Path, runs: int) -> dict[str, tuple[float, float]]:
-    """Median seconds of each query through ``enriched_jobs`` and on a bare scan of the files it reads.
+def time_queries(lake: Lake, runs: int) -> dict[str, tuple[float, float]]:
+    """Median seconds of each query through ``enriched_jobs`` and on a bare scan of the snapshot it reads.
 
-    The bare scan reads the compacted latest files (if any) and the batch files newer than the
-    compaction, with no deduplication: what the view costs on top is its overhead.
+    The bare scan reads what the view reads, with no deduplication: before the first maintenance
+    the history; after it, the latest table and the history rows the view adds to it.
     """
-    manifest = current_manifest(Lake(lake))
-    batches = Lake(lake).batch_files()
-    if manifest is not None:
-        batches = [p for p in batches if stamp_of(p) > manifest.watermark]
-    files = [*(manifest.latest if manifest else ()), *batches]
-    bare = read_files(files)
+    merged = DeltaLatest(lake).merged()
+    history = f"delta_scan('{lake.history_uri}')"
+    if merged is None:
+        bare = history
+    else:
+        since = (merged.analysed_up_to - LATE_COMMIT_MARGIN).isoformat()
+        bare = (
+            f"(SELECT * FROM delta_scan('{lake.latest_uri}') UNION ALL BY NAME "  # noqa: S608 - our own paths and a timestamp
+            f"SELECT * FROM {history} WHERE analysed_at > TIMESTAMPTZ '{since}')"
+        )
     timings: dict[str, tuple[float, float]] = {}
     with reader(lake) as con:
         for name, query in QUERIES.items():
-            # alternate, so that both see the same machine
             view = _time(con, query.format(table="enriched_jobs"), runs)
             scan = _time(con, query.format(table=bare), runs)
             timings[name] = (view, scan)
     return timings
 
 
-def measure(lake: Path, rows: int, files: int, *, night_rows: int, night_files: int, runs: int) -> LakeTimings:
+def measure(path: Path, rows: int, files: int, *, night_rows: int, night_files: int, runs: int) -> LakeTimings:
+    lake = Lake(path)
     jobs = generate(lake, rows, files)
     before = time_queries(lake, runs)
     started = time.perf_counter()
-    compact(lake, margin=timedelta(0), retain=timedelta(0))
+    maintain(lake, retention=timedelta(0))
     seconds = time.perf_counter() - started
+    files_after = len(DeltaHistory(lake).table().file_uris()) + len(DeltaLatest(lake).table().file_uris())
     add_night(lake, night_rows, night_files, key_space=int(rows * 0.9))
     after = time_queries(lake, runs)
-    return LakeTimings(before, after, files, seconds, night_rows, night_files, jobs)
+    return LakeTimings(before, after, files, seconds, files_after, night_rows, night_files, jobs)

@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pyarrow as pa
-from deltalake import DeltaTable, WriterProperties, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake import DeltaTable, Schema, WriterProperties, write_deltalake
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from deltalake.transaction import CommitProperties
 
 from storage.lake import Lake
@@ -34,8 +34,18 @@ logger = logging.getLogger(__name__)
 DEFAULT_RETENTION = timedelta(days=7)
 # what optimize aims each rewritten file at
 TARGET_FILE_BYTES = 128 * 1024 * 1024
-# the history table keeps a change feed, so that the latest table merges exactly the rows since
-HISTORY_CONFIGURATION: dict[str, str | None] = {"delta.enableChangeDataFeed": "true"}
+# statistics for the columns readers filter on (Delta keeps them for the first 32 columns only, by default):
+# the enriched_jobs view skips the history's files analysed before the latest table's newest row
+STATISTICS: dict[str, str | None] = {
+    "delta.dataSkippingStatsColumns": "job_key,analysed_at,analysed_on,scraped_at,fit_score,verdict,site,date_posted"
+}
+# the history table also keeps a change feed, so that the latest table merges exactly the rows since;
+# and a checkpoint every 10 commits: a reader replays at most 9 commit files (19 -> 8 ms a scan measured here)
+HISTORY_CONFIGURATION: dict[str, str | None] = {
+    "delta.enableChangeDataFeed": "true",
+    "delta.checkpointInterval": "10",
+    **STATISTICS,
+}
 WRITER = WriterProperties(compression="ZSTD")
 # the latest table's merge commits say up to which history version, and which analysed_at, they hold
 MERGED_UP_TO = "jobping.history_version"
@@ -94,18 +104,33 @@ class DeltaHistory(_Table):
     def __init__(self, lake: Lake) -> None:
         super().__init__(lake, lake.history_uri)
 
-    def ensure(self) -> None:
-        """Create the table when it does not exist yet, before the first append.
+    def ensure(self, *, create: bool = True) -> None:
+        """Create the table (unless ``create`` is False), or add the columns of ROW_SCHEMA it lacks.
 
-        Two processes creating it at once may both commit a (same) schema; an append racing a
-        creation could fail on it instead, so appends come after this.
+        Creating it before the first append matters: two processes creating it at once may both
+        commit a (same) schema, and an append racing a creation could fail on it. A column added
+        to ROW_SCHEMA by a newer jobping reads as NULL in the older rows.
         """
-        if not self.exists():
-            schema = to_frame(pl.DataFrame(schema=ROW_SCHEMA)).to_arrow().schema
-            DeltaTable.create(
-                self.uri, schema, mode="ignore", partition_by=[PARTITION], configuration=HISTORY_CONFIGURATION,
-                storage_options=self.lake.storage_options,
-            )  # fmt: skip
+        wanted = to_frame(pl.DataFrame(schema=ROW_SCHEMA)).to_arrow().schema
+        for _attempt in range(3):
+            if not self.exists():
+                if create:
+                    DeltaTable.create(
+                        self.uri, wanted, mode="ignore", partition_by=[PARTITION],
+                        configuration=HISTORY_CONFIGURATION, storage_options=self.lake.storage_options,
+                    )  # fmt: skip
+                return
+            table = self.table()
+            have = {field.name for field in table.schema().fields}
+            missing = [field for field in Schema.from_arrow(wanted).fields if field.name not in have]
+            if not missing:
+                return
+            try:
+                table.alter.add_columns(missing)
+            except CommitFailedError:
+                continue  # another process changed the schema first: look again
+            logger.warning("added the columns %s to %s", ", ".join(f.name for f in missing), self.uri)
+            return
 
     def append(self, rows: Sequence[StoredRow] | pl.DataFrame, *, commit: CommitProperties | None = None) -> None:
         """One commit with every row, visible whole or not at all, safe beside other writers."""
@@ -182,6 +207,7 @@ class DeltaLatest(_Table):
             # the first merge, or the first after the table was dropped: the whole history, as one table
             write_deltalake(
                 self.uri, newest, mode="overwrite", partition_by=[PARTITION], schema_mode="overwrite",
+                configuration=STATISTICS,
                 storage_options=self.lake.storage_options, writer_properties=WRITER, commit_properties=commit,
             )  # fmt: skip
             return merged

@@ -12,6 +12,8 @@ from jobping.contract import Envelope
 
 # the column the tables are partitioned by: the UTC date the posting was scraped
 PARTITION = "scrape_date"
+# the UTC date of analysed_at: readers skip files by it (DuckDB's delta_scan skips none by a timestamp)
+ANALYSED_ON = "analysed_on"
 
 ROW_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "job_key": pl.String,
@@ -230,7 +232,9 @@ def to_row(envelope: Envelope, result: AnalysisResult, analysed_at: datetime, me
 
 
 def to_frame(rows: list[StoredRow] | pl.DataFrame) -> pl.DataFrame:
-    """The rows as the tables store them: the columns of ROW_SCHEMA in order, then the partition column."""
+    """The rows as the tables store them: the columns of ROW_SCHEMA in order, then the two dates made from them."""
     frame = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(rows, schema=ROW_SCHEMA)
     frame = frame.select(list(ROW_SCHEMA)).cast(ROW_SCHEMA)  # type: ignore[arg-type]
-    return frame.with_columns(pl.col("scraped_at").dt.date().alias(PARTITION))
+    return frame.with_columns(
+        pl.col("analysed_at").dt.date().alias(ANALYSED_ON), pl.col("scraped_at").dt.date().alias(PARTITION)
+    )

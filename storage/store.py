@@ -39,10 +39,11 @@ def stored_versions(lake: Lake | Path | str) -> StoredIndex:
     return quarantining(lake, read, search=True)
 
 
-def open_lake(lake: Lake) -> Lake:
-    """The lake, ready to be written: an old Parquet lake converted, the history table created."""
+def open_lake(lake: Lake, *, create: bool = True) -> Lake:
+    """The lake, made current: an old Parquet lake converted, the history table created (unless
+    ``create`` is False) or given the columns a newer jobping added."""
     migrate(lake)
-    DeltaHistory(lake).ensure()
+    DeltaHistory(lake).ensure(create=create)
     return lake
 
 

@@ -1,9 +1,11 @@
-"""The Delta table primitives, read back by engines that do not know jobping: polars, pyarrow, DuckDB."""
+"""The lake's Delta tables, read back by engines that do not know jobping: polars, pyarrow, DuckDB."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import tarfile
 import textwrap
 import uuid
 from datetime import timedelta
@@ -12,192 +14,241 @@ from pathlib import Path
 import boto3
 import duckdb
 import polars as pl
+import pyarrow.dataset as ds
 import pytest
 from deltalake import DeltaTable
 
 from storage.catalog import HISTORY_VIEW, LATEST_VIEW, reader
-from storage.compaction import compact
-from storage.delta import DeltaHistory, DeltaLatest, delta_extension, load_delta, s3_options
-from storage.lake import Lake, write_rows
-from storage.migrate import MIGRATING, migrate
+from storage.delta import DeltaHistory, DeltaLatest, maintain
+from storage.lake import DELTA, Lake, extension_path, load_extension
+from storage.migrate import MIGRATION_APP_ID, legacy_files, migrate
+from tests.lakes import write_rows
 from tests.test_storage import SCRAPED, row
 
 KEY = ["job_key", "content_hash", "prompt_version", "fit_score"]
+CASES = Path(__file__).parent / "cases"
+# a lake written by main at a6d1db3 (Parquet batches, a compaction, batches after it), and its views' rows
+PARQUET_LAKE = CASES / "parquet-lake-a6d1db3.tar.gz"
 
 
 def batches() -> list[list[dict[str, object]]]:
     """Three batches over two scrape dates; job 1 is analysed twice."""
     later = SCRAPED + timedelta(days=1)
     return [
-        [row("1", 40), row("2", 50)],  # type: ignore[list-item]
-        [row("3", 60, scraped=later), row("1", 90, analysed=SCRAPED + timedelta(hours=1))],  # type: ignore[list-item]
-        [row(str(n), n, scraped=later) for n in range(4, 9)],  # type: ignore[list-item]
+        [row("1", 40), row("2", 50)],
+        [row("3", 60, scraped=later), row("1", 90, analysed=SCRAPED + timedelta(hours=1))],
+        [row(str(n), n, scraped=later) for n in range(4, 9)],
     ]
 
 
-def written(tmp_path: Path) -> DeltaHistory:
-    history = DeltaHistory(str(tmp_path / "delta" / "enriched_jobs"))
+def written(tmp_path: Path) -> Lake:
+    lake = Lake(tmp_path / "lake")
     for batch in batches():
-        history.append(batch)  # type: ignore[arg-type]
-    return history
+        write_rows(lake, batch)
+    return lake
 
 
 def keys(frame: pl.DataFrame) -> list[tuple[object, ...]]:
     return sorted(frame.select(KEY).iter_rows())
 
 
-def parquet_lake_view(tmp_path: Path, view: str) -> list[tuple[object, ...]]:
-    """The rows the Parquet lake's ``view`` shows for the same batches."""
-    lake = tmp_path / "lake"
-    for batch in batches():
-        write_rows(lake, batch)  # type: ignore[arg-type]
+def view(lake: Lake, name: str) -> list[tuple[object, ...]]:
     with reader(lake) as con:
-        return sorted(con.execute(f"SELECT {', '.join(KEY)} FROM {view}").fetchall())
+        return sorted(con.execute(f"SELECT {', '.join(KEY)} FROM {name}").fetchall())
 
 
-def test_polars_pyarrow_and_duckdb_read_the_rows_the_parquet_lake_s_history_holds(tmp_path: Path) -> None:
-    history = written(tmp_path)
-    lake = tmp_path / "lake"
-    for batch in batches():
-        write_rows(lake, batch)  # type: ignore[arg-type]
-    with reader(lake) as con:
-        expected = sorted(con.execute(f"SELECT {', '.join(KEY)} FROM {HISTORY_VIEW}").fetchall())
-    assert len(expected) == 9
+def deduplicated(frame: pl.DataFrame) -> pl.DataFrame:
+    """The newest analysis per job_key, as a reader that knows only the columns would pick it."""
+    return frame.sort(["analysed_at", "message_id"], descending=True).unique("job_key", keep="first")
 
-    assert keys(pl.scan_delta(history.uri).collect()) == expected
-    arrow = DeltaTable(history.uri).to_pyarrow_dataset().to_table(columns=KEY)
-    assert keys(pl.from_arrow(arrow)) == expected  # type: ignore[arg-type]
+
+def engines(lake: Lake, table: str) -> dict[str, list[tuple[object, ...]]]:
+    """The rows of one table as polars, deltalake's pyarrow dataset and DuckDB's delta_scan read them."""
+    uri = lake.join(table)
+    arrow = DeltaTable(uri).to_pyarrow_dataset().to_table(columns=KEY)
     with duckdb.connect() as con:
-        load_delta(con)
+        load_extension(con, DELTA)
         # the guard jobping sql puts up: the lake alone, no other file, settings locked
-        con.execute("SET allowed_directories = [?]", [str(tmp_path / "delta") + "/"])
+        con.execute("SET allowed_directories = [?]", [lake.url + "/"])
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
-        got = con.execute(f"SELECT {', '.join(KEY)} FROM delta_scan(?)", [history.uri]).fetchall()
-    assert sorted(got) == expected
+        scanned = con.execute(f"SELECT {', '.join(KEY)} FROM delta_scan(?)", [uri]).fetchall()
+    return {
+        "polars": keys(pl.scan_delta(uri).collect()),
+        "pyarrow": keys(pl.DataFrame(arrow)),
+        "duckdb": sorted(scanned),
+    }
 
 
-def test_no_file_but_parquet_lies_among_the_data_for_folder_readers_to_trip_on(tmp_path: Path) -> None:
-    history = written(tmp_path)
-    root = Path(history.uri)
-    data = [p for p in root.rglob("*") if p.is_file() and "_delta_log" not in p.parts]
-    assert data
-    assert all(p.suffix == ".parquet" for p in data), [p.name for p in data]
-    # a reader of the folders alone (hive partitions) gets the rows, as long as nothing was compacted
-    folders = pl.scan_parquet(str(root / "**" / "*.parquet"), hive_partitioning=True).collect()
-    assert folders.height == 9
+def test_polars_pyarrow_and_duckdb_read_the_rows_of_the_views(tmp_path: Path) -> None:
+    lake = written(tmp_path)
+    history, latest = view(lake, HISTORY_VIEW), view(lake, LATEST_VIEW)
+    assert (len(history), len(latest)) == (9, 8)
+    for engine, rows in engines(lake, "enriched_jobs_history").items():
+        assert rows == history, engine
+    assert keys(deduplicated(pl.scan_delta(lake.history_uri).collect())) == latest
+
+    maintain(lake, timedelta(0))
+    # one more analysis after the maintenance: the view adds it to the latest table
+    write_rows(lake, [row("2", 99, analysed=SCRAPED + timedelta(hours=2))])
+    history, latest = view(lake, HISTORY_VIEW), view(lake, LATEST_VIEW)
+    assert (len(history), len(latest)) == (10, 8)
+    for engine, rows in engines(lake, "enriched_jobs_history").items():
+        assert rows == history, engine
+    assert keys(deduplicated(pl.scan_delta(lake.history_uri).collect())) == latest
+    maintain(lake, timedelta(0))
+    for engine, rows in engines(lake, "enriched_jobs_latest").items():
+        assert rows == latest, engine
+
+
+def test_folder_readers_find_only_parquet_among_the_data(tmp_path: Path) -> None:
+    lake = written(tmp_path)
+    maintain(lake, timedelta(0))
+    for table in ("enriched_jobs_history", "enriched_jobs_latest"):
+        folder = Path(lake.join(table))
+        data = [p for p in folder.rglob("*") if p.is_file() and "_delta_log" not in p.parts]
+        assert data, table
+        assert all(p.suffix == ".parquet" for p in data), sorted(p.name for p in data)
+        # pyarrow's own folder reader (it skips _delta_log, as its names start with _)
+        dataset = ds.dataset(folder, format="parquet", partitioning="hive")
+        assert dataset.to_table(columns=["job_key"]).num_rows > 0
+    # vacuumed with no retention: the folder holds the current snapshot only
+    assert ds.dataset(lake.history_uri, format="parquet", partitioning="hive").count_rows() == 9
 
 
 def test_three_processes_appending_at_once_lose_no_commit(tmp_path: Path) -> None:
-    uri = str(tmp_path / "enriched_jobs")
+    lake = Lake(tmp_path / "lake")
     script = textwrap.dedent(
         f"""
         import sys
         from storage.delta import DeltaHistory
+        from storage.lake import Lake
         from tests.test_storage import row
-        worker = sys.argv[1]
-        history = DeltaHistory({uri!r})
+        history = DeltaHistory(Lake({lake.url!r}))
         for n in range(8):
-            history.append([row(f"{{worker}}-{{n}}", 50)])
+            history.append([row(f"{{sys.argv[1]}}-{{n}}", 50)])
         """
     )
-    DeltaHistory(uri).append([row("seed", 1)])  # type: ignore[list-item]
+    write_rows(lake, [row("seed", 1)])
     workers = [subprocess.Popen([sys.executable, "-c", script, str(w)]) for w in range(3)]
     assert [w.wait(timeout=120) for w in workers] == [0, 0, 0]
-    table = DeltaTable(uri)
-    assert table.version() == 24
-    frame = pl.scan_delta(uri).collect()
-    assert frame.height == 25
-    assert frame["job_id"].n_unique() == 25
+    frame = pl.scan_delta(lake.history_uri).collect()
+    assert (frame.height, frame["job_id"].n_unique()) == (25, 25)
+    # created, seeded, then 24 appends
+    assert DeltaTable(lake.history_uri).version() == 25
 
 
 def test_maintenance_compacts_checkpoints_and_vacuums_without_changing_a_row(tmp_path: Path) -> None:
-    history = DeltaHistory(str(tmp_path / "enriched_jobs"))
+    lake = Lake(tmp_path / "lake")
     for n in range(12):
-        history.append([row(str(n), n)])  # type: ignore[list-item]
-    before = keys(pl.scan_delta(history.uri).collect())
+        write_rows(lake, [row(str(n), n)])
+    history = DeltaHistory(lake)
+    before = keys(pl.scan_delta(lake.history_uri).collect())
     old_version = history.table().version()
-    done = history.maintain(retention=timedelta(0))
-    assert done.files_removed == 12
-    assert done.files_added == 1
-    assert done.files_vacuumed == 12
-    assert keys(pl.scan_delta(history.uri).collect()) == before
+    done = maintain(lake, retention=timedelta(0))
+    assert done is not None
+    assert (done.history.files_removed, done.history.files_added, done.history.files_vacuumed) == (12, 1, 12)
+    assert keys(pl.scan_delta(lake.history_uri).collect()) == before
     assert len(history.table().file_uris()) == 1
-    assert list((Path(history.uri) / "_delta_log").glob("*.checkpoint.parquet"))
+    assert list((Path(lake.history_uri) / "_delta_log").glob("*.checkpoint.parquet"))
     assert history.table().version() > old_version
+    assert maintain(Lake(tmp_path / "empty")) is None
 
 
-def test_the_delta_extension_comes_from_the_installed_package(tmp_path: Path) -> None:
-    path = delta_extension()
+def test_the_delta_extension_comes_from_the_installed_package() -> None:
+    path = extension_path(DELTA)
     assert path.is_file()
     assert f"v{duckdb.__version__}" in path.parts
 
 
-def latest_rows(uri: str) -> list[tuple[object, ...]]:
-    return keys(pl.scan_delta(uri).collect())
-
-
-def test_the_latest_table_holds_the_rows_of_the_enriched_jobs_view(tmp_path: Path) -> None:
-    history = written(tmp_path)
-    lake = tmp_path / "lake"
-    for batch in batches():
-        write_rows(lake, batch)  # type: ignore[arg-type]
-    with reader(lake) as con:
-        expected = sorted(con.execute(f"SELECT {', '.join(KEY)} FROM {LATEST_VIEW}").fetchall())
-    latest = DeltaLatest(str(tmp_path / "delta" / "enriched_jobs_latest"))
-    merged = latest.merge(history)
-    assert (merged.history_version, merged.rows_merged) == (2, 8)
-    assert latest_rows(latest.uri) == expected
-    assert latest.merged_up_to() == 2
-    assert latest.merge(history).rows_merged == 0
-
-
 def test_a_merge_reads_only_what_was_written_since_and_an_older_analysis_never_wins(tmp_path: Path) -> None:
-    history = written(tmp_path)
-    latest = DeltaLatest(str(tmp_path / "delta" / "enriched_jobs_latest"))
-    latest.merge(history)
+    lake = written(tmp_path)
+    latest = DeltaLatest(lake)
+    merged = latest.merge(DeltaHistory(lake))
+    # the history: created, then three appends
+    assert (merged.history_version, merged.rows_merged) == (3, 8)
+    assert latest.merge(DeltaHistory(lake)).rows_merged == 0
     newer, older = SCRAPED + timedelta(hours=5), SCRAPED - timedelta(hours=5)
-    history.append([row("2", 77, analysed=newer), row("9", 10)])  # type: ignore[list-item]
+    write_rows(lake, [row("2", 77, analysed=newer), row("9", 10)])
     # committed later, analysed earlier (a slow consumer): the job keeps its newer analysis
-    history.append([row("1", 5, analysed=older)])  # type: ignore[list-item]
-    merged = latest.merge(history)
-    assert (merged.history_version, merged.rows_merged) == (4, 3)
+    write_rows(lake, [row("1", 5, analysed=older)])
+    expected = view(lake, LATEST_VIEW)
+    merged = latest.merge(DeltaHistory(lake))
+    assert (merged.history_version, merged.rows_merged) == (5, 3)
     scores = dict(pl.scan_delta(latest.uri).select("job_id", "fit_score").collect().iter_rows())
     assert (scores["1"], scores["2"], scores["9"]) == (90, 77, 10)
     assert len(scores) == 9
+    # the view shows the same jobs before and after the merge
+    assert view(lake, LATEST_VIEW) == expected
+
+
+def test_a_dropped_latest_table_is_made_again_from_the_whole_history(tmp_path: Path) -> None:
+    lake = written(tmp_path)
+    expected = view(lake, LATEST_VIEW)
+    maintain(lake, timedelta(0))
+    DeltaLatest(lake).drop()
+    assert view(lake, LATEST_VIEW) == expected
+    maintain(lake, timedelta(0))
+    assert keys(pl.scan_delta(lake.latest_uri).collect()) == expected
+
+
+def parquet_lake(tmp_path: Path) -> tuple[Lake, dict[str, object]]:
+    with tarfile.open(PARQUET_LAKE) as archive:
+        archive.extractall(tmp_path, filter="data")
+    return Lake(tmp_path / "lake"), json.loads((tmp_path / "expected.json").read_text(encoding="utf-8"))
+
+
+def rows_of(lake: Lake, name: str) -> list[list[object]]:
+    with reader(lake) as con:
+        got = con.execute(f"SELECT job_key, fit_score, analysed_at FROM {name}").fetchall()
+    return sorted(([k, s, a.isoformat()] for k, s, a in got), key=str)
 
 
 def test_a_lake_made_by_the_parquet_code_is_converted_with_no_row_lost_or_doubled(tmp_path: Path) -> None:
-    lake = tmp_path / "lake"
-    for batch in batches()[:2]:
-        write_rows(lake, batch)  # type: ignore[arg-type]
-    compact(lake, margin=timedelta(0))
-    write_rows(lake, batches()[2])  # type: ignore[arg-type]
-    with reader(lake) as con:
-        history = sorted(con.execute(f"SELECT {', '.join(KEY)} FROM {HISTORY_VIEW}").fetchall())
-        newest = sorted(con.execute(f"SELECT {', '.join(KEY)} FROM {LATEST_VIEW}").fetchall())
-
-    done = migrate(Lake(lake))
+    lake, expected = parquet_lake(tmp_path)
+    # the lake moved since it was written (its manifest names other absolute paths), and holds batch
+    # files its compaction merged: read twice, their rows would be doubled
+    assert not str(tmp_path).startswith("/tmp/fx")
+    done = migrate(lake)
     assert done is not None
-    assert (done.rows, done.job_keys) == (9, 8)
-    uri = str(lake / "enriched_jobs")
-    assert keys(pl.scan_delta(uri).collect()) == history
-    latest = DeltaLatest(str(lake / "enriched_jobs_latest"))
-    latest.merge(DeltaHistory(uri))
-    assert latest_rows(latest.uri) == newest
+    assert (done.rows, done.job_keys) == (expected["history_rows"], expected["latest_rows"]) == (61, 45)
+    assert rows_of(lake, HISTORY_VIEW) == expected["history"]
+    assert rows_of(lake, LATEST_VIEW) == expected["latest"]
+    # the ten rows of a file written before the JobSpy columns existed are among them
+    assert sum(1 for _, _, analysed in expected["history"] if analysed.startswith("2026-11-20T23:00")) == 10
     # the Parquet folders are kept, moved aside; nothing but the tables is left at the top
-    assert {p.name for p in lake.iterdir()} == {"enriched_jobs", "enriched_jobs_latest", "migrated"}
-    assert migrate(Lake(lake)) is None
+    assert {p.name for p in Path(lake.url).iterdir()} == {"enriched_jobs_history", "migrated"}
+    moved = Path(done.moved_to)
+    assert sorted(p.name for p in moved.iterdir()) == ["enriched_jobs", "enriched_jobs_compacted"]
+    assert migrate(lake) is None
+    maintain(lake, timedelta(0))
+    assert rows_of(lake, LATEST_VIEW) == expected["latest"]
 
 
-def test_a_conversion_cut_short_during_the_swap_is_finished_by_the_next_call(tmp_path: Path) -> None:
-    lake = tmp_path / "lake"
-    write_rows(lake, batches()[0])  # type: ignore[arg-type]
-    staged = DeltaHistory(str(lake / MIGRATING))
-    staged.append(batches()[0])  # type: ignore[arg-type]
-    (lake / "enriched_jobs").rename(tmp_path / "moved-away")  # the crash came after the old folder moved
-    assert migrate(Lake(lake)) is None
-    assert len(pl.scan_delta(str(lake / "enriched_jobs")).collect()) == 2
+def test_two_processes_converting_at_once_commit_the_rows_once(tmp_path: Path) -> None:
+    lake, expected = parquet_lake(tmp_path)
+    script = f"from storage.lake import Lake\nfrom storage.migrate import migrate\nmigrate(Lake({lake.url!r}))"
+    workers = [subprocess.Popen([sys.executable, "-c", script]) for _ in range(2)]
+    assert [w.wait(timeout=120) for w in workers] == [0, 0]
+    assert rows_of(lake, HISTORY_VIEW) == expected["history"]
+    assert DeltaTable(lake.history_uri).transaction_version(MIGRATION_APP_ID) == 1
+
+
+def test_a_conversion_cut_short_after_its_commit_is_finished_without_a_second_commit(tmp_path: Path) -> None:
+    lake, expected = parquet_lake(tmp_path)
+    files = legacy_files(lake)
+    migrate(lake)
+    # as if the process had died between its commit and moving the old folders
+    (Path(lake.url) / "migrated").rename(tmp_path / "elsewhere")
+    for folder in (tmp_path / "elsewhere").iterdir():
+        for name in ("enriched_jobs", "enriched_jobs_compacted"):
+            (folder / name).rename(Path(lake.url) / name)
+    assert legacy_files(lake) == files
+    done = migrate(lake)
+    assert done is not None
+    assert done.rows == 0
+    assert rows_of(lake, HISTORY_VIEW) == expected["history"]
+    assert not (Path(lake.url) / "enriched_jobs").exists()
 
 
 def test_three_processes_appending_to_one_s3_table_lose_no_commit(
@@ -207,20 +258,25 @@ def test_three_processes_appending_to_one_s3_table_lose_no_commit(
         monkeypatch.setenv(name, value)
     bucket = f"delta-{uuid.uuid4().hex[:10]}"
     boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1").create_bucket(Bucket=bucket)
-    uri, options = f"s3://{bucket}/enriched_jobs", s3_options(moto_url, "us-east-1")
+    lake = Lake(f"s3://{bucket}/jobs", s3_endpoint_url=moto_url, region="us-east-1")
     script = textwrap.dedent(
         f"""
         import sys
         from storage.delta import DeltaHistory
+        from storage.lake import Lake
         from tests.test_storage import row
-        history = DeltaHistory({uri!r}, {options!r})
+        history = DeltaHistory(Lake({lake.url!r}, s3_endpoint_url={moto_url!r}, region="us-east-1"))
         for n in range(5):
             history.append([row(f"{{sys.argv[1]}}-{{n}}", 50)])
         """
     )
-    DeltaHistory(uri, options).append([row("seed", 1)])  # type: ignore[list-item]
+    write_rows(lake, [row("seed", 1)])
     workers = [subprocess.Popen([sys.executable, "-c", script, str(w)]) for w in range(3)]
     assert [w.wait(timeout=180) for w in workers] == [0, 0, 0]
-    assert DeltaTable(uri, storage_options=options).version() == 15
-    frame = pl.scan_delta(uri, storage_options=options).collect()
+    options = lake.storage_options
+    assert DeltaTable(lake.history_uri, storage_options=options).version() == 16
+    frame = pl.scan_delta(lake.history_uri, storage_options=options).collect()
     assert (frame.height, frame["job_id"].n_unique()) == (16, 16)
+    # and DuckDB reads the same table on S3, through httpfs and the delta extension from PyPI
+    with reader(lake) as con:
+        assert con.execute(f"SELECT count(DISTINCT job_id) FROM {HISTORY_VIEW}").fetchall() == [(16,)]

@@ -1,4 +1,4 @@
-"""The Parquet lake and the DuckDB views over it."""
+"""The lake's history table and the DuckDB views over it."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from deltalake import write_deltalake
 
 from jobping.analysis import AnalysisResult, JobAnalysis
 from jobping.contract import JobPosting, envelope_for
@@ -21,18 +22,11 @@ from storage.catalog import (
     refresh_catalog,
     run_read_only,
 )
-from storage.compaction import compact
-from storage.lake import (
-    JOBSPY_EXTRA_COLUMNS,
-    PARTITION,
-    ROW_SCHEMA,
-    TABLE,
-    Lake,
-    stamp,
-    to_row,
-    write_rows,
-)
-from storage.store import stored_versions
+from storage.delta import HISTORY_CONFIGURATION, maintain
+from storage.lake import DELTA, Lake, load_extension
+from storage.rows import JOBSPY_EXTRA_COLUMNS, PARTITION, ROW_SCHEMA, to_frame, to_row
+from storage.store import open_lake, stored_versions
+from tests.lakes import write_rows
 
 SCRAPED = datetime(2026, 11, 26, 23, 59, tzinfo=UTC)
 
@@ -135,28 +129,30 @@ def test_refresh_writes_views_once_and_then_leaves_the_catalog_alone(tmp_path: P
     assert catalog.stat().st_mtime_ns == modified
     write_rows(lake, [row("2", 41)])  # new files show without touching the catalog
     with duckdb.connect(str(catalog), read_only=True) as con:
+        load_extension(con, DELTA)
         assert con.execute("SELECT count(*) FROM enriched_jobs").fetchall() == [(2,)]
 
 
-# the columns a lake file written before issue 10 lacks
+# the columns a lake written before issue 10 lacks
 LATER_COLUMNS = ["truncated_fields", "cleared_fields", *JOBSPY_EXTRA_COLUMNS, "posting_skills"]
 
 
-def write_old_file(lake: Path, rows: list[dict[str, object]], name: str) -> None:
-    folder = lake / TABLE / f"{PARTITION}=2026-11-26"
-    folder.mkdir(parents=True, exist_ok=True)
-    pl.DataFrame(rows, schema=ROW_SCHEMA).drop(LATER_COLUMNS).write_parquet(folder / f"{stamp(SCRAPED)}-{name}.parquet")
+def write_old_table(lake: Path, rows: list[dict[str, object]]) -> None:
+    """A history table created by a jobping whose rows lacked LATER_COLUMNS."""
+    frame = to_frame(pl.DataFrame(rows, schema=ROW_SCHEMA)).drop(LATER_COLUMNS)
+    write_deltalake(Lake(lake).history_uri, frame, partition_by=[PARTITION], configuration=HISTORY_CONFIGURATION)
 
 
-def test_files_written_before_the_jobspy_columns_read_them_as_null(tmp_path: Path) -> None:
-    write_old_file(tmp_path, [row("1", 40)], "old")
+def test_rows_written_before_the_jobspy_columns_read_them_as_null(tmp_path: Path) -> None:
+    write_old_table(tmp_path, [row("1", 40)])
+    open_lake(Lake(tmp_path), create=False)
     with reader(tmp_path) as con:
         got = con.execute("SELECT job_id, emails, company_rating, truncated_fields FROM enriched_jobs").fetchall()
     assert got == [("1", None, None, None)]
 
 
-def test_old_and_new_files_read_and_compact_together(tmp_path: Path) -> None:
-    write_old_file(tmp_path, [row("1", 40)], "old")
+def test_old_and_new_rows_read_and_merge_together(tmp_path: Path) -> None:
+    write_old_table(tmp_path, [row("1", 40)])
     new = row("2", 60)
     new |= {"emails": "jobs@x.example", "company_rating": 4.5, "posting_skills": "Go, SQL"}
     write_rows(tmp_path, [new])
@@ -164,7 +160,7 @@ def test_old_and_new_files_read_and_compact_together(tmp_path: Path) -> None:
     expected = [("1", None, None, None), ("2", "jobs@x.example", 4.5, "Go, SQL")]
     with reader(tmp_path) as con:
         assert con.execute(query).fetchall() == expected
-    compact(tmp_path, margin=timedelta(0))
+    maintain(Lake(tmp_path), timedelta(0))
     with reader(tmp_path) as con:
         assert con.execute(query).fetchall() == expected
 
@@ -209,6 +205,7 @@ def test_a_damaged_catalog_is_rebuilt_by_the_next_refresh(tmp_path: Path, damage
     catalog.write_bytes(data[: len(data) // 3] if damage == "truncated" else b"garbage" * 100)
     assert refresh_catalog(catalog, tmp_path / "lake")
     with duckdb.connect(str(catalog), read_only=True) as con:
+        load_extension(con, DELTA)
         assert con.execute("SELECT count(*) FROM enriched_jobs").fetchall() == [(1,)]
 
 
