@@ -1,0 +1,215 @@
+"""Maintenance (merge, optimize, checkpoint, vacuum): the views show the same jobs before and after, beside writers."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from storage.catalog import HISTORY_VIEW, LATEST_VIEW, reader, refresh_catalog
+from storage.delta import DeltaHistory, DeltaLatest, maintain
+from storage.lake import DELTA, Lake, load_extension
+from storage.migrate import migrate
+from tests.lakes import write_rows
+from tests.test_storage import row
+
+DAY = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+
+
+def latest(lake: Lake) -> list[tuple[str, int, str]]:
+    with reader(lake) as con:
+        return sorted(
+            (k, s, str(d))
+            for k, s, d in con.execute(f"SELECT job_key, fit_score, scrape_date FROM {LATEST_VIEW}").fetchall()
+        )
+
+
+def history_rows(lake: Lake) -> int:
+    with reader(lake) as con:
+        return int(con.execute(f"SELECT count(*) FROM {HISTORY_VIEW}").fetchall()[0][0])
+
+
+def write_history(
+    lake: Lake, rng: random.Random, batches: int, jobs: int, start: datetime
+) -> dict[str, tuple[int, str]]:
+    """Batches of rows over several scrape dates, jobs analysed again later; returns the expected latest view."""
+    expected: dict[str, tuple[int, str]] = {}
+    clock = start
+    for _ in range(batches):
+        rows = []
+        for _ in range(rng.randrange(1, 8)):
+            job = str(rng.randrange(jobs))
+            clock += timedelta(seconds=1)
+            scraped = DAY + timedelta(days=rng.randrange(5))
+            score = rng.randrange(101)
+            rows.append(row(job, score, scraped=scraped, analysed=clock))
+            expected[f"indeed:{job}"] = (score, scraped.date().isoformat())
+        write_rows(lake, rows)
+    return expected
+
+
+def as_view(expected: dict[str, tuple[int, str]]) -> list[tuple[str, int, str]]:
+    return sorted((k, s, d) for k, (s, d) in expected.items())
+
+
+def test_maintenance_shows_the_same_jobs_keeps_every_row_and_leaves_few_files(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    expected = write_history(lake, random.Random(1), batches=120, jobs=60, start=DAY)
+    before_history = history_rows(lake)
+    assert len(DeltaHistory(lake).table().file_uris()) >= 120
+    assert latest(lake) == as_view(expected)
+
+    done = maintain(lake, timedelta(0))
+
+    assert done is not None
+    assert done.merged.rows_merged == len(expected)
+    assert latest(lake) == as_view(expected)
+    assert history_rows(lake) == before_history
+    # one file per scrape date in each table, and the replaced ones gone (no retention here)
+    assert len(DeltaHistory(lake).table().file_uris()) == 5
+    assert len(DeltaLatest(lake).table().file_uris()) == 5
+    assert (
+        len(list(Path(lake.history_uri).rglob("*.parquet")))
+        - len(list(Path(lake.history_uri, "_delta_log").glob("*.parquet")))
+        == 5
+    )
+    assert pl.scan_delta(lake.latest_uri).select(pl.len()).collect().item() == len(expected)
+
+
+def test_new_analyses_beat_merged_rows_in_other_partitions_and_the_next_run_merges_them(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    expected = write_history(lake, random.Random(2), batches=40, jobs=30, start=DAY)
+    maintain(lake, timedelta(0))
+    # job 7 analysed again, scraped on a new date: its merged row must disappear from the view
+    later = DAY + timedelta(days=9)
+    write_rows(lake, [row("7", 99, scraped=later, analysed=later)])
+    expected["indeed:7"] = (99, later.date().isoformat())
+    assert latest(lake) == as_view(expected)
+
+    done = maintain(lake, timedelta(0))
+    assert done is not None
+    assert done.merged.rows_merged == 1
+    assert latest(lake) == as_view(expected)
+    assert pl.scan_delta(lake.latest_uri).filter(pl.col("job_id") == "7").select("fit_score").collect().item() == 99
+
+
+def test_replaced_files_stay_for_the_retention(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    for n in range(3):
+        write_rows(lake, [row(str(n), 10)])
+    files = DeltaHistory(lake).table().file_uris()
+    maintain(lake)  # the default retention: 7 days
+    assert all(Path(p).exists() for p in files)  # replaced, but kept for readers of the older snapshot
+    assert DeltaHistory(lake).table().file_uris() != files
+    maintain(lake, timedelta(0))
+    assert not any(Path(p).exists() for p in files)
+
+
+def test_the_catalog_is_rewritten_when_a_merge_moves_the_views_watermark(tmp_path: Path) -> None:
+    lake, catalog = Lake(tmp_path / "lake"), tmp_path / "jobping.duckdb"
+    write_rows(lake, [row("1", 10)])
+    assert refresh_catalog(catalog, lake)
+    first = catalog.with_suffix(".version").read_text(encoding="utf-8")
+    maintain(lake, timedelta(0))
+    assert refresh_catalog(catalog, lake)
+    assert catalog.with_suffix(".version").read_text(encoding="utf-8") != first
+    write_rows(lake, [row("1", 20, analysed=datetime.now(UTC))])
+    with duckdb.connect(str(catalog), read_only=True) as con:
+        load_extension(con, DELTA)
+        assert con.execute(f"SELECT fit_score FROM {LATEST_VIEW}").fetchall() == [(20,)]
+
+
+def test_readers_see_every_job_once_while_writers_and_maintenance_run(tmp_path: Path) -> None:
+    """Writers add batches, a maintainer merges and compacts them every few hundred ms, readers count."""
+    lake = Lake(tmp_path)
+    DeltaHistory(lake).ensure()
+    stop = threading.Event()
+    written: list[int] = [0]
+    problems: list[str] = []
+    reads = [0]
+    maintenances = [0]
+
+    def write() -> None:
+        job = 0
+        while not stop.is_set():
+            write_rows(lake, [row(str(job + i), 50, analysed=datetime.now(UTC)) for i in range(5)])
+            job += 5
+            written[0] = job
+            # every tenth batch analyses earlier jobs again
+            if job % 50 == 0:
+                write_rows(lake, [row(str(j), 70, analysed=datetime.now(UTC)) for j in range(0, job, 7)])
+            time.sleep(0.01)
+
+    def maintain_often() -> None:
+        while not stop.is_set():
+            try:
+                # vacuum keeps an hour: a reader's snapshot stays readable
+                maintain(lake, timedelta(hours=1))
+                maintenances[0] += 1
+            except Exception as exc:
+                problems.append(f"maintenance: {exc!r}")
+            time.sleep(0.2)
+
+    def read() -> None:
+        while not stop.is_set():
+            floor = written[0]
+            if floor == 0:
+                time.sleep(0.01)
+                continue
+            try:
+                with reader(lake) as con:
+                    total, distinct = con.execute(
+                        f"SELECT count(*), count(DISTINCT job_key) FROM {LATEST_VIEW}"
+                    ).fetchall()[0]
+            except Exception as exc:
+                problems.append(f"reader: {exc!r}")
+                continue
+            reads[0] += 1
+            if total != distinct:
+                problems.append(f"a job shown twice: {total} rows for {distinct} jobs")
+            if distinct < floor:
+                problems.append(f"jobs missing: {distinct} shown, {floor} written before the query")
+
+    threads = [threading.Thread(target=f) for f in (write, maintain_often, read, read)]
+    for thread in threads:
+        thread.start()
+    time.sleep(8)
+    stop.set()
+    for thread in threads:
+        thread.join()
+
+    assert maintenances[0] >= 3, "the maintainer should have run several times"
+    assert reads[0] >= 20
+    assert problems == []
+    assert len(latest(lake)) == written[0]
+
+
+def test_a_crafted_manifest_in_an_old_lake_runs_no_sql_and_is_ignored(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    folder = Path(lake.url) / "enriched_jobs" / "scrape_date=2026-11-26"
+    folder.mkdir(parents=True)
+    pl.DataFrame([row("1", 40)]).write_parquet(folder / "20261126T235900000000Z-aaaa.parquet")
+    compacted = Path(lake.url) / "enriched_jobs_compacted"
+    compacted.mkdir()
+    target = tmp_path / "written-by-the-manifest.csv"
+    evil = {
+        "version": 1, "generation": 2, "created_at": "2026-11-27T00:00:00+00:00", "latest": [], "superseded": [],
+        "watermark": f"x' UNION ALL SELECT 1); COPY (SELECT 1) TO '{target}'; --",
+    }  # fmt: skip
+    (compacted / "manifest-00000002.json").write_text(json.dumps(evil))
+    outside = evil | {"generation": 3, "watermark": "20261127T000000000000Z", "latest": ["/etc/passwd.parquet"]}
+    (compacted / "manifest-00000003.json").write_text(json.dumps(outside))
+    quoted = outside | {"generation": 4, "latest": [f"{compacted}/1/latest/x'); COPY (SELECT 1) TO '{target}.parquet"]}
+    (compacted / "manifest-00000004.json").write_text(json.dumps(quoted))
+
+    done = migrate(lake)
+    assert done is not None
+    assert done.rows == 1  # the batch, read as if no compaction had run
+    assert not target.exists()
+    assert latest(lake) == [("indeed:1", 40, "2026-11-26")]
