@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 
 from jobping.analysis import Analyser
 from jobping.contract import parse_message
-from storage.lake import to_row, write_rows
+from storage.delta import DeltaHistory
+from storage.lake import Lake
+from storage.rows import to_row
 from tasks.jobspy.source import _sample_records
 
 if TYPE_CHECKING:
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
 async def one_at_a_time(sqs: SQSClient, queue_url: str, analyser: Analyser, lake: Path, limit: int) -> int:
     """Receive one, analyse it, save it, delete it; the loop of the original Lambda consumer."""
     done = 0
+    history = DeltaHistory(Lake(lake))
     while done < limit:
         got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=0).get("Messages", [])
         if not got:
@@ -27,7 +30,7 @@ async def one_at_a_time(sqs: SQSClient, queue_url: str, analyser: Analyser, lake
         envelope = parse_message(message["Body"], datetime.now(UTC))
         # the sqs calls block, as they did in the lambda: one thing at a time
         result = await analyser.analyse(envelope.posting)
-        write_rows(lake, [to_row(envelope, result, datetime.now(UTC), message["MessageId"])])
+        history.append([to_row(envelope, result, datetime.now(UTC), message["MessageId"])])
         sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         done += 1
     return done

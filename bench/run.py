@@ -253,6 +253,7 @@ def million_section(m: LakeTimings) -> list[str]:
         return [f"| {name} | {view:.3f} | {bare:.3f} | {view / bare:.2f}x |" for name, (view, bare) in timings.items()]
 
     worst = max(view / bare for view, bare in m.compacted.values())
+    steady = max(view / bare for view, bare in m.maintained.values())
     header = ["| query | through the view (s) | bare scan (s) | ratio |", "|---|---|---|---|"]
     return [
         f"{MILLION:,} generated rows (synthetic, {m.jobs:,} distinct jobs) appended as {m.batch_files:,} Delta commits",
@@ -265,19 +266,27 @@ def million_section(m: LakeTimings) -> list[str]:
         *header,
         *rows(m.batches),
         "",
-        f"After `jobping compact` ({m.compaction_seconds:.1f} s for the million rows: the merge into the latest",
-        f"table, optimize, checkpoint, and vacuum with the retention set to 0 for the bench; {m.files_after} data",
-        f"files left in the two tables) and one night's new commits on top ({m.night_rows} rows in {m.night_files}",
-        "commits, half of them jobs analysed again). The bare scan reads the latest table and the history rows",
-        "the view adds to it:",
+        f"Right after `jobping compact` ({m.compaction_seconds:.1f} s for the million rows: the merge into the",
+        "latest table, optimize, checkpoint, and vacuum with the retention set to 0 for the bench; "
+        f"{m.files_after} data",
+        "files left in the two tables). The bare scan reads the latest table and the history rows the view adds",
+        "to it (those of the last hour before its newest row, which the merge holds already):",
+        "",
+        *header,
+        *rows(m.maintained),
+        "",
+        f"Then one night's new commits on top ({m.night_rows} rows in {m.night_files} commits, half of them jobs",
+        "analysed again), before the next maintenance merges them:",
         "",
         *header,
         *rows(m.compacted),
         "",
-        f"Worst ratio after maintenance: {worst:.2f}x "
-        + ("(goal met)." if worst <= 1.5 else "(goal NOT met for every query)."),
-        "What the view still adds: one anti-join of the latest table's job_keys against the history rows of",
-        "the last day, and the deduplication of those rows; a fixed cost, so it shows most on the cheapest query.",
+        f"Worst ratio with the night on top: {worst:.2f}x; right after maintenance: {steady:.2f}x "
+        + ("(goal met)." if max(worst, steady) <= 1.5 else "(goal NOT met for every query)."),
+        "What the view adds to the bare scan: reading the latest table's job_key and joining the recent history",
+        "rows to it by job_key, after deduplicating them. The join picks each column per row, so DuckDB reads only",
+        "the columns a query names; a filter on them is applied after the join, so the query that filters most",
+        "(new matches today) pays most.",
         "",
     ]
 

@@ -30,10 +30,12 @@ from pathlib import Path
 from typing import TypeVar
 
 import duckdb
+import polars as pl
 
 from jobping.text import one_line
 from storage.delta import ORDER, DeltaHistory, DeltaLatest, Merged
 from storage.lake import Lake
+from storage.rows import ROW_SCHEMA, to_frame
 
 T = TypeVar("T")
 
@@ -46,9 +48,12 @@ STORAGE_VERSION = "v1.4.0"
 HISTORY_VIEW = "enriched_jobs_history"
 LATEST_VIEW = "enriched_jobs"
 SAVED_QUERIES = "queries"
-# how long after its analysed_at an analysis may still be committed (a slow write, clocks apart):
-# enriched_jobs adds the history rows from this long before the latest table's newest
-LATE_COMMIT_MARGIN = timedelta(days=1)
+# enriched_jobs adds to the latest table the history rows analysed up to this long before its newest:
+# an analysis is stamped at the moment its batch is written, so this covers the clocks of machines
+# an hour apart. A row stamped earlier still (a clock further behind) shows from the next maintenance.
+LATE_COMMIT_MARGIN = timedelta(hours=1)
+# the tables' columns, in their order
+COLUMNS = to_frame(pl.DataFrame(schema=ROW_SCHEMA)).columns
 
 
 USER_QUERY_MEMORY_LIMIT = "1GB"
@@ -83,8 +88,12 @@ def view_statements(lake: Lake, merged: Merged | None, *, temporary: bool = Fals
     - enriched_jobs: the latest row per job_key. The latest table holds it as of the last
       merge (``merged``); the history rows analysed since, less LATE_COMMIT_MARGIN, replace
       theirs, newest first: the choice the next merge makes, so the view shows the same jobs
-      before and after it. Those are the rows of about a day, deduplicated at query time; the
-      filter on analysed_at lets DuckDB skip the history's older files by their statistics.
+      before and after it. Those rows (what analyse wrote since the last maintenance) are
+      deduplicated at query time and joined to the latest table by job_key.
+
+    The history is read once per query (one snapshot: a commit landing meanwhile cannot show
+    a job twice), in a full outer join whose columns are picked per row. Unlike a union with an
+    anti-join, that lets DuckDB read only the columns a query names (bench/RESULTS.md).
     """
     kind = "TEMP VIEW" if temporary else "VIEW"
     history = _scan(lake.history_uri)
@@ -92,15 +101,17 @@ def view_statements(lake: Lake, merged: Merged | None, *, temporary: bool = Fals
     statements = [f"CREATE OR REPLACE {kind} {HISTORY_VIEW} AS SELECT * FROM {history}"]  # noqa: S608
     if merged is None:
         return [*statements, f"CREATE OR REPLACE {kind} {LATEST_VIEW} AS SELECT * FROM {history} {dedupe}"]  # noqa: S608
-    since = (merged.analysed_up_to - LATE_COMMIT_MARGIN).astimezone(UTC).isoformat()
-    # the recent rows are read once (a materialized CTE), for the anti-join and the union
+    since = (merged.analysed_up_to - LATE_COMMIT_MARGIN).astimezone(UTC)
+    # analysed_on lets delta_scan skip the older files: it skips none by a timestamp with a time zone
+    recent = f"analysed_on >= DATE '{since.date().isoformat()}' AND analysed_at > TIMESTAMPTZ '{since.isoformat()}'"
+    picked = ", ".join(
+        f'CASE WHEN r.job_key IS NULL THEN l."{name}" ELSE r."{name}" END AS "{name}"' for name in COLUMNS
+    )
     return [
         *statements,
-        f"CREATE OR REPLACE {kind} {LATEST_VIEW} AS "  # noqa: S608
-        f"WITH recent AS MATERIALIZED (SELECT * FROM {history} WHERE analysed_at > TIMESTAMPTZ '{since}') "
-        f"SELECT * FROM {_scan(lake.latest_uri)} "
-        "WHERE job_key NOT IN (SELECT job_key FROM recent WHERE job_key IS NOT NULL) "
-        f"UNION ALL BY NAME (SELECT * FROM recent {dedupe})",
+        f"CREATE OR REPLACE {kind} {LATEST_VIEW} AS SELECT {picked} "  # noqa: S608
+        f"FROM {_scan(lake.latest_uri)} l FULL OUTER JOIN "
+        f"(SELECT * FROM {history} WHERE {recent} {dedupe}) r ON l.job_key = r.job_key",
     ]
 
 
@@ -246,6 +257,8 @@ def _open_reader(lake: Lake, memory_limit: str | None) -> duckdb.DuckDBPyConnect
         raise LakeEmptyError(f"the lake {lake} holds no enriched jobs yet: run `jobping analyse` first")
     con = lake.connect()
     try:
+        # the probe below reads every file's footer; the cache lets the caller's queries reuse them
+        con.execute("SET parquet_metadata_cache = true")
         for statement in view_statements(lake, state.merged, temporary=True):
             con.execute(statement)
         # a probe that reads one column of every file the snapshots name, so that a damaged one shows now

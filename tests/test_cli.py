@@ -15,8 +15,8 @@ import boto3
 import pytest
 
 from standins.servers import free_port
-from storage.lake import write_rows
 from tasks.jobspy.source import _sample_records
+from tests.lakes import write_rows
 from tests.test_storage import row
 
 JOBPING = shutil.which("jobping", path=str(Path(sys.executable).parent)) or "jobping"
@@ -66,10 +66,10 @@ def test_demo_twice_stores_the_sample_once_and_stops_its_emulator(user_env: dict
     assert counted.returncode == 0, counted.stderr
     assert f"{distinct} " in counted.stdout.split("\n", 3)[-1]
 
-    compacted = run(user_env, "compact", "--margin-minutes", "0")
+    compacted = run(user_env, "compact", "--retain-hours", "0")
     assert compacted.returncode == 0, compacted.stderr[-3000:]
-    assert "compaction generation 1: merged" in compacted.stdout
-    assert f"{distinct} jobs" in compacted.stdout
+    assert "into the latest table" in compacted.stdout
+    assert f"({distinct} jobs updated)" in compacted.stdout
     after = run(user_env, "sql", "SELECT count(*) AS n, count(DISTINCT job_key) AS k FROM enriched_jobs")
     assert after.returncode == 0, after.stderr
     assert f"{distinct} " in after.stdout.split("\n", 3)[-1]

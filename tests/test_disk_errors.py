@@ -13,7 +13,7 @@ import pytest
 from app.cli import _check_writable
 from jobping.errors import ConfigurationError
 from storage.catalog import refresh_catalog
-from storage.lake import write_rows
+from tests.lakes import write_rows
 from tests.test_storage import row
 
 # a few KiB: room for a small file, no room for a catalog or a batch

@@ -16,10 +16,11 @@ from flows.scrape import scrape
 from jobping.search import ScrapeParameters
 from jobping.settings import Settings
 from storage.catalog import reader, refresh_catalog
-from storage.compaction import compact, current_manifest
-from storage.lake import Lake, write_rows
+from storage.delta import maintain
+from storage.lake import Lake
 from storage.store import stored_versions
 from tasks.jobspy.source import sample_sites
+from tests.lakes import write_rows
 from tests.test_storage import SCRAPED, row
 
 FAKE_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -39,30 +40,28 @@ def objects(moto_url: str, bucket: str) -> list[str]:
     return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
 
 
-def test_batches_compaction_and_queries_on_s3(moto_url: str, bucket: str) -> None:
+def test_appends_maintenance_and_queries_on_s3(moto_url: str, bucket: str) -> None:
     lake = Lake(f"s3://{bucket}/jobs", s3_endpoint_url=moto_url, region="us-east-1")
     write_rows(lake, [row("1", 10), row("2", 20)])
     write_rows(lake, [row("1", 90, analysed=row_time(1))])
-    assert len(objects(moto_url, bucket)) == 2
-    assert all(key.startswith("jobs/enriched_jobs/scrape_date=2026-11-26/") for key in objects(moto_url, bucket))
-
-    with reader(lake) as con:
-        assert con.execute("SELECT job_key, fit_score FROM enriched_jobs ORDER BY 1").fetchall() == [
-            ("indeed:1", 90),
-            ("indeed:2", 20),
-        ]
-
-    report = compact(lake, margin=timedelta(0), retain=timedelta(0))
-    assert report.generation == 1
-    assert current_manifest(lake) is not None
     keys = objects(moto_url, bucket)
-    assert any(k.startswith("jobs/enriched_jobs_compacted/00000001/latest/") for k in keys)
-    assert "jobs/enriched_jobs_compacted/manifest-00000001.json" in keys
+    data = [k for k in keys if "/_delta_log/" not in k]
+    assert len(data) == 2
+    assert all(key.startswith("jobs/enriched_jobs_history/scrape_date=2026-11-26/") for key in data)
+
+    expected = [("indeed:1", 90), ("indeed:2", 20)]
     with reader(lake) as con:
-        assert con.execute("SELECT job_key, fit_score FROM enriched_jobs ORDER BY 1").fetchall() == [
-            ("indeed:1", 90),
-            ("indeed:2", 20),
-        ]
+        assert con.execute("SELECT job_key, fit_score FROM enriched_jobs ORDER BY 1").fetchall() == expected
+
+    done = maintain(lake, timedelta(0))
+    assert done is not None
+    assert done.merged.rows_merged == 2
+    keys = objects(moto_url, bucket)
+    assert any(k.startswith("jobs/enriched_jobs_latest/scrape_date=2026-11-26/") for k in keys)
+    # optimized and vacuumed: one data file left in the history
+    assert len([k for k in keys if k.startswith("jobs/enriched_jobs_history/scrape_date=")]) == 1
+    with reader(lake) as con:
+        assert con.execute("SELECT job_key, fit_score FROM enriched_jobs ORDER BY 1").fetchall() == expected
         assert con.execute("SELECT count(*) FROM enriched_jobs_history").fetchall() == [(3,)]
     assert len(stored_versions(lake)) == 2
 
@@ -88,13 +87,13 @@ def test_two_analyse_workers_write_one_s3_lake_that_the_catalog_reads(
     assert stored >= published.published
     assert not (Path(env["JOBPING_DATA_DIR"]) / "lake").exists(), "nothing may land on the local disk"
 
-    compact_lake(margin_minutes=0, retain_minutes=0)
+    compact_lake(retain_hours=0)
     lake = Lake.from_settings(settings)
     with reader(lake) as con:
         assert con.execute("SELECT count(*), count(DISTINCT job_key) FROM enriched_jobs").fetchall() == [
             (published.published, published.published)
         ]
-    # the catalog file's views read S3 through the same filesystem
+    # the catalog file's views read S3 through httpfs, with a secret a connection of the lake creates
     assert refresh_catalog(settings.catalog_path, lake)
     with lake.connect(str(settings.catalog_path), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM enriched_jobs").fetchall() == [(published.published,)]

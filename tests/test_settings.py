@@ -12,7 +12,7 @@ import pytest
 
 from jobping.profile import Profile
 from jobping.settings import LlmSettings, Settings
-from storage.lake import ROW_SCHEMA, StoredRow
+from storage.rows import ROW_SCHEMA, StoredRow
 from tasks.llm.factory import make_analyser, prompt_version
 
 README = Path(__file__).parent.parent / "README.md"
