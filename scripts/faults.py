@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from prefect.settings import PREFECT_API_URL, PREFECT_LOGGING_LEVEL, temporary_settings
@@ -35,7 +35,10 @@ from jobping.settings import Settings
 from standins.openai_api import FORGED_LINE
 from standins.servers import PIDS, StandIn, moto_server, openai_standin
 from storage.catalog import reader
-from storage.store import has_files
+from storage.delta import DeltaHistory
+from storage.lake import Lake
+from storage.rows import PARTITION
+from storage.store import has_rows
 from tasks.sqs.client import make_sqs_client
 from tasks.sqs.messages import send_entries
 from tasks.sqs.queues import depth, ensure_queues
@@ -184,7 +187,7 @@ class Case:
         visible, in_flight, o.in_dlq = self.depth()
         o.on_queue = visible + in_flight
         lake = self.data / "lake"
-        if has_files(lake):
+        if has_rows(lake):
             with reader(lake) as con:
                 o.rows, o.distinct = con.execute(
                     "SELECT count(*), count(DISTINCT job_key) FROM enriched_jobs_history"
@@ -293,15 +296,20 @@ def case_emulator_paused(case: Case) -> None:
 def case_write_fails(case: Case) -> None:
     case.publish(postings(50, "disk"))
     case.outcome.published = 50
-    table = case.data / "lake" / "enriched_jobs"
-    table.parent.mkdir(parents=True)
-    table.write_text("a file where the folder should be: every write fails")
+    # the history table exists; files where its partitions' folders should be make every append fail
+    history = DeltaHistory(Lake(case.data / "lake"))
+    history.ensure()
+    today = datetime.now(UTC).date()
+    blockers = [Path(history.uri) / f"{PARTITION}={today + timedelta(days=d)}" for d in (-1, 0, 1)]
+    for blocker in blockers:
+        blocker.write_text("a file where the folder should be: every write fails")
     case.finish(case.start())
     visible, in_flight, dlq = case.depth()
     if visible + in_flight != 50 or dlq:
         case.outcome.problems.append(f"after the failed write: {visible + in_flight} on the queue, {dlq} in the DLQ")
     case.outcome.notes.append(f"failed run left {visible + in_flight} of 50 on the queue, {dlq} in the DLQ")
-    table.unlink()
+    for blocker in blockers:
+        blocker.unlink()
     case.drain()
 
 
@@ -311,7 +319,7 @@ TINY_DISK = "64k"
 def case_disk_full(case: Case) -> None:
     case.publish(postings(100, "full", description="Python and SQL. " * 400))
     case.outcome.published = 100
-    table = case.data / "lake" / "enriched_jobs"
+    table = case.data / "lake" / "enriched_jobs_history"
     table.mkdir(parents=True)
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TINY_DISK}", "tmpfs", str(table)],  # noqa: S607
                              capture_output=True, text=True, check=False)  # fmt: skip
@@ -467,7 +475,7 @@ def hostile_corpus() -> dict[str, tuple[str, list[str]]]:
 def case_hostile(case: Case) -> None:
     """Every class of hostile input at once, plus a crafted manifest and a server that echoes the key."""
     corpus = hostile_corpus()
-    # a manifest in the lake whose watermark is SQL: reading the lake must never run it
+    # a lake from before Delta whose compaction manifest's watermark is SQL: converting it must never run it
     target = case.data / "written-by-a-manifest.csv"
     compacted = case.data / "lake" / "enriched_jobs_compacted"
     compacted.mkdir(parents=True)
@@ -544,7 +552,7 @@ CASES: dict[str, Callable[[Case], None]] = {
     "every message delivered twice": case_duplicates,
     "analyse killed (SIGKILL) mid-batch, three times": case_killed,
     "SQS emulator frozen for 20 s mid-drain": case_emulator_paused,
-    "Parquet write failing (not a folder)": case_write_fails,
+    "lake write failing (a file where a folder should be)": case_write_fails,
     "disk full (a 64 KiB filesystem)": case_disk_full,
     "three analyse processes on one queue": case_three_consumers,
     "a reader holding the DuckDB catalog read-write": case_reader_holds_catalog,
@@ -631,8 +639,9 @@ def write_report(outcomes: list[Outcome], seconds: float, *, partial: bool) -> N
         lines += [
             "## Security: hostile input",
             "",
-            'The case "hostile input of every class" sends these at once, beside a lake whose compaction',
-            "manifest carries SQL in its watermark, after one run against an LLM server that rejects the key",
+            'The case "hostile input of every class" sends these at once, beside a lake from before Delta whose',
+            "compaction manifest carries SQL in its watermark (the first run converts it), after one run against an",
+            "LLM server that rejects the key",
             "and echoes it back in its 401 body. Written by the suite from what it measured:",
             "",
             *SECURITY,

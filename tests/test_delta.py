@@ -18,7 +18,7 @@ import pyarrow.dataset as ds
 import pytest
 from deltalake import DeltaTable
 
-from storage.catalog import HISTORY_VIEW, LATEST_VIEW, reader
+from storage.catalog import HISTORY_VIEW, LATE_COMMIT_MARGIN, LATEST_VIEW, reader
 from storage.delta import DeltaHistory, DeltaLatest, maintain
 from storage.lake import DELTA, Lake, extension_path, load_extension
 from storage.migrate import MIGRATION_APP_ID, legacy_files, migrate
@@ -169,7 +169,7 @@ def test_a_merge_reads_only_what_was_written_since_and_an_older_analysis_never_w
     assert (merged.history_version, merged.rows_merged) == (3, 8)
     assert latest.merge(DeltaHistory(lake)).rows_merged == 0
     newer, older = SCRAPED + timedelta(hours=5), SCRAPED - timedelta(hours=5)
-    write_rows(lake, [row("2", 77, analysed=newer), row("9", 10)])
+    write_rows(lake, [row("2", 77, analysed=newer), row("9", 10, analysed=newer)])
     # committed later, analysed earlier (a slow consumer): the job keeps its newer analysis
     write_rows(lake, [row("1", 5, analysed=older)])
     expected = view(lake, LATEST_VIEW)
@@ -180,6 +180,18 @@ def test_a_merge_reads_only_what_was_written_since_and_an_older_analysis_never_w
     assert len(scores) == 9
     # the view shows the same jobs before and after the merge
     assert view(lake, LATEST_VIEW) == expected
+
+
+def test_an_analysis_stamped_long_before_the_merge_shows_from_the_next_one(tmp_path: Path) -> None:
+    lake = written(tmp_path)
+    maintain(lake, timedelta(0))
+    # a machine whose clock is two hours behind the one whose rows the merge holds
+    behind = SCRAPED + timedelta(hours=1) - LATE_COMMIT_MARGIN - timedelta(hours=1)
+    write_rows(lake, [row("20", 33, analysed=behind)])
+    assert "indeed:20" not in {k for k, *_ in view(lake, LATEST_VIEW)}
+    assert "indeed:20" in {k for k, *_ in view(lake, HISTORY_VIEW)}
+    maintain(lake, timedelta(0))
+    assert "indeed:20" in {k for k, *_ in view(lake, LATEST_VIEW)}
 
 
 def test_a_dropped_latest_table_is_made_again_from_the_whole_history(tmp_path: Path) -> None:

@@ -8,12 +8,13 @@ import math
 import subprocess
 import sys
 import textwrap
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
 import pytest
+from deltalake.exceptions import DeltaError
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
@@ -25,7 +26,8 @@ from jobping.contract import JobPosting, envelope_for
 from jobping.search import ScrapeParameters
 from jobping.settings import Settings
 from storage.catalog import reader, refresh_catalog
-from storage.lake import Lake
+from storage.delta import DeltaHistory
+from storage.lake import DELTA, Lake, load_extension
 from tasks.jobspy.source import _sample_records, sample_sites
 from tasks.sqs.messages import REASON_ATTRIBUTE, receive
 from tasks.sqs.queues import Queues, depth
@@ -166,15 +168,16 @@ def test_poison_goes_to_the_dlq_with_a_reason_and_the_counts_add_up(sqs: SQSClie
     assert depth(sqs, queues.url).visible + depth(sqs, queues.url).in_flight == 0
 
 
-def test_nothing_is_deleted_when_the_parquet_write_fails(
+def test_nothing_is_deleted_when_the_lake_write_fails(
     settings: Settings, sqs: SQSClient, queues: Queues, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     scrape(ScrapeParameters(source="sample", sites=["google"]))
     published = depth(sqs, queues.url).visible
-    # a file where the table's folder should be: every write fails, as on a broken disk
-    settings.lake_dir.mkdir(parents=True)
-    (settings.lake_dir / "enriched_jobs").write_text("not a folder")
-    with pytest.raises(OSError, match="enriched_jobs"):
+    # files where the partitions' folders should be: every write fails, as on a broken disk
+    today = datetime.now(UTC).date()
+    for day in (today - timedelta(days=1), today, today + timedelta(days=1)):
+        (Path(Lake.from_settings(settings).history_uri) / f"scrape_date={day}").write_text("not a folder")
+    with pytest.raises(DeltaError, match="Not a directory"):
         asyncio.run(analyse())
     after = depth(sqs, queues.url)
     assert after.visible + after.in_flight == published
@@ -187,7 +190,9 @@ def test_a_process_holding_the_catalog_open_does_not_make_a_run_fail(settings: S
     holder = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
             import duckdb, sys, time
+            from storage.lake import load_extension
             con = duckdb.connect({str(settings.catalog_path)!r})  # read-write, the strongest lock
+            load_extension(con, "delta")
             con.execute("SELECT count(*) FROM enriched_jobs").fetchall()
             print("holding", flush=True)
             time.sleep(120)
@@ -211,15 +216,17 @@ def test_a_process_holding_the_catalog_open_does_not_make_a_run_fail(settings: S
         holder.wait()
 
 
-def test_the_catalog_is_bound_once_the_first_batch_is_stored_not_over_every_file_of_the_run(
+def test_the_catalog_is_written_once_the_first_batch_is_stored_and_found_current_at_the_end(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # one batch at a time, so that the first is stored before the next is received
     monkeypatch.setenv("JOBPING_LLM_CONCURRENCY", "1")
-    files_seen: list[int] = []
+    versions_seen: list[int] = []
+    written: list[bool] = []
 
     def counting(catalog: Path, lake: Lake) -> bool:
-        files_seen.append(len(lake.batch_files()))
+        versions_seen.append(DeltaHistory(lake).table().version())
+        written.append(catalog.exists())
         return refresh_catalog(catalog, lake)
 
     monkeypatch.setattr(flows.analyse, "refresh_catalog", counting)
@@ -227,8 +234,10 @@ def test_the_catalog_is_bound_once_the_first_batch_is_stored_not_over_every_file
     scrape(sample_params())
     report = asyncio.run(analyse())
     assert report.batches > 2
-    # bound when the lake held the first batch's file; the call at the end finds it current
-    assert 1 <= files_seen[0] < files_seen[-1]
+    # written when the history held the first batch (created, then one append); current at the end
+    assert versions_seen[0] == 1
+    assert versions_seen[0] < versions_seen[-1]
+    assert written == [False, True]
     assert count(settings, "SELECT count(*) FROM enriched_jobs") == report.stored
 
 
@@ -241,6 +250,7 @@ def test_the_catalog_opens_and_queries_from_any_working_directory(
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     with duckdb.connect(str(settings.catalog_path), read_only=True) as con:
+        load_extension(con, DELTA)
         rows = con.execute("SELECT count(*) FROM enriched_jobs").fetchall()
     assert rows == [(stored,)]
 
