@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 
-.PHONY: help install demo test test-faults lint typecheck unit bench lock clean emulator-stop up down browser
+.PHONY: help install demo test test-faults lint typecheck unit bench interop lock clean emulator-stop up down browser
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -67,6 +67,15 @@ test-faults: $(STAMP)  ## the fault-injection suite against real processes; writ
 bench: $(STAMP)  ## run the benchmarks and write bench/RESULTS.md
 	$(BIN)/python -m bench.run
 
+# Spark reads the lake from its own venv: pyspark is 400 MB, and only this target needs it
+SPARK_VENV := .venv-interop
+PYSPARK := pyspark==4.0.1
+
+interop: $(STAMP)  ## the lake read by polars, pyarrow, DuckDB and (with Java) Spark, against the views; not in CI
+	@if command -v java >/dev/null && ! $(SPARK_VENV)/bin/python -c 'import pyspark' 2>/dev/null; then \
+	  $(PYTHON) -m venv $(SPARK_VENV) && $(SPARK_VENV)/bin/python -m pip install --quiet $(PYSPARK); fi
+	$(BIN)/python -m scripts.interop --spark-python $(SPARK_VENV)/bin/python $(INTEROP_ARGS)
+
 lock:  ## re-resolve the dependencies into requirements.lock
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python -m pip install --quiet -e '.[dev]'
@@ -78,4 +87,4 @@ emulator-stop:  ## stop the embedded SQS emulator
 
 clean:  ## remove the venv and the data dir
 	-$(BIN)/jobping emulator stop
-	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(SPARK_VENV) data .mypy_cache .ruff_cache .pytest_cache
