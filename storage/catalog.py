@@ -76,9 +76,13 @@ class LakeEmptyError(LookupError):
     """The lake holds no enriched job yet, so the views have nothing to read."""
 
 
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _scan(uri: str) -> str:
     # the only values spliced in are our own lake paths, quoted
-    return "delta_scan('" + uri.replace("'", "''") + "')"
+    return f"delta_scan({_literal(uri)})"
 
 
 def view_statements(lake: Lake, merged: Merged | None, *, temporary: bool = False) -> list[str]:
@@ -269,7 +273,8 @@ def _open_reader(lake: Lake, memory_limit: str | None) -> duckdb.DuckDBPyConnect
     except BaseException:
         con.close()
         raise
-    con.execute("SET allowed_directories = [?]", [lake.url + "/"])
+    # spliced, quoted, not bound: binding a list parameter makes DuckDB import pandas (0.3 s, 50 MB)
+    con.execute(f"SET allowed_directories = [{_literal(lake.url + '/')}]")
     # no spill files: the temp directory (./.tmp by default) would be a second readable place
     con.execute("SET temp_directory = ''")
     if memory_limit is not None:

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
-import pyarrow as pa
-from deltalake import DeltaTable, Schema, WriterProperties, write_deltalake
+from deltalake import DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from deltalake.transaction import CommitProperties
 
@@ -111,34 +110,43 @@ class DeltaHistory(_Table):
         commit a (same) schema, and an append racing a creation could fail on it. A column added
         to ROW_SCHEMA by a newer jobping reads as NULL in the older rows.
         """
-        wanted = to_frame(pl.DataFrame(schema=ROW_SCHEMA)).to_arrow().schema
-        for _attempt in range(3):
-            if not self.exists():
-                if create:
-                    DeltaTable.create(
-                        self.uri, wanted, mode="ignore", partition_by=[PARTITION],
-                        configuration=HISTORY_CONFIGURATION, storage_options=self.lake.storage_options,
-                    )  # fmt: skip
+        empty = to_frame(pl.DataFrame(schema=ROW_SCHEMA))
+        if self.exists():
+            have = {field.name for field in self.table().schema().fields}
+            if set(empty.columns) <= have:
                 return
-            table = self.table()
-            have = {field.name for field in table.schema().fields}
-            missing = [field for field in Schema.from_arrow(wanted).fields if field.name not in have]
-            if not missing:
-                return
-            try:
-                table.alter.add_columns(missing)
-            except CommitFailedError:
-                continue  # another process changed the schema first: look again
-            logger.warning("added the columns %s to %s", ", ".join(f.name for f in missing), self.uri)
+            logger.warning("adding the columns %s to %s", ", ".join(sorted(set(empty.columns) - have)), self.uri)
+        elif not create:
             return
+        # an append of no rows: the table's first commit (its schema and settings), or its new columns
+        try:
+            write_deltalake(
+                self.uri, empty, mode="append", partition_by=[PARTITION], configuration=HISTORY_CONFIGURATION,
+                schema_mode="merge", storage_options=self.lake.storage_options,
+            )  # fmt: skip
+        except CommitFailedError:
+            # another process made the same change first
+            if not (self.exists() and set(empty.columns) <= {f.name for f in self.table().schema().fields}):
+                raise
 
-    def append(self, rows: Sequence[StoredRow] | pl.DataFrame, *, commit: CommitProperties | None = None) -> None:
-        """One commit with every row, visible whole or not at all, safe beside other writers."""
+    def append(
+        self,
+        rows: Sequence[StoredRow] | pl.DataFrame,
+        *,
+        commit: CommitProperties | None = None,
+        snapshot: DeltaTable | None = None,
+    ) -> None:
+        """One commit with every row, visible whole or not at all, safe beside other writers.
+
+        With a ``snapshot``, the commit is checked against what was committed since it: an app
+        transaction in ``commit`` that another process committed meanwhile makes it fail.
+        """
         frame = to_frame(rows if isinstance(rows, pl.DataFrame) else list(rows))
         if frame.is_empty() and commit is None:
             return
         write_deltalake(
-            self.uri, frame, mode="append", partition_by=[PARTITION], storage_options=self.lake.storage_options,
+            snapshot or self.uri, frame, mode="append", partition_by=[PARTITION],
+            storage_options=self.lake.storage_options,
             configuration=HISTORY_CONFIGURATION, writer_properties=WRITER, commit_properties=commit,
             # a column added to ROW_SCHEMA later joins the table's schema; older rows read it as NULL
             schema_mode="merge",
@@ -186,10 +194,11 @@ class DeltaLatest(_Table):
             return before
         if before is None:
             # the whole snapshot: the files of old commits may be compacted and vacuumed away
-            rows = to_frame(pl.DataFrame(table.to_pyarrow_table()))
+            snapshot = pl.scan_delta(self.lake.history_uri, version=version, storage_options=self.lake.storage_options)
+            rows = to_frame(snapshot.collect())
         else:
             # the rows each commit since wrote: what was written since the last merge, read whole
-            changes = pl.DataFrame(pa.table(table.load_cdf(starting_version=start, ending_version=version)))
+            changes = pl.DataFrame(table.load_cdf(starting_version=start, ending_version=version))
             rows = to_frame(changes.filter(pl.col("_change_type") == "insert"))
         newest = rows.sort(["job_key", "analysed_at", "message_id"], descending=[False, True, True]).unique(
             "job_key", keep="first", maintain_order=True

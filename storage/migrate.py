@@ -9,7 +9,8 @@ The old layout, read here and nowhere else:
 Every row it held (the compacted files of the newest manifest, and the batches after its
 watermark) is appended to the history table in one commit that carries a Delta app
 transaction: a second process converting at the same moment fails to commit, and a run
-after a crash sees that the conversion is done. Only then do the old folders move to
+after a crash sees that the conversion is done (the commit is checked against the snapshot
+in which none was found). Only then do the old folders move to
 ``migrated/<stamp>/``; nothing is deleted.
 """
 
@@ -39,6 +40,7 @@ LEGACY_COMPACTED = "enriched_jobs_compacted"
 MIGRATED = "migrated"
 # the Delta app transaction that marks the conversion done
 MIGRATION_APP_ID = "jobping-parquet-lake"
+COMMIT_ATTEMPTS = 5
 STAMP_WIDTH = len("20260101T000000000000Z")
 STAMP_PATTERN = re.compile(r"\d{8}T\d{12}Z")
 PLACEHOLDER = "00000000T000000000000Z-placeholder.parquet"
@@ -80,27 +82,41 @@ def migrate(lake: Lake) -> Migration | None:
         return None
     history = DeltaHistory(lake)
     history.ensure()
-    done = history.table().transaction_version(MIGRATION_APP_ID) is not None
-    rows = pl.DataFrame(schema=ROW_SCHEMA)
-    if not done:
-        files = legacy_files(lake)
-        rows = _read(lake, files)
+    rows: pl.DataFrame | None = None
+    committed = False
+    for _attempt in range(COMMIT_ATTEMPTS):
+        # the snapshot the conversion is checked against: one another process commits after it fails ours
+        snapshot = history.table()
+        if snapshot.transaction_version(MIGRATION_APP_ID) is not None:
+            break
+        if rows is None:
+            files = legacy_files(lake)
+            rows = _read(lake, files)
         commit = CommitProperties(
             app_transactions=[Transaction(app_id=MIGRATION_APP_ID, version=1)],
             custom_metadata={"jobping.migrated_rows": str(rows.height), "jobping.migrated_files": str(len(files))},
         )
         try:
-            history.append(rows, commit=commit)
+            history.append(rows, commit=commit, snapshot=snapshot)
         except CommitFailedError as exc:
-            if history.table().transaction_version(MIGRATION_APP_ID) is None:
-                raise MigrationError(f"the converted rows could not be committed: {exc}") from exc
-            logger.info("another process converted the lake %s at the same moment", lake)
-            return None
+            # another conversion won, or another process created the table at the same moment: look again
+            logger.info("the conversion's commit lost a race (%s); looking again", exc)
+            continue
+        committed = True
+        break
+    else:
+        raise MigrationError(f"the converted rows could not be committed in {COMMIT_ATTEMPTS} attempts")
+    if not committed or rows is None:
+        # converted by another process, or by a run that crashed before it moved the folders
+        rows = pl.DataFrame(schema=ROW_SCHEMA)
     moved_to = lake.join(MIGRATED, datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
-    lake.fs.makedirs(moved_to, exist_ok=True)
     for folder in (LEGACY_BATCHES, LEGACY_COMPACTED):
-        if lake.exists(lake.join(folder)):
-            lake.fs.mv(lake.join(folder), f"{moved_to}/{folder}", recursive=True)
+        try:
+            if lake.exists(lake.join(folder)):
+                lake.fs.makedirs(moved_to, exist_ok=True)
+                lake.fs.mv(lake.join(folder), f"{moved_to}/{folder}", recursive=True)
+        except FileNotFoundError:
+            continue  # moved by the process that converted it, at the same moment
     keys = rows["job_key"].n_unique() if rows.height else 0
     logger.warning(
         "converted the lake %s to Delta: %d rows of %d jobs; the Parquet folders are in %s",
