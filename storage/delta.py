@@ -52,6 +52,8 @@ ANALYSED_UP_TO = "jobping.analysed_up_to"
 # which of two analyses of a job is the latest, here and in the views: the newer, then the larger message id
 ORDER = "analysed_at DESC, message_id DESC"
 NEWER = "s.analysed_at > t.analysed_at OR (s.analysed_at = t.analysed_at AND s.message_id > t.message_id)"
+# a plain append that lost a race to a schema change is written again, this many times in all
+APPEND_ATTEMPTS = 3
 # how many of the latest table's newest commits are searched for the last merge (maintenance adds ~4 others)
 MERGE_SEARCH_DEPTH = 50
 
@@ -144,13 +146,22 @@ class DeltaHistory(_Table):
         frame = to_frame(rows if isinstance(rows, pl.DataFrame) else list(rows))
         if frame.is_empty() and commit is None:
             return
-        write_deltalake(
-            snapshot or self.uri, frame, mode="append", partition_by=[PARTITION],
-            storage_options=self.lake.storage_options,
-            configuration=HISTORY_CONFIGURATION, writer_properties=WRITER, commit_properties=commit,
-            # a column added to ROW_SCHEMA later joins the table's schema; older rows read it as NULL
-            schema_mode="merge",
-        )  # fmt: skip
+        for attempt in range(1, APPEND_ATTEMPTS + 1):
+            try:
+                write_deltalake(
+                    snapshot or self.uri, frame, mode="append", partition_by=[PARTITION],
+                    storage_options=self.lake.storage_options,
+                    configuration=HISTORY_CONFIGURATION, writer_properties=WRITER, commit_properties=commit,
+                    # a column added to ROW_SCHEMA later joins the table's schema; older rows read it as NULL
+                    schema_mode="merge",
+                )  # fmt: skip
+            except CommitFailedError:
+                # delta-rs retries a commit that lost a race to another append; one that lost to a change of
+                # the schema (another process creating the table at the same moment) is written again here
+                if snapshot is not None or attempt == APPEND_ATTEMPTS:
+                    raise
+            else:
+                return
 
 
 @dataclass(frozen=True)
