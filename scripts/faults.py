@@ -36,7 +36,7 @@ from standins.openai_api import FORGED_LINE
 from standins.servers import PIDS, StandIn, moto_server, openai_standin
 from storage.catalog import reader
 from storage.delta import DeltaHistory
-from storage.lake import Lake
+from storage.lake import DELTA, Lake, extension_path
 from storage.rows import PARTITION
 from storage.store import has_rows
 from tasks.sqs.client import make_sqs_client
@@ -229,6 +229,7 @@ def holding_catalog(catalog: Path) -> Iterator[None]:
         [sys.executable, "-c", textwrap.dedent(f"""
             import duckdb, time
             con = duckdb.connect({str(catalog)!r})
+            con.execute("LOAD '{extension_path(DELTA)}'")  # as a DuckDB shell user does (the README)
             con.execute("SELECT count(*) FROM enriched_jobs").fetchall()
             print("holding", flush=True)
             time.sleep(3600)
