@@ -1,4 +1,4 @@
-"""The analyse flow: the engine's drain, wired to SQS, the Parquet lake and the analyser.
+"""The analyse flow: the engine's drain, wired to SQS, the Delta lake and the analyser.
 
 The rules (delete only after a durable write, each message's outcome its own, budgets, the
 heartbeat, the outage rule) live in :mod:`jobping.engine`. This flow builds the real queue,

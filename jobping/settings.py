@@ -242,7 +242,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(
         default=Path("data"),
-        description="Folder for the Parquet lake (<data>/lake), the DuckDB catalog and the local stack's state.",
+        description="Folder for the lake (<data>/lake, Delta tables), the DuckDB catalog and the local stack's state.",
     )
     scrape_source: Literal["jobspy", "sample"] = Field(
         default="jobspy",

@@ -1,1 +1,1 @@
-"""The Parquet lake, the DuckDB catalog of views over it, and saved queries."""
+"""The lake's Delta tables, the DuckDB catalog of views over them, and saved queries."""

@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import polars as pl
 from deltalake import DeltaTable, WriterProperties, write_deltalake
@@ -174,6 +175,22 @@ class Merged:
     rows_merged: int = 0
 
 
+def _recorded(commit: dict[str, Any]) -> Merged | None:
+    """What a merge commit recorded; None (merge the whole history again) when it is not what a merge writes.
+
+    The log is read from the lake, which is untrusted: the views splice the moment in, so it
+    must parse as one, and is written back out by isoformat, never as read.
+    """
+    try:
+        version, moment = int(str(commit[MERGED_UP_TO])), datetime.fromisoformat(str(commit[ANALYSED_UP_TO]))
+    except ValueError:
+        logger.warning("ignoring a latest-table commit whose merge record is not one jobping writes")
+        return None
+    if moment.tzinfo is None or version < 0:
+        return None
+    return Merged(history_version=version, analysed_up_to=moment.astimezone(UTC))
+
+
 class DeltaLatest(_Table):
     """One row per job_key, its newest analysis: the history merged up to a version it records.
 
@@ -193,7 +210,7 @@ class DeltaLatest(_Table):
         for limit in (MERGE_SEARCH_DEPTH, None):
             for commit in table.history(limit):
                 if MERGED_UP_TO in commit and ANALYSED_UP_TO in commit:
-                    return Merged(int(commit[MERGED_UP_TO]), datetime.fromisoformat(commit[ANALYSED_UP_TO]))
+                    return _recorded(commit)
         return None
 
     def merge(self, history: DeltaHistory) -> Merged:

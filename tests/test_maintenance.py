@@ -11,9 +11,11 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+from deltalake import write_deltalake
+from deltalake.transaction import CommitProperties
 
 from storage.catalog import HISTORY_VIEW, LATEST_VIEW, reader, refresh_catalog
-from storage.delta import DeltaHistory, DeltaLatest, maintain
+from storage.delta import ANALYSED_UP_TO, MERGED_UP_TO, DeltaHistory, DeltaLatest, maintain
 from storage.lake import DELTA, Lake, load_extension
 from storage.migrate import migrate
 from tests.lakes import write_rows
@@ -213,3 +215,24 @@ def test_a_crafted_manifest_in_an_old_lake_runs_no_sql_and_is_ignored(tmp_path: 
     assert done.rows == 1  # the batch, read as if no compaction had run
     assert not target.exists()
     assert latest(lake) == [("indeed:1", 40, "2026-11-26")]
+
+
+def test_a_crafted_merge_record_in_the_latest_table_runs_no_sql_and_is_merged_over(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    write_rows(lake, [row("1", 40), row("2", 50)])
+    maintain(lake, timedelta(0))
+    target = tmp_path / "written-by-the-log.csv"
+    hostile = f"2026-11-27T00:00:00+00:00' UNION ALL SELECT 1; COPY (SELECT 1) TO '{target}'; --"
+    # a commit to the latest table whose merge record carries SQL where a moment should be
+    write_deltalake(
+        lake.latest_uri, pl.scan_delta(lake.latest_uri).head(0).collect(), mode="append",
+        commit_properties=CommitProperties(custom_metadata={MERGED_UP_TO: "99", ANALYSED_UP_TO: hostile}),
+    )  # fmt: skip
+    assert DeltaLatest(lake).merged() is None
+    assert latest(lake) == [("indeed:1", 40, "2026-11-26"), ("indeed:2", 50, "2026-11-26")]
+    assert refresh_catalog(tmp_path / "jobping.duckdb", lake)
+    assert not target.exists()
+    done = maintain(lake, timedelta(0))
+    assert done is not None
+    assert DeltaLatest(lake).merged() is not None
+    assert latest(lake) == [("indeed:1", 40, "2026-11-26"), ("indeed:2", 50, "2026-11-26")]

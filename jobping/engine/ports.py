@@ -1,6 +1,6 @@
 """What the analyse engine needs from the world, as three small protocols and the values they pass.
 
-The engine knows messages, stored versions and analysers; the SQS queue, the Parquet lake and
+The engine knows messages, stored versions and analysers; the SQS queue, the Delta lake and
 the OpenAI client are implementations of these, built by the flow (or by a test, in memory).
 """
 
