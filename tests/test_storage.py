@@ -22,7 +22,7 @@ from storage.catalog import (
     refresh_catalog,
     run_read_only,
 )
-from storage.delta import HISTORY_CONFIGURATION, maintain
+from storage.delta import HISTORY_CONFIGURATION, DeltaLatest, maintain
 from storage.lake import DELTA, Lake, load_extension
 from storage.rows import JOBSPY_EXTRA_COLUMNS, PARTITION, ROW_SCHEMA, to_frame, to_row
 from storage.store import open_lake, stored_versions
@@ -242,3 +242,18 @@ def test_a_file_damaged_inside_is_quarantined_by_the_analyse_index_and_reading_g
     assert Path(bad).name not in str(raised.value)
     assert {v.job_key for v in stored_versions(tmp_path)} == {"indeed:1"}
     assert [Path(p).name for p in Lake(tmp_path).quarantined()] == [Path(bad).name]
+
+
+def test_an_unreadable_latest_file_drops_the_latest_table_and_the_views_go_on(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    write_rows(lake, [row("1", 40), row("2", 50)])
+    maintain(lake, timedelta(0))
+    (bad,) = DeltaLatest(lake).table().file_uris()
+    Path(bad).write_bytes(damaged(Path(bad).read_bytes(), "cut in half"))
+    with reader(tmp_path) as con:
+        assert sorted(con.execute("SELECT job_id FROM enriched_jobs").fetchall()) == [("1",), ("2",)]
+    assert [Path(p).name for p in lake.quarantined()] == [Path(bad).name]
+    assert not DeltaLatest(lake).exists()
+    # the next maintenance makes it again from the history
+    maintain(lake, timedelta(0))
+    assert DeltaLatest(lake).table().count() == 2
