@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -60,12 +61,16 @@ class LakeStore:
         self.history = DeltaHistory(lake)
         self.catalog = catalog
         self._bound = catalog is None
+        # batches settle in threads; their commits would only race for the next version
+        self._writing = threading.Lock()
 
     def stored_versions(self) -> StoredIndex:
         return stored_versions(self.lake)
 
     def write(self, analysed: Sequence[Analysed]) -> None:
-        self.history.append([to_row(a.envelope, a.result, a.analysed_at, a.message_id) for a in analysed])
+        rows = [to_row(a.envelope, a.result, a.analysed_at, a.message_id) for a in analysed]
+        with self._writing:
+            self.history.append(rows)
         if analysed and not self._bound:
             self.bind_catalog()
 
