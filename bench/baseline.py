@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 from jobping.analysis import Analyser
 from jobping.contract import parse_message
+from jobping.stored import to_row
 from storage.delta import DeltaHistory
 from storage.lake import Lake
-from storage.rows import to_row
 from tasks.jobspy.source import _sample_records
 
 if TYPE_CHECKING:

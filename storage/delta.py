@@ -25,8 +25,9 @@ from deltalake import DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from deltalake.transaction import CommitProperties
 
+from jobping.stored import StoredRow
 from storage.lake import Lake
-from storage.rows import PARTITION, ROW_SCHEMA, StoredRow, to_frame
+from storage.rows import PARTITION, ROW_SCHEMA, to_frame
 
 logger = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import duckdb
 
 from jobping.engine.ports import Analysed, StoredIndex, StoredVersion
+from jobping.stored import to_row
 from storage.catalog import HISTORY_VIEW, LakeEmptyError, quarantining, reader, refresh_catalog
 from storage.delta import DeltaHistory
 from storage.lake import Lake
 from storage.migrate import migrate
-from storage.rows import to_row
 
 logger = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from jobping.stored import StoredRow
 from storage.delta import DeltaHistory
 from storage.lake import Lake
-from storage.rows import StoredRow
 
 
 def write_rows(lake: Lake | Path | str, rows: Sequence[StoredRow] | Sequence[dict[str, object]]) -> list[str]:

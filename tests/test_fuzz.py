@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from jobping.analysis import AnalysisResult, JobAnalysis
 from jobping.contract import JobPosting, PoisonMessageError, encode, parse_message
 from jobping.engine.ports import ReceivedMessage
-from storage.rows import ROW_SCHEMA, to_row
+from jobping.stored import to_row
+from storage.rows import ROW_SCHEMA
 from tasks.sqs.dlq import describe
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)

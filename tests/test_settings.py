@@ -12,7 +12,8 @@ import pytest
 
 from jobping.profile import Profile
 from jobping.settings import LlmSettings, Settings
-from storage.rows import ROW_SCHEMA, StoredRow
+from jobping.stored import StoredRow
+from storage.rows import ROW_SCHEMA
 from tasks.llm.factory import make_analyser, prompt_version
 
 README = Path(__file__).parent.parent / "README.md"

@@ -13,6 +13,7 @@ from deltalake import write_deltalake
 from jobping.analysis import AnalysisResult, JobAnalysis
 from jobping.contract import JobPosting, envelope_for
 from jobping.engine.ports import StoredVersion
+from jobping.stored import JOBSPY_EXTRA_COLUMNS, to_row
 from storage.catalog import (
     LakeEmptyError,
     QueryResult,
@@ -24,7 +25,7 @@ from storage.catalog import (
 )
 from storage.delta import HISTORY_CONFIGURATION, DeltaLatest, maintain
 from storage.lake import DELTA, Lake, load_extension
-from storage.rows import JOBSPY_EXTRA_COLUMNS, PARTITION, ROW_SCHEMA, to_frame, to_row
+from storage.rows import PARTITION, ROW_SCHEMA, to_frame
 from storage.store import open_lake, stored_versions
 from tests.lakes import write_rows
 
