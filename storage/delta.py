@@ -95,6 +95,26 @@ class _Table:
             files_vacuumed=len(vacuumed),
         )
 
+    def _add_columns(self, configuration: dict[str, str | None]) -> None:
+        """The table's first commit (schema and settings), or the columns of ROW_SCHEMA it lacks: an empty append."""
+        empty = to_frame(pl.DataFrame(schema=ROW_SCHEMA))
+
+        def current() -> bool:
+            return self.exists() and set(empty.columns) <= {field.name for field in self.table().schema().fields}
+
+        if current():
+            return
+        if self.exists():
+            logger.warning("adding the columns ROW_SCHEMA gained to %s", self.uri)
+        try:
+            write_deltalake(
+                self.uri, empty, mode="append", partition_by=[PARTITION], configuration=configuration,
+                schema_mode="merge", storage_options=self.lake.storage_options,
+            )  # fmt: skip
+        except CommitFailedError:
+            if not current():  # another process made the same change first, or it failed
+                raise
+
     def forget_missing_files(self) -> int:
         """Commit the removal of data files that are gone (moved to quarantine); how many there were."""
         repaired = self.table().repair(dry_run=False)
@@ -114,24 +134,8 @@ class DeltaHistory(_Table):
         commit a (same) schema, and an append racing a creation could fail on it. A column added
         to ROW_SCHEMA by a newer jobping reads as NULL in the older rows.
         """
-        empty = to_frame(pl.DataFrame(schema=ROW_SCHEMA))
-        if self.exists():
-            have = {field.name for field in self.table().schema().fields}
-            if set(empty.columns) <= have:
-                return
-            logger.warning("adding the columns %s to %s", ", ".join(sorted(set(empty.columns) - have)), self.uri)
-        elif not create:
-            return
-        # an append of no rows: the table's first commit (its schema and settings), or its new columns
-        try:
-            write_deltalake(
-                self.uri, empty, mode="append", partition_by=[PARTITION], configuration=HISTORY_CONFIGURATION,
-                schema_mode="merge", storage_options=self.lake.storage_options,
-            )  # fmt: skip
-        except CommitFailedError:
-            # another process made the same change first
-            if not (self.exists() and set(empty.columns) <= {f.name for f in self.table().schema().fields}):
-                raise
+        if self.exists() or create:
+            self._add_columns(HISTORY_CONFIGURATION)
 
     def append(
         self,
@@ -259,6 +263,11 @@ class DeltaLatest(_Table):
         )  # fmt: skip
         return merged
 
+    def ensure_columns(self) -> None:
+        """Give the table the columns of ROW_SCHEMA it lacks, so that the views bind before the next merge adds them."""
+        if self.exists():
+            self._add_columns(STATISTICS)
+
     def drop(self) -> None:
         """Delete the table (it is made from the history again by the next merge)."""
         if self.lake.exists(self.uri):
@@ -286,6 +295,9 @@ def maintain(lake: Lake, retention: timedelta = DEFAULT_RETENTION) -> LakeMainte
     history, latest = DeltaHistory(lake), DeltaLatest(lake)
     if not history.exists():
         return None
+    # columns a newer ROW_SCHEMA added, which the merge reads
+    history.ensure(create=False)
+    latest.ensure_columns()
     merged = latest.merge(history)
     done = LakeMaintenance(
         merged=merged,

@@ -12,7 +12,7 @@ import duckdb
 from jobping.engine.ports import Analysed, StoredIndex, StoredVersion
 from jobping.stored import to_row
 from storage.catalog import HISTORY_VIEW, LakeEmptyError, quarantining, reader, refresh_catalog
-from storage.delta import DeltaHistory
+from storage.delta import DeltaHistory, DeltaLatest
 from storage.lake import Lake
 from storage.migrate import migrate
 
@@ -45,6 +45,7 @@ def open_lake(lake: Lake, *, create: bool = True) -> Lake:
     ``create`` is False) or given the columns a newer jobping added."""
     migrate(lake)
     DeltaHistory(lake).ensure(create=create)
+    DeltaLatest(lake).ensure_columns()
     return lake
 
 

@@ -9,6 +9,7 @@ import duckdb
 import polars as pl
 import pytest
 from deltalake import write_deltalake
+from deltalake.transaction import CommitProperties
 
 from jobping.analysis import AnalysisResult, JobAnalysis
 from jobping.contract import JobPosting, envelope_for
@@ -23,7 +24,7 @@ from storage.catalog import (
     refresh_catalog,
     run_read_only,
 )
-from storage.delta import HISTORY_CONFIGURATION, DeltaLatest, maintain
+from storage.delta import ANALYSED_UP_TO, HISTORY_CONFIGURATION, MERGED_UP_TO, DeltaLatest, maintain
 from storage.lake import DELTA, Lake, load_extension
 from storage.rows import PARTITION, ROW_SCHEMA, to_frame
 from storage.store import open_lake, stored_versions
@@ -258,3 +259,20 @@ def test_an_unreadable_latest_file_drops_the_latest_table_and_the_views_go_on(tm
     # the next maintenance makes it again from the history
     maintain(lake, timedelta(0))
     assert DeltaLatest(lake).table().count() == 2
+
+
+def test_a_maintained_lake_an_older_jobping_wrote_shows_the_new_columns_before_the_next_merge(tmp_path: Path) -> None:
+    write_old_table(tmp_path, [row("1", 40)])
+    # the latest table as that jobping's maintenance left it, with its merge record
+    merged = {MERGED_UP_TO: "0", ANALYSED_UP_TO: SCRAPED.isoformat()}
+    write_deltalake(
+        Lake(tmp_path).latest_uri, pl.scan_delta(Lake(tmp_path).history_uri).collect(), partition_by=[PARTITION],
+        commit_properties=CommitProperties(custom_metadata=merged),
+    )  # fmt: skip
+    write_rows(tmp_path, [row("2", 60) | {"emails": "jobs@x.example"}])
+    # the latest table still lacks the new columns: the views, which name them, bind once the lake is opened
+    assert "emails" not in {f.name for f in DeltaLatest(Lake(tmp_path)).table().schema().fields}
+    open_lake(Lake(tmp_path), create=False)
+    with reader(tmp_path) as con:
+        got = con.execute("SELECT job_id, emails FROM enriched_jobs ORDER BY job_id").fetchall()
+    assert got == [("1", None), ("2", "jobs@x.example")]
