@@ -30,12 +30,11 @@ from pathlib import Path
 from typing import TypeVar
 
 import duckdb
-import polars as pl
 
 from jobping.text import one_line
 from storage.delta import ORDER, DeltaHistory, DeltaLatest, Merged
-from storage.lake import Lake
-from storage.rows import ROW_SCHEMA, to_frame
+from storage.lake import Lake, sql_literal
+from storage.rows import empty_rows
 
 T = TypeVar("T")
 
@@ -53,7 +52,7 @@ SAVED_QUERIES = "queries"
 # an hour apart. A row stamped earlier still (a clock further behind) shows from the next maintenance.
 LATE_COMMIT_MARGIN = timedelta(hours=1)
 # the tables' columns, in their order
-COLUMNS = to_frame(pl.DataFrame(schema=ROW_SCHEMA)).columns
+COLUMNS = empty_rows().columns
 
 
 USER_QUERY_MEMORY_LIMIT = "1GB"
@@ -76,13 +75,9 @@ class LakeEmptyError(LookupError):
     """The lake holds no enriched job yet, so the views have nothing to read."""
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _scan(uri: str) -> str:
     # the only values spliced in are our own lake paths, quoted
-    return f"delta_scan({_literal(uri)})"
+    return f"delta_scan({sql_literal(uri)})"
 
 
 def view_statements(lake: Lake, merged: Merged | None, *, temporary: bool = False) -> list[str]:
@@ -274,7 +269,7 @@ def _open_reader(lake: Lake, memory_limit: str | None) -> duckdb.DuckDBPyConnect
         con.close()
         raise
     # spliced, quoted, not bound: binding a list parameter makes DuckDB import pandas (0.3 s, 50 MB)
-    con.execute(f"SET allowed_directories = [{_literal(lake.url + '/')}]")
+    con.execute(f"SET allowed_directories = [{sql_literal(lake.url + '/')}]")
     # no spill files: the temp directory (./.tmp by default) would be a second readable place
     con.execute("SET temp_directory = ''")
     if memory_limit is not None:

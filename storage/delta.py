@@ -27,7 +27,7 @@ from deltalake.transaction import CommitProperties
 
 from jobping.stored import StoredRow
 from storage.lake import Lake
-from storage.rows import PARTITION, ROW_SCHEMA, to_frame
+from storage.rows import PARTITION, empty_rows, to_frame
 
 logger = logging.getLogger(__name__)
 
@@ -95,16 +95,20 @@ class _Table:
             files_vacuumed=len(vacuumed),
         )
 
-    def _add_columns(self, configuration: dict[str, str | None]) -> None:
+    def _columns(self) -> set[str] | None:
+        """The table's column names; None when there is no table (one read of its log either way)."""
+        try:
+            return {field.name for field in self.table().schema().fields}
+        except TableNotFoundError:
+            return None
+
+    def _add_columns(self, configuration: dict[str, str | None], *, create: bool) -> None:
         """The table's first commit (schema and settings), or the columns of ROW_SCHEMA it lacks: an empty append."""
-        empty = to_frame(pl.DataFrame(schema=ROW_SCHEMA))
-
-        def current() -> bool:
-            return self.exists() and set(empty.columns) <= {field.name for field in self.table().schema().fields}
-
-        if current():
+        empty = empty_rows()
+        have = self._columns()
+        if (have is None and not create) or (have is not None and set(empty.columns) <= have):
             return
-        if self.exists():
+        if have is not None:
             logger.warning("adding the columns ROW_SCHEMA gained to %s", self.uri)
         try:
             write_deltalake(
@@ -112,7 +116,8 @@ class _Table:
                 schema_mode="merge", storage_options=self.lake.storage_options,
             )  # fmt: skip
         except CommitFailedError:
-            if not current():  # another process made the same change first, or it failed
+            # another process made the same change first, or it failed
+            if not set(empty.columns) <= (self._columns() or set()):
                 raise
 
     def forget_missing_files(self) -> int:
@@ -134,8 +139,7 @@ class DeltaHistory(_Table):
         commit a (same) schema, and an append racing a creation could fail on it. A column added
         to ROW_SCHEMA by a newer jobping reads as NULL in the older rows.
         """
-        if self.exists() or create:
-            self._add_columns(HISTORY_CONFIGURATION)
+        self._add_columns(HISTORY_CONFIGURATION, create=create)
 
     def append(
         self,
@@ -265,8 +269,7 @@ class DeltaLatest(_Table):
 
     def ensure_columns(self) -> None:
         """Give the table the columns of ROW_SCHEMA it lacks, so that the views bind before the next merge adds them."""
-        if self.exists():
-            self._add_columns(STATISTICS)
+        self._add_columns(STATISTICS, create=False)
 
     def drop(self) -> None:
         """Delete the table (it is made from the history again by the next merge)."""

@@ -53,10 +53,11 @@ def extension_path(name: str) -> Path:
 def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
     """LOAD an extension from its package's file, before the connection's external access is switched off."""
     # LOAD takes no parameter; the path is our own package's, quoted all the same
-    con.execute(f"LOAD {_literal(str(extension_path(name)))}")
+    con.execute(f"LOAD {sql_literal(str(extension_path(name)))}")
 
 
-def _literal(text: str) -> str:
+def sql_literal(text: str) -> str:
+    """``text`` as a quoted SQL string, for the few values DuckDB takes no parameter for."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -164,10 +165,10 @@ class Lake:
             options |= {"KEY_ID": str(frozen.access_key), "SECRET": str(frozen.secret_key)}
             if frozen.token:
                 options["SESSION_TOKEN"] = frozen.token
-        parts = [f"{key} {_literal(value)}" for key, value in options.items()]
+        parts = [f"{key} {sql_literal(value)}" for key, value in options.items()]
         if self.s3_endpoint_url:
             endpoint = self.s3_endpoint_url.split("://", 1)[-1].rstrip("/")
-            parts += [f"ENDPOINT {_literal(endpoint)}", "URL_STYLE 'path'"]
+            parts += [f"ENDPOINT {sql_literal(endpoint)}", "URL_STYLE 'path'"]
             parts.append(f"USE_SSL {'false' if self.s3_endpoint_url.startswith('http://') else 'true'}")
         bucket = self.url.split("/", 3)[2]
         return f"CREATE OR REPLACE TEMPORARY SECRET jobping_lake (TYPE s3, {', '.join(parts)}, SCOPE 's3://{bucket}')"

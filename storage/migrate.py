@@ -30,7 +30,7 @@ from deltalake.transaction import CommitProperties, Transaction
 
 from storage.catalog import unreadable
 from storage.delta import DeltaHistory
-from storage.lake import Lake
+from storage.lake import Lake, sql_literal
 from storage.rows import PARTITION, ROW_SCHEMA
 
 logger = logging.getLogger(__name__)

@@ -76,6 +76,11 @@ ROW_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
 }
 
 
+def empty_rows() -> pl.DataFrame:
+    """No rows, with the tables' columns and types: what a table is created or widened with."""
+    return to_frame(pl.DataFrame(schema=ROW_SCHEMA))
+
+
 def to_frame(rows: list[StoredRow] | pl.DataFrame) -> pl.DataFrame:
     """The rows as the tables store them: the columns of ROW_SCHEMA in order, then the two dates made from them."""
     frame = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(rows, schema=ROW_SCHEMA)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from storage.catalog import reader, saved_query, saved_query_names
-from storage.rows import ROW_SCHEMA, to_frame
+from storage.rows import empty_rows
 from tests.lakes import write_rows
 from tests.test_storage import row
 
@@ -42,4 +41,4 @@ def test_each_saved_query_runs_on_the_lake(tmp_path: Path, name: str) -> None:
 def test_the_readme_lists_every_stored_column() -> None:
     section = README.split("Columns:", 1)[1].split("Five useful", 1)[0]
     listed = re.findall(r"`(\w+)`", section)
-    assert listed == to_frame(pl.DataFrame(schema=ROW_SCHEMA)).columns
+    assert listed == empty_rows().columns
