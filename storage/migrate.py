@@ -91,7 +91,12 @@ def migrate(lake: Lake) -> Migration | None:
             break
         if rows is None:
             files = legacy_files(lake)
-            rows = _read(lake, files)
+            try:
+                rows = _read(lake, files)
+            except MigrationError:
+                if history.table().transaction_version(MIGRATION_APP_ID) is not None:
+                    break  # another process converted it and moved the files away while they were read
+                raise
         commit = CommitProperties(
             app_transactions=[Transaction(app_id=MIGRATION_APP_ID, version=1)],
             custom_metadata={"jobping.migrated_rows": str(rows.height), "jobping.migrated_files": str(len(files))},
@@ -175,7 +180,7 @@ def _read(lake: Lake, files: list[str]) -> pl.DataFrame:
         return pl.DataFrame(schema=ROW_SCHEMA)
     typed = ", ".join(f'CAST(NULL AS {DUCKDB_TYPES[dtype]}) AS "{name}"' for name, dtype in ROW_SCHEMA.items())
     columns = ", ".join(f'"{name}"' for name in ROW_SCHEMA)
-    listed = "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in files) + "]"
+    listed = "[" + ", ".join(sql_literal(p) for p in files) + "]"
     query = (
         f"SELECT {columns} FROM (SELECT {typed} WHERE false UNION ALL BY NAME "  # noqa: S608 - our own paths, quoted
         f"SELECT * FROM read_parquet({listed}, union_by_name = true, hive_partitioning = false))"
