@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -85,18 +86,31 @@ def publish_rates(moto: str, count: int, single_count: int) -> dict[str, float]:
     }
 
 
-def peak_memory_mb(env: dict[str, str], command: list[str]) -> float:
-    """Peak resident memory of a command, read from /proc while it runs (VmHWM)."""
+@dataclass(frozen=True)
+class PeakMemory:
+    """Peak MB of a process: resident (VmHWM), and of it the anonymous pages (heap, stacks: RssAnon).
+
+    The rest of the resident memory is mapped from files, mostly the code of the native libraries
+    (DuckDB, polars, delta-rs), which processes share and the kernel can drop and read again.
+    """
+
+    resident: float
+    anonymous: float
+
+
+def peak_memory_mb(env: dict[str, str], command: list[str]) -> PeakMemory:
+    """Peak resident memory of a command, and its anonymous part, read from /proc while it runs."""
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
-    peak = [0]
+    peak = {"VmHWM": 0, "RssAnon": 0}
 
     def watch() -> None:
         status = Path(f"/proc/{process.pid}/status")
         while process.poll() is None:
             try:
                 for line in status.read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        peak[0] = max(peak[0], int(line.split()[1]))
+                    name = line.split(":", 1)[0]
+                    if name in peak:
+                        peak[name] = max(peak[name], int(line.split()[1]))
             except OSError:
                 return
             time.sleep(MEMORY_POLL_SECONDS)
@@ -106,7 +120,7 @@ def peak_memory_mb(env: dict[str, str], command: list[str]) -> float:
     if process.wait() != 0:
         raise RuntimeError(f"{command} exited {process.returncode}")
     watcher.join()
-    return peak[0] / 1024
+    return PeakMemory(resident=peak["VmHWM"] / 1024, anonymous=peak["RssAnon"] / 1024)
 
 
 def jobping_analyse() -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -292,3 +293,15 @@ def test_three_processes_appending_to_one_s3_table_lose_no_commit(
     # and DuckDB reads the same table on S3, through httpfs and the delta extension from PyPI
     with reader(lake) as con:
         assert con.execute(f"SELECT count(DISTINCT job_id) FROM {HISTORY_VIEW}").fetchall() == [(16,)]
+
+
+@pytest.mark.parametrize("configured", [None, "narenas:4"])
+def test_delta_rs_allocator_is_configured_before_deltalake_loads(configured: str | None) -> None:
+    # jemalloc in delta-rs reads its settings at its first allocation: importing storage.delta
+    # (the module that imports deltalake) must have set them by then, unless the user has
+    env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
+    if configured is not None:
+        env["_RJEM_MALLOC_CONF"] = configured
+    script = "import os, sys, storage.delta; print('deltalake' in sys.modules, os.environ['_RJEM_MALLOC_CONF'])"
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", configured or "narenas:1,dirty_decay_ms:0,muzzy_decay_ms:0"]
