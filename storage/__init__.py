@@ -3,8 +3,14 @@
 import os
 
 # delta-rs allocates with its own jemalloc, which by default keeps freed pages and one arena per
-# thread: an analyse process grew by ~40 MB over 800 append commits (bench/RESULTS.md, Memory).
-# Returning freed pages at once, from one arena, kept that growth to ~5 MB at the same commit speed.
-# jemalloc reads this when delta-rs first allocates, so it is set before deltalake is imported
-# (storage.delta does), and a value the user sets wins.
-os.environ.setdefault("_RJEM_MALLOC_CONF", "narenas:1,dirty_decay_ms:0,muzzy_decay_ms:0")
+# thread: an analyse process grew by ~40 MB over 800 append commits. Returning freed pages at once,
+# from one arena, kept that growth to ~5 MB at the same commit speed (bench/RESULTS.md, Memory).
+# jemalloc reads this variable at its first allocation, so it is set before deltalake is imported
+# (storage.delta does). polars sets it too, when imported, to its defaults followed by what was
+# there; jemalloc takes the last value of each option, so ours go last, unless the user set any.
+ALLOCATOR_VARIABLE = "_RJEM_MALLOC_CONF"
+ALLOCATOR_SETTINGS = "narenas:1,dirty_decay_ms:0,muzzy_decay_ms:0"
+POLARS_ALLOCATOR_DEFAULT = "dirty_decay_ms:500,muzzy_decay_ms:1000"
+
+if (configured := os.environ.get(ALLOCATOR_VARIABLE)) in (None, "", POLARS_ALLOCATOR_DEFAULT):
+    os.environ[ALLOCATOR_VARIABLE] = ",".join(filter(None, [configured, ALLOCATOR_SETTINGS]))

@@ -19,6 +19,7 @@ import pyarrow.dataset as ds
 import pytest
 from deltalake import DeltaTable
 
+from storage import ALLOCATOR_SETTINGS, ALLOCATOR_VARIABLE, POLARS_ALLOCATOR_DEFAULT
 from storage.catalog import HISTORY_VIEW, LATE_COMMIT_MARGIN, LATEST_VIEW, reader
 from storage.delta import DeltaHistory, DeltaLatest, maintain
 from storage.lake import DELTA, Lake, extension_path, load_extension
@@ -295,13 +296,24 @@ def test_three_processes_appending_to_one_s3_table_lose_no_commit(
         assert con.execute(f"SELECT count(DISTINCT job_id) FROM {HISTORY_VIEW}").fetchall() == [(16,)]
 
 
-@pytest.mark.parametrize("configured", [None, "narenas:4"])
-def test_delta_rs_allocator_is_configured_before_deltalake_loads(configured: str | None) -> None:
-    # jemalloc in delta-rs reads its settings at its first allocation: importing storage.delta
-    # (the module that imports deltalake) must have set them by then, unless the user has
-    env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
+@pytest.mark.parametrize(
+    ("imports", "configured", "expected"),
+    [
+        # storage.delta imports polars, which puts its defaults first; jemalloc takes the last of each option
+        ("storage.delta", None, f"{POLARS_ALLOCATOR_DEFAULT},{ALLOCATOR_SETTINGS}"),
+        ("polars, storage.delta", None, f"{POLARS_ALLOCATOR_DEFAULT},{ALLOCATOR_SETTINGS}"),
+        # the user's setting wins
+        ("storage.delta", "narenas:4", f"{POLARS_ALLOCATOR_DEFAULT},narenas:4"),
+        ("polars, storage.delta", "narenas:4", f"{POLARS_ALLOCATOR_DEFAULT},narenas:4"),
+    ],
+)
+def test_delta_rs_allocator_is_configured_before_deltalake_loads(
+    imports: str, configured: str | None, expected: str
+) -> None:
+    # delta-rs's jemalloc reads its settings at its first allocation, after deltalake is imported
+    env = {k: v for k, v in os.environ.items() if k != ALLOCATOR_VARIABLE}
     if configured is not None:
-        env["_RJEM_MALLOC_CONF"] = configured
-    script = "import os, sys, storage.delta; print('deltalake' in sys.modules, os.environ['_RJEM_MALLOC_CONF'])"
+        env[ALLOCATOR_VARIABLE] = configured
+    script = f"import os, sys, {imports}; print('deltalake' in sys.modules, os.environ[{ALLOCATOR_VARIABLE!r}])"
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["True", configured or "narenas:1,dirty_decay_ms:0,muzzy_decay_ms:0"]
+    assert done.stdout.split() == ["True", expected]
