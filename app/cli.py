@@ -486,6 +486,42 @@ def dlq_redrive(
     )
 
 
+@app.command()
+def autoscale(
+    once: Annotated[
+        bool, typer.Option("--once", help="Look at the queue once, create what it calls for, and exit.")
+    ] = False,
+) -> None:
+    """Keep analyse runs going in proportion to the queue's depth (`make up` starts this).
+
+    Every JOBPING_SCALE_POLL_SECONDS (10) it creates flow runs of the analyse deployment until
+    ceil(queued / JOBPING_MESSAGES_PER_CONSUMER (200)) are scheduled or running, at most
+    JOBPING_MAX_CONSUMERS (4); below JOBPING_SCALE_ACTIVATION_MESSAGES (1) queued, none.
+    Stop it with Ctrl-C.
+    """
+    import logging
+    import signal
+    import threading
+
+    from app.autoscale import Autoscaler, serve
+    from tasks.sqs.client import make_sqs_client
+
+    settings = _settings()
+    _use_prefect(settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    with _friendly_errors():
+        if once:
+            from prefect.client.orchestration import get_client
+
+            with get_client(sync_client=True) as client:
+                console.print(Text(Autoscaler(settings, make_sqs_client(settings), client).step().line()))
+            return
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        serve(settings, stop)
+
+
 @stack_app.command("up")
 def stack_up() -> None:
     """Start the emulator, a Prefect server (UI), the work pool, the deployments and a worker."""

@@ -6,6 +6,7 @@ stops exactly those and nothing else. Running `up` again reuses what is still ru
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import fcntl
 import hashlib
@@ -31,6 +32,7 @@ from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, PREFECT_H
 from jobping.errors import ConfigurationError
 from jobping.processes import alive, stop_group
 from jobping.settings import Settings
+from tasks.llm.limit import GLOBAL_LIMIT_NAME, ensure_global_limit
 from tasks.sqs import emulator
 from tasks.sqs.client import EMULATOR_CREDENTIALS
 
@@ -181,6 +183,8 @@ def prefect_env(settings: Settings) -> dict[str, str]:
             "JOBPING_TIMEZONE": settings.stack.timezone,
         }
     )
+    # every consumer's LLM requests share one bound (JOBPING_LLM_CONCURRENCY), which `up` creates
+    env.setdefault("JOBPING_LLM_GLOBAL_LIMIT", GLOBAL_LIMIT_NAME)
     if settings.sqs.uses_emulator and not settings.sqs.credentials_block:
         # the deployments reach sqs through a block, as a prefect user would point them at aws
         env["JOBPING_AWS_CREDENTIALS_BLOCK"] = AWS_BLOCK
@@ -354,8 +358,32 @@ def up(settings: Settings) -> StackState:
             state.save(path)
         _wait("Prefect worker", _worker_online, state.pids["worker"], WORKER_START_SECONDS,
               settings.run_dir / "prefect-worker.log")  # fmt: skip
+        _limit_consumers(settings, env)
+        # started afresh each time: it keeps no state, and so it runs with this command's settings
+        autoscaler = state.pids.get("autoscaler")
+        if autoscaler is not None and alive(autoscaler):
+            stop_group(autoscaler, STOP_SECONDS)
+        state.pids["autoscaler"] = _spawn("autoscaler", [_jobping_bin(), "autoscale"], env, settings)
     state.save(path)
     return state
+
+
+def _jobping_bin() -> str:
+    return str(Path(sys.executable).parent / "jobping")
+
+
+def _limit_consumers(settings: Settings, env: dict[str, str]) -> None:
+    """The analyse deployment runs at most JOBPING_MAX_CONSUMERS at once; the LLM limit is created."""
+    from prefect.client.schemas.actions import DeploymentUpdate  # noqa: PLC0415
+
+    from app.autoscale import ANALYSE_DEPLOYMENT  # noqa: PLC0415
+
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(ANALYSE_DEPLOYMENT)
+        client.update_deployment(deployment.id, DeploymentUpdate(concurrency_limit=settings.scale.max_consumers))
+    name = env["JOBPING_LLM_GLOBAL_LIMIT"]
+    if name:
+        asyncio.run(ensure_global_limit(name, settings.llm.concurrency))
 
 
 @dataclass(frozen=True)
@@ -385,6 +413,10 @@ def status(settings: Settings) -> list[Part]:
     worker = state.pids.get("worker")
     parts.append(Part("Prefect worker", f"pool {WORK_POOL}", bool(worker and alive(worker)),
                       worker if worker and alive(worker) else None))  # fmt: skip
+    autoscaler = state.pids.get("autoscaler")
+    running = bool(autoscaler and alive(autoscaler))
+    parts.append(Part("autoscaler", f"analyse runs for {settings.sqs.queue_name}", running,
+                      autoscaler if running else None))  # fmt: skip
     return parts
 
 
@@ -399,7 +431,7 @@ def down(settings: Settings) -> list[str]:
     path = _state_path(settings)
     state = StackState.load(path)
     stopped = []
-    for name in ("worker", "server"):
+    for name in ("autoscaler", "worker", "server"):
         pid = state.pids.get(name)
         if pid is not None and alive(pid):
             stop_group(pid, STOP_SECONDS)

@@ -151,7 +151,18 @@ class LlmSettings(BaseSettings):
     )
     timeout_seconds: float = Field(default=30.0, gt=0, le=600, description="Timeout of one LLM request.")
     max_retries: int = Field(default=2, ge=0, le=10, description="Retries of one LLM request inside the SDK.")
-    concurrency: int = Field(default=16, ge=1, le=512, description="LLM requests in flight at once.")
+    concurrency: int = Field(
+        default=16,
+        ge=1,
+        le=512,
+        description="LLM requests in flight at once: per analyse process, and with `make up` across all of them.",
+    )
+    global_limit: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="A Prefect global concurrency limit every LLM request takes a slot of (`make up` sets it).",
+    )
     description_chars: int = Field(
         default=6_000, ge=200, le=200_000, description="Characters of a description sent to the LLM."
     )
@@ -235,6 +246,21 @@ class StackSettings(BaseSettings):
         return value
 
 
+class ScaleSettings(BaseSettings):
+    """How many analyse runs the autoscaler keeps going for the queue's depth."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBPING_", **_SECTION)  # type: ignore[typeddict-item]
+
+    max_consumers: int = Field(default=4, ge=1, le=1_000, description="Analyse runs at most, at once.")
+    messages_per_consumer: int = Field(
+        default=200, ge=1, le=1_000_000, description="Queued messages (visible and in flight) per analyse run."
+    )
+    scale_poll_seconds: float = Field(default=10.0, gt=0, le=3_600, description="How often the queue is looked at.")
+    scale_activation_messages: int = Field(
+        default=1, ge=1, le=1_000_000, description="Below this many queued messages, no analyse run is started."
+    )
+
+
 class Settings(BaseSettings):
     """Everything jobping reads from its environment, built once at the edge, one section per part."""
 
@@ -257,6 +283,7 @@ class Settings(BaseSettings):
     llm: LlmSettings = Field(default_factory=LlmSettings, description="The LLM and how it is asked.")
     lake: LakeSettings = Field(default_factory=LakeSettings, description="Where the lake is, if not in data_dir.")
     stack: StackSettings = Field(default_factory=StackSettings, description="What `make up` starts.")
+    scale: ScaleSettings = Field(default_factory=ScaleSettings, description="The autoscaler of analyse runs.")
 
     @field_validator("data_dir")
     @classmethod

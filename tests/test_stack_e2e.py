@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import boto3
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
@@ -38,8 +39,11 @@ from prefect.deployments import run_deployment
 from prefect.exceptions import PrefectHTTPStatusError
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
+from app.autoscale import AUTOSCALED_TAG
+from bench.baseline import sample_bodies
 from standins.servers import free_port
 from storage.catalog import reader
+from tasks.sqs.client import EMULATOR_CREDENTIALS
 
 JOBPING = str(Path(sys.executable).parent / "jobping")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -51,6 +55,11 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
+
+POLL_SECONDS = 2
+MAX_CONSUMERS = 3
+# the issue's promise: a posting sent by any producer is stored within a minute
+PICKUP_DEADLINE_SECONDS = 60.0
 
 pytestmark = pytest.mark.slow
 
@@ -80,14 +89,17 @@ class Stack:
                 )
             )
 
-    def wait_for(self, deployment: str, after: datetime, *, by_automation: bool = False) -> Any:
+    def wait_for(self, deployment: str, after: datetime, *, autoscaled: bool = False, artifact: str = "") -> Any:
+        """The first finished run of ``deployment`` created after ``after`` (by the autoscaler, with ``artifact``)."""
         deadline = time.monotonic() + RUN_DEADLINE_SECONDS
         while time.monotonic() < deadline:
-            for run in self.runs_of(deployment):
-                automated = run.created_by is not None and run.created_by.type == "AUTOMATION"
-                if run.created >= after and (automated or not by_automation) and run.state and run.state.is_final():
+            for run in sorted(self.runs_of(deployment), key=lambda run: run.created):
+                if run.created < after or (autoscaled and AUTOSCALED_TAG not in run.tags):
+                    continue
+                if run.state and run.state.is_final():
                     assert run.state.is_completed(), f"{run.name} ended {run.state.type}: {run.state.message}"
-                    return run
+                    if not artifact or artifact in self.artifacts(run.id):
+                        return run
             time.sleep(2)
         seen = [(run.name, run.state.type if run.state else None, run.created) for run in self.runs_of(deployment)]
         raise TimeoutError(
@@ -122,6 +134,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "JOBPING_SCRAPE_SOURCE": "sample",
         "JOBPING_RECEIVE_WAIT_SECONDS": "1",
         "JOBPING_WORKER_QUERY_SECONDS": "2",
+        # the autoscaler looks every 2 s, wants a run per 50 queued messages, three at most
+        "JOBPING_SCALE_POLL_SECONDS": str(POLL_SECONDS),
+        "JOBPING_MESSAGES_PER_CONSUMER": "50",
+        "JOBPING_MAX_CONSUMERS": str(MAX_CONSUMERS),
     }
     up = subprocess.run([JOBPING, "stack", "up"], env=env, capture_output=True, text=True, timeout=300, check=False)
     try:
@@ -174,14 +190,14 @@ def test_a_command_with_another_password_is_refused_with_what_to_do(stack: Stack
     assert "not-the-one" not in done.stdout + done.stderr
 
 
-def test_a_scrape_deployment_run_triggers_the_analyse_deployment_which_fills_enriched_jobs(stack: Stack) -> None:
+def test_a_scrape_deployment_run_s_postings_are_analysed_by_autoscaled_runs(stack: Stack) -> None:
     with temporary_settings({PREFECT_API_URL: stack.api, PREFECT_API_AUTH_STRING: stack.auth}):
         scrape_run = run_deployment(
             "scrape/scrape", parameters={"params": {"source": "sample", "sites": ["google", "glassdoor"]}}, timeout=0
         )
     finished = stack.wait_for("scrape", scrape_run.created)
     assert finished.id == scrape_run.id
-    analysed = stack.wait_for("analyse", scrape_run.created, by_automation=True)
+    analysed = stack.wait_for("analyse", scrape_run.created, autoscaled=True, artifact="analyse-summary")
     assert stack.stored() >= 85
     assert "analyse-summary" in stack.artifacts(analysed.id)
 
@@ -217,7 +233,7 @@ def test_quick_run_in_the_ui_runs_scrape_then_analyse_and_leaves_artifacts(stack
             page.get_by_text("Quick run", exact=True).click()
 
             scraped = stack.wait_for("scrape", clicked)
-            analysed = stack.wait_for("analyse", scraped.created, by_automation=True)
+            analysed = stack.wait_for("analyse", scraped.created, autoscaled=True, artifact="top-matches")
             assert {"scrape-summary"} <= set(stack.artifacts(scraped.id))
             assert {"analyse-summary", "top-matches"} <= set(stack.artifacts(analysed.id))
             assert stack.stored() > 0
@@ -252,7 +268,7 @@ def open_artifacts_tab(page: Any, run_url: str, artifact: str, attempts: int = 3
                 raise
 
 
-def test_a_cli_scrape_runs_on_the_stack_s_server_and_triggers_the_analyse_deployment(stack: Stack) -> None:
+def test_a_cli_scrape_runs_on_the_stack_s_server_and_its_postings_are_analysed(stack: Stack) -> None:
     started = datetime.now().astimezone()
     scraped = subprocess.run(
         [JOBPING, "scrape", "--source", "sample", "--site", "google"],
@@ -265,7 +281,7 @@ def test_a_cli_scrape_runs_on_the_stack_s_server_and_triggers_the_analyse_deploy
         runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["scrape"])))
     mine = [run for run in runs if run.created >= started and run.deployment_id is None]
     assert len(mine) == 1, "the CLI's scrape run is not on the stack's server"
-    stack.wait_for("analyse", mine[0].created, by_automation=True)
+    stack.wait_for("analyse", mine[0].created, autoscaled=True)
     status = subprocess.run([JOBPING, "stack", "status"], env=stack.env, capture_output=True, text=True, check=False)
     assert status.returncode == 0, status.stdout + status.stderr
     assert status.stdout.count("not running") == 0, status.stdout
@@ -287,3 +303,66 @@ def test_stack_up_with_other_settings_restarts_the_worker_and_shows_what_it_has(
     assert "JOBPING_SCRAPE_SOURCE=sample" in back
     again = up("sample")
     assert "restarted the worker" not in again
+
+
+def sqs_of(stack: Stack) -> Any:
+    endpoint = f"http://127.0.0.1:{stack.env['JOBPING_EMULATOR_PORT']}"
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1", **EMULATOR_CREDENTIALS)
+    url = next(u for u in sqs.list_queues()["QueueUrls"] if not u.endswith("-dlq"))
+    return sqs, url
+
+
+def analyse_runs(stack: Stack) -> list[Any]:
+    with stack.client() as client:
+        return list(
+            client.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["analyse"])))
+        )
+
+
+def drained(stack: Stack, sqs: Any, url: str) -> bool:
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    queued = int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+    return queued == 0 and all(run.state.is_final() for run in analyse_runs(stack))
+
+
+def test_the_autoscaler_picks_up_any_producer_s_message_scales_with_a_backlog_and_back_to_zero(stack: Stack) -> None:
+    sqs, url = sqs_of(stack)
+    deadline = time.monotonic() + RUN_DEADLINE_SECONDS
+    while not drained(stack, sqs, url):
+        assert time.monotonic() < deadline, "the queue did not drain before the test"
+        time.sleep(1)
+
+    # one posting from outside jobping (a bare JSON posting sent with boto3) is stored within a minute
+    before = stack.stored()
+    sent = time.monotonic()
+    sqs.send_message(QueueUrl=url, MessageBody=sample_bodies(1_000)[-1].replace("bench-", "outside-"))
+    while stack.stored() == before:
+        assert time.monotonic() - sent < PICKUP_DEADLINE_SECONDS, "a posting sent with boto3 was not stored in 60 s"
+        time.sleep(1)
+
+    # a backlog of 400 (eight runs' worth at 50 each) starts more than one run, never more than three at once
+    while not drained(stack, sqs, url):
+        time.sleep(1)
+    known = {run.id for run in analyse_runs(stack)}
+    bodies = [body.replace("bench-", "backlog-") for body in sample_bodies(400)]
+    for start in range(0, len(bodies), 10):
+        entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies[start : start + 10])]
+        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    most_running = 0
+    deadline = time.monotonic() + RUN_DEADLINE_SECONDS
+    while True:
+        new = [run for run in analyse_runs(stack) if run.id not in known]
+        most_running = max(most_running, sum(run.state.type == StateType.RUNNING for run in new))
+        if new and drained(stack, sqs, url):
+            break
+        assert time.monotonic() < deadline, f"the backlog did not drain: {[run.state.type for run in new]}"
+        time.sleep(0.5)
+    assert len(new) > 1, "a backlog of 400 started only one analyse run"
+    assert all(AUTOSCALED_TAG in run.tags for run in new)
+    assert all(run.state.is_completed() for run in new), [run.state.message for run in new]
+    assert 1 < most_running <= MAX_CONSUMERS, most_running
+
+    # an empty queue creates no run for several poll periods
+    settled = {run.id for run in analyse_runs(stack)}
+    time.sleep(4 * POLL_SECONDS)
+    assert {run.id for run in analyse_runs(stack)} == settled

@@ -48,7 +48,7 @@ def make_analyser(llm: LlmSettings, profile: Profile) -> Analyser:
     client = openai.AsyncOpenAI(
         api_key=_api_key(llm), base_url=llm.base_url, timeout=llm.timeout_seconds, max_retries=llm.max_retries
     )
-    return LLMAnalyser(
+    analyser = LLMAnalyser(
         client,
         profile,
         model=llm.model,
@@ -57,3 +57,8 @@ def make_analyser(llm: LlmSettings, profile: Profile) -> Analyser:
         max_output_tokens=llm.max_output_tokens,
         price=llm.prices.get(llm.model),
     )
+    if llm.global_limit:
+        from tasks.llm.limit import GloballyLimited  # noqa: PLC0415
+
+        return GloballyLimited(analyser, llm.global_limit)
+    return analyser
