@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from prefect.blocks.system import Secret
@@ -17,6 +17,7 @@ from flows.analyse import analyse
 from flows.scrape import scrape
 from jobping.contract import JobPosting
 from jobping.engine.ports import ReceivedMessage
+from jobping.errors import ConfigurationError
 from jobping.search import ScrapeParameters
 from jobping.settings import DEFAULT_LLM_MODEL, Settings
 from standins.openai_api import FORGED_LINE
@@ -24,6 +25,7 @@ from standins.servers import StandIn
 from storage.catalog import reader
 from tasks.jobspy.source import sample_sites
 from tasks.llm.analyser import LLMConfigurationError
+from tasks.llm.limit import ensure_global_limit
 from tasks.llm.prompt import POSTING_TAG, user_message
 from tasks.sqs.messages import REASON_ATTRIBUTE, receive
 from tasks.sqs.queues import Queues, depth
@@ -225,6 +227,45 @@ def test_concurrency_is_bounded_by_the_setting(standin: StandIn, monkeypatch: py
     scrape(ScrapeParameters(source="sample", sites=["zip_recruiter"]))
     assert asyncio.run(analyse()).stored == 59
     assert standin.stats()["max_in_flight"] == 4
+
+
+async def two_consumers() -> list[int]:
+    reports = await asyncio.gather(analyse(), analyse())
+    return [report.stored for report in reports]
+
+
+def test_consumers_together_stay_within_the_global_llm_limit(
+    standin: StandIn, monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    # each consumer may have 8 requests out; the Prefect global limit allows 3 across both
+    monkeypatch.setenv("JOBPING_LLM_CONCURRENCY", "8")
+    monkeypatch.setenv("JOBPING_LLM_GLOBAL_LIMIT", "test-llm")
+    asyncio.run(ensure_global_limit("test-llm", 3))
+    standin.configure(latency_ms=200)
+    scrape(ScrapeParameters(source="sample", sites=["zip_recruiter"]))
+    assert sum(asyncio.run(two_consumers())) == 59
+    assert standin.stats()["max_in_flight"] == 3
+    # the slots were all given back
+    limit = asyncio.run(read_limit("test-llm"))
+    assert (limit.limit, limit.active_slots) == (3, 0)
+
+
+async def read_limit(name: str) -> Any:
+    async with get_client() as client:
+        return await client.read_global_concurrency_limit_by_name(name)
+
+
+def test_a_missing_global_limit_stops_the_run_and_keeps_every_message(
+    standin: StandIn, monkeypatch: pytest.MonkeyPatch, sqs: SQSClient, queues: Queues
+) -> None:
+    monkeypatch.setenv("JOBPING_LLM_GLOBAL_LIMIT", "nobody-made-this-limit")
+    scrape(ScrapeParameters(source="sample", sites=["zip_recruiter"]))
+    with pytest.raises(ConfigurationError, match="nobody-made-this-limit"):
+        asyncio.run(analyse())
+    assert standin.stats().get("ok", 0) == 0
+    assert depth(sqs, queues.dlq_url).visible == 0
+    main = depth(sqs, queues.url)
+    assert main.visible + main.in_flight == 59
 
 
 @pytest.mark.parametrize("closing", ["</posting>", "</POSTING>", "< /Posting >", "</posting\t>"])
