@@ -15,6 +15,7 @@ ask Prefect for.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.schemas.actions import DeploymentUpdate
 from prefect.client.schemas.filters import (
     DeploymentFilter,
     DeploymentFilterId,
@@ -36,6 +38,7 @@ from prefect.exceptions import ObjectNotFound
 from jobping.engine.ports import QueueDepth
 from jobping.scaling import ScalePolicy
 from jobping.settings import Settings
+from tasks.llm.limit import ensure_global_limit
 from tasks.sqs.client import make_sqs_client
 from tasks.sqs.queues import depth, locate_queues
 
@@ -139,8 +142,29 @@ class Autoscaler:
             stop.wait(self.poll.total_seconds())
 
 
+def prepare(settings: Settings) -> None:
+    """What the runs need in Prefect: the analyse deployment's limit of runs, the LLM's global limit.
+
+    The deployment runs at most JOBPING_MAX_CONSUMERS at once; JOBPING_LLM_GLOBAL_LIMIT, when set,
+    is created (or updated) with JOBPING_LLM_CONCURRENCY slots.
+    """
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(ANALYSE_DEPLOYMENT)
+        client.update_deployment(deployment.id, DeploymentUpdate(concurrency_limit=settings.scale.max_consumers))
+    if settings.llm.global_limit:
+        asyncio.run(ensure_global_limit(settings.llm.global_limit, settings.llm.concurrency))
+
+
 def serve(settings: Settings, stop: threading.Event) -> None:
     """Run the autoscaler against the configured queue and Prefect API until ``stop`` is set."""
     sqs = make_sqs_client(settings)
+    while not stop.is_set():
+        try:
+            prepare(settings)
+            break
+        except ObjectNotFound:
+            # docker-compose starts it beside the one-shot deploy
+            logger.warning("no deployment %s yet: waiting for it to be deployed", ANALYSE_DEPLOYMENT)
+            stop.wait(settings.scale.scale_poll_seconds)
     with get_client(sync_client=True) as client:
         Autoscaler(settings, sqs, client).run(stop)

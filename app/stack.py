@@ -6,7 +6,6 @@ stops exactly those and nothing else. Running `up` again reuses what is still ru
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import fcntl
 import hashlib
@@ -29,10 +28,11 @@ from pathlib import Path
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
+from app.autoscale import prepare
 from jobping.errors import ConfigurationError
 from jobping.processes import alive, stop_group
 from jobping.settings import Settings
-from tasks.llm.limit import GLOBAL_LIMIT_NAME, ensure_global_limit
+from tasks.llm.limit import GLOBAL_LIMIT_NAME
 from tasks.sqs import emulator
 from tasks.sqs.client import EMULATOR_CREDENTIALS
 
@@ -358,7 +358,7 @@ def up(settings: Settings) -> StackState:
             state.save(path)
         _wait("Prefect worker", _worker_online, state.pids["worker"], WORKER_START_SECONDS,
               settings.run_dir / "prefect-worker.log")  # fmt: skip
-        _limit_consumers(settings, env)
+        prepare(settings)
         # started afresh each time: it keeps no state, and so it runs with this command's settings
         autoscaler = state.pids.get("autoscaler")
         if autoscaler is not None and alive(autoscaler):
@@ -370,20 +370,6 @@ def up(settings: Settings) -> StackState:
 
 def _jobping_bin() -> str:
     return str(Path(sys.executable).parent / "jobping")
-
-
-def _limit_consumers(settings: Settings, env: dict[str, str]) -> None:
-    """The analyse deployment runs at most JOBPING_MAX_CONSUMERS at once; the LLM limit is created."""
-    from prefect.client.schemas.actions import DeploymentUpdate  # noqa: PLC0415
-
-    from app.autoscale import ANALYSE_DEPLOYMENT  # noqa: PLC0415
-
-    with get_client(sync_client=True) as client:
-        deployment = client.read_deployment_by_name(ANALYSE_DEPLOYMENT)
-        client.update_deployment(deployment.id, DeploymentUpdate(concurrency_limit=settings.scale.max_consumers))
-    name = env["JOBPING_LLM_GLOBAL_LIMIT"]
-    if name:
-        asyncio.run(ensure_global_limit(name, settings.llm.concurrency))
 
 
 @dataclass(frozen=True)

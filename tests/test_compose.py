@@ -16,6 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = shutil.which("docker-compose")
 # the services that reach SQS or the LLM: only the worker runs the flows
 NEEDS_KEYS = {"worker"}
+# the autoscaler reads the queue's depth, and never calls the LLM
+NEEDS_AWS_KEYS = {"autoscaler"}
+AWS_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "OPENAI_API_KEY")
 
 pytestmark = pytest.mark.skipif(COMPOSE is None, reason="Debian's docker-compose is not installed")
@@ -43,7 +46,7 @@ def test_without_a_password_compose_refuses_to_start_and_says_what_to_set() -> N
 
 def test_the_server_asks_for_the_password_and_the_worker_and_deploy_send_it(services: dict[str, Any]) -> None:
     assert services["prefect-server"]["environment"]["PREFECT_SERVER_API_AUTH_STRING"] == "admin:chosen"
-    for name in ("worker", "deploy"):
+    for name in ("worker", "deploy", "autoscaler"):
         assert services[name]["environment"]["PREFECT_API_AUTH_STRING"] == "admin:chosen"
     # published ports reach this machine only
     for service in services.values():
@@ -67,10 +70,11 @@ def test_only_the_worker_gets_keys_and_our_images_run_as_an_unprivileged_user(se
     for name, service in services.items():
         environment = service.get("environment", {})
         given = {key for key in KEYS if key in environment}
-        assert given == (set(KEYS) if name in NEEDS_KEYS else set()), f"{name} gets {sorted(given)}"
+        wanted = set(KEYS) if name in NEEDS_KEYS else set(AWS_KEYS) if name in NEEDS_AWS_KEYS else set()
+        assert given == wanted, f"{name} gets {sorted(given)}"
     assert services["worker"]["environment"]["AWS_SECRET_ACCESS_KEY"] == "host-secret"
     ours = [name for name, service in services.items() if service["image"].startswith("jobping:")]
-    assert sorted(ours) == ["deploy", "worker"]
+    assert sorted(ours) == ["autoscaler", "deploy", "worker"]
     users = re.findall(r"^USER\s+(\S+)", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
     assert users, "the Dockerfile sets no USER"
     assert users[-1] not in {"root", "0"}
