@@ -535,7 +535,7 @@ def stack_up() -> None:
     if state.restarted:
         console.print("restarted the worker: its settings differed from this command's")
     console.print(
-        f"Prefect UI: [bold]{ui}[/bold]  (deployments: scrape/scrape nightly, analyse/analyse after each scrape)"
+        f"Prefect UI: [bold]{ui}[/bold]  (deployments: scrape/scrape nightly, analyse/analyse as the queue fills)"
     )
     console.print(Text(_sign_in(settings)), soft_wrap=True)
     # what the worker really has, which is what runs from the UI use
