@@ -35,6 +35,7 @@ from prefect.testing.utilities import prefect_test_harness
 from bench.baseline import one_at_a_time, sample_bodies
 from bench.lake import LakeTimings, measure
 from bench.publish import PeakMemory, client, environment_for_child, jobping_analyse, peak_memory_mb, publish_rates
+from bench.scaling import measure_scaling
 from bench.startup import measure_startup, startup_section
 from flows.analyse import analyse
 from flows.scrape import scrape
@@ -306,6 +307,8 @@ def main() -> None:
     parser.add_argument("--postings", type=int, default=640, help="postings per analyse run")
     parser.add_argument("--baseline-postings", type=int, default=20, help="postings per one-at-a-time run")
     parser.add_argument("--startup-runs", type=int, default=5, help="runs per start-up figure")
+    parser.add_argument("--scale-postings", type=int, default=2_000, help="postings per autoscaling burst")
+    parser.add_argument("--pickups", type=int, default=10, help="single postings timed from send to stored")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="jobping-bench-") as tmp:
@@ -339,6 +342,7 @@ def main() -> None:
             theirs, their_runs = median_of(
                 args.runs, lambda: baseline_throughput(base, moto, standin, args.baseline_postings)
             )
+            scaling = measure_scaling(base, standin, args.scale_postings, args.pickups, CONCURRENCY)
     ceiling = CONCURRENCY / (LATENCY_MS / 1000)
     lines = [
         "# jobping benchmarks",
@@ -408,6 +412,7 @@ def main() -> None:
         f"Measured in this run, one receive + delete of ten: {emulator[50]:.0f} ms with 50 queued, "
         f"{emulator[500]:.0f} ms with 500 queued.",
         "",
+        *scaling,
     ]
     RESULTS.write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
