@@ -65,8 +65,10 @@ class Pickup:
 class LocalStack:
     """A `jobping stack up` in its own data dir and ports, pointed at the stand-in."""
 
-    def __init__(self, base: Path, standin: StandIn, *, max_consumers: int, global_limit: int) -> None:
-        self.data = base / f"stack-{max_consumers}"
+    def __init__(
+        self, base: Path, standin: StandIn, *, max_consumers: int, global_limit: int, shared: bool = True
+    ) -> None:
+        self.data = base / f"stack-{max_consumers}-{shared}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("JOBPING_", "PREFECT_", "OPENAI_"))}
         self.env |= {
             "JOBPING_DATA_DIR": str(self.data),
@@ -77,6 +79,9 @@ class LocalStack:
             "OPENAI_BASE_URL": standin.url + "/v1",
             "OPENAI_API_KEY": BENCH_KEY,
         }
+        if not shared:
+            # each process's own bound only
+            self.env["JOBPING_LLM_GLOBAL_LIMIT"] = ""
         self.api = f"http://127.0.0.1:{self.env['JOBPING_PREFECT_PORT']}/api"
         self.standin = standin
 
@@ -123,10 +128,13 @@ class LocalStack:
 
 
 @contextmanager
-def local_stack(base: Path, standin: StandIn, *, max_consumers: int, global_limit: int) -> Iterator[LocalStack]:
-    stack = LocalStack(base, standin, max_consumers=max_consumers, global_limit=global_limit)
+def local_stack(
+    base: Path, standin: StandIn, *, max_consumers: int, global_limit: int, shared: bool = True
+) -> Iterator[LocalStack]:
+    stack = LocalStack(base, standin, max_consumers=max_consumers, global_limit=global_limit, shared=shared)
     stack.command("stack", "up")
     try:
+        stack.command("queues", "ensure")
         yield stack
     finally:
         stack.command("stack", "down")

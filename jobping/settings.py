@@ -177,6 +177,12 @@ class LlmSettings(BaseSettings):
     def _http_url(cls, value: str | None) -> str | None:
         return _http_url(value)
 
+    @field_validator("global_limit", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        # JOBPING_LLM_GLOBAL_LIMIT= (empty) turns the global limit off, as for the stack's runs
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("prices", mode="after")
     @classmethod
     def _with_defaults(cls, value: dict[str, ModelPrice]) -> dict[str, ModelPrice]:

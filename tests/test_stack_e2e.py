@@ -307,6 +307,8 @@ def test_stack_up_with_other_settings_restarts_the_worker_and_shows_what_it_has(
 
 
 def sqs_of(stack: Stack) -> Any:
+    # the queues exist once a flow or `queues ensure` has made them
+    subprocess.run([JOBPING, "queues", "ensure"], env=stack.env, capture_output=True, timeout=120, check=True)
     endpoint = f"http://127.0.0.1:{stack.env['JOBPING_EMULATOR_PORT']}"
     sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1", **EMULATOR_CREDENTIALS)
     url = next(u for u in sqs.list_queues()["QueueUrls"] if not u.endswith("-dlq"))
