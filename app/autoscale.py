@@ -61,13 +61,15 @@ class Decision:
 
     depth: QueueDepth
     desired: int
-    active: int
+    # None: not counted (nothing was wanted)
+    active: int | None
     started: int
 
     def line(self) -> str:
+        counted = "not counted" if self.active is None else str(self.active)
         return (
             f"queue {self.depth.name}: {self.depth.visible} visible, {self.depth.in_flight} in flight; "
-            f"{self.desired} analyse runs wanted, {self.active} active, {self.started} started"
+            f"{self.desired} analyse runs wanted, {counted} active, {self.started} started"
         )
 
 
@@ -109,7 +111,7 @@ class Autoscaler:
         desired = self.policy.desired(now)
         if desired == 0:
             # an idle queue costs one SQS call per poll and nothing in Prefect
-            return Decision(now, desired, 0, 0)
+            return Decision(now, desired, None, 0)
         deployment = self.deployment_id()
         active = active_runs(self.client, deployment, self.poll)
         wanted = self.policy.to_start(now, active)
