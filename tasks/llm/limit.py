@@ -6,9 +6,10 @@ never have more requests out than the limit allows; each process's own semaphore
 
 A slot per request is exact but slow when the limit is saturated: Prefect hands out slots by
 polling (a refused acquisition waits as long as the server's Retry-After says), and a limit of
-16 served one consumer 5.5 requests/s where 31.6 were possible without it (bench/RESULTS.md,
-Autoscaling). Passing a held slot straight to the next request of the same process is the
-fix under work; a first try leaked slots, since Prefect releases the leases taken inside a
+16 served one consumer 5.5 requests/s where 31.6 were possible without it (400 postings at
+500 ms on the local stack, measured side by side outside the bench; bench/RESULTS.md, Autoscaling,
+has the 2,000-posting figures). Passing a held slot straight to the next request of the same
+process is the fix under work; a first try leaked slots, since Prefect releases the leases taken inside a
 task run when that task run ends.
 """
 
