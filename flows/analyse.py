@@ -34,7 +34,7 @@ from storage.answers import AnswerLog
 from storage.catalog import refresh_catalog
 from storage.lake import Lake
 from storage.store import LakeStore, open_lake
-from tasks.llm.factory import make_analyser
+from tasks.llm.factory import analyser_in_use, make_analyser
 from tasks.llm.offline import OFFLINE_MODEL
 from tasks.sqs.client import make_sqs_client
 from tasks.sqs.queue import SqsQueue
@@ -126,12 +126,13 @@ async def analyse(
         concurrency=settings.llm.concurrency,
         retry=RetryPolicy(attempts=POSTING_ATTEMPTS, backoff_seconds=POSTING_BACKOFF_SECONDS),
     )
-    with closing(AnswerLog(settings.data_dir)) as answers:
-        report = await drain(
-            queue, LakeStore(lake, settings.catalog_path), analyser,
-            limits=Limits(max_jobs=max_jobs, max_seconds=max_seconds, max_cost_usd=max_cost_usd),
-            options=options, answers=answers, run_batch=_as_task,
-        )  # fmt: skip
+    async with analyser_in_use(analyser):
+        with closing(AnswerLog(settings.data_dir)) as answers:
+            report = await drain(
+                queue, LakeStore(lake, settings.catalog_path), analyser,
+                limits=Limits(max_jobs=max_jobs, max_seconds=max_seconds, max_cost_usd=max_cost_usd),
+                options=options, answers=answers, run_batch=_as_task,
+            )  # fmt: skip
     report.offline = offline
     refresh_catalog(settings.catalog_path, lake)
     main, dlq = depth(sqs, queues.url), depth(sqs, queues.dlq_url)

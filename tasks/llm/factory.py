@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from prefect.blocks.system import Secret
 
@@ -62,3 +64,14 @@ def make_analyser(llm: LlmSettings, profile: Profile) -> Analyser:
 
         return GloballyLimited(analyser, llm.global_limit)
     return analyser
+
+
+@asynccontextmanager
+async def analyser_in_use(analyser: Analyser) -> AsyncIterator[Analyser]:
+    """The analyser for the block; what it holds (the global limit's slots) is given back at its end."""
+    try:
+        yield analyser
+    finally:
+        close = getattr(analyser, "aclose", None)
+        if close is not None:
+            await close()
