@@ -245,9 +245,15 @@ def _print_analyse(report: AnalyseReport) -> None:
         f"({report.batches} batches, stopped by {report.stopped_by})"
     )
     console.print(
+        f"job groups: {report.reused} postings of a job already analysed on another board reused its analysis "
+        "(no LLM request)"
+    )
+    console.print(
         f"queue after the run: {report.queue_visible} visible, {report.queue_in_flight} in flight; "
         f"DLQ: {report.dlq_visible}"
     )
+    if report.ping:
+        console.print(f"pings: {report.ping}")
 
 
 @app.callback()
@@ -334,6 +340,39 @@ def compact(
         f"{done.history.files_added}, {done.history.files_vacuumed} vacuumed; latest: {done.latest.files_removed} "
         f"into {done.latest.files_added}, {done.latest.files_vacuumed} vacuumed ({done.seconds:.1f} s)"
     )
+
+
+@app.command()
+def notify(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the digest that would be sent; send and record nothing.")
+    ] = False,
+) -> None:
+    """Send the job groups that fit and were never sent as one digest (each analyse run does this too).
+
+    A job fits at JOBPING_NOTIFY_MIN_SCORE (default 80) or above with the verdict apply. The
+    digest goes through the Prefect notification block JOBPING_NOTIFY_BLOCK ('<block type>/<name>':
+    Slack, Teams, Discord, email, a custom webhook), or as JSON to JOBPING_NOTIFY_WEBHOOK_URL.
+    Each job is sent once, ever: the lake keeps a ledger of what was sent.
+    """
+    settings = _settings()
+    if not dry_run and settings.notify.block:
+        # a block is read from the Prefect API
+        _use_prefect(settings)
+    from flows.notify import ping_new_matches
+    from jobping.digest import Digest
+
+    with _friendly_errors():
+        report = asyncio.run(ping_new_matches(settings, dry_run=dry_run))
+    if dry_run and report.new:
+        digest = Digest(report.new)
+        console.print(f"would send through {report.channel or 'nothing (no notifier set)'}:\n")
+        console.print(Text(digest.subject()), soft_wrap=True)
+        console.print(Text(digest.body()), soft_wrap=True)
+        return
+    console.print(report.line())
+    if report.error is not None:
+        raise typer.Exit(1)
 
 
 def _existing_queues(settings: Settings) -> tuple[SQSClient, Queues] | None:

@@ -37,7 +37,11 @@ async def one_at_a_time(sqs: SQSClient, queue_url: str, analyser: Analyser, lake
 
 
 def sample_bodies(count: int) -> list[str]:
-    """``count`` distinct bare postings made from the bundled sample (synthetic)."""
+    """``count`` distinct bare postings made from the bundled sample (synthetic), each a job of its own.
+
+    The title is numbered too: the same job posted twice would reuse its analysis (job groups),
+    and a benchmark of LLM requests must make one per posting.
+    """
 
     records = list(_sample_records())
     bodies = []
@@ -45,5 +49,6 @@ def sample_bodies(count: int) -> list[str]:
         record = dict(records[n % len(records)])
         record["id"] = f"bench-{n}"
         record["job_url"] = f"https://bench.example/jobs/{n}"
+        record["title"] = f"{record['title']} [{n}]"
         bodies.append(json.dumps(record))
     return bodies

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from prefect.settings import (
 from prefect.testing.utilities import prefect_test_harness
 
 from bench.baseline import one_at_a_time, sample_bodies
+from bench.grouping import grouping_section, measure_grouping
 from bench.lake import LakeTimings, measure
 from bench.publish import PeakMemory, client, environment_for_child, jobping_analyse, peak_memory_mb, publish_rates
 from bench.scaling import measure_scaling
@@ -170,6 +172,22 @@ def baseline_throughput(base: Path, moto: str, standin: StandIn, postings: int) 
             done = asyncio.run(one_at_a_time(sqs, queues.url, analyser, settings.lake_dir, postings))
             elapsed = time.perf_counter() - started
     return done / elapsed
+
+
+@dataclass(frozen=True)
+class SampleReuse:
+    stored: int
+    reused: int
+    llm_requests: int
+
+
+def sample_reuse(base: Path, moto: str, standin: StandIn) -> SampleReuse:
+    """The bundled sample scraped and analysed through the stand-in LLM: how many requests job groups saved."""
+    before = int(standin.stats().get("ok", 0))
+    with environment(fresh_env(base, moto, standin)):
+        scrape(ScrapeParameters(source="sample", sites=sample_sites()))
+        report = asyncio.run(analyse())
+    return SampleReuse(report.stored, report.reused, int(standin.stats().get("ok", 0)) - before)
 
 
 async def _analyse_state() -> Any:
@@ -342,7 +360,11 @@ def main() -> None:
             theirs, their_runs = median_of(
                 args.runs, lambda: baseline_throughput(base, moto, standin, args.baseline_postings)
             )
+            print("job groups: the sample through the stand-in LLM", flush=True)
+            reuse = sample_reuse(base, moto, standin)
             scaling = measure_scaling(base, standin, args.scale_postings, args.pickups, CONCURRENCY)
+        print("job groups: the labelled set", flush=True)
+        grouping = measure_grouping()
     ceiling = CONCURRENCY / (LATENCY_MS / 1000)
     lines = [
         "# jobping benchmarks",
@@ -413,6 +435,11 @@ def main() -> None:
         f"{emulator[500]:.0f} ms with 500 queued.",
         "",
         *scaling,
+        *grouping_section(grouping),
+        f"The bundled sample scraped and analysed through the stand-in LLM: {reuse.stored} postings stored with "
+        f"{reuse.llm_requests} LLM requests; {reuse.reused} took the analysis of the same job on another board "
+        f"({reuse.reused / reuse.stored:.1%} of the requests saved).",
+        "",
     ]
     RESULTS.write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))

@@ -22,6 +22,7 @@ from prefect.tasks import exponential_backoff
 from prefect.utilities.annotations import quote
 from pydantic import Field
 
+from flows.notify import ping_new_matches
 from jobping.engine.batch import BatchHandler, RetryPolicy
 from jobping.engine.drain import AnalyseReport, DrainOptions, Limits, drain
 from jobping.engine.outcomes import BatchResult, TopMatch
@@ -138,6 +139,7 @@ async def analyse(
     main, dlq = depth(sqs, queues.url), depth(sqs, queues.dlq_url)
     report.queue_visible, report.queue_in_flight, report.dlq_visible = main.visible, main.in_flight, dlq.visible
     await _record(report)
+    report.ping = await ping_matches(settings)
     logger.info(
         "analysed with %s (%s), %d analyses stored before; received %d: stored %d, skipped %d, DLQ %d, "
         "left for retry %d (stopped by %s); %d+%d tokens, $%.4f",
@@ -152,10 +154,31 @@ async def analyse(
     return report
 
 
+@task(name="ping new matches", cache_policy=NO_CACHE)
+async def ping_matches(settings: Settings) -> str:
+    """Send the job groups that fit and were never sent; whatever happens, the run goes on."""
+    logger = get_run_logger()
+    try:
+        ping = await ping_new_matches(settings)
+    except Exception as exc:
+        # a notifier, or the lake read behind it, never fails the analyse run: the next run sends
+        logger.exception("the ping of new matches failed; the next run sends them")
+        return f"ping failed: {type(exc).__name__}"
+    (logger.warning if ping.error else logger.info)("%s", ping.line())
+    return ping.line()
+
+
+def _saving(report: AnalyseReport) -> float:
+    # a reused analysis would have cost what this run's own analyses cost on average
+    paid = report.stored - report.reused
+    return report.reused * report.cost_usd / paid if paid else 0.0
+
+
 async def _record(report: AnalyseReport) -> None:
     rows = [
         {"what": "received", "count": report.received},
         {"what": "stored", "count": report.stored},
+        {"what": "of those, given the analysis of the same job's posting (no LLM request)", "count": report.reused},
         {"what": "skipped as already stored", "count": report.skipped},
         {"what": "sent to the DLQ", "count": report.dead_lettered},
         {"what": "left for retry", "count": report.left_for_retry},
@@ -165,11 +188,13 @@ async def _record(report: AnalyseReport) -> None:
         {"what": "prompt tokens", "count": report.prompt_tokens},
         {"what": "completion tokens", "count": report.completion_tokens},
         {"what": "estimated cost (USD)", "count": round(report.cost_usd, 6)},
+        {"what": "estimated saving by reused analyses (USD)", "count": round(_saving(report), 6)},
     ]
     analyser = "the OFFLINE analyser (no LLM configured)" if report.offline else f"the LLM {report.model}"
     description = (
         f"analysed with {analyser}, prompt {report.prompt_version}; {report.batches} batches in "
-        f"{report.seconds:.1f} s, stopped by {report.stopped_by}; counts add up: {report.balanced}"
+        f"{report.seconds:.1f} s, stopped by {report.stopped_by}; counts add up: {report.balanced}; "
+        f"{report.reused} analyses reused from the same job on another board (no LLM request)"
     )
     await acreate_table_artifact(key="analyse-summary", table=rows, description=description)
     if report.top:

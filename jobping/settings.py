@@ -267,6 +267,36 @@ class ScaleSettings(BaseSettings):
     )
 
 
+class NotifySettings(BaseSettings):
+    """Pings: where a digest of new fitting jobs goes after each analyse run, and what fits."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBPING_NOTIFY_", **_SECTION)  # type: ignore[typeddict-item]
+
+    min_score: int = Field(default=80, ge=0, le=100, description="A job fits at this fit_score or above (and apply).")
+    block: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=300,
+        description="A Prefect notification block, as '<block type>/<name>' (e.g. slack-webhook/jobping).",
+    )
+    webhook_url: SecretStr | None = Field(
+        default=None, description="Without a block: the digest's JSON is POSTed here (http or https)."
+    )
+    timeout_seconds: float = Field(default=10.0, gt=0, le=300, description="How long one send may take.")
+
+    @field_validator("block", "webhook_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("JOBPING_NOTIFY_WEBHOOK_URL must start with http:// or https://")
+        return value
+
+
 class Settings(BaseSettings):
     """Everything jobping reads from its environment, built once at the edge, one section per part."""
 
@@ -290,6 +320,7 @@ class Settings(BaseSettings):
     lake: LakeSettings = Field(default_factory=LakeSettings, description="Where the lake is, if not in data_dir.")
     stack: StackSettings = Field(default_factory=StackSettings, description="What `make up` starts.")
     scale: ScaleSettings = Field(default_factory=ScaleSettings, description="The autoscaler of analyse runs.")
+    notify: NotifySettings = Field(default_factory=NotifySettings, description="Pings of new fitting jobs.")
 
     @field_validator("data_dir")
     @classmethod

@@ -10,6 +10,7 @@ from typing import TypedDict
 
 from jobping.analysis import AnalysisResult
 from jobping.contract import Envelope
+from jobping.grouping import Grouping
 
 
 class StoredRow(TypedDict):
@@ -75,6 +76,10 @@ class StoredRow(TypedDict):
     completion_tokens: int
     cost_usd: float
     message_id: str
+    # the job group (jobping/grouping.py): postings of one job on several boards share it
+    group_key: str | None
+    job_group: str
+    analysis_of: str | None
 
 
 # JobSpy columns stored under their own name, beyond those to_row names one by one
@@ -97,8 +102,12 @@ JOBSPY_EXTRA_COLUMNS = (
 )
 
 
-def to_row(envelope: Envelope, result: AnalysisResult, analysed_at: datetime, message_id: str) -> StoredRow:
+def to_row(
+    envelope: Envelope, result: AnalysisResult, analysed_at: datetime, message_id: str, grouping: Grouping | None = None
+) -> StoredRow:
     posting, analysis = envelope.posting, result.analysis
+    if grouping is None:
+        grouping = Grouping.alone(envelope.job_key, posting.company, posting.title, posting.location, posting.is_remote)
     return StoredRow(
         job_key=envelope.job_key,
         content_hash=envelope.content_hash,
@@ -160,4 +169,7 @@ def to_row(envelope: Envelope, result: AnalysisResult, analysed_at: datetime, me
         completion_tokens=result.completion_tokens,
         cost_usd=result.cost_usd,
         message_id=message_id,
+        group_key=grouping.group_key,
+        job_group=grouping.job_group,
+        analysis_of=grouping.analysis_of,
     )

@@ -49,10 +49,10 @@ def stop(process: subprocess.Popen[bytes], grace_seconds: float = 5.0) -> None:
 
 
 @contextmanager
-def serving(args: list[str], health_path: str, log_path: Path) -> Iterator[str]:
+def serving(args: list[str], health_path: str, log_path: Path, port: int | None = None) -> Iterator[str]:
     """Run ``python -m <args> --port N`` as its own process until the block ends; yields its URL."""
-    port = free_port()
-    with log_path.open("wb") as log:
+    port = port or free_port()
+    with log_path.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", *args, "-p" if args[0] == "moto.server" else "--port", str(port)],
             cwd=ROOT,
@@ -76,6 +76,16 @@ def moto_server(log_path: Path) -> Any:
 
 def openai_standin(log_path: Path) -> Any:
     return serving(["standins.openai_api"], "/health", log_path)
+
+
+def webhook_receiver(store: Path, port: int) -> Any:
+    """The webhook receiver on ``port``, keeping what it receives in ``store`` across restarts."""
+    return serving(["standins.webhook", "--store", str(store)], "/health", store.with_suffix(".log"), port=port)
+
+
+def received(url: str) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(url + "/_received", timeout=10) as response:
+        return list(json.loads(response.read()))
 
 
 class StandIn:

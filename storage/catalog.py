@@ -40,12 +40,13 @@ T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
-# "5": the views read the Delta tables
-CATALOG_VERSION = "5"
+# "6": the jobs view, one row per job group
+CATALOG_VERSION = "6"
 # the oldest DuckDB that opens the catalog file: 1.4 (the README says so; tests/test_duckdb_shell.py runs the 1.5 shell)
 STORAGE_VERSION = "v1.4.0"
 HISTORY_VIEW = "enriched_jobs_history"
 LATEST_VIEW = "enriched_jobs"
+JOBS_VIEW = "jobs"
 SAVED_QUERIES = "queries"
 # enriched_jobs adds to the latest table the history rows analysed up to this long before its newest:
 # an analysis is stamped at the moment its batch is written, so this covers the clocks of machines
@@ -94,6 +95,10 @@ def view_statements(lake: Lake, merged: Merged | None, *, temporary: bool = Fals
     a job twice), in a full outer join whose columns are picked per row. Unlike a union with an
     anti-join, that lets DuckDB read only the columns a query names (bench/RESULTS.md).
     """
+    return [*_enriched_statements(lake, merged, temporary=temporary), jobs_statement(temporary=temporary)]
+
+
+def _enriched_statements(lake: Lake, merged: Merged | None, *, temporary: bool) -> list[str]:
     kind = "TEMP VIEW" if temporary else "VIEW"
     history = _scan(lake.history_uri)
     dedupe = f"QUALIFY row_number() OVER (PARTITION BY job_key ORDER BY {ORDER}) = 1"
@@ -112,6 +117,37 @@ def view_statements(lake: Lake, merged: Merged | None, *, temporary: bool = Fals
         f"FROM {_scan(lake.latest_uri)} l FULL OUTER JOIN "
         f"(SELECT * FROM {history} WHERE {recent} {dedupe}) r ON l.job_key = r.job_key",
     ]
+
+
+# what the jobs view shows of a group's best posting (the best analysis, then the newest)
+BEST_COLUMNS = (
+    "title", "company", "location", "fit_score", "verdict", "seniority", "remote_policy", "skills",
+    "salary_min_yearly", "salary_max_yearly", "salary_currency", "red_flags", "summary",
+)  # fmt: skip
+
+
+def jobs_statement(*, temporary: bool = False) -> str:
+    """The jobs view: one row per job group, its best analysis, every board and link, first and last seen.
+
+    One scan of enriched_jobs with window functions, so the group's best row and its lists come
+    from one snapshot. A row stored before jobs had groups is a group of its own.
+    """
+    kind = "TEMP VIEW" if temporary else "VIEW"
+    best = ", ".join(f'"{name}"' for name in BEST_COLUMNS)
+    return (
+        f"CREATE OR REPLACE {kind} {JOBS_VIEW} AS SELECT job_group, {best}, "  # noqa: S608
+        "best_job_key, best_board, best_job_url, boards, job_urls, postings, reused_analyses, first_seen, last_seen "
+        "FROM (SELECT coalesce(job_group, job_key) AS job_group, "
+        f"{best}, job_key AS best_job_key, site AS best_board, job_url AS best_job_url, "
+        "row_number() OVER ranked AS best_rank, "
+        "list_sort(list_distinct(list(site) OVER g)) AS boards, "
+        "list_sort(list_distinct(list(job_url) OVER g)) AS job_urls, "
+        "count(*) OVER g AS postings, count(analysis_of) OVER g AS reused_analyses, "
+        "min(scraped_at) OVER g AS first_seen, max(scraped_at) OVER g AS last_seen "
+        f"FROM {LATEST_VIEW} WINDOW g AS (PARTITION BY coalesce(job_group, job_key)), "
+        "ranked AS (PARTITION BY coalesce(job_group, job_key) ORDER BY fit_score DESC, analysed_at DESC, job_key)) "
+        "WHERE best_rank = 1"
+    )
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,9 @@ ROW_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "completion_tokens": pl.Int32,
     "cost_usd": pl.Float64,
     "message_id": pl.String,
+    "group_key": pl.String,
+    "job_group": pl.String,
+    "analysis_of": pl.String,
 }
 
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import duckdb
+from pydantic import ValidationError
 
-from jobping.engine.ports import Analysed, StoredIndex, StoredVersion
+from jobping.analysis import AnalysisResult, JobAnalysis
+from jobping.engine.ports import Analysed, StoredIndex, StoredMember, StoredVersion
 from jobping.stored import to_row
 from storage.catalog import HISTORY_VIEW, LakeEmptyError, quarantining, reader, refresh_catalog
-from storage.delta import DeltaHistory, DeltaLatest
+from storage.delta import ORDER, DeltaHistory, DeltaLatest
 from storage.lake import Lake
 from storage.migrate import migrate
 
@@ -38,6 +42,64 @@ def stored_versions(lake: Lake | Path | str) -> StoredIndex:
 
     # a file damaged inside (not at its footer) shows only here: it must not block every analyse
     return quarantining(lake, read, search=True)
+
+
+# group keys are our own digests (jobping/grouping.py); only such text is spliced into SQL
+GROUP_KEY = re.compile(r"[0-9a-f]{1,64}")
+ANALYSIS_COLUMNS = (
+    "fit_score", "verdict", "seniority", "remote_policy", "skills", "salary_min_yearly", "salary_max_yearly",
+    "salary_currency", "red_flags", "summary",
+)  # fmt: skip
+MEMBER_COLUMNS = ("job_key", "group_key", "job_group", "description", "analysis_of", "model", "prompt_version")
+
+
+def group_keys(lake: Lake | Path | str) -> set[str]:
+    """Every group key in the history table."""
+    lake = Lake.of(lake)
+
+    def read() -> set[str]:
+        try:
+            con = reader(lake)
+        except LakeEmptyError:
+            return set()
+        with con:
+            query = f"SELECT DISTINCT group_key FROM {HISTORY_VIEW} WHERE group_key IS NOT NULL"  # noqa: S608
+            return {row[0] for row in con.execute(query).fetchall()}
+
+    return quarantining(lake, read, search=True)
+
+
+def group_members(lake: Lake | Path | str, keys: Sequence[str]) -> list[StoredMember]:
+    """The stored postings of these group keys, each once, with its newest analysis."""
+    lake = Lake.of(lake)
+    keys = [key for key in keys if GROUP_KEY.fullmatch(key)]
+    if not keys:
+        return []
+    wanted = ", ".join(f"'{key}'" for key in keys)
+    columns = ", ".join((*MEMBER_COLUMNS, *ANALYSIS_COLUMNS))
+    query = (
+        f"SELECT {columns} FROM {HISTORY_VIEW} WHERE group_key IN ({wanted}) "  # noqa: S608
+        f"QUALIFY row_number() OVER (PARTITION BY job_key ORDER BY {ORDER}) = 1"
+    )
+
+    def read() -> list[tuple[Any, ...]]:
+        with reader(lake) as con:
+            return con.execute(query).fetchall()
+
+    return [_member(row) for row in quarantining(lake, read, search=True)]
+
+
+def _member(row: tuple[Any, ...]) -> StoredMember:
+    job_key, key, job_group, description, analysis_of, model, prompt_version = row[: len(MEMBER_COLUMNS)]
+    answer = dict(zip(ANALYSIS_COLUMNS, row[len(MEMBER_COLUMNS) :], strict=True))
+    try:
+        result: AnalysisResult | None = AnalysisResult(
+            analysis=JobAnalysis.model_validate(answer), model=model, prompt_version=prompt_version
+        )
+    except ValidationError:
+        # a row no current analysis would give (an older schema): it places postings, it is not reused
+        result = None
+    return StoredMember(job_key, key, job_group or job_key, description, result, analysis_of)
 
 
 def open_lake(lake: Lake, *, create: bool = True) -> Lake:
@@ -68,8 +130,14 @@ class LakeStore:
     def stored_versions(self) -> StoredIndex:
         return stored_versions(self.lake)
 
+    def group_keys(self) -> set[str]:
+        return group_keys(self.lake)
+
+    def group_members(self, keys: Sequence[str]) -> list[StoredMember]:
+        return group_members(self.lake, keys)
+
     def write(self, analysed: Sequence[Analysed]) -> None:
-        rows = [to_row(a.envelope, a.result, a.analysed_at, a.message_id) for a in analysed]
+        rows = [to_row(a.envelope, a.result, a.analysed_at, a.message_id, a.grouping) for a in analysed]
         with self._writing:
             self.history.append(rows)
         if analysed and not self._bound:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from jobping.analysis import AnalysisResult, JobAnalysis
 from jobping.contract import JobPosting
-from jobping.engine.ports import Analysed, QueueDepth, ReceivedMessage, StoredIndex, StoredVersion
+from jobping.engine.ports import Analysed, QueueDepth, ReceivedMessage, StoredIndex, StoredMember, StoredVersion
 from jobping.errors import ConfigurationError, PostingRejectedError, TransientError
 
 SENT = datetime(2026, 11, 27, tzinfo=UTC)
@@ -93,6 +93,24 @@ class FakeLake:
 
     def stored_versions(self) -> StoredIndex:
         return StoredIndex(self.versions)
+
+    def group_keys(self) -> set[str]:
+        return {a.grouping.group_key for a in self.rows if a.grouping is not None and a.grouping.group_key}
+
+    def group_members(self, keys: Sequence[str]) -> list[StoredMember]:
+        newest = {a.envelope.job_key: a for a in self.rows if a.grouping is not None and a.grouping.group_key in keys}
+        return [
+            StoredMember(
+                a.envelope.job_key,
+                a.grouping.group_key,
+                a.grouping.job_group,
+                a.envelope.posting.description,
+                a.result,
+                a.grouping.analysis_of,
+            )
+            for a in newest.values()
+            if a.grouping is not None and a.grouping.group_key is not None
+        ]
 
     def write(self, analysed: Sequence[Analysed]) -> None:
         self.writes += 1

@@ -55,7 +55,14 @@ def test_demo_twice_stores_the_sample_once_and_stops_its_emulator(user_env: dict
     assert f"{distinct} published" in first.stdout
     assert f"stored {distinct}" in first.stdout
     assert "top matches" in first.stdout
+    # the sample's 32 jobs posted on two boards: each analysed once, and shown once
+    assert "job groups: 32 postings of a job already analysed on another board reused its analysis" in first.stdout
     assert not port_open(int(user_env["JOBPING_EMULATOR_PORT"]))
+    shown = run(user_env, "sql", "SELECT count(*), count(DISTINCT job_group), count(*) FILTER (postings = 2) FROM jobs")
+    assert shown.returncode == 0, shown.stderr
+    assert f"│ {distinct - 32} " in shown.stdout
+    assert shown.stdout.count(f" {distinct - 32} ") == 2
+    assert "│ 32 " in shown.stdout
 
     second = run(user_env, "demo")
     assert second.returncode == 0, second.stderr[-3000:]

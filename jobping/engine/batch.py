@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from jobping.analysis import AnalysisResult
 from jobping.contract import Envelope, PoisonMessageError, parse_message
+from jobping.engine.groups import Groups, Placement
 from jobping.engine.outcomes import (
     FINISHED,
     BatchResult,
@@ -137,11 +138,14 @@ class BatchHandler:
         claims: Claims | None = None,
         answers: AnswerStore | None = None,
         retry: RetryPolicy | None = None,
+        groups: Groups | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.queue, self.lake, self.analyser = queue, lake, analyser
         self.stored, self.budget = stored, budget
         self.claims = claims or Claims()
+        # without one (a handler made for one batch, in tests) the groups start from an empty lake
+        self.groups = groups or Groups(lake, analyser.prompt_version)
         self.answers = answers
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
@@ -150,15 +154,24 @@ class BatchHandler:
         outcomes: dict[str, Outcome] = {}
         todo = self._triage(messages, outcomes)
         envelopes = dict(todo)
+        await self.groups.prepare(envelopes.values())
+        placements = {message_id: self.groups.place(envelope) for message_id, envelope in todo}
         for attempt in range(1, self.retry.attempts + 1):
             if attempt > 1:
                 await self.sleep(self.retry.delay(attempt - 1))
-            answers = await asyncio.gather(*(self._analyse(envelope) for _, envelope in todo), return_exceptions=True)
+            answers = await asyncio.gather(
+                *(self._analyse(envelope, placements[message_id]) for message_id, envelope in todo),
+                return_exceptions=True,
+            )
             for (message_id, _), answer in zip(todo, answers, strict=True):
                 outcomes[message_id] = answer if not isinstance(answer, BaseException) else judge(answer)
             todo = [(message_id, envelope) for message_id, envelope in todo if isinstance(outcomes[message_id], Retry)]
             if not todo or any(isinstance(outcome, Fatal) for outcome in outcomes.values()):
                 break
+        for message_id, placement in placements.items():
+            # what got no analysis is no member to reuse from; a posting placed after it analyses its own
+            if not isinstance(outcomes[message_id], Stored):
+                placement.settle(None, reused=False)
         return await asyncio.to_thread(self._settle, messages, outcomes, envelopes)
 
     def _triage(self, messages: Sequence[ReceivedMessage], outcomes: dict[str, Outcome]) -> list[tuple[str, Envelope]]:
@@ -183,14 +196,19 @@ class BatchHandler:
             todo.append((message.message_id, envelope))
         return todo
 
-    async def _analyse(self, envelope: Envelope) -> Stored | Duplicate | Deferred:
+    async def _analyse(self, envelope: Envelope, placement: Placement) -> Stored | Duplicate | Deferred:
         version = StoredVersion(envelope.job_key, envelope.content_hash, self.analyser.prompt_version)
         if await self.claims.wait_for_other(version):
             return Duplicate()
         paid = self.answers.get(version) if self.answers is not None else None
         if paid is not None:
             self.claims.release(version, analysed=True)
-            return Stored(paid)
+            return Stored(paid, placement.settle(paid, reused=False))
+        reused = await placement.reusable()
+        if reused is not None:
+            # the same job's near-identical posting was analysed: its analysis, at no cost
+            self.claims.release(version, analysed=True)
+            return Stored(reused, placement.settle(reused, reused=True))
         result: AnalysisResult
         try:
             async with self.budget.slots:
@@ -205,7 +223,7 @@ class BatchHandler:
             raise
         self.claims.release(version, analysed=True)
         self.budget.spent_usd += result.cost_usd
-        return Stored(result)
+        return Stored(result, placement.settle(result, reused=False))
 
     def _settle(
         self, messages: Sequence[ReceivedMessage], outcomes: dict[str, Outcome], envelopes: dict[str, Envelope]
@@ -213,7 +231,7 @@ class BatchHandler:
         """Write the analyses, dead-letter the poison, then delete what is safe; keep the rest."""
         now = datetime.now(UTC)
         analysed = [
-            Analysed(envelopes[m.message_id], outcome.result, now, m.message_id)
+            Analysed(envelopes[m.message_id], outcome.result, now, m.message_id, outcome.grouping)
             for m in messages
             if isinstance(outcome := outcomes[m.message_id], Stored)
         ]
@@ -263,4 +281,5 @@ def top_match(analysed: Analysed) -> TopMatch:
         title=posting.title,
         company=posting.company or "",
         job_url=posting.job_url,
+        job_group=analysed.grouping.job_group if analysed.grouping is not None else "",
     )

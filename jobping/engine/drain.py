@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from jobping.engine.batch import BatchHandler, Claims, CostBudget, RetryPolicy
+from jobping.engine.groups import Groups
 from jobping.engine.outcomes import BatchResult, Counts, Retry, TopMatch
 from jobping.engine.ports import Analyser, AnswerStore, Lake, Queue, ReceivedMessage
 
@@ -86,13 +87,19 @@ class AnalyseReport(Counts):
     dlq_visible: int = 0
     # the first error that stopped the drain; raised by the caller once it has reported
     failure: BaseException | None = None
+    # what the caller's ping of new matches after the run did, as one line
+    ping: str = ""
 
     def add_batch(self, result: BatchResult) -> None:
         self.batches += 1
         self.add(result.counts)
         self.dlq_reasons.extend(result.dlq_reasons)
         self.retry_reasons.extend(result.retry_reasons)
-        self.top = sorted([*self.top, *result.top], key=lambda match: -match.fit_score)[:TOP_MATCHES]
+        # one line per job: the best posting of each group
+        best: dict[str, TopMatch] = {}
+        for match in sorted([*self.top, *result.top], key=lambda match: -match.fit_score):
+            best.setdefault(match.job_group or match.job_url, match)
+        self.top = list(best.values())[:TOP_MATCHES]
 
 
 async def handle_directly(handler: BatchHandler, messages: list[ReceivedMessage]) -> BatchResult:
@@ -117,10 +124,13 @@ async def drain(
     """
     limits, options = limits or Limits(), options or DrainOptions()
     stored = await asyncio.to_thread(lake.stored_versions)
+    groups = Groups(lake, analyser.prompt_version)
+    await groups.load()
     budget = CostBudget(limits.max_cost_usd, options.concurrency)
     handler = BatchHandler(
-        queue, lake, analyser, stored=stored, budget=budget, claims=Claims(), answers=answers, retry=options.retry
-    )
+        queue, lake, analyser, stored=stored, budget=budget, claims=Claims(), answers=answers, retry=options.retry,
+        groups=groups,
+    )  # fmt: skip
     report = AnalyseReport(model=analyser.model, prompt_version=analyser.prompt_version, already_stored=len(stored))
     run = _Drain(queue, handler, report=report, limits=limits, options=options, run_batch=run_batch)
     await run.run()

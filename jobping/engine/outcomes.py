@@ -5,13 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from jobping.analysis import AnalysisResult, Verdict
+from jobping.engine.ports import Grouping
 
 
 @dataclass(frozen=True)
 class Stored:
-    """Analysed and durably written; deleted from the queue."""
+    """Analysed (or given the analysis of the same job's posting) and durably written; deleted from the queue."""
 
     result: AnalysisResult
+    grouping: Grouping | None = None
+
+    @property
+    def reused(self) -> bool:
+        return self.grouping is not None and self.grouping.analysis_of is not None
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,8 @@ class Counts:
     left_for_retry: int = 0
     # finished, but the delete failed: they come again and are then skipped
     not_deleted: int = 0
+    # stored with the analysis of another posting of the same job: no LLM request
+    reused: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
@@ -81,6 +89,7 @@ class Counts:
         match outcome:
             case Stored(result):
                 self.stored += 1
+                self.reused += outcome.reused
                 self.prompt_tokens += result.prompt_tokens
                 self.completion_tokens += result.completion_tokens
                 self.cost_usd += result.cost_usd
@@ -111,6 +120,8 @@ class TopMatch:
     title: str
     company: str
     job_url: str
+    # postings of one job show once
+    job_group: str = ""
 
 
 @dataclass

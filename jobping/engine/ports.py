@@ -13,16 +13,19 @@ from typing import Protocol
 
 from jobping.analysis import Analyser, AnalysisResult
 from jobping.contract import Envelope
+from jobping.grouping import Grouping
 
 __all__ = [
     "Analysed",
     "Analyser",
     "AnswerStore",
+    "Grouping",
     "Lake",
     "Queue",
     "QueueDepth",
     "ReceivedMessage",
     "StoredIndex",
+    "StoredMember",
     "StoredVersion",
 ]
 
@@ -85,13 +88,27 @@ class StoredIndex:
 
 
 @dataclass(frozen=True)
+class StoredMember:
+    """A stored posting of a group key, as the engine needs it to place new ones beside it."""
+
+    job_key: str
+    group_key: str
+    job_group: str
+    description: str | None
+    # its newest analysis (None when it cannot be read back), and whose it reused (None: its own)
+    result: AnalysisResult | None
+    analysis_of: str | None
+
+
+@dataclass(frozen=True)
 class Analysed:
-    """A posting with its analysis, ready to be stored."""
+    """A posting with its analysis and its group, ready to be stored."""
 
     envelope: Envelope
     result: AnalysisResult
     analysed_at: datetime
     message_id: str
+    grouping: Grouping | None = None
 
     @property
     def version(self) -> StoredVersion:
@@ -128,6 +145,14 @@ class Lake(Protocol):
     """Where analyses are stored durably."""
 
     def stored_versions(self) -> StoredIndex: ...
+
+    def group_keys(self) -> set[str]:
+        """Every group key a stored posting has."""
+        ...
+
+    def group_members(self, keys: Sequence[str]) -> list[StoredMember]:
+        """The stored postings of these group keys, each with its newest analysis."""
+        ...
 
     def write(self, analysed: Sequence[Analysed]) -> None:
         """Store all of ``analysed`` durably, or raise with nothing half-visible."""

@@ -1,0 +1,71 @@
+"""Pings: after an analyse run, the job groups that fit and were never sent, as one digest.
+
+A group is sent once, ever: the ledger (storage/pings.py) is written after the digest went
+out, so a crash in between repeats a digest and never loses one. A notifier that fails is
+reported and the run goes on; what it could not send is still new for the next run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from jobping.digest import Digest, Match
+from jobping.settings import Settings
+from storage.lake import Lake
+from storage.pings import fitting_matches, pinged_groups, record_pings
+from tasks.notify.channels import NotifyError, send_to_block, send_to_webhook
+
+
+@dataclass
+class PingReport:
+    """What one look for new matches found and did."""
+
+    fitting: int = 0
+    new: list[Match] = field(default_factory=list)
+    sent: int = 0
+    channel: str | None = None
+    error: str | None = None
+
+    def line(self) -> str:
+        if self.error is not None:
+            return f"{len(self.new)} new matches not sent ({self.error}); the next run sends them"
+        if self.sent:
+            return f"{self.sent} new matches sent through {self.channel}"
+        if self.new and self.channel is None:
+            return f"{len(self.new)} new matches; no notifier set (JOBPING_NOTIFY_BLOCK or JOBPING_NOTIFY_WEBHOOK_URL)"
+        return f"no new matches to send ({self.fitting} fitting groups, all sent before)"
+
+
+async def ping_new_matches(settings: Settings, *, dry_run: bool = False) -> PingReport:
+    """Send the new fitting groups as one digest (unless ``dry_run``) and record them as sent."""
+    notify = settings.notify
+    lake = Lake.from_settings(settings)
+    fitting = await asyncio.to_thread(fitting_matches, lake, notify.min_score)
+    sent_before = await asyncio.to_thread(pinged_groups, lake) if fitting else set()
+    report = PingReport(fitting=len(fitting), new=[m for m in fitting if m.job_group not in sent_before])
+    if notify.block:
+        report.channel = f"block {notify.block}"
+    elif notify.webhook_url is not None:
+        report.channel = "webhook"
+    if not report.new or dry_run or report.channel is None:
+        return report
+    digest = Digest(report.new)
+    try:
+        if notify.block:
+            report.channel = await send_to_block(digest, notify.block, notify.timeout_seconds)
+        else:
+            assert notify.webhook_url is not None
+            url = notify.webhook_url.get_secret_value()
+            report.channel = await send_to_webhook(digest, url, notify.timeout_seconds)
+    except NotifyError as exc:
+        report.error = str(exc)
+        return report
+    # after sending, never before: a crash here repeats this digest next run, it never loses it
+    sent_at = datetime.now(UTC)
+    await asyncio.to_thread(
+        record_pings, lake, digest.groups, digest_id=digest.digest_id, channel=report.channel, sent_at=sent_at
+    )
+    report.sent = len(digest.matches)
+    return report

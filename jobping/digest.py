@@ -1,0 +1,68 @@
+"""A digest of new matches: what one ping says, as text for a person and as JSON for a webhook."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from jobping.text import one_line
+
+# a digest lists this many matches in its text; the JSON carries them all
+MAX_LISTED = 50
+MAX_SUMMARY_CHARS = 300
+
+
+@dataclass(frozen=True)
+class Match:
+    """One job group that fits: its best analysis and every board it is posted on."""
+
+    job_group: str
+    title: str
+    company: str | None
+    location: str | None
+    fit_score: int
+    verdict: str
+    summary: str
+    boards: list[str]
+    job_urls: list[str]
+    first_seen: datetime
+
+
+@dataclass(frozen=True)
+class Digest:
+    matches: list[Match]
+    digest_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def groups(self) -> list[str]:
+        return [match.job_group for match in self.matches]
+
+    def subject(self) -> str:
+        n = len(self.matches)
+        best = max(match.fit_score for match in self.matches)
+        return f"jobping: {n} new job{'s' if n != 1 else ''} that fit{'s' if n == 1 else ''} (best {best})"
+
+    def body(self) -> str:
+        """Plain text with one paragraph per match: readable in Slack, Teams, Discord and email alike."""
+        lines = []
+        for match in self.matches[:MAX_LISTED]:
+            where = ", ".join(part for part in (match.company, match.location) if part)
+            at = f" at {one_line(where)}" if where else ""
+            lines.append(f"{match.fit_score} {match.verdict}: {one_line(match.title)}{at}")
+            lines.append(f"  {one_line(match.summary, MAX_SUMMARY_CHARS)}")
+            lines.append(f"  on {', '.join(match.boards)}")
+            lines.extend(f"  {url}" for url in match.job_urls)
+            lines.append("")
+        if len(self.matches) > MAX_LISTED:
+            lines.append(f"... and {len(self.matches) - MAX_LISTED} more: `jobping sql` lists them from the jobs view.")
+        return "\n".join(lines).rstrip() + "\n"
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON a webhook receives: every match, whole."""
+        return {
+            "digest_id": self.digest_id,
+            "subject": self.subject(),
+            "matches": [{**asdict(match), "first_seen": match.first_seen.isoformat()} for match in self.matches],
+        }

@@ -1,0 +1,110 @@
+"""Job groups while draining: which stored posting a new one is the same job as, and whose analysis it reuses.
+
+The lake says once per drain which group keys it holds, and, for the keys a batch meets, their
+members' descriptions and analyses (one read per such batch). A posting this drain places joins
+its key's members at once, its analysis still to come: a cross-post in a later batch waits for
+that analysis instead of paying for a second one. jobping/grouping.py decides; this keeps the
+members.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from jobping.analysis import AnalysisResult
+from jobping.contract import Envelope
+from jobping.engine.ports import Grouping, Lake, StoredMember
+from jobping.grouping import Member, assign, fingerprint, group_key
+
+
+@dataclass
+class _Known:
+    job_key: str
+    job_group: str
+    fingerprint: frozenset[int]
+    # its own analysis under the current prompt: resolved when known, None when it has none
+    result: asyncio.Future[AnalysisResult | None]
+    # it reuses another member's analysis: it will have none of its own
+    reusing: bool = False
+
+    def member(self) -> Member:
+        pending = not self.result.done()
+        own = not self.reusing and (pending or (not self.result.cancelled() and self.result.result() is not None))
+        return Member(self.job_key, self.job_group, self.fingerprint, analysed=own)
+
+
+@dataclass
+class Placement:
+    """A posting placed in its group; it settles with its analysis (or None when it got none)."""
+
+    grouping: Grouping
+    source: _Known | None = None
+    own: _Known | None = None
+
+    async def reusable(self) -> AnalysisResult | None:
+        """The analysis of the near-identical member, at no cost; None when there is none to reuse."""
+        if self.source is None:
+            return None
+        result = await asyncio.shield(self.source.result)
+        if result is None:
+            return None
+        return result.model_copy(update={"prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0})
+
+    def settle(self, result: AnalysisResult | None, *, reused: bool) -> Grouping:
+        """Record this posting's analysis for the postings placed after it; the grouping its row keeps."""
+        if self.own is not None and not self.own.result.done():
+            self.own.result.set_result(None if reused else result)
+        if reused:
+            return self.grouping
+        return Grouping(self.grouping.group_key, self.grouping.job_group)
+
+
+@dataclass
+class Groups:
+    """The members of each group key a drain has met: stored before it, and placed by it."""
+
+    source: Lake
+    prompt_version: str
+    stored_keys: set[str] = field(default_factory=set)
+    members: dict[str, list[_Known]] = field(default_factory=dict)
+
+    async def load(self) -> None:
+        self.stored_keys = await asyncio.to_thread(self.source.group_keys)
+
+    async def prepare(self, envelopes: Iterable[Envelope]) -> None:
+        """Read the stored members of the keys these postings have, unless read before: one read."""
+        wanted = {key for envelope in envelopes if (key := key_of(envelope)) is not None}
+        missing = sorted(key for key in wanted - self.members.keys() if key in self.stored_keys)
+        for key in wanted - self.members.keys():
+            self.members[key] = []
+        if missing:
+            for stored in await asyncio.to_thread(self.source.group_members, missing):
+                self._add_stored(stored)
+
+    def _add_stored(self, stored: StoredMember) -> None:
+        result: asyncio.Future[AnalysisResult | None] = asyncio.get_running_loop().create_future()
+        # only a member's own analysis, under today's prompt and profile, is reused
+        current = stored.result is not None and stored.result.prompt_version == self.prompt_version
+        result.set_result(stored.result if current and stored.analysis_of is None else None)
+        known = _Known(stored.job_key, stored.job_group, fingerprint(stored.description), result)
+        self.members.setdefault(stored.group_key, []).append(known)
+
+    def place(self, envelope: Envelope) -> Placement:
+        """The posting's group among the members known now; it joins them before this returns."""
+        key = key_of(envelope)
+        fp = fingerprint(envelope.posting.description)
+        members = [known for known in self.members.get(key, []) if known.job_key != envelope.job_key] if key else []
+        chosen = assign(envelope.job_key, key, fp, [known.member() for known in members])
+        source = next((known for known in members if known.job_key == chosen.analysis_of), None)
+        future: asyncio.Future[AnalysisResult | None] = asyncio.get_running_loop().create_future()
+        own = _Known(envelope.job_key, chosen.job_group, fp, future, reusing=source is not None)
+        if key is not None:
+            self.members.setdefault(key, []).append(own)
+        return Placement(Grouping(key, chosen.job_group, chosen.analysis_of), source=source, own=own)
+
+
+def key_of(envelope: Envelope) -> str | None:
+    posting = envelope.posting
+    return group_key(posting.company, posting.title, posting.location, posting.is_remote)

@@ -1,0 +1,75 @@
+"""Pings in the lake: the job groups that fit, and the ledger of those sent (a Delta table).
+
+A digest is recorded after it was sent, never before: a crash in between sends that digest
+again with the next run (a repeat), and no group is ever marked sent that was not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import polars as pl
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+from jobping.digest import Match
+from storage.catalog import JOBS_VIEW, LakeEmptyError, quarantining, reader
+from storage.lake import Lake
+
+PINGS_TABLE = "pings"
+FITTING = (
+    "SELECT job_group, title, company, location, fit_score, verdict, summary, boards, job_urls, first_seen "  # noqa: S608
+    f"FROM {JOBS_VIEW} WHERE fit_score >= $min_score AND verdict = 'apply' "
+    "ORDER BY fit_score DESC, first_seen, job_group"
+)
+PINGS_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+    "job_group": pl.String,
+    "sent_at": pl.Datetime("us", "UTC"),
+    "digest_id": pl.String,
+    "channel": pl.String,
+}
+
+
+def pings_uri(lake: Lake) -> str:
+    return lake.join(PINGS_TABLE)
+
+
+def pinged_groups(lake: Lake) -> set[str]:
+    """Every job group a digest was sent for."""
+    try:
+        table = DeltaTable(pings_uri(lake), storage_options=lake.storage_options)
+    except TableNotFoundError:
+        return set()
+    groups = pl.from_arrow(table.to_pyarrow_table(columns=["job_group"]))
+    assert isinstance(groups, pl.DataFrame)
+    return set(groups["job_group"].to_list())
+
+
+def record_pings(lake: Lake, groups: Sequence[str], *, digest_id: str, channel: str, sent_at: datetime) -> None:
+    """One append commit: these groups were sent in digest ``digest_id``."""
+    rows = pl.DataFrame(
+        {
+            "job_group": list(groups),
+            "sent_at": [sent_at] * len(groups),
+            "digest_id": [digest_id] * len(groups),
+            "channel": [channel] * len(groups),
+        },
+        schema=PINGS_SCHEMA,
+    )
+    write_deltalake(pings_uri(lake), rows.to_arrow(), mode="append", storage_options=lake.storage_options)
+
+
+def fitting_matches(lake: Lake, min_score: int) -> list[Match]:
+    """Every job group whose best analysis says apply with at least ``min_score``, best first."""
+
+    def read() -> list[Match]:
+        try:
+            con = reader(lake)
+        except LakeEmptyError:
+            return []
+        with con:
+            rows = con.execute(FITTING, {"min_score": min_score}).fetchall()
+        return [Match(*row) for row in rows]
+
+    return quarantining(lake, read)
