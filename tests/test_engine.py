@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -209,3 +210,86 @@ def test_a_stored_version_is_its_job_content_and_prompt() -> None:
     assert isinstance(version, StoredVersion)
     assert version.prompt_version == "p1"
     assert version.job_key == lake.rows[0].envelope.job_key
+
+
+DESCRIPTION = (
+    "## About us\n\nWiener Würfel builds booking and point-of-sale systems for restaurants in Austria.\n\n"
+    "## What you will do\n\n* Own our Airflow pipelines and dbt models\n* Move the warehouse to Snowflake\n"
+    "* Build streaming ingestion with Kafka and Python\n* Mentor two junior data engineers\n\n"
+    "## What we ask\n\n* Five years of Python and SQL\n* Experience with AWS and Terraform\n"
+)
+
+
+def cross_post(site: str, n: int, *, company: str = "Wiener Würfel GmbH", location: str = "Wien, Austria") -> str:
+    """The same job as another board shows it: the company and city may be written another way."""
+    return json.dumps(
+        {
+            "site": site, "id": str(n), "title": "Data Platform Engineer (m/w/d)", "company": company,
+            "location": location, "job_url": f"https://{site}.example/jobs/{n}", "description": DESCRIPTION,
+        }
+    )  # fmt: skip
+
+
+def test_the_same_job_on_two_boards_is_analysed_once_and_shares_one_group() -> None:
+    queue, lake, analyser = FakeQueue(), FakeLake(), FakeAnalyser()
+    queue.send(cross_post("linkedin", 1), cross_post("glassdoor", 2, company="Wiener Würfel", location="Vienna, AT"))
+    report = run(queue, lake, analyser)
+    assert (report.stored, report.reused) == (2, 1)
+    assert sum(analyser.calls.values()) == 1
+    first, second = lake.rows
+    assert first.grouping is not None
+    assert second.grouping is not None
+    assert first.grouping.job_group == second.grouping.job_group
+    assert (first.grouping.analysis_of, second.grouping.analysis_of) == (None, first.envelope.job_key)
+    assert (second.result.prompt_tokens, second.result.cost_usd) == (0, 0.0)
+    assert second.result.analysis == first.result.analysis
+    assert report.cost_usd == pytest.approx(0.01)
+    assert len(report.top) == 1, "a job shows once among the top matches"
+
+
+def test_a_cross_post_on_a_later_night_reuses_the_analysis_already_stored() -> None:
+    lake, analyser = FakeLake(), FakeAnalyser()
+    first = FakeQueue()
+    first.send(cross_post("linkedin", 1))
+    run(first, lake, analyser)
+    later = FakeQueue()
+    later.send(cross_post("indeed", 3, location="Vienna, Austria"))
+    report = run(later, lake, analyser)
+    assert report.reused == 1
+    assert sum(analyser.calls.values()) == 1
+    assert lake.rows[1].grouping is not None
+    assert lake.rows[1].grouping.analysis_of == lake.rows[0].envelope.job_key
+
+
+def test_the_same_title_at_the_same_company_in_another_city_is_another_job() -> None:
+    queue, lake, analyser = FakeQueue(), FakeLake(), FakeAnalyser()
+    queue.send(cross_post("linkedin", 1), cross_post("linkedin", 2, location="Graz, Austria"))
+    report = run(queue, lake, analyser)
+    assert report.reused == 0
+    assert sum(analyser.calls.values()) == 2
+    assert len({row.grouping.job_group for row in lake.rows if row.grouping is not None}) == 2
+
+
+def test_an_analysis_under_another_prompt_is_not_reused_though_the_group_is_kept() -> None:
+    lake = FakeLake()
+    first = FakeQueue()
+    first.send(cross_post("linkedin", 1))
+    run(first, lake, FakeAnalyser(prompt_version="p1"))
+    later, analyser = FakeQueue(), FakeAnalyser(prompt_version="p2")
+    later.send(cross_post("glassdoor", 2))
+    report = run(later, lake, analyser)
+    assert (report.reused, sum(analyser.calls.values())) == (0, 1)
+    groups = [row.grouping.job_group for row in lake.rows if row.grouping is not None]
+    assert len(groups) == 2
+    assert groups[0] == groups[1]
+
+
+def test_two_processes_that_do_not_see_each_other_give_one_job_the_same_group() -> None:
+    apart = []
+    for site, n in (("linkedin", 1), ("glassdoor", 2)):
+        queue, lake = FakeQueue(), FakeLake()
+        queue.send(cross_post(site, n))
+        run(queue, lake)
+        assert lake.rows[0].grouping is not None
+        apart.append(lake.rows[0].grouping.job_group)
+    assert apart[0] == apart[1]
