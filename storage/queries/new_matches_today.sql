@@ -1,6 +1,6 @@
--- postings first analysed today that are worth applying to
-SELECT fit_score, title, company, location, job_url
-FROM enriched_jobs
+-- jobs first seen today that are worth applying to, each once however many boards post it
+SELECT fit_score, title, company, location, boards, best_job_url AS job_url
+FROM jobs
 WHERE verdict = 'apply'
-  AND job_key NOT IN (SELECT job_key FROM enriched_jobs_history WHERE analysed_at < current_date)
-ORDER BY fit_score DESC
+  AND first_seen >= current_date
+ORDER BY fit_score DESC, job_group

@@ -1,6 +1,6 @@
--- which skills the postings ask for most
-SELECT skill, count(*) AS postings
-FROM (SELECT unnest(skills) AS skill FROM enriched_jobs)
+-- which skills the jobs ask for most (a job posted on several boards counts once)
+SELECT skill, count(*) AS jobs
+FROM (SELECT unnest(skills) AS skill FROM jobs)
 GROUP BY skill
-ORDER BY postings DESC, skill
+ORDER BY jobs DESC, skill
 LIMIT 15
