@@ -45,6 +45,10 @@ VALUES = {
     "JOBPING_LLM_DESCRIPTION_CHARS": "1000",
     "JOBPING_LLM_MAX_OUTPUT_TOKENS": "300",
     "JOBPING_LLM_PRICES": '{"my-model": {"input_per_million": 1, "output_per_million": 2}}',
+    "JOBPING_NOTIFY_BLOCK": "slack-webhook/jobping",
+    "JOBPING_NOTIFY_WEBHOOK_URL": "https://hooks.example.com/jobping",
+    "JOBPING_NOTIFY_MIN_SCORE": "70",
+    "JOBPING_NOTIFY_TIMEOUT_SECONDS": "3",
 }
 
 
