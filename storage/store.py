@@ -29,16 +29,20 @@ def has_rows(lake: Lake | Path | str) -> bool:
 
 def stored_versions(lake: Lake | Path | str) -> StoredIndex:
     """Every (job_key, content_hash, prompt_version) in the history table."""
-    lake = Lake.of(lake)
+    query = f"SELECT DISTINCT job_key, content_hash, prompt_version FROM {HISTORY_VIEW}"  # noqa: S608
+    return StoredIndex(StoredVersion(*row) for row in _history_rows(Lake.of(lake), query))
 
-    def read() -> StoredIndex:
+
+def _history_rows(lake: Lake, query: str) -> list[tuple[Any, ...]]:
+    """The rows of ``query`` over the lake's views; none while the lake holds no row."""
+
+    def read() -> list[tuple[Any, ...]]:
         try:
             con = reader(lake)
         except LakeEmptyError:
-            return StoredIndex()
+            return []
         with con:
-            query = f"SELECT DISTINCT job_key, content_hash, prompt_version FROM {HISTORY_VIEW}"  # noqa: S608
-            return StoredIndex(StoredVersion(*row) for row in con.execute(query).fetchall())
+            return con.execute(query).fetchall()
 
     # a file damaged inside (not at its footer) shows only here: it must not block every analyse
     return quarantining(lake, read, search=True)
@@ -55,18 +59,8 @@ MEMBER_COLUMNS = ("job_key", "group_key", "job_group", "description", "analysis_
 
 def group_keys(lake: Lake | Path | str) -> set[str]:
     """Every group key in the history table."""
-    lake = Lake.of(lake)
-
-    def read() -> set[str]:
-        try:
-            con = reader(lake)
-        except LakeEmptyError:
-            return set()
-        with con:
-            query = f"SELECT DISTINCT group_key FROM {HISTORY_VIEW} WHERE group_key IS NOT NULL"  # noqa: S608
-            return {row[0] for row in con.execute(query).fetchall()}
-
-    return quarantining(lake, read, search=True)
+    query = f"SELECT DISTINCT group_key FROM {HISTORY_VIEW} WHERE group_key IS NOT NULL"  # noqa: S608
+    return {row[0] for row in _history_rows(Lake.of(lake), query)}
 
 
 def group_members(lake: Lake | Path | str, keys: Sequence[str]) -> list[StoredMember]:
@@ -82,11 +76,7 @@ def group_members(lake: Lake | Path | str, keys: Sequence[str]) -> list[StoredMe
         f"QUALIFY row_number() OVER (PARTITION BY job_key ORDER BY {ORDER}) = 1"
     )
 
-    def read() -> list[tuple[Any, ...]]:
-        with reader(lake) as con:
-            return con.execute(query).fetchall()
-
-    return [_member(row) for row in quarantining(lake, read, search=True)]
+    return [_member(row) for row in _history_rows(lake, query)]
 
 
 def _member(row: tuple[Any, ...]) -> StoredMember:

@@ -165,12 +165,16 @@ class SlotLeases:
             again = None
         if again is None:
             self._start_acquirer()
-            return
+        else:
+            self._hand_on(again)
+
+    def _hand_on(self, lease: _Lease) -> None:
+        """A slot just taken from Prefect: to the request waiting longest, or idle if none waits anymore."""
         waiter = self._next_waiter()
         if waiter is None:
-            self._give_back(again)
+            self._give_back(lease)
         else:
-            waiter.set_result(again)
+            waiter.set_result(lease)
 
     def _drop_idle(self) -> None:
         now = time.monotonic()
@@ -187,13 +191,8 @@ class SlotLeases:
         try:
             while any(not waiter.done() for waiter in self.waiters):
                 lease = await self._increment()
-                if lease is None:
-                    continue
-                waiter = self._next_waiter()
-                if waiter is None:
-                    self._give_back(lease)
-                else:
-                    waiter.set_result(lease)
+                if lease is not None:
+                    self._hand_on(lease)
         except ConfigurationError as exc:
             self._fail_waiters(exc)
         except (httpx.HTTPError, OSError) as exc:
