@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from jobping.digest import Digest, Match
 from jobping.settings import Settings
 from storage.lake import Lake
-from storage.pings import fitting_matches, pinged_groups, record_pings
+from storage.pings import new_fitting_matches, record_pings
 from tasks.notify.channels import NotifyError, send_to_block, send_to_webhook
 
 
@@ -29,6 +29,8 @@ class PingReport:
     error: str | None = None
 
     def line(self) -> str:
+        if self.channel is None and not self.fitting:
+            return "no notifier set (JOBPING_NOTIFY_BLOCK or JOBPING_NOTIFY_WEBHOOK_URL): nothing sent"
         if self.error is not None:
             return f"{len(self.new)} new matches not sent ({self.error}); the next run sends them"
         if self.sent:
@@ -41,15 +43,17 @@ class PingReport:
 async def ping_new_matches(settings: Settings, *, dry_run: bool = False) -> PingReport:
     """Send the new fitting groups as one digest (unless ``dry_run``) and record them as sent."""
     notify = settings.notify
-    lake = Lake.from_settings(settings)
-    fitting = await asyncio.to_thread(fitting_matches, lake, notify.min_score)
-    sent_before = await asyncio.to_thread(pinged_groups, lake) if fitting else set()
-    report = PingReport(fitting=len(fitting), new=[m for m in fitting if m.job_group not in sent_before])
+    report = PingReport()
     if notify.block:
         report.channel = f"block {notify.block}"
     elif notify.webhook_url is not None:
         report.channel = "webhook"
-    if not report.new or dry_run or report.channel is None:
+    elif not dry_run:
+        # nowhere to send: the lake is not read (the jobs view costs a scan of every job)
+        return report
+    lake = Lake.from_settings(settings)
+    report.fitting, report.new = await asyncio.to_thread(new_fitting_matches, lake, notify.min_score)
+    if not report.new or dry_run:
         return report
     digest = Digest(report.new)
     try:

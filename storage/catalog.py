@@ -127,15 +127,20 @@ BEST_COLUMNS = (
 
 
 def jobs_statement(*, temporary: bool = False) -> str:
-    """The jobs view: one row per job group, its best analysis, every board and link, first and last seen.
-
-    One scan of enriched_jobs with window functions, so the group's best row and its lists come
-    from one snapshot. A row stored before jobs had groups is a group of its own.
-    """
+    """The jobs view: one row per job group, its best analysis, every board and link, first and last seen."""
     kind = "TEMP VIEW" if temporary else "VIEW"
+    return f"CREATE OR REPLACE {kind} {JOBS_VIEW} AS {jobs_query(LATEST_VIEW)}"
+
+
+def jobs_query(source: str) -> str:
+    """The jobs view's SELECT over ``source`` (enriched_jobs, or a subquery of some of its rows).
+
+    One scan with window functions, so the group's best row and its lists come from one
+    snapshot. A row stored before jobs had groups is a group of its own.
+    """
     best = ", ".join(f'"{name}"' for name in BEST_COLUMNS)
     return (
-        f"CREATE OR REPLACE {kind} {JOBS_VIEW} AS SELECT job_group, {best}, "  # noqa: S608
+        f"SELECT job_group, {best}, "  # noqa: S608
         "best_job_key, best_board, best_job_url, boards, job_urls, postings, reused_analyses, first_seen, last_seen "
         "FROM (SELECT coalesce(job_group, job_key) AS job_group, "
         f"{best}, job_key AS best_job_key, site AS best_board, job_url AS best_job_url, "
@@ -144,7 +149,7 @@ def jobs_statement(*, temporary: bool = False) -> str:
         "list_sort(list_distinct(list(job_url) OVER g)) AS job_urls, "
         "count(*) OVER g AS postings, count(analysis_of) OVER g AS reused_analyses, "
         "min(scraped_at) OVER g AS first_seen, max(scraped_at) OVER g AS last_seen "
-        f"FROM {LATEST_VIEW} WINDOW g AS (PARTITION BY coalesce(job_group, job_key)), "
+        f"FROM {source} WINDOW g AS (PARTITION BY coalesce(job_group, job_key)), "
         "ranked AS (PARTITION BY coalesce(job_group, job_key) ORDER BY fit_score DESC, analysed_at DESC, job_key)) "
         "WHERE best_rank = 1"
     )

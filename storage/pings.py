@@ -14,14 +14,17 @@ from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 from jobping.digest import Match
-from storage.catalog import JOBS_VIEW, LakeEmptyError, quarantining, reader
-from storage.lake import Lake
+from storage.catalog import LATEST_VIEW, LakeEmptyError, jobs_query, quarantining, reader
+from storage.lake import Lake, sql_literal
 
 PINGS_TABLE = "pings"
-FITTING = (
-    "SELECT job_group, title, company, location, fit_score, verdict, summary, boards, job_urls, first_seen "  # noqa: S608
-    f"FROM {JOBS_VIEW} WHERE fit_score >= $min_score AND verdict = 'apply' "
-    "ORDER BY fit_score DESC, first_seen, job_group"
+MATCH_COLUMNS = (
+    "job_group", "title", "company", "location", "fit_score", "verdict", "summary", "boards", "job_urls", "first_seen",
+)  # fmt: skip
+# the groups with a posting that fits: a scan of four columns, where the jobs view would read them all
+CANDIDATES = (
+    f"SELECT DISTINCT coalesce(job_group, job_key) FROM {LATEST_VIEW} "  # noqa: S608
+    "WHERE fit_score >= $min_score AND verdict = 'apply'"
 )
 PINGS_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "job_group": pl.String,
@@ -60,16 +63,31 @@ def record_pings(lake: Lake, groups: Sequence[str], *, digest_id: str, channel: 
     write_deltalake(pings_uri(lake), rows.to_arrow(), mode="append", storage_options=lake.storage_options)
 
 
-def fitting_matches(lake: Lake, min_score: int) -> list[Match]:
-    """Every job group whose best analysis says apply with at least ``min_score``, best first."""
+def new_fitting_matches(lake: Lake, min_score: int) -> tuple[int, list[Match]]:
+    """How many job groups fit (their best analysis says apply with at least ``min_score``), and
+    those of them never sent, best first.
 
-    def read() -> list[Match]:
+    The groups with a fitting posting are found first, and the jobs view is computed for the new
+    ones only: over every job it cost 110 MB more at 1,000 postings, 310 MB at 8,000.
+    """
+
+    def read() -> tuple[int, list[Match]]:
         try:
             con = reader(lake)
         except LakeEmptyError:
-            return []
+            return 0, []
         with con:
-            rows = con.execute(FITTING, {"min_score": min_score}).fetchall()
-        return [Match(*row) for row in rows]
+            candidates = {row[0] for row in con.execute(CANDIDATES, {"min_score": min_score}).fetchall()}
+            new = sorted(candidates - pinged_groups(lake))
+            if not new:
+                return len(candidates), []
+            wanted = ", ".join(sql_literal(group) for group in new)
+            source = f"(SELECT * FROM {LATEST_VIEW} WHERE coalesce(job_group, job_key) IN ({wanted}))"  # noqa: S608
+            rows = con.execute(
+                f"SELECT {', '.join(MATCH_COLUMNS)} FROM ({jobs_query(source)}) "  # noqa: S608
+                "WHERE fit_score >= $min_score AND verdict = 'apply' ORDER BY fit_score DESC, first_seen, job_group",
+                {"min_score": min_score},
+            ).fetchall()
+        return len(candidates), [Match(*row) for row in rows]
 
     return quarantining(lake, read)
