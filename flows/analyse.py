@@ -139,7 +139,9 @@ async def analyse(
     main, dlq = depth(sqs, queues.url), depth(sqs, queues.dlq_url)
     report.queue_visible, report.queue_in_flight, report.dlq_visible = main.visible, main.in_flight, dlq.visible
     await _record(report)
-    report.ping = await ping_matches(settings)
+    if settings.notify.configured:
+        # no task run for a ping with nowhere to go: it would only cost every run's start-up
+        report.ping = await ping_matches(settings)
     logger.info(
         "analysed with %s (%s), %d analyses stored before; received %d: stored %d, skipped %d, DLQ %d, "
         "left for retry %d (stopped by %s); %d+%d tokens, $%.4f",

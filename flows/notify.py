@@ -48,7 +48,7 @@ async def ping_new_matches(settings: Settings, *, dry_run: bool = False) -> Ping
         report.channel = f"block {notify.block}"
     elif notify.webhook_url is not None:
         report.channel = "webhook"
-    elif not dry_run:
+    if not notify.configured and not dry_run:
         # nowhere to send: the lake is not read (the jobs view costs a scan of every job)
         return report
     lake = Lake.from_settings(settings)

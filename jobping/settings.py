@@ -284,6 +284,11 @@ class NotifySettings(BaseSettings):
     )
     timeout_seconds: float = Field(default=10.0, gt=0, le=300, description="How long one send may take.")
 
+    @property
+    def configured(self) -> bool:
+        """A block or a webhook is set: there is somewhere to send pings."""
+        return self.block is not None or self.webhook_url is not None
+
     @field_validator("block", "webhook_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

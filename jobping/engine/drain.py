@@ -125,7 +125,6 @@ async def drain(
     limits, options = limits or Limits(), options or DrainOptions()
     stored = await asyncio.to_thread(lake.stored_versions)
     groups = Groups(lake, analyser.prompt_version)
-    await groups.load()
     budget = CostBudget(limits.max_cost_usd, options.concurrency)
     handler = BatchHandler(
         queue, lake, analyser, stored=stored, budget=budget, claims=Claims(), answers=answers, retry=options.retry,

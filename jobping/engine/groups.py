@@ -77,15 +77,17 @@ class Groups:
 
     source: Lake
     prompt_version: str
-    stored_keys: set[str] = field(default_factory=set)
+    # read with the first batch that has a key: a run that receives nothing reads nothing
+    stored_keys: set[str] | None = None
     members: dict[str, list[_Known]] = field(default_factory=dict)
-
-    async def load(self) -> None:
-        self.stored_keys = await asyncio.to_thread(self.source.group_keys)
 
     async def prepare(self, envelopes: Iterable[Envelope]) -> None:
         """Read the stored members of the keys these postings have, unless read before: one read."""
         wanted = {key for envelope in envelopes if (key := key_of(envelope)) is not None}
+        if not wanted:
+            return
+        if self.stored_keys is None:
+            self.stored_keys = await asyncio.to_thread(self.source.group_keys)
         missing = sorted(key for key in wanted - self.members.keys() if key in self.stored_keys)
         for key in wanted - self.members.keys():
             self.members[key] = []
