@@ -66,13 +66,18 @@ MAX_ATTRIBUTE_CHARS = 2_000
 TRY_QUERY = """.venv/bin/jobping sql 'SELECT verdict, count(*) FROM enriched_jobs GROUP BY ALL'"""
 
 
+# sections whose variables do not start with JOBPING_ and the field's name
+_ENV_PREFIXES = {"NotifySettings": "JOBPING_NOTIFY_"}
+
+
 def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        # name the variable the user sets, not the field it fills
+        # name the variable the user sets, not the field it fills: the failing section's prefix
+        prefix = _ENV_PREFIXES.get(exc.title, "JOBPING_")
         shown = [
-            f"{'JOBPING_' + str(item['loc'][0]).upper() if item['loc'] else 'settings'}: {item['msg']}"
+            f"{prefix + str(item['loc'][0]).upper() if item['loc'] else 'settings'}: {item['msg']}"
             for item in exc.errors()
         ]
         raise _error(f"invalid settings (JOBPING_* variables or .env): {'; '.join(shown)}", 2) from exc

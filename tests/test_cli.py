@@ -179,6 +179,9 @@ def test_bad_settings_and_bad_input_get_a_clear_error(user_env: dict[str, str]) 
     zero = run(user_env, "scrape", "--results", "0", timeout=60)
     assert zero.returncode == 2
     assert "results_wanted" in zero.stderr
+    too_high = run(user_env | {"JOBPING_NOTIFY_MIN_SCORE": "200"}, "notify", "--dry-run", timeout=60)
+    assert too_high.returncode == 2
+    assert "JOBPING_NOTIFY_MIN_SCORE: Input should be less than or equal to 100" in too_high.stderr
 
 
 def test_expected_failures_end_in_one_error_line_without_a_traceback(user_env: dict[str, str], tmp_path: Path) -> None:
