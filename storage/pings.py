@@ -44,9 +44,7 @@ def pinged_groups(lake: Lake) -> set[str]:
         table = DeltaTable(pings_uri(lake), storage_options=lake.storage_options)
     except TableNotFoundError:
         return set()
-    groups = pl.from_arrow(table.to_pyarrow_table(columns=["job_group"]))
-    assert isinstance(groups, pl.DataFrame)
-    return set(groups["job_group"].to_list())
+    return set(table.to_pyarrow_table(columns=["job_group"]).column("job_group").to_pylist())
 
 
 def record_pings(lake: Lake, groups: Sequence[str], *, digest_id: str, channel: str, sent_at: datetime) -> None:

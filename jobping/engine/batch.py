@@ -154,8 +154,7 @@ class BatchHandler:
         outcomes: dict[str, Outcome] = {}
         todo = self._triage(messages, outcomes)
         envelopes = dict(todo)
-        await self.groups.prepare(envelopes.values())
-        placements = {message_id: self.groups.place(envelope) for message_id, envelope in todo}
+        placements = await self.groups.place_all(todo)
         for attempt in range(1, self.retry.attempts + 1):
             if attempt > 1:
                 await self.sleep(self.retry.delay(attempt - 1))

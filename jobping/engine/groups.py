@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from array import array
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from jobping.analysis import AnalysisResult
@@ -81,19 +81,20 @@ class Groups:
     stored_keys: set[str] | None = None
     members: dict[str, list[_Known]] = field(default_factory=dict)
 
-    async def prepare(self, envelopes: Iterable[Envelope]) -> None:
-        """Read the stored members of the keys these postings have, unless read before: one read."""
-        wanted = {key for envelope in envelopes if (key := key_of(envelope)) is not None}
-        if not wanted:
-            return
-        if self.stored_keys is None:
+    async def place_all(self, todo: Sequence[tuple[str, Envelope]]) -> dict[str, Placement]:
+        """Each posting (by message id) placed in its group, after one read of the stored members
+        of the keys these postings have and no earlier batch read."""
+        keys = {message_id: key_of(envelope) for message_id, envelope in todo}
+        wanted = {key for key in keys.values() if key is not None}
+        if wanted and self.stored_keys is None:
             self.stored_keys = await asyncio.to_thread(self.source.group_keys)
-        missing = sorted(key for key in wanted - self.members.keys() if key in self.stored_keys)
+        missing = sorted(key for key in wanted - self.members.keys() if key in (self.stored_keys or set()))
         for key in wanted - self.members.keys():
             self.members[key] = []
         if missing:
             for stored in await asyncio.to_thread(self.source.group_members, missing):
                 self._add_stored(stored)
+        return {message_id: self.place(envelope, keys[message_id]) for message_id, envelope in todo}
 
     def _add_stored(self, stored: StoredMember) -> None:
         result: asyncio.Future[AnalysisResult | None] = asyncio.get_running_loop().create_future()
@@ -103,9 +104,8 @@ class Groups:
         known = _Known(stored.job_key, stored.job_group, _compact(fingerprint(stored.description)), result)
         self.members.setdefault(stored.group_key, []).append(known)
 
-    def place(self, envelope: Envelope) -> Placement:
-        """The posting's group among the members known now; it joins them before this returns."""
-        key = key_of(envelope)
+    def place(self, envelope: Envelope, key: str | None) -> Placement:
+        """The posting's group among the members of its ``key`` known now; it joins them before this returns."""
         fp = fingerprint(envelope.posting.description)
         members = [known for known in self.members.get(key, []) if known.job_key != envelope.job_key] if key else []
         chosen = assign(envelope.job_key, key, fp, [known.member() for known in members])

@@ -80,7 +80,7 @@ class SlotLeases:
         self._client: PrefectClient | None = None
         self._acquirer: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
-        self._releases: set[asyncio.Task[None]] = set()
+        self._background_tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
     @contextlib.asynccontextmanager
@@ -105,9 +105,9 @@ class SlotLeases:
         while True:
             for lease in list(self.held.values()):
                 self._release(lease)
-            if not self._releases:
+            if not self._background_tasks:
                 break
-            await asyncio.gather(*self._releases, return_exceptions=True)
+            await asyncio.gather(*self._background_tasks, return_exceptions=True)
         if self._client is not None:
             await self._client.__aexit__(None, None, None)
             self._client = None
@@ -246,8 +246,8 @@ class SlotLeases:
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         # kept until done, and awaited by aclose: a release must reach Prefect before the client closes
         task = asyncio.get_running_loop().create_task(work)
-        self._releases.add(task)
-        task.add_done_callback(self._releases.discard)
+        self._background_tasks.add(task)
+        task.add_done_callback(self._background_tasks.discard)
 
     async def _decrement(self, lease: _Lease) -> None:
         try:
