@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from storage.catalog import LATE_COMMIT_MARGIN, reader
+from storage.catalog import LATE_COMMIT_MARGIN, Pinned, reader, view_statements
 from storage.delta import DeltaHistory, DeltaLatest, maintain
 from storage.lake import Lake
 from storage.rows import ROW_SCHEMA
@@ -40,12 +40,26 @@ NIGHT_REANALYSED = 0.5
 
 
 @dataclass(frozen=True)
-class LakeTimings:
-    """Median seconds per query: (through the view, bare scan of the files the view reads)."""
+class StateTimings:
+    """Median seconds per query, (through the view, bare scan of the files the view reads), in one state of the lake."""
 
-    batches: dict[str, tuple[float, float]]
-    maintained: dict[str, tuple[float, float]]
-    compacted: dict[str, tuple[float, float]]
+    # through a reader's views (`jobping sql`), on the snapshot pinned when it opened
+    reader: dict[str, tuple[float, float]]
+    # through the catalog file's views (a DuckDB shell), on each table's newest snapshot
+    catalog: dict[str, tuple[float, float]]
+    # opening a reader: the probe of every file, and the rows since the last merge deduplicated once
+    opening: float
+
+    @property
+    def worst(self) -> float:
+        return max(view / bare for view, bare in self.reader.values())
+
+
+@dataclass(frozen=True)
+class LakeTimings:
+    batches: StateTimings
+    maintained: StateTimings
+    compacted: StateTimings
     batch_files: int
     compaction_seconds: float
     files_after: int
@@ -132,37 +146,69 @@ def time_queries(lake: Lake, runs: int) -> dict[str, tuple[float, float]]:
     """Median seconds of each query through ``enriched_jobs`` and on a bare scan of the snapshot it reads.
 
     The bare scan reads what the view reads, with no deduplication: before the first maintenance
-    the history; after it, the latest table and the history rows the view adds to it.
+    the history; after it, the latest table and the history rows the view adds to it. Both read
+    the versions the reader pinned when it opened.
     """
-    merged = DeltaLatest(lake).merged()
-    history = f"delta_scan('{lake.history_uri}')"
-    if merged is None:
-        bare = history
-    else:
-        since = merged.analysed_up_to - LATE_COMMIT_MARGIN
-        recent = f"analysed_on >= DATE '{since.date()}' AND analysed_at > TIMESTAMPTZ '{since.isoformat()}'"
-        bare = (
-            f"(SELECT * FROM delta_scan('{lake.latest_uri}') UNION ALL BY NAME "  # noqa: S608 - our own paths and a timestamp
-            f"SELECT * FROM {history} WHERE {recent})"
-        )
     timings: dict[str, tuple[float, float]] = {}
     with reader(lake) as con:
+        pinned = Pinned.of(lake)
         for name, query in QUERIES.items():
             view = _time(con, query.format(table="enriched_jobs"), runs)
-            scan = _time(con, query.format(table=bare), runs)
+            scan = _time(con, query.format(table=bare_scan(lake, pinned)), runs)
             timings[name] = (view, scan)
     return timings
+
+
+def bare_scan(lake: Lake, pinned: Pinned | None = None) -> str:
+    """What ``enriched_jobs`` reads, not deduplicated: the history, or the latest table and the history since."""
+    history = f"delta_scan('{lake.history_uri}'{_version(pinned.history_version if pinned else None)})"
+    merged = pinned.merged if pinned else DeltaLatest(lake).merged()
+    if merged is None:
+        return history
+    since = merged.analysed_up_to - LATE_COMMIT_MARGIN
+    recent = f"analysed_on >= DATE '{since.date()}' AND analysed_at > TIMESTAMPTZ '{since.isoformat()}'"
+    latest = f"delta_scan('{lake.latest_uri}'{_version(pinned.latest_version if pinned else None)})"
+    # our own paths, versions and a timestamp
+    return f"(SELECT * FROM {latest} UNION ALL BY NAME SELECT * FROM {history} WHERE {recent})"  # noqa: S608
+
+
+def _version(version: int | None) -> str:
+    return "" if version is None else f", version={version}"
+
+
+def time_catalog_queries(lake: Lake, runs: int) -> dict[str, tuple[float, float]]:
+    """The same, through the catalog file's views (what a DuckDB shell reads): live, unpinned, a join."""
+    merged = DeltaLatest(lake).merged()
+    timings: dict[str, tuple[float, float]] = {}
+    with lake.connect() as con:
+        con.execute("SET parquet_metadata_cache = true")
+        for statement in view_statements(lake, merged):
+            con.execute(statement)
+        for name, query in QUERIES.items():
+            view = _time(con, query.format(table="enriched_jobs"), runs)
+            scan = _time(con, query.format(table=bare_scan(lake)), runs)
+            timings[name] = (view, scan)
+    return timings
+
+
+def time_state(lake: Lake, runs: int) -> StateTimings:
+    openings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        reader(lake).close()
+        openings.append(time.perf_counter() - started)
+    return StateTimings(time_queries(lake, runs), time_catalog_queries(lake, runs), statistics.median(openings))
 
 
 def measure(path: Path, rows: int, files: int, *, night_rows: int, night_files: int, runs: int) -> LakeTimings:
     lake = Lake(path)
     jobs = generate(lake, rows, files)
-    before = time_queries(lake, runs)
+    before = time_state(lake, runs)
     started = time.perf_counter()
     maintain(lake, retention=timedelta(0))
     seconds = time.perf_counter() - started
     files_after = len(DeltaHistory(lake).table().file_uris()) + len(DeltaLatest(lake).table().file_uris())
-    maintained = time_queries(lake, runs)
+    maintained = time_state(lake, runs)
     add_night(lake, night_rows, night_files, key_space=int(rows * 0.9))
-    after = time_queries(lake, runs)
+    after = time_state(lake, runs)
     return LakeTimings(before, maintained, after, files, seconds, files_after, night_rows, night_files, jobs)

@@ -212,10 +212,19 @@ class DeltaLatest(_Table):
 
     def merged(self) -> Merged | None:
         """What the last merge recorded; None before the first (or when the table is gone)."""
+        found = self.snapshot()
+        return None if found is None else found[1]
+
+    def snapshot(self) -> tuple[int, Merged | None] | None:
+        """The table's version and what the last merge up to it recorded, from one read; None with no table."""
         try:
             table = self.table()
         except TableNotFoundError:
             return None
+        return table.version(), self._merged_in(table)
+
+    @staticmethod
+    def _merged_in(table: DeltaTable) -> Merged | None:
         for limit in (MERGE_SEARCH_DEPTH, None):
             for commit in table.history(limit):
                 if MERGED_UP_TO in commit and ANALYSED_UP_TO in commit:

@@ -11,15 +11,17 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pytest
 from deltalake import write_deltalake
 from deltalake.transaction import CommitProperties
 
-from storage.catalog import HISTORY_VIEW, LATEST_VIEW, reader, refresh_catalog
+from storage import catalog as catalog_module
+from storage.catalog import HISTORY_VIEW, LATEST_VIEW, RECENT_TABLE, reader, refresh_catalog
 from storage.delta import ANALYSED_UP_TO, MERGED_UP_TO, DeltaHistory, DeltaLatest, maintain
 from storage.lake import DELTA, Lake, load_extension
 from storage.migrate import migrate
 from tests.lakes import write_rows
-from tests.test_storage import row
+from tests.test_storage import SCRAPED, row
 
 DAY = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
@@ -125,6 +127,47 @@ def test_the_catalog_is_rewritten_when_a_merge_moves_the_views_watermark(tmp_pat
     with duckdb.connect(str(catalog), read_only=True) as con:
         load_extension(con, DELTA)
         assert con.execute(f"SELECT fit_score FROM {LATEST_VIEW}").fetchall() == [(20,)]
+
+
+def scores(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, int]:
+    return dict(con.execute(f"SELECT job_key, fit_score FROM {view}").fetchall())
+
+
+def test_a_reader_keeps_the_snapshot_it_opened_and_the_catalog_file_reads_the_newest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = Lake(tmp_path / "lake")
+    write_rows(lake, [row("1", 40), row("2", 50)])
+    write_rows(lake, [row("1", 90, analysed=SCRAPED + timedelta(hours=1))])
+    maintain(lake, timedelta(0))
+    # analysed again since the merge: the view takes it from the history
+    write_rows(lake, [row("2", 77, analysed=SCRAPED + timedelta(hours=5))])
+    catalog = tmp_path / "catalog.duckdb"
+    assert refresh_catalog(catalog, lake)
+    opened = {"indeed:1": 90, "indeed:2": 77}
+    with reader(lake) as con:
+        assert scores(con, LATEST_VIEW) == opened
+        # the rows since the merge less the margin, deduplicated once: job 1's newest (merged already) and job 2's
+        assert scores(con, RECENT_TABLE) == opened
+        write_rows(
+            lake,
+            [row("2", 11, analysed=SCRAPED + timedelta(hours=6)), row("3", 12, analysed=SCRAPED + timedelta(hours=6))],
+        )
+        # every view of this reader stays on the snapshot it opened
+        assert scores(con, LATEST_VIEW) == opened
+        assert con.execute(f"SELECT count(*) FROM {HISTORY_VIEW}").fetchall() == [(4,)]
+    newest = {"indeed:1": 90, "indeed:2": 11, "indeed:3": 12}
+    with reader(lake) as con:
+        assert scores(con, LATEST_VIEW) == newest
+    # a DuckDB shell on the catalog file reads each table's newest snapshot at every query
+    with duckdb.connect(str(catalog), read_only=True) as con:
+        load_extension(con, DELTA)
+        assert scores(con, LATEST_VIEW) == newest
+    # with more rows since the merge than a reader holds, it joins them at query time, to the same jobs
+    monkeypatch.setattr(catalog_module, "MAX_HELD_RECENT_ROWS", 1)
+    with reader(lake) as con:
+        assert scores(con, LATEST_VIEW) == newest
+        assert not con.execute(f"SELECT * FROM duckdb_tables() WHERE table_name = '{RECENT_TABLE}'").fetchall()
 
 
 def test_readers_see_every_job_once_while_writers_and_maintenance_run(tmp_path: Path) -> None:
