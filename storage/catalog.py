@@ -236,22 +236,9 @@ def jobs_query(source: str) -> str:
     )
 
 
-@dataclass(frozen=True)
-class LakeState:
-    """What the views need to know of the lake: whether it holds rows, and up to where the latest table does."""
-
-    stored: bool
-    merged: Merged | None
-
-    @classmethod
-    def of(cls, lake: Lake) -> LakeState:
-        if not DeltaHistory(lake).exists():
-            return cls(stored=False, merged=None)
-        return cls(stored=True, merged=DeltaLatest(lake).merged())
-
-    def stamp(self, lake: Lake) -> str:
-        merged = self.merged.analysed_up_to.isoformat() if self.merged else "-"
-        return f"{CATALOG_VERSION} {merged} {lake.url}"
+def _stamp(lake: Lake, merged: Merged | None) -> str:
+    """What the catalog's views depend on: their definition, the last merge, the lake."""
+    return f"{CATALOG_VERSION} {merged.analysed_up_to.isoformat() if merged else '-'} {lake.url}"
 
 
 def _sidecar(catalog: Path) -> Path:
@@ -309,8 +296,9 @@ def refresh_catalog(catalog: Path, lake: Lake | Path | str) -> bool:
     that cannot be read (truncated, overwritten) is rebuilt.
     """
     lake = Lake.of(lake)
-    state = LakeState.of(lake)
-    if not state.stored:
+    try:
+        state = Pinned.of(lake)
+    except LakeEmptyError:
         return False
     sidecar = _sidecar(catalog)
     if catalog.exists():
@@ -319,7 +307,7 @@ def refresh_catalog(catalog: Path, lake: Lake | Path | str) -> bool:
             logger.warning("the catalog %s is damaged (%s): rebuilding it", catalog, damage)
             sidecar.unlink(missing_ok=True)
             catalog.unlink()
-        elif sidecar.exists() and sidecar.read_text(encoding="utf-8") == state.stamp(lake):
+        elif sidecar.exists() and sidecar.read_text(encoding="utf-8") == _stamp(lake, state.merged):
             return True
     catalog.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -334,7 +322,7 @@ def refresh_catalog(catalog: Path, lake: Lake | Path | str) -> bool:
     except OSError as exc:
         logger.warning("the catalog %s could not be written (%s); the lake itself is intact", catalog, exc.strerror)
         return False
-    sidecar.write_text(state.stamp(lake), encoding="utf-8")
+    sidecar.write_text(_stamp(lake, state.merged), encoding="utf-8")
     return True
 
 
