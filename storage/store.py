@@ -5,20 +5,24 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
+from deltalake.exceptions import DeltaError
 from pydantic import ValidationError
 
 from jobping.analysis import AnalysisResult, JobAnalysis
 from jobping.engine.ports import Analysed, StoredIndex, StoredMember, StoredVersion
 from jobping.stored import to_row
+from jobping.text import one_line
 from storage.catalog import HISTORY_VIEW, LakeEmptyError, quarantining, reader, refresh_catalog
 from storage.delta import ORDER, DeltaHistory, DeltaLatest
 from storage.lake import Lake
 from storage.migrate import migrate
+from storage.rows import ROW_SCHEMA
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +34,41 @@ def has_rows(lake: Lake | Path | str) -> bool:
 def stored_versions(lake: Lake | Path | str) -> StoredIndex:
     """Every (job_key, content_hash, prompt_version) in the history table."""
     query = f"SELECT DISTINCT job_key, content_hash, prompt_version FROM {HISTORY_VIEW}"  # noqa: S608
-    return StoredIndex(StoredVersion(*row) for row in _history_rows(Lake.of(lake), query))
+    columns = ["job_key", "content_hash", "prompt_version"]
+    rows = _history_rows(Lake.of(lake), query, columns, lambda frame: frame.unique())
+    return StoredIndex(StoredVersion(*row) for row in rows)
 
 
-def _history_rows(lake: Lake, query: str) -> list[tuple[Any, ...]]:
+Shape = Callable[[pl.LazyFrame], pl.LazyFrame]
+
+
+def _history_rows(lake: Lake, query: str, columns: list[str], shape: Shape) -> list[tuple[Any, ...]]:
+    """The rows of the history table's ``columns`` as ``shape`` makes them (``query`` over the views says the same).
+
+    They are read by delta-rs and polars, both loaded by the analyse process already: DuckDB and its
+    delta extension cost it ~60 MB more (bench/RESULTS.md, Memory). A read that fails (a file that
+    cannot be read) is made again through the views, which quarantine what they cannot read.
+    """
+    history = DeltaHistory(lake)
+    if not history.exists():
+        return []
+    try:
+        files = history.table().file_uris()
+        if not files:
+            return []
+        # the files of the snapshot, as delta_scan reads them: a column a file lacks (written before
+        # ROW_SCHEMA gained it) reads as NULL. Not pl.scan_delta: its schema conversion imports pyarrow (+12 MB)
+        frame = pl.scan_parquet(
+            files, schema={name: ROW_SCHEMA[name] for name in columns}, missing_columns="insert",
+            extra_columns="ignore", hive_partitioning=False, storage_options=lake.storage_options,
+        )  # fmt: skip
+        return shape(frame).collect().rows()
+    except (pl.exceptions.PolarsError, DeltaError, OSError) as exc:
+        logger.warning("reading the history again through its views: %s", one_line(str(exc), 500))
+    return _rows_through_views(lake, query)
+
+
+def _rows_through_views(lake: Lake, query: str) -> list[tuple[Any, ...]]:
     """The rows of ``query`` over the lake's views; none while the lake holds no row."""
 
     def read() -> list[tuple[Any, ...]]:
@@ -60,7 +95,10 @@ MEMBER_COLUMNS = ("job_key", "group_key", "job_group", "description", "analysis_
 def group_keys(lake: Lake | Path | str) -> set[str]:
     """Every group key in the history table."""
     query = f"SELECT DISTINCT group_key FROM {HISTORY_VIEW} WHERE group_key IS NOT NULL"  # noqa: S608
-    return {row[0] for row in _history_rows(Lake.of(lake), query)}
+    rows = _history_rows(
+        Lake.of(lake), query, ["group_key"], lambda frame: frame.filter(pl.col("group_key").is_not_null()).unique()
+    )
+    return {row[0] for row in rows}
 
 
 def group_members(lake: Lake | Path | str, keys: Sequence[str]) -> list[StoredMember]:
@@ -76,7 +114,18 @@ def group_members(lake: Lake | Path | str, keys: Sequence[str]) -> list[StoredMe
         f"QUALIFY row_number() OVER (PARTITION BY job_key ORDER BY {ORDER}) = 1"
     )
 
-    return [_member(row) for row in _history_rows(lake, query)]
+
+    def newest(frame: pl.LazyFrame) -> pl.LazyFrame:
+        # ORDER: the newer analysis, then the larger message id
+        return (
+            frame.filter(pl.col("group_key").is_in(keys))
+            .sort(["analysed_at", "message_id"], descending=True, nulls_last=True)
+            .unique("job_key", keep="first", maintain_order=True)
+            .select([*MEMBER_COLUMNS, *ANALYSIS_COLUMNS])
+        )
+
+    read = [*MEMBER_COLUMNS, *ANALYSIS_COLUMNS, "analysed_at", "message_id"]
+    return [_member(row) for row in _history_rows(lake, query, read, newest)]
 
 
 def _member(row: tuple[Any, ...]) -> StoredMember:
