@@ -35,13 +35,13 @@ from jobping.text import one_line
 from storage.delta import ORDER, DeltaHistory, DeltaLatest, Merged
 from storage.lake import Lake, sql_literal
 from storage.rows import empty_rows
+from storage.views import LakeState
+from storage.views import sidecar as _sidecar
 
 T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
-# "6": the jobs view, one row per job group
-CATALOG_VERSION = "6"
 # the oldest DuckDB that opens the catalog file: 1.4 (the README says so; tests/test_duckdb_shell.py runs the 1.5 shell)
 STORAGE_VERSION = "v1.4.0"
 HISTORY_VIEW = "enriched_jobs_history"
@@ -153,28 +153,6 @@ def jobs_query(source: str) -> str:
         "ranked AS (PARTITION BY coalesce(job_group, job_key) ORDER BY fit_score DESC, analysed_at DESC, job_key)) "
         "WHERE best_rank = 1"
     )
-
-
-@dataclass(frozen=True)
-class LakeState:
-    """What the views need to know of the lake: whether it holds rows, and up to where the latest table does."""
-
-    stored: bool
-    merged: Merged | None
-
-    @classmethod
-    def of(cls, lake: Lake) -> LakeState:
-        if not DeltaHistory(lake).exists():
-            return cls(stored=False, merged=None)
-        return cls(stored=True, merged=DeltaLatest(lake).merged())
-
-    def stamp(self, lake: Lake) -> str:
-        merged = self.merged.analysed_up_to.isoformat() if self.merged else "-"
-        return f"{CATALOG_VERSION} {merged} {lake.url}"
-
-
-def _sidecar(catalog: Path) -> Path:
-    return catalog.with_suffix(".version")
 
 
 @contextmanager

@@ -9,7 +9,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import polars as pl
 from deltalake.exceptions import DeltaError
 from pydantic import ValidationError
@@ -18,11 +17,11 @@ from jobping.analysis import AnalysisResult, JobAnalysis
 from jobping.engine.ports import Analysed, StoredIndex, StoredMember, StoredVersion
 from jobping.stored import to_row
 from jobping.text import one_line
-from storage.catalog import HISTORY_VIEW, LakeEmptyError, quarantining, reader, refresh_catalog
 from storage.delta import ORDER, DeltaHistory, DeltaLatest
 from storage.lake import Lake
 from storage.migrate import migrate
 from storage.rows import ROW_SCHEMA
+from storage.views import refresh_catalog
 
 logger = logging.getLogger(__name__)
 
@@ -33,16 +32,21 @@ def has_rows(lake: Lake | Path | str) -> bool:
 
 def stored_versions(lake: Lake | Path | str) -> StoredIndex:
     """Every (job_key, content_hash, prompt_version) in the history table."""
-    query = f"SELECT DISTINCT job_key, content_hash, prompt_version FROM {HISTORY_VIEW}"  # noqa: S608
+
+    def query(view: str) -> str:
+        return f"SELECT DISTINCT job_key, content_hash, prompt_version FROM {view}"  # noqa: S608
+
     columns = ["job_key", "content_hash", "prompt_version"]
     rows = _history_rows(Lake.of(lake), query, columns, lambda frame: frame.unique())
     return StoredIndex(StoredVersion(*row) for row in rows)
 
 
 Shape = Callable[[pl.LazyFrame], pl.LazyFrame]
+# the same rows in SQL, over the history view named
+Query = Callable[[str], str]
 
 
-def _history_rows(lake: Lake, query: str, columns: list[str], shape: Shape) -> list[tuple[Any, ...]]:
+def _history_rows(lake: Lake, query: Query, columns: list[str], shape: Shape) -> list[tuple[Any, ...]]:
     """The rows of the history table's ``columns`` as ``shape`` makes them (``query`` over the views says the same).
 
     They are read by delta-rs and polars, both loaded by the analyse process already: DuckDB and its
@@ -68,8 +72,10 @@ def _history_rows(lake: Lake, query: str, columns: list[str], shape: Shape) -> l
     return _rows_through_views(lake, query)
 
 
-def _rows_through_views(lake: Lake, query: str) -> list[tuple[Any, ...]]:
+def _rows_through_views(lake: Lake, query: Query) -> list[tuple[Any, ...]]:
     """The rows of ``query`` over the lake's views; none while the lake holds no row."""
+    # DuckDB only when the lake has a file that cannot be read: see _history_rows
+    from storage.catalog import HISTORY_VIEW, LakeEmptyError, quarantining, reader  # noqa: PLC0415
 
     def read() -> list[tuple[Any, ...]]:
         try:
@@ -77,7 +83,7 @@ def _rows_through_views(lake: Lake, query: str) -> list[tuple[Any, ...]]:
         except LakeEmptyError:
             return []
         with con:
-            return con.execute(query).fetchall()
+            return con.execute(query(HISTORY_VIEW)).fetchall()
 
     # a file damaged inside (not at its footer) shows only here: it must not block every analyse
     return quarantining(lake, read, search=True)
@@ -94,7 +100,10 @@ MEMBER_COLUMNS = ("job_key", "group_key", "job_group", "description", "analysis_
 
 def group_keys(lake: Lake | Path | str) -> set[str]:
     """Every group key in the history table."""
-    query = f"SELECT DISTINCT group_key FROM {HISTORY_VIEW} WHERE group_key IS NOT NULL"  # noqa: S608
+
+    def query(view: str) -> str:
+        return f"SELECT DISTINCT group_key FROM {view} WHERE group_key IS NOT NULL"  # noqa: S608
+
     rows = _history_rows(
         Lake.of(lake), query, ["group_key"], lambda frame: frame.filter(pl.col("group_key").is_not_null()).unique()
     )
@@ -109,11 +118,12 @@ def group_members(lake: Lake | Path | str, keys: Sequence[str]) -> list[StoredMe
         return []
     wanted = ", ".join(f"'{key}'" for key in keys)
     columns = ", ".join((*MEMBER_COLUMNS, *ANALYSIS_COLUMNS))
-    query = (
-        f"SELECT {columns} FROM {HISTORY_VIEW} WHERE group_key IN ({wanted}) "  # noqa: S608
-        f"QUALIFY row_number() OVER (PARTITION BY job_key ORDER BY {ORDER}) = 1"
-    )
 
+    def query(view: str) -> str:
+        return (
+            f"SELECT {columns} FROM {view} WHERE group_key IN ({wanted}) "  # noqa: S608
+            f"QUALIFY row_number() OVER (PARTITION BY job_key ORDER BY {ORDER}) = 1"
+        )
 
     def newest(frame: pl.LazyFrame) -> pl.LazyFrame:
         # ORDER: the newer analysis, then the larger message id
@@ -189,5 +199,5 @@ class LakeStore:
             return
         try:
             refresh_catalog(self.catalog, self.lake)
-        except (duckdb.Error, OSError) as exc:
+        except OSError as exc:
             logger.warning("the catalog's views were not bound yet: %s", exc)
