@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 from deltalake import write_deltalake
 from deltalake.transaction import CommitProperties
 
+import storage.store
 from jobping.analysis import AnalysisResult, JobAnalysis
 from jobping.contract import JobPosting, envelope_for
 from jobping.engine.ports import StoredVersion
@@ -276,3 +279,41 @@ def test_a_maintained_lake_an_older_jobping_wrote_shows_the_new_columns_before_t
     with reader(tmp_path) as con:
         got = con.execute("SELECT job_id, emails FROM enriched_jobs ORDER BY job_id").fetchall()
     assert got == [("1", None), ("2", "jobs@x.example")]
+
+
+def test_the_analyse_index_read_without_duckdb_is_what_the_views_say(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    # a file written before the tables had job groups: its rows read those columns as NULL
+    old = to_frame([row(str(n), 10 + n) for n in range(3)]).drop(["group_key", "job_group", "analysis_of"])  # type: ignore[list-item]
+    write_deltalake(lake.history_uri, old, mode="append", partition_by=[PARTITION])
+    open_lake(lake)
+    for batch in range(2):
+        rows = []
+        for n in range(4):
+            later = row(str(n), 50 + 10 * batch + n, analysed=SCRAPED + timedelta(minutes=batch * 10 + n))
+            later |= {"group_key": f"{n % 2:x}ab", "job_group": f"g{n % 2}", "analysis_of": "indeed:0" if n else None}
+            rows.append(later)
+        write_rows(lake, rows)  # type: ignore[arg-type]
+    through_views: dict[str, object] = {}
+    for name in ("stored_versions", "group_keys", "group_members"):
+        arguments = (lake, ["0ab", "1ab"]) if name == "group_members" else (lake,)
+        fast = getattr(storage.store, name)(*arguments)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(
+                storage.store, "_history_rows", lambda lake, query, *_: storage.store._rows_through_views(lake, query)
+            )
+            through_views[name] = getattr(storage.store, name)(*arguments)
+        assert sorted(fast, key=repr) == sorted(through_views[name], key=repr), name  # type: ignore[arg-type]
+    assert len(list(through_views["stored_versions"])) == 4  # type: ignore[call-overload]
+    assert through_views["group_keys"] == {"0ab", "1ab"}
+    assert {m.job_key: m.result.analysis.fit_score for m in through_views["group_members"]} == {  # type: ignore[attr-defined]
+        "indeed:0": 60, "indeed:1": 61, "indeed:2": 62, "indeed:3": 63,
+    }  # fmt: skip
+
+
+def test_an_analyse_process_never_imports_duckdb() -> None:
+    # DuckDB and its delta extension cost the analyse process ~60 MB: the catalog refresh runs in a child
+    code = "import sys, app.cli, flows.analyse; print('duckdb' in sys.modules)"
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    assert done.stdout.strip() == "False"
