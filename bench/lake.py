@@ -18,8 +18,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from storage.catalog import LATE_COMMIT_MARGIN, Pinned, reader, view_statements
-from storage.delta import DeltaHistory, DeltaLatest, maintain
+from storage.catalog import LATE_COMMIT_MARGIN, reader, view_statements
+from storage.delta import DeltaHistory, DeltaLatest, LakeSnapshot, maintain
 from storage.lake import Lake
 from storage.rows import ROW_SCHEMA
 
@@ -151,23 +151,23 @@ def time_queries(lake: Lake, runs: int) -> dict[str, tuple[float, float]]:
     """
     timings: dict[str, tuple[float, float]] = {}
     with reader(lake) as con:
-        pinned = Pinned.of(lake)
+        snapshot = LakeSnapshot.of(lake)
         for name, query in QUERIES.items():
             view = _time(con, query.format(table="enriched_jobs"), runs)
-            scan = _time(con, query.format(table=bare_scan(lake, pinned)), runs)
+            scan = _time(con, query.format(table=bare_scan(lake, snapshot)), runs)
             timings[name] = (view, scan)
     return timings
 
 
-def bare_scan(lake: Lake, pinned: Pinned | None = None) -> str:
+def bare_scan(lake: Lake, snapshot: LakeSnapshot | None = None) -> str:
     """What ``enriched_jobs`` reads, not deduplicated: the history, or the latest table and the history since."""
-    history = f"delta_scan('{lake.history_uri}'{_version(pinned.history_version if pinned else None)})"
-    merged = pinned.merged if pinned else DeltaLatest(lake).merged()
+    history = f"delta_scan('{lake.history_uri}'{_version(snapshot.history_version if snapshot else None)})"
+    merged = snapshot.merged if snapshot else DeltaLatest(lake).merged()
     if merged is None:
         return history
     since = merged.analysed_up_to - LATE_COMMIT_MARGIN
     recent = f"analysed_on >= DATE '{since.date()}' AND analysed_at > TIMESTAMPTZ '{since.isoformat()}'"
-    latest = f"delta_scan('{lake.latest_uri}'{_version(pinned.latest_version if pinned else None)})"
+    latest = f"delta_scan('{lake.latest_uri}'{_version(snapshot.latest_version if snapshot else None)})"
     # our own paths, versions and a timestamp
     return f"(SELECT * FROM {latest} UNION ALL BY NAME SELECT * FROM {history} WHERE {recent})"  # noqa: S608
 

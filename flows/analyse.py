@@ -22,7 +22,6 @@ from prefect.tasks import exponential_backoff
 from prefect.utilities.annotations import quote
 from pydantic import Field
 
-from flows.notify import ping_new_matches
 from jobping.engine.batch import BatchHandler, RetryPolicy
 from jobping.engine.drain import AnalyseReport, DrainOptions, Limits, drain
 from jobping.engine.outcomes import BatchResult, TopMatch
@@ -32,8 +31,8 @@ from jobping.profile import load_profile
 from jobping.settings import Settings
 from jobping.text import one_line
 from storage.answers import AnswerLog
-from storage.catalog import refresh_catalog
 from storage.lake import Lake
+from storage.refresh import refresh_catalog
 from storage.store import LakeStore, open_lake
 from tasks.llm.factory import analyser_in_use, make_analyser
 from tasks.llm.offline import OFFLINE_MODEL
@@ -159,6 +158,9 @@ async def analyse(
 @task(name="ping new matches", cache_policy=NO_CACHE)
 async def ping_matches(settings: Settings) -> str:
     """Send the job groups that fit and were never sent; whatever happens, the run goes on."""
+    # here, not at the top: the ping reads the lake through DuckDB, which a run without a notifier never loads
+    from flows.notify import ping_new_matches  # noqa: PLC0415
+
     logger = get_run_logger()
     try:
         ping = await ping_new_matches(settings)

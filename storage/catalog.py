@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,19 +31,17 @@ from pathlib import Path
 from typing import TypeVar
 
 import duckdb
-from deltalake.exceptions import TableNotFoundError
 
 from jobping.text import one_line
-from storage.delta import ORDER, DeltaHistory, DeltaLatest, Merged
+from storage.delta import ORDER, DeltaHistory, DeltaLatest, LakeSnapshot, Merged
 from storage.lake import Lake, sql_literal
+from storage.refresh import catalog_stamp, sidecar
 from storage.rows import empty_rows
 
 T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
-# "6": the jobs view, one row per job group
-CATALOG_VERSION = "6"
 # the oldest DuckDB that opens the catalog file: 1.4 (the README says so; tests/test_duckdb_shell.py runs the 1.5 shell)
 STORAGE_VERSION = "v1.4.0"
 HISTORY_VIEW = "enriched_jobs_history"
@@ -135,35 +134,14 @@ def _joined(history: str, latest: str, merged: Merged) -> str:
     )
 
 
-@dataclass(frozen=True)
-class Pinned:
-    """The snapshot a reader reads: the history's version, and the latest table's with its merge record."""
-
-    history_version: int
-    latest_version: int | None = None
-    merged: Merged | None = None
-
-    @classmethod
-    def of(cls, lake: Lake) -> Pinned:
-        """The tables' versions now; the latest table's is read first, so the history holds every row it merged."""
-        latest = DeltaLatest(lake).snapshot()
-        try:
-            history_version = DeltaHistory(lake).table().version()
-        except TableNotFoundError as exc:
-            raise LakeEmptyError(f"the lake {lake} holds no enriched jobs yet: run `jobping analyse` first") from exc
-        if latest is None or latest[1] is None:
-            return cls(history_version)
-        return cls(history_version, *latest)
-
-
 # the rows analysed since the last maintenance, held by a reader (maintenance runs hourly by default)
 RECENT_TABLE = "enriched_jobs_recent"
 # more rows than this since the last maintenance, and a reader joins them at query time instead of holding them
 MAX_HELD_RECENT_ROWS = 20_000
 
 
-def pinned_statements(con: duckdb.DuckDBPyConnection, lake: Lake, pinned: Pinned) -> list[str]:
-    """The reader's views, every one reading the snapshot ``pinned``; run on ``con``, as it holds a table.
+def pinned_statements(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot: LakeSnapshot) -> list[str]:
+    """The reader's views, every one reading ``snapshot``; run on ``con``, as it holds a table.
 
     The rows analysed since the last maintenance are deduplicated once, into a temporary
     table, and ``enriched_jobs`` is the latest table less their jobs, plus them: a union whose
@@ -172,13 +150,13 @@ def pinned_statements(con: duckdb.DuckDBPyConnection, lake: Lake, pinned: Pinned
     cannot promise. With more than MAX_HELD_RECENT_ROWS since the last maintenance, the
     reader uses the catalog's join instead, on the same snapshot.
     """
-    history = _scan(lake.history_uri, pinned.history_version)
+    history = _scan(lake.history_uri, snapshot.history_version)
     statements = [f"CREATE OR REPLACE TEMP VIEW {HISTORY_VIEW} AS SELECT * FROM {history}"]  # noqa: S608
-    merged = pinned.merged
+    merged = snapshot.merged
     if merged is None:
         latest_view = f"SELECT * FROM {history} {_dedupe()}"  # noqa: S608
     else:
-        latest, recent = _scan(lake.latest_uri, pinned.latest_version), _since_merge(merged)
+        latest, recent = _scan(lake.latest_uri, snapshot.latest_version), _since_merge(merged)
         names = ", ".join(f'"{name}"' for name in COLUMNS)
         (held,) = con.execute(f"SELECT count(*) FROM {history} WHERE {recent}").fetchall()[0]  # noqa: S608
         if held <= MAX_HELD_RECENT_ROWS:
@@ -236,15 +214,6 @@ def jobs_query(source: str) -> str:
     )
 
 
-def _stamp(lake: Lake, merged: Merged | None) -> str:
-    """What the catalog's views depend on: their definition, the last merge, the lake."""
-    return f"{CATALOG_VERSION} {merged.analysed_up_to.isoformat() if merged else '-'} {lake.url}"
-
-
-def _sidecar(catalog: Path) -> Path:
-    return catalog.with_suffix(".version")
-
-
 @contextmanager
 def _held(catalog: Path) -> Iterator[None]:
     """The existing catalog file held open read-write, so a reader holding it raises IOException.
@@ -296,23 +265,22 @@ def refresh_catalog(catalog: Path, lake: Lake | Path | str) -> bool:
     that cannot be read (truncated, overwritten) is rebuilt.
     """
     lake = Lake.of(lake)
-    try:
-        state = Pinned.of(lake)
-    except LakeEmptyError:
+    snapshot = LakeSnapshot.of(lake)
+    if snapshot is None:
         return False
-    sidecar = _sidecar(catalog)
+    stamp = catalog_stamp(lake, snapshot.merged)
     if catalog.exists():
         damage = _damage(catalog)
         if damage is not None:
             logger.warning("the catalog %s is damaged (%s): rebuilding it", catalog, damage)
-            sidecar.unlink(missing_ok=True)
+            sidecar(catalog).unlink(missing_ok=True)
             catalog.unlink()
-        elif sidecar.exists() and sidecar.read_text(encoding="utf-8") == _stamp(lake, state.merged):
+        elif sidecar(catalog).exists() and sidecar(catalog).read_text(encoding="utf-8") == stamp:
             return True
     catalog.parent.mkdir(parents=True, exist_ok=True)
     try:
         with _held(catalog):
-            _write_replacing(catalog, lake, view_statements(lake, state.merged))
+            _write_replacing(catalog, lake, view_statements(lake, snapshot.merged))
     except duckdb.Error as exc:
         if _locked(exc):
             logger.warning("the catalog %s is held by another process, its views were not refreshed", catalog)
@@ -322,8 +290,16 @@ def refresh_catalog(catalog: Path, lake: Lake | Path | str) -> bool:
     except OSError as exc:
         logger.warning("the catalog %s could not be written (%s); the lake itself is intact", catalog, exc.strerror)
         return False
-    sidecar.write_text(_stamp(lake, state.merged), encoding="utf-8")
+    sidecar(catalog).write_text(stamp, encoding="utf-8")
     return True
+
+
+def refresh_main(argv: list[str]) -> None:
+    """The child process storage.refresh starts: ``CATALOG LAKE REGION ENDPOINT``; prints 1 when current, else 0."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    catalog, location, region, endpoint = argv
+    refreshed = refresh_catalog(Path(catalog), Lake(location, s3_endpoint_url=endpoint or None, region=region))
+    print("1" if refreshed else "0")
 
 
 def reader(lake: Lake | Path | str, *, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -342,18 +318,25 @@ def reader(lake: Lake | Path | str, *, memory_limit: str | None = None) -> duckd
     return quarantining(lake, lambda: _open_reader(lake, memory_limit), search=True)
 
 
-def quarantining(lake: Lake, work: Callable[[], T], *, search: bool = False) -> T:
+def quarantining(
+    lake: Lake,
+    work: Callable[[], T],
+    *,
+    search: bool = False,
+    errors: tuple[type[Exception], ...] = (duckdb.Error,),
+) -> T:
     """Run ``work``; when it fails on a lake file that cannot be read, quarantine the file and run it again.
 
     The reader's probe finds a damaged footer when it opens; a damaged page inside a file shows
     only when a query reads it, so whatever reads the lake's rows runs under this too. DuckDB
-    does not always name the file (a damaged page header): with ``search``, for work whose only
-    failure can be the data, every file of the lake is read to find the damaged ones.
+    does not always name the file (a damaged page header), nor does another reader (``errors``):
+    with ``search``, for work whose only failure can be the data, every file of the lake is read
+    to find the damaged ones.
     """
     for _attempt in range(MAX_QUARANTINED_PER_OPEN + 1):
         try:
             return work()
-        except duckdb.Error as exc:
+        except errors as exc:
             if _quarantine_named_file(lake, exc):
                 continue
             if not (search and _quarantine_unreadable(lake)):
@@ -362,17 +345,19 @@ def quarantining(lake: Lake, work: Callable[[], T], *, search: bool = False) -> 
 
 
 def _open_reader(lake: Lake, memory_limit: str | None) -> duckdb.DuckDBPyConnection:
-    pinned = Pinned.of(lake)
+    snapshot = LakeSnapshot.of(lake)
+    if snapshot is None:
+        raise LakeEmptyError(f"the lake {lake} holds no enriched jobs yet: run `jobping analyse` first")
     con = lake.connect()
     try:
         # the probe below reads every file's footer; the cache lets the caller's queries reuse them
         con.execute("SET parquet_metadata_cache = true")
         # a probe that reads one column of every file the snapshot names, so that a damaged one shows now
         # (a count(*) would read only the log): a page damaged in another column shows when a query reads it
-        con.execute(f"SELECT count(job_key) FROM {_scan(lake.history_uri, pinned.history_version)}").fetchall()  # noqa: S608
-        if pinned.merged is not None:
-            con.execute(f"SELECT count(job_key) FROM {_scan(lake.latest_uri, pinned.latest_version)}").fetchall()  # noqa: S608
-        for statement in pinned_statements(con, lake, pinned):
+        con.execute(f"SELECT count(job_key) FROM {_scan(lake.history_uri, snapshot.history_version)}").fetchall()  # noqa: S608
+        if snapshot.merged is not None:
+            con.execute(f"SELECT count(job_key) FROM {_scan(lake.latest_uri, snapshot.latest_version)}").fetchall()  # noqa: S608
+        for statement in pinned_statements(con, lake, snapshot):
             con.execute(statement)
     except BaseException:
         con.close()
@@ -392,7 +377,7 @@ def _open_reader(lake: Lake, memory_limit: str | None) -> duckdb.DuckDBPyConnect
 UNREADABLE_FILE = re.compile(r"""file ['"]([^'"]+\.parquet)['"]""", re.IGNORECASE)
 
 
-def _quarantine_named_file(lake: Lake, error: duckdb.Error) -> bool:
+def _quarantine_named_file(lake: Lake, error: Exception) -> bool:
     """Quarantine the lake file ``error`` names, if it really cannot be read; True when one was moved."""
     found = UNREADABLE_FILE.search(str(error))
     if found is None or not found.group(1).startswith(lake.url + "/"):

@@ -288,6 +288,28 @@ class DeltaLatest(_Table):
 
 
 @dataclass(frozen=True)
+class LakeSnapshot:
+    """One moment of the lake: the history's version, and the latest table's with what its last merge recorded."""
+
+    history_version: int
+    latest_version: int | None = None
+    merged: Merged | None = None
+
+    @classmethod
+    def of(cls, lake: Lake) -> LakeSnapshot | None:
+        """The tables' versions now, None with no history table; the latest table is read first, so
+        the history holds every row it merged."""
+        latest = DeltaLatest(lake).snapshot()
+        try:
+            history_version = DeltaHistory(lake).table().version()
+        except TableNotFoundError:
+            return None
+        if latest is None or latest[1] is None:
+            return cls(history_version)
+        return cls(history_version, *latest)
+
+
+@dataclass(frozen=True)
 class LakeMaintenance:
     """What one maintenance of the lake did."""
 

@@ -15,12 +15,13 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import fsspec
 
 from jobping.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    import duckdb
+
     from jobping.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,9 @@ HTTPFS = "httpfs"
 
 def extension_path(name: str) -> Path:
     """The DuckDB extension ``name`` for the running DuckDB, from the duckdb-extension-<name> package."""
+    # DuckDB is imported only where it is used: an analyse process never loads it (~35 MB, bench/RESULTS.md)
+    import duckdb  # noqa: PLC0415
+
     package, version = f"duckdb_extension_{name}", f"v{duckdb.__version__}"
     try:
         found = resources.files(package).joinpath("extensions", version, f"{name}.duckdb_extension")
@@ -142,6 +146,8 @@ class Lake:
 
     def connect(self, database: str = ":memory:", **kwargs: Any) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with ``delta_scan``, able to read this lake (on S3 through httpfs)."""
+        import duckdb  # noqa: PLC0415 - see extension_path
+
         con = duckdb.connect(database, **kwargs)
         try:
             load_extension(con, DELTA)

@@ -23,12 +23,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
-import duckdb
 import polars as pl
 from deltalake.exceptions import CommitFailedError
 from deltalake.transaction import CommitProperties, Transaction
 
-from storage.catalog import unreadable
 from storage.delta import DeltaHistory
 from storage.lake import Lake, sql_literal
 from storage.rows import PARTITION, ROW_SCHEMA
@@ -185,6 +183,11 @@ def _read(lake: Lake, files: list[str]) -> pl.DataFrame:
         f"SELECT {columns} FROM (SELECT {typed} WHERE false UNION ALL BY NAME "  # noqa: S608 - our own paths, quoted
         f"SELECT * FROM read_parquet({listed}, union_by_name = true, hive_partitioning = false))"
     )
+    # DuckDB and the views only for an old lake: open_lake runs at every analyse, which never loads DuckDB
+    import duckdb  # noqa: PLC0415
+
+    from storage.catalog import unreadable  # noqa: PLC0415
+
     with lake.connect() as con:
         try:
             frame = pl.from_arrow(con.execute(query).fetch_arrow_table())

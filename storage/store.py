@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import duckdb
+import polars as pl
+from deltalake.exceptions import TableNotFoundError
 from pydantic import ValidationError
 
 from jobping.analysis import AnalysisResult, JobAnalysis
 from jobping.engine.ports import Analysed, StoredIndex, StoredMember, StoredVersion
 from jobping.stored import to_row
-from storage.catalog import HISTORY_VIEW, LakeEmptyError, quarantining, reader, refresh_catalog
-from storage.delta import ORDER, DeltaHistory, DeltaLatest
+from storage.delta import DeltaHistory, DeltaLatest
 from storage.lake import Lake
 from storage.migrate import migrate
+from storage.refresh import refresh_catalog
+from storage.rows import ROW_SCHEMA
 
 logger = logging.getLogger(__name__)
 
@@ -29,27 +30,46 @@ def has_rows(lake: Lake | Path | str) -> bool:
 
 def stored_versions(lake: Lake | Path | str) -> StoredIndex:
     """Every (job_key, content_hash, prompt_version) in the history table."""
-    query = f"SELECT DISTINCT job_key, content_hash, prompt_version FROM {HISTORY_VIEW}"  # noqa: S608
-    return StoredIndex(StoredVersion(*row) for row in _history_rows(Lake.of(lake), query))
+    rows = _history_rows(Lake.of(lake), ["job_key", "content_hash", "prompt_version"], pl.LazyFrame.unique)
+    return StoredIndex(StoredVersion(*row) for row in rows)
 
 
-def _history_rows(lake: Lake, query: str) -> list[tuple[Any, ...]]:
-    """The rows of ``query`` over the lake's views; none while the lake holds no row."""
+def _history_rows(
+    lake: Lake, columns: list[str], shape: Callable[[pl.LazyFrame], pl.LazyFrame]
+) -> list[tuple[Any, ...]]:
+    """The rows of the history table's ``columns``, as ``shape`` makes them; none while the lake holds no row.
+
+    They are read by delta-rs's list of the snapshot's files and polars, which the analyse process
+    loads anyway: DuckDB and its delta extension would cost it ~60 MB (bench/RESULTS.md, Memory).
+    A file damaged inside shows only when read: it is quarantined as the views do, and the read made again.
+    """
+    history = DeltaHistory(lake)
 
     def read() -> list[tuple[Any, ...]]:
         try:
-            con = reader(lake)
-        except LakeEmptyError:
+            files = history.table().file_uris()
+        except TableNotFoundError:
             return []
-        with con:
-            return con.execute(query).fetchall()
+        if not files:
+            return []
+        # read as delta_scan reads them: a column a file lacks (written before ROW_SCHEMA gained it) is NULL.
+        # Not pl.scan_delta: its schema conversion imports pyarrow (+12 MB)
+        frame = pl.scan_parquet(
+            files, schema={name: ROW_SCHEMA[name] for name in columns}, missing_columns="insert",
+            extra_columns="ignore", hive_partitioning=False, storage_options=lake.storage_options,
+        )  # fmt: skip
+        return shape(frame).collect().rows()
 
-    # a file damaged inside (not at its footer) shows only here: it must not block every analyse
-    return quarantining(lake, read, search=True)
+    failures = (pl.exceptions.PolarsError, OSError)
+    try:
+        return read()
+    except failures:
+        # DuckDB only now, to find the file no reader can read
+        from storage.catalog import quarantining  # noqa: PLC0415
+
+        return quarantining(lake, read, search=True, errors=failures)
 
 
-# group keys are our own digests (jobping/grouping.py); only such text is spliced into SQL
-GROUP_KEY = re.compile(r"[0-9a-f]{1,64}")
 ANALYSIS_COLUMNS = (
     "fit_score", "verdict", "seniority", "remote_policy", "skills", "salary_min_yearly", "salary_max_yearly",
     "salary_currency", "red_flags", "summary",
@@ -59,24 +79,26 @@ MEMBER_COLUMNS = ("job_key", "group_key", "job_group", "description", "analysis_
 
 def group_keys(lake: Lake | Path | str) -> set[str]:
     """Every group key in the history table."""
-    query = f"SELECT DISTINCT group_key FROM {HISTORY_VIEW} WHERE group_key IS NOT NULL"  # noqa: S608
-    return {row[0] for row in _history_rows(Lake.of(lake), query)}
+    rows = _history_rows(Lake.of(lake), ["group_key"], lambda frame: frame.drop_nulls().unique())
+    return {row[0] for row in rows}
 
 
 def group_members(lake: Lake | Path | str, keys: Sequence[str]) -> list[StoredMember]:
     """The stored postings of these group keys, each once, with its newest analysis."""
-    lake = Lake.of(lake)
-    keys = [key for key in keys if GROUP_KEY.fullmatch(key)]
     if not keys:
         return []
-    wanted = ", ".join(f"'{key}'" for key in keys)
-    columns = ", ".join((*MEMBER_COLUMNS, *ANALYSIS_COLUMNS))
-    query = (
-        f"SELECT {columns} FROM {HISTORY_VIEW} WHERE group_key IN ({wanted}) "  # noqa: S608
-        f"QUALIFY row_number() OVER (PARTITION BY job_key ORDER BY {ORDER}) = 1"
-    )
 
-    return [_member(row) for row in _history_rows(lake, query)]
+    def newest(frame: pl.LazyFrame) -> pl.LazyFrame:
+        # storage.delta.ORDER: the newer analysis, then the larger message id
+        return (
+            frame.filter(pl.col("group_key").is_in(list(keys)))
+            .sort(["analysed_at", "message_id"], descending=True, nulls_last=True)
+            .unique("job_key", keep="first", maintain_order=True)
+            .select([*MEMBER_COLUMNS, *ANALYSIS_COLUMNS])
+        )
+
+    read = [*MEMBER_COLUMNS, *ANALYSIS_COLUMNS, "analysed_at", "message_id"]
+    return [_member(row) for row in _history_rows(Lake.of(lake), read, newest)]
 
 
 def _member(row: tuple[Any, ...]) -> StoredMember:
@@ -140,5 +162,5 @@ class LakeStore:
             return
         try:
             refresh_catalog(self.catalog, self.lake)
-        except (duckdb.Error, OSError) as exc:
+        except OSError as exc:
             logger.warning("the catalog's views were not bound yet: %s", exc)

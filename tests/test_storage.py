@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,7 +29,7 @@ from storage.catalog import (
 from storage.delta import ANALYSED_UP_TO, HISTORY_CONFIGURATION, MERGED_UP_TO, DeltaLatest, maintain
 from storage.lake import DELTA, Lake, load_extension
 from storage.rows import PARTITION, ROW_SCHEMA, to_frame
-from storage.store import open_lake, stored_versions
+from storage.store import group_keys, group_members, open_lake, stored_versions
 from tests.lakes import write_rows
 
 SCRAPED = datetime(2026, 11, 26, 23, 59, tzinfo=UTC)
@@ -276,3 +278,39 @@ def test_a_maintained_lake_an_older_jobping_wrote_shows_the_new_columns_before_t
     with reader(tmp_path) as con:
         got = con.execute("SELECT job_id, emails FROM enriched_jobs ORDER BY job_id").fetchall()
     assert got == [("1", None), ("2", "jobs@x.example")]
+
+
+def test_the_analyse_index_read_without_duckdb_is_what_the_views_say(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    # a file written before the tables had job groups: its rows read those columns as NULL
+    old = to_frame([row(str(n), 10 + n) for n in range(3)]).drop(["group_key", "job_group", "analysis_of"])  # type: ignore[list-item]
+    write_deltalake(lake.history_uri, old, mode="append", partition_by=[PARTITION])
+    open_lake(lake)
+    for batch in range(2):
+        rows = []
+        for n in range(4):
+            later = row(str(n), 50 + 10 * batch + n, analysed=SCRAPED + timedelta(minutes=batch * 10 + n))
+            later |= {"group_key": f"{n % 2:x}ab", "job_group": f"g{n % 2}", "analysis_of": "indeed:0" if n else None}
+            rows.append(later)
+        write_rows(lake, rows)  # type: ignore[arg-type]
+    history = "enriched_jobs_history"
+    with reader(lake) as con:
+        versions = con.execute(f"SELECT DISTINCT job_key, content_hash, prompt_version FROM {history}").fetchall()
+        keys = con.execute(f"SELECT DISTINCT group_key FROM {history} WHERE group_key IS NOT NULL").fetchall()
+        members = con.execute(
+            f"SELECT job_key, fit_score FROM {history} WHERE group_key IN ('0ab', '1ab') "
+            "QUALIFY row_number() OVER (PARTITION BY job_key ORDER BY analysed_at DESC, message_id DESC) = 1"
+        ).fetchall()
+    assert set(stored_versions(lake)) == {StoredVersion(*v) for v in versions}
+    assert len(versions) == 4
+    assert group_keys(lake) == {k for (k,) in keys} == {"0ab", "1ab"}
+    read = {m.job_key: m.result.analysis.fit_score for m in group_members(lake, ["0ab", "1ab"]) if m.result}
+    assert read == dict(members) == {"indeed:0": 60, "indeed:1": 61, "indeed:2": 62, "indeed:3": 63}
+
+
+def test_an_analyse_process_never_imports_duckdb() -> None:
+    # DuckDB and its delta extension cost the analyse process ~60 MB: the catalog refresh runs in a child
+    code = "import sys, app.cli, flows.analyse; print('duckdb' in sys.modules)"
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    assert done.stdout.strip() == "False"
