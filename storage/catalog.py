@@ -308,10 +308,10 @@ def reader(lake: Lake | Path | str, *, memory_limit: str | None = None) -> duckd
     With a ``memory_limit`` (what `jobping sql` gives a user's query) it never spills to disk either.
 
     Every query reads the snapshot of the moment the reader was opened, so one reader's queries
-    agree with each other; open a new reader to see newer commits. A snapshot's files stay for the
-    maintenance's retention (7 days by default) after a newer one replaces them. A data file of the lake that
-    cannot be read is moved to quarantine (see :func:`quarantine_file`) and the views go on
-    without it.
+    agree with each other; open a new reader to see newer commits. A snapshot's files stay for
+    the maintenance's retention (7 days by default) after a newer one replaces them. A data file
+    of the lake that cannot be read is moved to quarantine (see :func:`quarantine_file`) and the
+    views go on without it.
     """
     lake = Lake.of(lake)
     # opening runs only our own statements: any failure of theirs is the lake's data or its reach
@@ -350,6 +350,9 @@ def _open_reader(lake: Lake, memory_limit: str | None) -> duckdb.DuckDBPyConnect
         raise LakeEmptyError(f"the lake {lake} holds no enriched jobs yet: run `jobping analyse` first")
     con = lake.connect()
     try:
+        # no spill files, not even while the views are made: the temp directory (./.tmp by default)
+        # would be a second readable place
+        con.execute("SET temp_directory = ''")
         # the probe below reads every file's footer; the cache lets the caller's queries reuse them
         con.execute("SET parquet_metadata_cache = true")
         # a probe that reads one column of every file the snapshot names, so that a damaged one shows now
@@ -364,8 +367,6 @@ def _open_reader(lake: Lake, memory_limit: str | None) -> duckdb.DuckDBPyConnect
         raise
     # spliced, quoted, not bound: binding a list parameter makes DuckDB import pandas (0.3 s, 50 MB)
     con.execute(f"SET allowed_directories = [{sql_literal(lake.url + '/')}]")
-    # no spill files: the temp directory (./.tmp by default) would be a second readable place
-    con.execute("SET temp_directory = ''")
     if memory_limit is not None:
         con.execute(f"SET memory_limit = '{_size(memory_limit)}'")
     con.execute("SET enable_external_access = false")
