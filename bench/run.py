@@ -429,7 +429,7 @@ def main() -> None:
         "",
         f"Ratio 8,000 / 1,000: {memory[MEMORY_POSTINGS[-1]].resident / memory[MEMORY_POSTINGS[0]].resident:.2f}. "
         "The rest of the resident memory is mapped from files: the code of the native libraries",
-        "(DuckDB, polars, delta-rs), which processes share and the kernel can drop and read again.",
+        "(polars and delta-rs; it never loads DuckDB), which processes share and the kernel can drop and read again.",
         "",
         "## A million enriched rows",
         "",
