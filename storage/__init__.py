@@ -7,9 +7,9 @@ import os
 # from one arena, kept that growth to ~5 MB at the same commit speed (bench/RESULTS.md, Memory).
 # jemalloc reads this variable at its first allocation, so it is set before deltalake is imported
 # (storage.delta does). No thread caches either: jemalloc's per-thread caches of freed objects, over
-# delta-rs's and polars' threads, held ~20 MB more at the peak of an 8,000-posting drain (259 against 280 MB).
-# polars sets it too, when imported, to its defaults followed by what was
-# there; jemalloc takes the last value of each option, so ours go last, unless the user set any.
+# delta-rs's and polars' threads, held ~20 MB more at the peak of an 8,000-posting drain (259 against
+# 280 MB). polars sets the variable too, when imported, to its defaults followed by what was there;
+# jemalloc takes the last value of each option, so ours go last, unless the user set any.
 ALLOCATOR_VARIABLE = "_RJEM_MALLOC_CONF"
 ALLOCATOR_SETTINGS = "narenas:1,dirty_decay_ms:0,muzzy_decay_ms:0,tcache:false"
 POLARS_ALLOCATOR_DEFAULT = "dirty_decay_ms:500,muzzy_decay_ms:1000"
