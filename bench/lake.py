@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from storage.catalog import LATE_COMMIT_MARGIN, reader, view_statements
+from storage.catalog import reader, scan, since_merge, view_statements
 from storage.delta import DeltaHistory, DeltaLatest, LakeSnapshot, maintain
 from storage.lake import Lake
 from storage.rows import ROW_SCHEMA
@@ -149,46 +149,36 @@ def time_queries(lake: Lake, runs: int) -> dict[str, tuple[float, float]]:
     the history; after it, the latest table and the history rows the view adds to it. Both read
     the versions the reader pinned when it opened.
     """
-    timings: dict[str, tuple[float, float]] = {}
     with reader(lake) as con:
-        snapshot = LakeSnapshot.of(lake)
-        for name, query in QUERIES.items():
-            view = _time(con, query.format(table="enriched_jobs"), runs)
-            scan = _time(con, query.format(table=bare_scan(lake, snapshot)), runs)
-            timings[name] = (view, scan)
-    return timings
+        return _beside(con, bare_scan(lake, LakeSnapshot.of(lake)), runs)
+
+
+def _beside(con: duckdb.DuckDBPyConnection, bare: str, runs: int) -> dict[str, tuple[float, float]]:
+    """Each query timed through ``enriched_jobs`` on ``con``, then on ``bare``."""
+    return {
+        name: (_time(con, query.format(table="enriched_jobs"), runs), _time(con, query.format(table=bare), runs))
+        for name, query in QUERIES.items()
+    }
 
 
 def bare_scan(lake: Lake, snapshot: LakeSnapshot | None = None) -> str:
     """What ``enriched_jobs`` reads, not deduplicated: the history, or the latest table and the history since."""
-    history = f"delta_scan('{lake.history_uri}'{_version(snapshot.history_version if snapshot else None)})"
+    history = scan(lake.history_uri, snapshot.history_version if snapshot else None)
     merged = snapshot.merged if snapshot else DeltaLatest(lake).merged()
     if merged is None:
         return history
-    since = merged.analysed_up_to - LATE_COMMIT_MARGIN
-    recent = f"analysed_on >= DATE '{since.date()}' AND analysed_at > TIMESTAMPTZ '{since.isoformat()}'"
-    latest = f"delta_scan('{lake.latest_uri}'{_version(snapshot.latest_version if snapshot else None)})"
+    latest = scan(lake.latest_uri, snapshot.latest_version if snapshot else None)
     # our own paths, versions and a timestamp
-    return f"(SELECT * FROM {latest} UNION ALL BY NAME SELECT * FROM {history} WHERE {recent})"  # noqa: S608
-
-
-def _version(version: int | None) -> str:
-    return "" if version is None else f", version={version}"
+    return f"(SELECT * FROM {latest} UNION ALL BY NAME SELECT * FROM {history} WHERE {since_merge(merged)})"  # noqa: S608
 
 
 def time_catalog_queries(lake: Lake, runs: int) -> dict[str, tuple[float, float]]:
     """The same, through the catalog file's views (what a DuckDB shell reads): live, unpinned, a join."""
-    merged = DeltaLatest(lake).merged()
-    timings: dict[str, tuple[float, float]] = {}
     with lake.connect() as con:
         con.execute("SET parquet_metadata_cache = true")
-        for statement in view_statements(lake, merged):
+        for statement in view_statements(lake, DeltaLatest(lake).merged()):
             con.execute(statement)
-        for name, query in QUERIES.items():
-            view = _time(con, query.format(table="enriched_jobs"), runs)
-            scan = _time(con, query.format(table=bare_scan(lake)), runs)
-            timings[name] = (view, scan)
-    return timings
+        return _beside(con, bare_scan(lake), runs)
 
 
 def time_state(lake: Lake, runs: int) -> StateTimings:

@@ -76,7 +76,7 @@ class LakeEmptyError(LookupError):
     """The lake holds no enriched job yet, so the views have nothing to read."""
 
 
-def _scan(uri: str, version: int | None = None) -> str:
+def scan(uri: str, version: int | None = None) -> str:
     # the only values spliced in are our own lake paths, quoted, and versions read from the log as ints
     pinned = "" if version is None else f", version={int(version)}"
     return f"delta_scan({sql_literal(uri)}{pinned})"
@@ -104,7 +104,7 @@ def _dedupe() -> str:
     return f"QUALIFY row_number() OVER (PARTITION BY job_key ORDER BY {ORDER}) = 1"
 
 
-def _since_merge(merged: Merged) -> str:
+def since_merge(merged: Merged) -> str:
     """The history rows the enriched_jobs view adds to the latest table: analysed since its newest, less the margin."""
     since = (merged.analysed_up_to - LATE_COMMIT_MARGIN).astimezone(UTC)
     # analysed_on lets delta_scan skip the older files: it skips none by a timestamp with a time zone
@@ -112,11 +112,11 @@ def _since_merge(merged: Merged) -> str:
 
 
 def _enriched_statements(lake: Lake, merged: Merged | None) -> list[str]:
-    history = _scan(lake.history_uri)
+    history = scan(lake.history_uri)
     if merged is None:
         latest = f"SELECT * FROM {history} {_dedupe()}"  # noqa: S608
     else:
-        latest = _joined(history, _scan(lake.latest_uri), merged)
+        latest = _joined(history, scan(lake.latest_uri), merged)
     return [
         f"CREATE OR REPLACE VIEW {HISTORY_VIEW} AS SELECT * FROM {history}",  # noqa: S608
         f"CREATE OR REPLACE VIEW {LATEST_VIEW} AS {latest}",
@@ -130,7 +130,7 @@ def _joined(history: str, latest: str, merged: Merged) -> str:
     )
     return (
         f"SELECT {picked} FROM {latest} l FULL OUTER JOIN "  # noqa: S608
-        f"(SELECT * FROM {history} WHERE {_since_merge(merged)} {_dedupe()}) r ON l.job_key = r.job_key"
+        f"(SELECT * FROM {history} WHERE {since_merge(merged)} {_dedupe()}) r ON l.job_key = r.job_key"
     )
 
 
@@ -150,13 +150,13 @@ def pinned_statements(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot: Lake
     cannot promise. With more than MAX_HELD_RECENT_ROWS since the last maintenance, the
     reader uses the catalog's join instead, on the same snapshot.
     """
-    history = _scan(lake.history_uri, snapshot.history_version)
+    history = scan(lake.history_uri, snapshot.history_version)
     statements = [f"CREATE OR REPLACE TEMP VIEW {HISTORY_VIEW} AS SELECT * FROM {history}"]  # noqa: S608
     merged = snapshot.merged
     if merged is None:
         latest_view = f"SELECT * FROM {history} {_dedupe()}"  # noqa: S608
     else:
-        latest, recent = _scan(lake.latest_uri, snapshot.latest_version), _since_merge(merged)
+        latest, recent = scan(lake.latest_uri, snapshot.latest_version), since_merge(merged)
         names = ", ".join(f'"{name}"' for name in COLUMNS)
         (held,) = con.execute(f"SELECT count(*) FROM {history} WHERE {recent}").fetchall()[0]  # noqa: S608
         if held <= MAX_HELD_RECENT_ROWS:
@@ -357,9 +357,9 @@ def _open_reader(lake: Lake, memory_limit: str | None) -> duckdb.DuckDBPyConnect
         con.execute("SET parquet_metadata_cache = true")
         # a probe that reads one column of every file the snapshot names, so that a damaged one shows now
         # (a count(*) would read only the log): a page damaged in another column shows when a query reads it
-        con.execute(f"SELECT count(job_key) FROM {_scan(lake.history_uri, snapshot.history_version)}").fetchall()  # noqa: S608
+        con.execute(f"SELECT count(job_key) FROM {scan(lake.history_uri, snapshot.history_version)}").fetchall()  # noqa: S608
         if snapshot.merged is not None:
-            con.execute(f"SELECT count(job_key) FROM {_scan(lake.latest_uri, snapshot.latest_version)}").fetchall()  # noqa: S608
+            con.execute(f"SELECT count(job_key) FROM {scan(lake.latest_uri, snapshot.latest_version)}").fetchall()  # noqa: S608
         for statement in pinned_statements(con, lake, snapshot):
             con.execute(statement)
     except BaseException:
