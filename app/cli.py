@@ -70,16 +70,21 @@ TRY_QUERY = """.venv/bin/jobping sql 'SELECT verdict, count(*) FROM enriched_job
 _ENV_PREFIXES = {"NotifySettings": "JOBPING_NOTIFY_"}
 
 
+def _variable(loc: tuple[int | str, ...], prefix: str) -> str:
+    """The environment variable a settings error is about: a field's alias is one already."""
+    if not loc:
+        return "settings"
+    name = str(loc[0])
+    return name if name.isupper() else prefix + name.upper()
+
+
 def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
         # name the variable the user sets, not the field it fills: the failing section's prefix
         prefix = _ENV_PREFIXES.get(exc.title, "JOBPING_")
-        shown = [
-            f"{prefix + str(item['loc'][0]).upper() if item['loc'] else 'settings'}: {item['msg']}"
-            for item in exc.errors()
-        ]
+        shown = [f"{_variable(item['loc'], prefix)}: {item['msg']}" for item in exc.errors()]
         raise _error(f"invalid settings (JOBPING_* variables or .env): {'; '.join(shown)}", 2) from exc
 
 

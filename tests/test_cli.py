@@ -176,6 +176,9 @@ def test_bad_settings_and_bad_input_get_a_clear_error(user_env: dict[str, str]) 
     not_s3 = run(user_env | {"JOBPING_LAKE_URL": "ftp://bucket/lake"}, "sql", "SELECT 1", timeout=60)
     assert not_s3.returncode == 2
     assert "s3://bucket/prefix" in not_s3.stderr
+    # a field whose alias is the variable is named as it is set
+    assert "JOBPING_LAKE_URL: " in not_s3.stderr
+    assert "JOBPING_JOBPING_" not in not_s3.stderr
     zero = run(user_env, "scrape", "--results", "0", timeout=60)
     assert zero.returncode == 2
     assert "results_wanted" in zero.stderr
