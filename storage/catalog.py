@@ -302,10 +302,14 @@ def refresh_main(argv: list[str]) -> None:
     print("1" if refreshed else "0")
 
 
-def reader(lake: Lake | Path | str, *, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+def reader(
+    lake: Lake | Path | str, *, memory_limit: str | None = None, caching: bool = True
+) -> duckdb.DuckDBPyConnection:
     """An in-memory connection with the views, able to read the lake and nothing else.
 
     With a ``memory_limit`` (what `jobping sql` gives a user's query) it never spills to disk either.
+    With ``caching`` it keeps every file's footer and the bytes it read for the next query: faster
+    when it is asked more than once; about 240 KB a file of analyse batches (190 MB at 800 files).
 
     Every query reads the snapshot of the moment the reader was opened, so one reader's queries
     agree with each other; open a new reader to see newer commits. A snapshot's files stay for
@@ -315,7 +319,7 @@ def reader(lake: Lake | Path | str, *, memory_limit: str | None = None) -> duckd
     """
     lake = Lake.of(lake)
     # opening runs only our own statements: any failure of theirs is the lake's data or its reach
-    return quarantining(lake, lambda: _open_reader(lake, memory_limit), search=True)
+    return quarantining(lake, lambda: _open_reader(lake, memory_limit, caching), search=True)
 
 
 def quarantining(
@@ -344,7 +348,7 @@ def quarantining(
     raise LakeDamagedError(f"more than {MAX_QUARANTINED_PER_OPEN} unreadable files in {lake}; see its quarantine/")
 
 
-def _open_reader(lake: Lake, memory_limit: str | None) -> duckdb.DuckDBPyConnection:
+def _open_reader(lake: Lake, memory_limit: str | None, caching: bool) -> duckdb.DuckDBPyConnection:
     snapshot = LakeSnapshot.of(lake)
     if snapshot is None:
         raise LakeEmptyError(f"the lake {lake} holds no enriched jobs yet: run `jobping analyse` first")
@@ -353,8 +357,9 @@ def _open_reader(lake: Lake, memory_limit: str | None) -> duckdb.DuckDBPyConnect
         # no spill files, not even while the views are made: the temp directory (./.tmp by default)
         # would be a second readable place
         con.execute("SET temp_directory = ''")
-        # the probe below reads every file's footer; the cache lets the caller's queries reuse them
-        con.execute("SET parquet_metadata_cache = true")
+        # the probe below reads every file's footer; the caches let the caller's queries reuse them
+        con.execute(f"SET parquet_metadata_cache = {str(caching).lower()}")
+        con.execute(f"SET enable_external_file_cache = {str(caching).lower()}")
         # a probe that reads one column of every file the snapshot names, so that a damaged one shows now
         # (a count(*) would read only the log): a page damaged in another column shows when a query reads it
         con.execute(f"SELECT count(job_key) FROM {scan(lake.history_uri, snapshot.history_version)}").fetchall()  # noqa: S608

@@ -71,7 +71,7 @@ def new_fitting_matches(lake: Lake, min_score: int) -> tuple[int, list[Match]]:
 
     def read() -> tuple[int, list[Match]]:
         try:
-            con = reader(lake)
+            con = reader(lake, caching=False)
         except LakeEmptyError:
             return 0, []
         with con:
