@@ -26,6 +26,24 @@ def posting(n: int, title: str = "Data Engineer") -> str:
     return json.dumps({"title": f"{title} {n}", "job_url": f"https://jobs.example.com/{n}"})
 
 
+DESCRIPTION = (
+    "## About us\n\nWiener Würfel builds booking and point-of-sale systems for restaurants in Austria.\n\n"
+    "## What you will do\n\n* Own our Airflow pipelines and dbt models\n* Move the warehouse to Snowflake\n"
+    "* Build streaming ingestion with Kafka and Python\n* Mentor two junior data engineers\n\n"
+    "## What we ask\n\n* Five years of Python and SQL\n* Experience with AWS and Terraform\n"
+)
+
+
+def cross_post(site: str, n: int, *, company: str = "Wiener Würfel GmbH", location: str = "Wien, Austria") -> str:
+    """The same job as another board shows it: the company and city may be written another way."""
+    return json.dumps(
+        {
+            "site": site, "id": str(n), "title": "Data Platform Engineer (m/w/d)", "company": company,
+            "location": location, "job_url": f"https://{site}.example/jobs/{n}", "description": DESCRIPTION,
+        }
+    )  # fmt: skip
+
+
 @dataclass
 class FakeQueue:
     """A queue and its DLQ in memory; ``dlq_down`` makes dead-lettering raise as during an outage."""
@@ -90,6 +108,8 @@ class FakeLake:
     rows: list[Analysed] = field(default_factory=list)
     write_failures: int = 0
     writes: int = 0
+    # the keys of each group_members read, in order
+    member_reads: list[list[str]] = field(default_factory=list)
 
     def stored_versions(self) -> StoredIndex:
         return StoredIndex(self.versions)
@@ -98,6 +118,7 @@ class FakeLake:
         return {a.grouping.group_key for a in self.rows if a.grouping is not None and a.grouping.group_key}
 
     def group_members(self, keys: Sequence[str]) -> list[StoredMember]:
+        self.member_reads.append(list(keys))
         newest = {a.envelope.job_key: a for a in self.rows if a.grouping is not None and a.grouping.group_key in keys}
         return [
             StoredMember(

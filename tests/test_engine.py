@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
 
@@ -11,7 +10,7 @@ from jobping.engine.batch import BatchHandler, CostBudget, RetryPolicy
 from jobping.engine.drain import AnalyseReport, DrainOptions, Limits, drain
 from jobping.engine.ports import StoredVersion
 from jobping.errors import ConfigurationError
-from tests.fakes import FakeAnalyser, FakeLake, FakeQueue, MemoryAnswers, posting
+from tests.fakes import FakeAnalyser, FakeLake, FakeQueue, MemoryAnswers, cross_post, posting
 
 FAST = DrainOptions(receive_wait_seconds=0, concurrency=4, retry=RetryPolicy(attempts=3, backoff_seconds=0))
 
@@ -210,24 +209,6 @@ def test_a_stored_version_is_its_job_content_and_prompt() -> None:
     assert isinstance(version, StoredVersion)
     assert version.prompt_version == "p1"
     assert version.job_key == lake.rows[0].envelope.job_key
-
-
-DESCRIPTION = (
-    "## About us\n\nWiener Würfel builds booking and point-of-sale systems for restaurants in Austria.\n\n"
-    "## What you will do\n\n* Own our Airflow pipelines and dbt models\n* Move the warehouse to Snowflake\n"
-    "* Build streaming ingestion with Kafka and Python\n* Mentor two junior data engineers\n\n"
-    "## What we ask\n\n* Five years of Python and SQL\n* Experience with AWS and Terraform\n"
-)
-
-
-def cross_post(site: str, n: int, *, company: str = "Wiener Würfel GmbH", location: str = "Wien, Austria") -> str:
-    """The same job as another board shows it: the company and city may be written another way."""
-    return json.dumps(
-        {
-            "site": site, "id": str(n), "title": "Data Platform Engineer (m/w/d)", "company": company,
-            "location": location, "job_url": f"https://{site}.example/jobs/{n}", "description": DESCRIPTION,
-        }
-    )  # fmt: skip
 
 
 def test_the_same_job_on_two_boards_is_analysed_once_and_shares_one_group() -> None:

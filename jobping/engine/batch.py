@@ -170,8 +170,12 @@ class BatchHandler:
         for message_id, placement in placements.items():
             # what got no analysis is no member to reuse from; a posting placed after it analyses its own
             if not isinstance(outcomes[message_id], Stored):
-                placement.settle(None, reused=False)
-        return await asyncio.to_thread(self._settle, messages, outcomes, envelopes)
+                placement.give_up()
+        result = await asyncio.to_thread(self._settle, messages, outcomes, envelopes)
+        # the rows are durable: their keys' members can be read back from the lake. A batch that raised
+        # forgets nothing (its rows may be stored or not): its keys' members stay until the drain ends
+        await self.groups.forget(placements.values())
+        return result
 
     def _triage(self, messages: Sequence[ReceivedMessage], outcomes: dict[str, Outcome]) -> list[tuple[str, Envelope]]:
         """Parse every message: poison is dead-lettered, what is stored is skipped, the rest is to do."""

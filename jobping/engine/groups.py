@@ -3,15 +3,17 @@
 The lake says once per drain which group keys it holds, and, for the keys a batch meets, their
 members' descriptions and analyses (one read per such batch). A posting this drain places joins
 its key's members at once, its analysis still to come: a cross-post in a later batch waits for
-that analysis instead of paying for a second one. jobping/grouping.py decides; this keeps the
-members.
+that analysis instead of paying for a second one. Once every member of a key is in the lake (or
+its batch is over without a row for it), the key's members are forgotten, and read back from the
+lake when a later batch meets the key: a drain holds the keys of its batches in flight, not of
+all it has met. jobping/grouping.py decides; this keeps the members.
 """
 
 from __future__ import annotations
 
 import asyncio
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from jobping.analysis import AnalysisResult
@@ -33,6 +35,8 @@ class _Known:
     result: asyncio.Future[AnalysisResult | None]
     # it reuses another member's analysis: it will have none of its own
     reusing: bool = False
+    # True: its row is in the lake; False: its batch is over with no row for it; None: its batch is not over
+    stored: bool | None = None
 
     def member(self) -> Member:
         pending = not self.result.done()
@@ -70,38 +74,73 @@ class Placement:
             return self.grouping
         return Grouping(self.grouping.group_key, self.grouping.job_group)
 
+    def give_up(self) -> None:
+        """This posting gets no row from its batch: no analysis to reuse, nothing to keep once its key is forgotten."""
+        self.settle(None, reused=False)
+        if self.own is not None:
+            self.own.stored = False
+
 
 @dataclass
 class Groups:
-    """The members of each group key a drain has met: stored before it, and placed by it."""
+    """The members of the group keys a drain has met and not forgotten: stored before it, and placed by it.
+
+    A key is forgotten once none of its members is in a batch still running: the lake holds them all,
+    and gives them back (with ``stored_keys``) when a later batch meets the key.
+    """
 
     source: Lake
     prompt_version: str
     # read with the first batch that has a key: a run that receives nothing reads nothing
     stored_keys: set[str] | None = None
     members: dict[str, list[_Known]] = field(default_factory=dict)
+    # held across the lake reads of place_all and by forget: a batch meeting a key whose members another
+    # batch is reading waits for them, and no key is forgotten between a read and the placements after it
+    _changing: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
     async def place_all(self, todo: Sequence[tuple[str, Envelope]]) -> dict[str, Placement]:
-        """Each posting (by message id) placed in its group, after one read of the stored members
-        of the keys these postings have and no earlier batch read."""
+        """Each posting (by message id) placed in its group, after one read of the stored members of
+        the keys these postings have that are not held: met by no earlier batch, or forgotten since."""
         keys = {message_id: key_of(envelope) for message_id, envelope in todo}
         wanted = {key for key in keys.values() if key is not None}
-        if wanted and self.stored_keys is None:
-            self.stored_keys = await asyncio.to_thread(self.source.group_keys)
-        missing = sorted(key for key in wanted - self.members.keys() if key in (self.stored_keys or set()))
-        for key in wanted - self.members.keys():
-            self.members[key] = []
-        if missing:
-            for stored in await asyncio.to_thread(self.source.group_members, missing):
-                self._add_stored(stored)
-        return {message_id: self.place(envelope, keys[message_id]) for message_id, envelope in todo}
+        async with self._changing:
+            if wanted and self.stored_keys is None:
+                self.stored_keys = await asyncio.to_thread(self.source.group_keys)
+            missing = sorted(key for key in wanted - self.members.keys() if key in (self.stored_keys or set()))
+            for key in wanted - self.members.keys():
+                self.members[key] = []
+            if missing:
+                for stored in await asyncio.to_thread(self.source.group_members, missing):
+                    self._add_stored(stored)
+            return {message_id: self.place(envelope, keys[message_id]) for message_id, envelope in todo}
+
+    async def forget(self, placements: Iterable[Placement]) -> None:
+        """The batch of ``placements`` is over and its rows are durably written: each of their keys
+        none of whose members is pending (its analysis, or its batch's write) is forgotten, to be read
+        back from the lake when a later posting meets it."""
+        keys: set[str] = set()
+        for placement in placements:
+            if placement.own is not None and placement.own.stored is None:
+                # the batch gave up on the postings it wrote no row for: the others are written
+                placement.own.stored = True
+            if placement.grouping.group_key is not None:
+                keys.add(placement.grouping.group_key)
+        async with self._changing:
+            for key in keys:
+                members = self.members.get(key, [])
+                if any(known.stored is None or not known.result.done() for known in members):
+                    continue
+                self.members.pop(key, None)
+                # no keys read yet: the drain's first read of them finds this one
+                if self.stored_keys is not None and any(known.stored for known in members):
+                    self.stored_keys.add(key)
 
     def _add_stored(self, stored: StoredMember) -> None:
         result: asyncio.Future[AnalysisResult | None] = asyncio.get_running_loop().create_future()
         # only a member's own analysis, under today's prompt and profile, is reused
         current = stored.result is not None and stored.result.prompt_version == self.prompt_version
         result.set_result(stored.result if current and stored.analysis_of is None else None)
-        known = _Known(stored.job_key, stored.job_group, _compact(fingerprint(stored.description)), result)
+        known = _Known(stored.job_key, stored.job_group, _compact(fingerprint(stored.description)), result, stored=True)
         self.members.setdefault(stored.group_key, []).append(known)
 
     def place(self, envelope: Envelope, key: str | None) -> Placement:

@@ -1,0 +1,168 @@
+"""Job groups while draining: a key's members are forgotten once the lake holds them all, read back when met again."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from jobping.contract import Envelope, parse_message
+from jobping.engine.batch import BatchHandler, CostBudget, RetryPolicy
+from jobping.engine.drain import DrainOptions, drain
+from jobping.engine.groups import Groups, Placement, key_of
+from jobping.engine.ports import Analysed, Grouping, StoredMember
+from storage.lake import Lake
+from storage.store import LakeStore, group_members, open_lake
+from tests.fakes import SENT, FakeAnalyser, FakeLake, FakeQueue, cross_post
+
+# one batch at a time: a batch is written before the next is received
+ONE_BATCH_AT_A_TIME = DrainOptions(receive_wait_seconds=0, concurrency=1, retry=RetryPolicy(backoff_seconds=0))
+JOB = "linkedin:1"
+KEY = key_of(parse_message(cross_post("linkedin", 1), SENT))
+
+
+def other_job(n: int) -> str:
+    """A posting of a job of its own, under a group key of its own."""
+    return json.dumps({"title": "Analyst", "company": f"Firm {n}", "job_url": f"https://firms.example/{n}"})
+
+
+def envelope(body: str) -> Envelope:
+    return parse_message(body, SENT)
+
+
+class CountingStore(LakeStore):
+    """The real lake, with each group_members read's keys noted."""
+
+    def __init__(self, lake: Lake) -> None:
+        super().__init__(lake)
+        self.member_reads: list[list[str]] = []
+
+    def group_members(self, keys: Sequence[str]) -> list[StoredMember]:
+        self.member_reads.append(list(keys))
+        return super().group_members(keys)
+
+
+def test_a_cross_post_long_after_its_job_was_written_and_forgotten_reuses_its_analysis(tmp_path: Path) -> None:
+    lake, analyser = open_lake(Lake(tmp_path)), FakeAnalyser()
+    store, queue = CountingStore(lake), FakeQueue()
+    queue.send(cross_post("linkedin", 1), *(other_job(n) for n in range(39)))
+    queue.send(cross_post("glassdoor", 2, company="Wiener Würfel", location="Vienna, AT"))
+    report = asyncio.run(drain(queue, store, analyser, options=ONE_BATCH_AT_A_TIME))
+    assert (report.batches, report.stored, report.reused) == (5, 41, 1)
+    assert analyser.calls["Data Platform Engineer (m/w/d)"] == 1
+    # one read, of the one forgotten key met again: the other jobs' keys are forgotten and never read
+    assert store.member_reads == [[KEY]]
+    first, second = sorted(group_members(lake, [KEY]), key=lambda member: member.job_key != JOB)
+    assert (first.job_key, first.analysis_of) == (JOB, None)
+    assert (second.job_group, second.analysis_of) == (first.job_group, JOB)
+
+
+def test_members_read_after_a_write_of_this_process_hold_that_write(tmp_path: Path) -> None:
+    store = LakeStore(open_lake(Lake(tmp_path)))
+    assert store.group_keys() == set()
+    result = asyncio.run(FakeAnalyser().analyse(envelope(cross_post("linkedin", 1)).posting))
+    written: list[str] = []
+    for n, site in enumerate(("linkedin", "glassdoor"), start=1):
+        posted = envelope(cross_post(site, n))
+        store.write([Analysed(posted, result, datetime.now(UTC), f"m{n}", Grouping(KEY, KEY))])
+        written.append(posted.job_key)
+        assert sorted(member.job_key for member in store.group_members([KEY])) == sorted(written)
+
+
+async def placed(groups: Groups, body: str) -> Placement:
+    """The posting placed as a batch of its own."""
+    return (await groups.place_all([("m", envelope(body))]))["m"]
+
+
+async def write(lake: FakeLake, body: str, placement: Placement, *, reused: bool) -> None:
+    """Settle the posting with its analysis (its own, or the one it reuses) and write its row, as its batch does."""
+    result = await placement.reusable() if reused else await FakeAnalyser().analyse(envelope(body).posting)
+    assert result is not None
+    lake.write([Analysed(envelope(body), result, SENT, body, placement.settle(result, reused=reused))])
+
+
+def test_a_key_is_kept_while_a_member_of_it_is_in_flight_and_read_back_once_forgotten() -> None:
+    lake = FakeLake()
+    first_body, second_body = cross_post("linkedin", 1), cross_post("glassdoor", 2)
+
+    async def main() -> tuple[list[str], Placement]:
+        groups = Groups(lake, "p1")
+        first = await placed(groups, first_body)
+        # a cross-post in a later batch, placed before the first batch is written: it reuses the first's analysis
+        second = await placed(groups, second_body)
+        await write(lake, first_body, first, reused=False)
+        await groups.forget([first])
+        kept = list(groups.members)
+        await write(lake, second_body, second, reused=True)
+        await groups.forget([second])
+        assert KEY not in groups.members
+        return kept, await placed(groups, cross_post("indeed", 3))
+
+    kept, third = asyncio.run(main())
+    assert kept == [KEY]
+    assert lake.member_reads == [[KEY]]
+    assert (third.grouping.job_group, third.grouping.analysis_of) == (KEY, JOB)
+
+
+def test_a_key_whose_postings_got_no_row_is_forgotten_and_not_read_again() -> None:
+    lake = FakeLake()
+
+    async def main() -> Placement:
+        groups = Groups(lake, "p1")
+        given_up = await placed(groups, cross_post("linkedin", 1))
+        given_up.give_up()
+        await groups.forget([given_up])
+        assert KEY not in groups.members
+        return await placed(groups, cross_post("glassdoor", 2))
+
+    again = asyncio.run(main())
+    assert lake.member_reads == []
+    assert (again.grouping.job_group, again.grouping.analysis_of) == (KEY, None)
+
+
+def test_a_batch_whose_write_failed_forgets_none_of_its_members() -> None:
+    queue, lake = FakeQueue(), FakeLake(write_failures=1)
+    queue.send(cross_post("linkedin", 1))
+    handle = BatchHandler(queue, lake, FakeAnalyser(), stored=lake.stored_versions(), budget=CostBudget(None, 4))
+    with pytest.raises(OSError, match="No space left"):
+        asyncio.run(handle(queue.receive(10, 0)))
+    assert [known.job_key for known in handle.groups.members[KEY]] == [JOB]
+
+
+class SlowLake(FakeLake):
+    """A lake whose group_members read waits until the test lets it answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reading, self.answer = threading.Event(), threading.Event()
+
+    def group_members(self, keys: Sequence[str]) -> list[StoredMember]:
+        self.reading.set()
+        self.answer.wait(timeout=10)
+        return super().group_members(keys)
+
+
+def test_a_batch_meeting_a_key_another_batch_is_reading_waits_for_its_members() -> None:
+    lake, earlier = SlowLake(), FakeQueue()
+    earlier.send(cross_post("linkedin", 1))
+    asyncio.run(drain(earlier, lake, FakeAnalyser(), options=ONE_BATCH_AT_A_TIME))
+
+    async def main() -> Placement:
+        groups = Groups(lake, "p1")
+        reading = asyncio.create_task(placed(groups, cross_post("glassdoor", 2)))
+        await asyncio.to_thread(lake.reading.wait, 10)
+        waiting = asyncio.create_task(placed(groups, cross_post("indeed", 3)))
+        # it runs as far as it can while the other batch's read is under way
+        await asyncio.sleep(0)
+        lake.answer.set()
+        await reading
+        return await waiting
+
+    later = asyncio.run(main())
+    assert lake.member_reads == [[KEY]]
+    assert (later.grouping.job_group, later.grouping.analysis_of) == (KEY, JOB)
