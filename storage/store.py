@@ -74,7 +74,9 @@ ANALYSIS_COLUMNS = (
     "fit_score", "verdict", "seniority", "remote_policy", "skills", "salary_min_yearly", "salary_max_yearly",
     "salary_currency", "red_flags", "summary",
 )  # fmt: skip
-MEMBER_COLUMNS = ("job_key", "group_key", "job_group", "description", "analysis_of", "model", "prompt_version")
+MEMBER_COLUMNS = (
+    "job_key", "group_key", "job_group", "description", "analysis_of", "model", "prompt_version", "description_cut",
+)  # fmt: skip
 
 
 def group_keys(lake: Lake | Path | str) -> set[str]:
@@ -102,12 +104,14 @@ def group_members(lake: Lake | Path | str, keys: Sequence[str]) -> list[StoredMe
 
 
 def _member(row: tuple[Any, ...]) -> StoredMember:
-    job_key, key, job_group, description, analysis_of, model, prompt_version = row[: len(MEMBER_COLUMNS)]
+    job_key, key, job_group, description, analysis_of, model, prompt_version, cut = row[: len(MEMBER_COLUMNS)]
     answer = dict(zip(ANALYSIS_COLUMNS, row[len(MEMBER_COLUMNS) :], strict=True))
     try:
+        # a posting that reuses this analysis says, as this one's row does, whether it came from a description cut short
         result: AnalysisResult | None = AnalysisResult(
-            analysis=JobAnalysis.model_validate(answer), model=model, prompt_version=prompt_version
-        )
+            analysis=JobAnalysis.model_validate(answer), model=model, prompt_version=prompt_version,
+            description_cut=bool(cut),
+        )  # fmt: skip
     except ValidationError:
         # a row no current analysis would give (an older schema): it places postings, it is not reused
         result = None

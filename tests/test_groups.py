@@ -74,6 +74,16 @@ def test_members_read_after_a_write_of_this_process_hold_that_write(tmp_path: Pa
         assert sorted(member.job_key for member in store.group_members([KEY])) == sorted(written)
 
 
+def test_a_member_read_back_keeps_whether_its_analysis_saw_a_description_cut_short(tmp_path: Path) -> None:
+    store = LakeStore(open_lake(Lake(tmp_path)))
+    posted = envelope(cross_post("linkedin", 1))
+    result = asyncio.run(FakeAnalyser().analyse(posted.posting)).model_copy(update={"description_cut": True})
+    store.write([Analysed(posted, result, datetime.now(UTC), "m1", Grouping(KEY, KEY))])
+    (member,) = store.group_members([KEY])
+    assert member.result is not None
+    assert member.result.description_cut
+
+
 async def placed(groups: Groups, body: str) -> Placement:
     """The posting placed as a batch of its own."""
     return (await groups.place_all([("m", envelope(body))]))["m"]
