@@ -1,4 +1,4 @@
-"""Job groups while draining: a key's members are forgotten once the lake holds them all, read back when met again."""
+"""Job groups while draining: past a cap, the keys the lake holds whole are forgotten, and read back when met again."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import jobping.engine.groups
 from jobping.contract import Envelope, parse_message
 from jobping.engine.batch import BatchHandler, CostBudget, RetryPolicy
 from jobping.engine.drain import DrainOptions, drain
@@ -47,7 +48,12 @@ class CountingStore(LakeStore):
         return super().group_members(keys)
 
 
-def test_a_cross_post_long_after_its_job_was_written_and_forgotten_reuses_its_analysis(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("held", "reads"), [(0, [[KEY]]), (None, [])])
+def test_a_cross_post_long_after_its_job_was_written_reuses_its_analysis_held_or_forgotten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, held: int | None, reads: list[list[str]]
+) -> None:
+    if held is not None:
+        monkeypatch.setattr(jobping.engine.groups, "MAX_HELD_MEMBERS", held)
     lake, analyser = open_lake(Lake(tmp_path)), FakeAnalyser()
     store, queue = CountingStore(lake), FakeQueue()
     queue.send(cross_post("linkedin", 1), *(other_job(n) for n in range(39)))
@@ -55,8 +61,9 @@ def test_a_cross_post_long_after_its_job_was_written_and_forgotten_reuses_its_an
     report = asyncio.run(drain(queue, store, analyser, options=ONE_BATCH_AT_A_TIME))
     assert (report.batches, report.stored, report.reused) == (5, 41, 1)
     assert analyser.calls["Data Platform Engineer (m/w/d)"] == 1
-    # one read, of the one forgotten key met again: the other jobs' keys are forgotten and never read
-    assert store.member_reads == [[KEY]]
+    # forgetting all it can: one read, of the one forgotten key met again, the other keys never read.
+    # Under the cap (41 members), nothing is forgotten and nothing read
+    assert store.member_reads == reads
     first, second = sorted(group_members(lake, [KEY]), key=lambda member: member.job_key != JOB)
     assert (first.job_key, first.analysis_of) == (JOB, None)
     assert (second.job_group, second.analysis_of) == (first.job_group, JOB)
@@ -101,7 +108,7 @@ def test_a_key_is_kept_while_a_member_of_it_is_in_flight_and_read_back_once_forg
     first_body, second_body = cross_post("linkedin", 1), cross_post("glassdoor", 2)
 
     async def main() -> tuple[list[str], Placement]:
-        groups = Groups(lake, "p1")
+        groups = Groups(lake, "p1", max_held=0)
         first = await placed(groups, first_body)
         # a cross-post in a later batch, placed before the first batch is written: it reuses the first's analysis
         second = await placed(groups, second_body)
@@ -123,7 +130,7 @@ def test_a_key_whose_postings_got_no_row_is_forgotten_and_not_read_again() -> No
     lake = FakeLake()
 
     async def main() -> Placement:
-        groups = Groups(lake, "p1")
+        groups = Groups(lake, "p1", max_held=0)
         given_up = await placed(groups, cross_post("linkedin", 1))
         given_up.give_up()
         await groups.forget([given_up])
@@ -135,7 +142,8 @@ def test_a_key_whose_postings_got_no_row_is_forgotten_and_not_read_again() -> No
     assert (again.grouping.job_group, again.grouping.analysis_of) == (KEY, None)
 
 
-def test_a_batch_whose_write_failed_forgets_none_of_its_members() -> None:
+def test_a_batch_whose_write_failed_forgets_none_of_its_members(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobping.engine.groups, "MAX_HELD_MEMBERS", 0)
     queue, lake = FakeQueue(), FakeLake(write_failures=1)
     queue.send(cross_post("linkedin", 1))
     handle = BatchHandler(queue, lake, FakeAnalyser(), stored=lake.stored_versions(), budget=CostBudget(None, 4))
@@ -176,3 +184,49 @@ def test_a_batch_meeting_a_key_another_batch_is_reading_waits_for_its_members() 
     later = asyncio.run(main())
     assert lake.member_reads == [[KEY]]
     assert (later.grouping.job_group, later.grouping.analysis_of) == (KEY, JOB)
+
+
+def test_past_the_cap_the_keys_met_least_recently_are_forgotten_first() -> None:
+    lake = FakeLake()
+    older, newer = cross_post("linkedin", 1), other_job(1)
+
+    async def main() -> tuple[set[str], Placement, Placement]:
+        groups = Groups(lake, "p1", max_held=1)
+        for body in (older, newer):
+            placement = await placed(groups, body)
+            await write(lake, body, placement, reused=False)
+            await groups.forget([placement])
+        held = set(groups.members)
+        same_job_elsewhere = json.dumps(
+            {"title": "Analyst", "company": "Firm 1", "job_url": "https://elsewhere.example/1"}
+        )
+        again_newer = await placed(groups, same_job_elsewhere)
+        return held, again_newer, await placed(groups, cross_post("glassdoor", 2))
+
+    held, again_newer, again_older = asyncio.run(main())
+    newer_key = key_of(envelope(newer))
+    assert held == {newer_key}
+    assert again_newer.grouping.group_key == newer_key
+    # the newer key was held: met again, it is not read; the older was forgotten and is read back
+    assert lake.member_reads == [[KEY]]
+    assert (again_older.grouping.job_group, again_older.grouping.analysis_of) == (KEY, JOB)
+
+
+def test_a_settled_key_met_again_is_not_forgotten_while_its_new_member_is_pending() -> None:
+    lake = FakeLake()
+
+    async def main() -> tuple[list[str], list[str]]:
+        groups = Groups(lake, "p1", max_held=1)
+        first = await placed(groups, cross_post("linkedin", 1))
+        await write(lake, cross_post("linkedin", 1), first, reused=False)
+        await groups.forget([first])
+        # met again: its cross-post waits for no write yet
+        await placed(groups, cross_post("glassdoor", 2))
+        other = await placed(groups, other_job(1))
+        await write(lake, other_job(1), other, reused=False)
+        await groups.forget([other])
+        return list(groups.members), [known.job_key for known in groups.members.get(KEY, [])]
+
+    held, members = asyncio.run(main())
+    assert held == [KEY]
+    assert members == [JOB, "glassdoor:2"]

@@ -3,10 +3,10 @@
 The lake says once per drain which group keys it holds, and, for the keys a batch meets, their
 members' descriptions and analyses (one read per such batch). A posting this drain places joins
 its key's members at once, its analysis still to come: a cross-post in a later batch waits for
-that analysis instead of paying for a second one. Once every member of a key is in the lake (or
-its batch is over without a row for it), the key's members are forgotten, and read back from the
-lake when a later batch meets the key: a drain holds the keys of its batches in flight, not of
-all it has met. jobping/grouping.py decides; this keeps the members.
+that analysis instead of paying for a second one. A drain holds at most MAX_HELD_MEMBERS members
+of keys whose members are all in the lake (or whose batches wrote no row for them): past that, it
+forgets the keys met least recently, and reads them back from the lake when a later batch meets
+them. jobping/grouping.py decides; this keeps the members.
 """
 
 from __future__ import annotations
@@ -22,6 +22,10 @@ from jobping.engine.ports import Grouping, Lake, StoredMember
 from jobping.grouping import Member, assign, fingerprint, group_key
 
 SHINGLE_TYPECODE = "I"
+# members of settled keys a drain holds before it forgets the least recently met: a night of the default
+# searches (20 results a board and term) holds them all, and a re-read scans every file of the history
+# (0.15 s at 800 commits); at about 3.5 KB a member, 2,000 take ~7 MB
+MAX_HELD_MEMBERS = 2_000
 
 
 @dataclass
@@ -85,8 +89,9 @@ class Placement:
 class Groups:
     """The members of the group keys a drain has met and not forgotten: stored before it, and placed by it.
 
-    A key is forgotten once none of its members is in a batch still running: the lake holds them all,
-    and gives them back (with ``stored_keys``) when a later batch meets the key.
+    A key is settled once none of its members is in a batch still running: the lake holds them all.
+    Past ``max_held`` members, the settled keys met least recently are forgotten, and the lake gives
+    them back (with ``stored_keys``) when a later batch meets them.
     """
 
     source: Lake
@@ -94,6 +99,10 @@ class Groups:
     # read with the first batch that has a key: a run that receives nothing reads nothing
     stored_keys: set[str] | None = None
     members: dict[str, list[_Known]] = field(default_factory=dict)
+    max_held: int = field(default_factory=lambda: MAX_HELD_MEMBERS)
+    # the settled keys, least recently met first: forgotten from the front
+    _settled: dict[str, None] = field(default_factory=dict, init=False, repr=False)
+    _held: int = field(default=0, init=False, repr=False)
     # held across the lake reads of place_all and by forget: a batch meeting a key whose members another
     # batch is reading waits for them, and no key is forgotten between a read and the placements after it
     _changing: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
@@ -116,8 +125,9 @@ class Groups:
 
     async def forget(self, placements: Iterable[Placement]) -> None:
         """The batch of ``placements`` is over and its rows are durably written: each of their keys
-        none of whose members is pending (its analysis, or its batch's write) is forgotten, to be read
-        back from the lake when a later posting meets it."""
+        none of whose members is pending (its analysis, or its batch's write) is settled, and past
+        ``max_held`` members the settled keys met least recently are forgotten, to be read back from
+        the lake when a later posting meets them."""
         keys: set[str] = set()
         for placement in placements:
             if placement.own is not None and placement.own.stored is None:
@@ -127,10 +137,15 @@ class Groups:
                 keys.add(placement.grouping.group_key)
         async with self._changing:
             for key in keys:
-                members = self.members.get(key, [])
-                if any(known.stored is None or not known.result.done() for known in members):
+                if any(known.stored is None or not known.result.done() for known in self.members.get(key, [])):
                     continue
-                self.members.pop(key, None)
+                self._settled.pop(key, None)
+                self._settled[key] = None
+            while self._held > self.max_held and self._settled:
+                key = next(iter(self._settled))
+                del self._settled[key]
+                members = self.members.pop(key, [])
+                self._held -= len(members)
                 # no keys read yet: the drain's first read of them finds this one
                 if self.stored_keys is not None and any(known.stored for known in members):
                     self.stored_keys.add(key)
@@ -141,7 +156,7 @@ class Groups:
         current = stored.result is not None and stored.result.prompt_version == self.prompt_version
         result.set_result(stored.result if current and stored.analysis_of is None else None)
         known = _Known(stored.job_key, stored.job_group, _compact(fingerprint(stored.description)), result, stored=True)
-        self.members.setdefault(stored.group_key, []).append(known)
+        self._join(stored.group_key, known)
 
     def place(self, envelope: Envelope, key: str | None) -> Placement:
         """The posting's group among the members of its ``key`` known now; it joins them before this returns."""
@@ -152,8 +167,14 @@ class Groups:
         future: asyncio.Future[AnalysisResult | None] = asyncio.get_running_loop().create_future()
         own = _Known(envelope.job_key, chosen.job_group, _compact(fp), future, reusing=source is not None)
         if key is not None:
-            self.members.setdefault(key, []).append(own)
+            self._join(key, own)
         return Placement(Grouping(key, chosen.job_group, chosen.analysis_of), source=source, own=own)
+
+    def _join(self, key: str, known: _Known) -> None:
+        self.members.setdefault(key, []).append(known)
+        self._held += 1
+        # met again: pending until its batch is over
+        self._settled.pop(key, None)
 
 
 def key_of(envelope: Envelope) -> str | None:
