@@ -22,6 +22,7 @@ from prefect.tasks import exponential_backoff
 from prefect.utilities.annotations import quote
 from pydantic import Field
 
+from flows.preflight import preflight_failure
 from jobping.engine.batch import BatchHandler, RetryPolicy
 from jobping.engine.drain import AnalyseReport, DrainOptions, Limits, drain
 from jobping.engine.outcomes import BatchResult, TopMatch
@@ -111,6 +112,10 @@ async def analyse(
 ) -> AnalyseReport:
     """Drain the queue: receive up to ten at a time, analyse, append to the lake, then delete."""
     settings = Settings()
+    failure = preflight_failure(settings)
+    if failure is not None:
+        # prefect takes a returned state as the run's end: one line, no traceback
+        return failure  # type: ignore[return-value]
     logger = get_run_logger()
     analyser = make_analyser(settings.llm, load_profile(settings.profile_path))
     sqs = make_sqs_client(settings)
