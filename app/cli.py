@@ -604,7 +604,7 @@ def stack_status() -> None:
 
     settings = _settings()
     parts = stack.status(settings)
-    rows = [(p.name, p.where, "running" if p.running else "not running", p.pid or "") for p in parts]
+    rows = [(p.name, p.where, p.state, p.pid or "") for p in parts]
     console.print(_table(["part", "where", "state", "pid"], rows))
     from storage.lake import QUARANTINE, Lake
 
