@@ -768,8 +768,9 @@ def service_status(
     settings = _settings()
     chosen = _platform(platform)
     states = service.status(settings, chosen, folder or service.default_dir(chosen))
-    rows = [(s.unit, "yes" if s.installed else "no", s.manager, s.runner, s.log) for s in states]
-    console.print(_table(["unit", "installed", "service manager", "runner", "log"], rows, max_chars=200))
+    rows = [(s.unit, "yes" if s.installed else "no", s.manager, s.runner) for s in states]
+    console.print(_table(["unit", "installed", "service manager", "runner"], rows))
+    console.print(Text(f"logs: {', '.join(str(s.log) for s in states)} (rotated)"), soft_wrap=True)
 
 
 def _run_query(

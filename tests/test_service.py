@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import plistlib
 import signal
@@ -97,7 +98,7 @@ def test_systemd_analyze_verify_accepts_every_printed_unit(user_env: dict[str, s
     for text in units.values():
         assert "Restart=always\n" in text
         assert "WantedBy=default.target\n" in text
-        assert f"Environment=\"JOBPING_PREFECT_PORT={user_env['JOBPING_PREFECT_PORT']}\"\n" in text
+        assert f'Environment="JOBPING_PREFECT_PORT={user_env["JOBPING_PREFECT_PORT"]}"\n' in text
 
 
 def test_without_the_embedded_emulator_there_is_no_emulator_unit(user_env: dict[str, str]) -> None:
@@ -178,7 +179,7 @@ def test_a_command_writing_past_max_bytes_leaves_at_most_backups_plus_one_files(
 
 def _answers(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=2) as reply:  # noqa: S310 - a local test url
+        with urllib.request.urlopen(url, timeout=2) as reply:
             return bool(reply.status == 200)
     except OSError:
         return False
@@ -195,7 +196,7 @@ def _wait(condition: Any, what: str, seconds: float = START_SECONDS) -> None:
 def emulator_runner(user_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`jobping stack run emulator` with logs rotated at 1 KiB, as a service manager would start it."""
     env = user_env | {"JOBPING_LOG_MAX_BYTES": "1024", "JOBPING_LOG_BACKUPS": "2"}
-    process = subprocess.Popen([JOBPING, "stack", "run", "emulator"], env=env, stdout=subprocess.PIPE,  # noqa: S603
+    process = subprocess.Popen([JOBPING, "stack", "run", "emulator"], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     url = f"http://127.0.0.1:{env['JOBPING_EMULATOR_PORT']}/moto-api/data.json"
     _wait(lambda: _answers(url) or process.poll() is not None, "the emulator answers")
@@ -215,7 +216,7 @@ def test_stack_run_rotates_its_component_s_log_and_stops_it_on_sigterm(
     for _ in range(200):
         assert _answers(url)
     run = Path(user_env["JOBPING_DATA_DIR"], "run")
-    _wait(lambda: (run / "emulator.log.2").exists(), "the log rotated twice")
+    _wait((run / "emulator.log.2").exists, "the log rotated twice")
     os.kill(emulator_runner.pid, signal.SIGTERM)
     assert emulator_runner.wait(timeout=COMMAND_SECONDS) == 0
     with socket.socket() as probe:
@@ -232,13 +233,48 @@ def test_stack_status_and_down_tell_a_part_run_as_a_service_and_leave_it_running
 ) -> None:
     status = jobping(user_env, "stack", "status")
     row = next(line for line in status.stdout.splitlines() if "SQS emulator" in line)
-    assert "running (pid" in row and "foreground)" in row, status.stdout
+    assert "running (pid" in row, status.stdout
+    assert "foreground)" in row, status.stdout
     down = jobping(user_env, "stack", "down")
     assert down.returncode == 0, down.stderr
     assert "running as services: emulator (pid" in down.stdout, down.stdout
     assert "ctrl-c in the terminal that runs `jobping stack run`" in down.stdout
     assert _answers(f"http://127.0.0.1:{user_env['JOBPING_EMULATOR_PORT']}/moto-api/data.json")
     assert emulator_runner.poll() is None
+
+
+def test_a_part_that_fails_fast_is_started_again_later_and_status_says_so(
+    user_env: dict[str, str], tmp_path: Path
+) -> None:
+    run = Path(user_env["JOBPING_DATA_DIR"], "run")
+    record = run / "services" / "emulator.json"
+    with socket.socket() as taken:
+        # the emulator's port held by something else: moto exits at once, as in a crash loop
+        taken.bind(("127.0.0.1", int(user_env["JOBPING_EMULATOR_PORT"])))
+        taken.listen()
+        first = subprocess.run([JOBPING, "stack", "run", "emulator"], env=user_env, capture_output=True, text=True,
+                               timeout=COMMAND_SECONDS, check=False)  # fmt: skip
+    assert first.returncode != 0, first.stdout
+    assert json.loads(record.read_text())["failures"] == 1
+    # four fast failures in a row, as a runner leaves them: the next start waits 40 s, long
+    # enough for the status command below whatever the machine's load
+    record.write_text(json.dumps(json.loads(record.read_text()) | {"failures": 4}))
+    second = subprocess.Popen([JOBPING, "stack", "run", "emulator"], env=user_env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        _wait(lambda: "4 fast failures in a row: starting the SQS emulator in 40 s" in
+              (run / "emulator.log").read_text(), "the second start backs off")  # fmt: skip
+        status = jobping(user_env, "stack", "service", "status", "--dir", str(tmp_path))
+        assert f"backing off after 4 failures (runner pid {second.pid})" in status.stdout, status.stdout
+        # stopped while it waits: a clean stop, not a failure
+        os.kill(second.pid, signal.SIGTERM)
+        assert second.wait(timeout=COMMAND_SECONDS) == 0
+    finally:
+        if second.poll() is None:
+            os.killpg(second.pid, signal.SIGKILL)
+            second.wait(timeout=COMMAND_SECONDS)
+    assert (run / "emulator.log").read_text().count("exited with code") == 1
+    assert json.loads(record.read_text())["state"] == "exited"
 
 
 def test_every_long_running_compose_service_restarts_unless_stopped() -> None:
