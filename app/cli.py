@@ -723,7 +723,7 @@ def service_install(
     platform: Annotated[str | None, _PLATFORM] = None, folder: Annotated[Path | None, _DIR] = None
 ) -> None:
     """Install the units, enable and start them (started at boot), and deploy onto their server."""
-    from app import service
+    from app import service, stack
 
     settings = _settings()
     chosen = _platform(platform)
@@ -735,6 +735,12 @@ def service_install(
         console.print(Text(f"wrote {names} to {target}; nothing started (`--dir` only writes)"), soft_wrap=True)
         return
     console.print(Text(f"installed and started {names} in {target}; deployed prefect.yaml"), soft_wrap=True)
+    if os.environ.get(stack.AUTH_ENV, "").strip():
+        # no unit carries a secret: the services use data/prefect/api-auth unless told otherwise
+        console.print(
+            f"{stack.AUTH_ENV} is set in this shell, but no unit carries it: put it in ~/.config/jobping/env "
+            "(chmod 600) and install again, or unset it to use the services' password"
+        )
     console.print(Text(f"logs: {settings.run_dir}/<part>.log, rotated; `jobping stack service status` shows them"),
                   soft_wrap=True)  # fmt: skip
     if chosen == "systemd":

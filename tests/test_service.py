@@ -27,6 +27,8 @@ SYSTEMD_ANALYZE = next((p for p in ("/usr/bin/systemd-analyze", "/bin/systemd-an
                        "/usr/bin/systemd-analyze")  # fmt: skip
 COMMAND_SECONDS = 60.0
 START_SECONDS = 60.0
+# a Prefect server answers 5-12 s after start on a quiet machine; `stack up` deploys within this too
+SERVER_START_SECONDS = 240.0
 POLL_SECONDS = 0.2
 OPENAI_KEY = "sk-service-test-" + "k3y" * 8
 WEBHOOK = "https://hooks.example.com/services/T0/B0/" + "t0ken" * 5
@@ -275,6 +277,49 @@ def test_a_part_that_fails_fast_is_started_again_later_and_status_says_so(
             second.wait(timeout=COMMAND_SECONDS)
     assert (run / "emulator.log").read_text().count("exited with code") == 1
     assert json.loads(record.read_text())["state"] == "exited"
+
+
+def test_stack_up_beside_a_server_run_as_a_service_starts_nothing_and_deploys_onto_it(
+    user_env: dict[str, str],
+) -> None:
+    env = user_env | {"JOBPING_SCRAPE_SOURCE": "sample", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    # the password the runner generates into data/prefect/api-auth, as a service would have it
+    env.pop("PREFECT_SERVER_API_AUTH_STRING")
+    server = subprocess.Popen([JOBPING, "stack", "run", "server"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        health = f"http://127.0.0.1:{env['JOBPING_PREFECT_PORT']}/api/health"
+        _wait(lambda: _answers(health) or server.poll() is not None, "the server answers", SERVER_START_SECONDS)
+        assert server.poll() is None
+        up = subprocess.run([JOBPING, "stack", "up"], env=env, capture_output=True, text=True,
+                            timeout=SERVER_START_SECONDS, check=False)  # fmt: skip
+        assert up.returncode == 0, up.stderr
+        assert "running as services: server (pid" in up.stdout, up.stdout
+        assert "deployed prefect.yaml onto their server" in up.stdout
+        run = Path(env["JOBPING_DATA_DIR"], "run")
+        # no worker, autoscaler or emulator of `stack up`'s own beside the service
+        assert not (run / "stack.json").exists()
+        assert not (run / "prefect-worker.log").exists()
+        deployments = subprocess.run([str(Path(JOBPING).parent / "prefect"), "deployment", "ls"],
+                                     env=env | _prefect_client_env(env), capture_output=True, text=True,
+                                     timeout=COMMAND_SECONDS, check=False)  # fmt: skip
+        assert deployments.returncode == 0, deployments.stderr
+        for name in ("scrape/scrape", "analyse/analyse"):
+            assert name in deployments.stdout
+    finally:
+        os.kill(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=COMMAND_SECONDS)
+        finally:
+            if server.poll() is None:
+                os.killpg(server.pid, signal.SIGKILL)
+
+
+def _prefect_client_env(env: dict[str, str]) -> dict[str, str]:
+    """What a Prefect client needs to reach the server `jobping stack run server` started."""
+    auth = Path(env["JOBPING_DATA_DIR"], "prefect", "api-auth").read_text(encoding="ascii").strip()
+    return {"PREFECT_API_URL": f"http://127.0.0.1:{env['JOBPING_PREFECT_PORT']}/api", "PREFECT_API_AUTH_STRING": auth,
+            "PREFECT_HOME": str(Path(env["JOBPING_DATA_DIR"], "prefect"))}  # fmt: skip
 
 
 def test_every_long_running_compose_service_restarts_unless_stopped() -> None:
