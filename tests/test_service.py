@@ -161,6 +161,17 @@ def test_install_without_systemctl_writes_the_units_and_says_so_in_one_line(user
     assert sorted(p.name for p in folder.iterdir()) == sorted(SYSTEMD_UNITS)
 
 
+def test_install_refuses_while_stack_up_s_processes_run(user_env: dict[str, str]) -> None:
+    # a worker `stack up` started: this test's own process stands in for it, alive and ours
+    run = Path(user_env["JOBPING_DATA_DIR"], "run")
+    run.mkdir(parents=True)
+    (run / "stack.json").write_text(json.dumps({"pids": {"worker": os.getpid()}}), encoding="utf-8")
+    done = jobping(user_env, "stack", "service", "install", "--platform", "systemd")
+    assert done.returncode == 1
+    assert done.stderr.strip() == "error: `jobping stack up` runs worker here: stop it with `jobping stack down` first"
+    assert not Path(user_env["HOME"], ".config").exists()
+
+
 def test_a_command_writing_past_max_bytes_leaves_at_most_backups_plus_one_files(tmp_path: Path) -> None:
     max_bytes, backups, line_bytes, lines = 2_000, 3, 100, 500
     log = tmp_path / "part.log"
