@@ -657,7 +657,7 @@ def stack_status() -> None:
         state, pid = "running" if p.running else "not running", p.pid
         if p.name in services:
             part, record = services[p.name]
-            state, pid = service.describe(record, part.name), record.child
+            state, pid = service.runner_state(record, part.name), record.child
         rows.append((p.name, p.where, state, pid or ""))
     console.print(_table(["part", "where", "state", "pid"], rows))
     console.print(Text(f"logs: {settings.run_dir}/<part>.log, rotated at {settings.stack.log_max_bytes:,} bytes "

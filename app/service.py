@@ -13,6 +13,7 @@ import plistlib
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -208,8 +209,6 @@ def install(settings: Settings, platform: Platform, folder: Path, *, start: bool
 
 
 def _wait_for_server(settings: Settings) -> None:
-    import time  # noqa: PLC0415 - only install waits
-
     deadline = time.monotonic() + SERVER_START_SECONDS
     while not stack.healthy(settings):
         if time.monotonic() > deadline:
@@ -277,12 +276,12 @@ def status(settings: Settings, platform: Platform, folder: Path) -> list[Service
         name = unit_name(part, platform)
         file = folder / (name if platform == "systemd" else name + ".plist")
         record = runner.read_record(part.name, settings)
-        states.append(ServiceState(name, file.exists(), _manager_state(platform, name), describe(record, part.name),
+        states.append(ServiceState(name, file.exists(), _manager_state(platform, name), runner_state(record, part.name),
                                    runner.log_path(part, settings)))  # fmt: skip
     return states
 
 
-def describe(record: runner.Record, name: str) -> str:
+def runner_state(record: runner.Record, name: str) -> str:
     """What a runner's record says, in a few words."""
     if not record.running(name):
         return "not running" if record.code is None else f"not running (last exit code {record.code})"
