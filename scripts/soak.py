@@ -199,7 +199,7 @@ def run_soak(nights: int) -> tuple[list[Night], list[str], dict[str, int]]:  # n
                     if number in emulator_nights:
                         pid = emulator.status(settings).pid
                         if pid is not None:
-                            os.kill(pid, signal.SIGKILL)
+                            os.killpg(pid, signal.SIGKILL)
                             events.append(f"emulator killed after {report.published} were published")
                     if number in consumer_nights and report.published:
                         consumer = subprocess.Popen([JOBPING, "analyse"], env=os.environ.copy(),

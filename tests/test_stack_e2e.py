@@ -222,7 +222,8 @@ def test_a_scrape_run_of_the_deployment_completes_after_the_emulator_was_killed_
     stack: Stack,
 ) -> None:
     pid_file = stack.data / "run" / f"emulator-{stack.env['JOBPING_EMULATOR_PORT']}.pid"
-    os.kill(int(pid_file.read_text(encoding="ascii")), signal.SIGKILL)
+    # the pid leads the emulator's process group (its log pipe and moto): all of it dies, as in a crash
+    os.killpg(int(pid_file.read_text(encoding="ascii")), signal.SIGKILL)
     deadline = time.monotonic() + 30
     while port_open(int(stack.env["JOBPING_EMULATOR_PORT"])):
         assert time.monotonic() < deadline, "the killed emulator still listens"
