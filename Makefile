@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 
-.PHONY: help install demo test test-faults lint typecheck unit bench interop lock clean emulator-stop up down browser
+.PHONY: help install demo test test-faults soak lint typecheck unit bench interop lock clean emulator-stop up down browser
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -61,8 +61,12 @@ test: lint typecheck browser  ## ruff, lint-imports, mypy --strict and every tes
 	$(PYTEST) -m "not slow"
 	$(BIN)/pytest -m slow
 
-test-faults: $(STAMP)  ## the fault-injection suite against real processes; writes docs/RELIABILITY.md
+test-faults: $(STAMP)  ## the fault-injection suite and the 90-night soak, against real processes; writes docs/RELIABILITY.md
 	$(BIN)/python scripts/faults.py
+	$(BIN)/python scripts/soak.py
+
+soak: $(STAMP)  ## ninety nights of the local stack, compressed (about 6 min); writes the soak section of docs/RELIABILITY.md
+	$(BIN)/python scripts/soak.py
 
 bench: $(STAMP)  ## run the benchmarks and write bench/RESULTS.md
 	$(BIN)/python -m bench.run

@@ -45,6 +45,7 @@ from tasks.sqs.queues import depth, ensure_queues
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "RELIABILITY.md"
+SOAK_HEADING = "## Soak: ninety unwatched nights, compressed"
 JOBPING = str(Path(sys.executable).parent / "jobping")
 RUN_TIMEOUT_SECONDS = 300.0
 DRAIN_SECONDS = 180.0
@@ -648,7 +649,10 @@ def write_report(outcomes: list[Outcome], seconds: float, *, partial: bool) -> N
             *SECURITY,
             "",
         ]
-    REPORT.write_text("\n".join(lines), encoding="utf-8")
+    # the soak (scripts/soak.py) writes its own section below; a run of the faults keeps it
+    before = REPORT.read_text(encoding="utf-8") if REPORT.exists() else ""
+    soak = before[before.index(SOAK_HEADING) :] if SOAK_HEADING in before else ""
+    REPORT.write_text("\n".join(lines) + ("\n" + soak if soak else ""), encoding="utf-8")
     print("\n".join(table(outcomes)))
 
 

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "RELIABILITY.md"
@@ -45,11 +46,21 @@ RETENTION_NIGHTS = 10
 EMULATOR_KILLED_AT = (1 / 3, 7 / 9)
 CONSUMER_KILLED_AT = (5 / 9,)
 VISIBILITY_SECONDS = 10
-LOG_MAX_BYTES = 256 * 1024
+EVENT_RETENTION_SECONDS = 30
+VACUUM_LOOP_SECONDS = 15
+# delta keeps its log's commits 30 days; compressed as the nights are
+LOG_RETENTION = "interval 30 seconds"
+# small, so that the logs rotate within the soak and their bound shows
+LOG_MAX_BYTES = 8 * 1024
+LOG_BACKUPS = 3
+# postings edited on a fault night (their content changes, so the scrape publishes them again)
+EDITED_ON_FAULT_NIGHTS = 10
 STACK_TIMEOUT_SECONDS = 300
 DRAIN_SECONDS = 120.0
 # a size at the last night within this much of its size halfway through has levelled off
 LEVEL_OFF_RATIO = 1.25
+# a log rotates between lines: one line may pass the limit
+LOG_LINE_SLACK_BYTES = 4_096
 SHOWN_EVERY_NIGHTS = 10
 
 
@@ -63,6 +74,7 @@ class Night:
     prefect_runs: int
     log_bytes: int
     log_files: int
+    log_parts: int
     lake_bytes: int
     events: list[str] = field(default_factory=list)
 
@@ -95,13 +107,17 @@ def stack(data: Path) -> Iterator[dict[str, str]]:
         # the nights drain in this process: the autoscaler looks, and is never asked for a run
         "JOBPING_SCALE_ACTIVATION_MESSAGES": "1000000",
         "JOBPING_LOG_MAX_BYTES": str(LOG_MAX_BYTES),
+        "JOBPING_LOG_BACKUPS": str(LOG_BACKUPS),
+        # prefect keeps events a week and vacuums them hourly; compressed as the nights are
+        "PREFECT_SERVER_EVENTS_RETENTION_PERIOD": f"PT{EVENT_RETENTION_SECONDS}S",
+        "PREFECT_SERVER_SERVICES_DB_VACUUM_LOOP_SECONDS": str(VACUUM_LOOP_SECONDS),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
-    up = subprocess.run([JOBPING, "stack", "up"], env=env, capture_output=True, text=True,
-                        timeout=STACK_TIMEOUT_SECONDS, check=False)  # fmt: skip
-    if up.returncode != 0:
-        raise RuntimeError(f"jobping stack up failed: {up.stdout[-2000:]} {up.stderr[-2000:]}")
     try:
+        up = subprocess.run([JOBPING, "stack", "up"], env=env, capture_output=True, text=True,
+                            timeout=STACK_TIMEOUT_SECONDS, check=False)  # fmt: skip
+        if up.returncode != 0:
+            raise RuntimeError(f"jobping stack up failed: {up.stdout[-2000:]} {up.stderr[-2000:]}")
         yield env
     finally:
         subprocess.run([JOBPING, "stack", "down"], env=env, capture_output=True, timeout=120, check=False)
@@ -113,6 +129,21 @@ def use(env: dict[str, str], data: Path) -> None:
     auth = (data / "prefect" / "api-auth").read_text(encoding="ascii").strip()
     os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{env['JOBPING_PREFECT_PORT']}/api"
     os.environ["PREFECT_API_AUTH_STRING"] = auth
+
+
+def edited(pool: tuple[dict[str, Any], ...], positions: list[int], night: int) -> tuple[dict[str, Any], ...]:
+    """The pool with the postings at ``positions`` updated by their board on ``night``."""
+    changed = list(pool)
+    for i in positions:
+        changed[i] = {**pool[i], "description": f"{pool[i].get('description') or ''}\n\nUpdated on night {night}."}
+    return tuple(changed)
+
+
+def compress_log_retention(lake: Path) -> None:
+    from deltalake import DeltaTable  # noqa: PLC0415
+
+    for table in sorted(p.parent for p in lake.glob("*/_delta_log")):
+        DeltaTable(str(table)).alter.set_table_properties({"delta.logRetentionDuration": LOG_RETENTION})
 
 
 def fault_nights(shares: tuple[float, ...], nights: int) -> list[int]:
@@ -194,7 +225,10 @@ def run_soak(nights: int) -> tuple[list[Night], list[str], dict[str, int]]:  # n
                     events: list[str] = []
                     tonight = window(number, len(pool))
                     met.update(tonight)
-                    source._sample_records = lambda ps=tonight: tuple(pool[i] for i in ps)  # type: ignore[assignment]
+                    if number in emulator_nights or number in consumer_nights:
+                        # a board updates some postings: they are published again, into the fault
+                        pool = edited(pool, tonight[:EDITED_ON_FAULT_NIGHTS], number)
+                    source._sample_records = lambda ps=tonight, at=pool: tuple(at[i] for i in ps)  # type: ignore[assignment]
                     report = scrape(ScrapeParameters(source="sample", sites=sites))
                     if number in emulator_nights:
                         pid = emulator.status(settings).pid
@@ -214,6 +248,8 @@ def run_soak(nights: int) -> tuple[list[Night], list[str], dict[str, int]]:  # n
                         consumer.wait()
                         events.append("a consumer killed holding a batch")
                     drain()
+                    if number == 1:
+                        compress_log_retention(settings.lake_dir)
                     if number % MAINTAIN_EVERY_NIGHTS == 0:
                         seconds = sorted(night_seconds)[len(night_seconds) // 2] if night_seconds else 10.0
                         retention = RETENTION_NIGHTS * seconds
@@ -223,17 +259,18 @@ def run_soak(nights: int) -> tuple[list[Night], list[str], dict[str, int]]:  # n
                         runs = client.count_flow_runs()
                     db_bytes, _ = folder_bytes(data / "prefect", "prefect.db*")
                     log_bytes, log_files = folder_bytes(data / "run", "*.log*")
+                    log_parts = len(list((data / "run").glob("*.log")))
                     lake_bytes, _ = folder_bytes(data / "lake")
                     seconds = time.monotonic() - started
                     night_seconds.append(seconds)
                     history.append(Night(number, seconds, report.published, stored_jobs(), db_bytes, runs,
-                                         log_bytes, log_files, lake_bytes, events))  # fmt: skip
+                                         log_bytes, log_files, log_parts, lake_bytes, events))  # fmt: skip
                     print(f"night {number}: {report.published} published, {history[-1].stored_jobs} jobs, "
                           f"db {db_bytes // 1024} KiB, {runs} runs, logs {log_bytes // 1024} KiB, "
                           f"lake {lake_bytes // 1024} KiB, {seconds:.1f} s", *events, flush=True)  # fmt: skip
 
                 # every posting met on some night is stored: a scrape of them all finds none to publish
-                source._sample_records = lambda: tuple(pool[i] for i in sorted(met))  # type: ignore[assignment]
+                source._sample_records = lambda at=pool: tuple(at[i] for i in sorted(met))  # type: ignore[assignment]
                 final = scrape(ScrapeParameters(source="sample", sites=sites))
                 totals = {"met": len(met), "pool": len(pool), "lost": final.published,
                           "already_stored": final.already_stored}  # fmt: skip
@@ -242,14 +279,23 @@ def run_soak(nights: int) -> tuple[list[Night], list[str], dict[str, int]]:  # n
 
 
 def levelled(history: list[Night], attribute: str) -> tuple[bool, int, int]:
+    """Whether a size has stopped growing: at the last night within LEVEL_OFF_RATIO of halfway."""
     half, last = getattr(history[len(history) // 2], attribute), getattr(history[-1], attribute)
     return last <= max(half, 1) * LEVEL_OFF_RATIO, half, last
 
 
+def logs_bounded(history: list[Night]) -> tuple[bool, int, int]:
+    """Whether the logs stayed within what rotation allows: (backups + 1) files of the limit, per part."""
+    bound = max(n.log_parts for n in history) * (LOG_BACKUPS + 1) * (LOG_MAX_BYTES + LOG_LINE_SLACK_BYTES)
+    largest = max(n.log_bytes for n in history)
+    return largest <= bound, largest, bound
+
+
 def write_report(history: list[Night], problems: list[str], totals: dict[str, int], seconds: float) -> bool:
-    names = ("prefect_db_bytes", "prefect_runs", "log_bytes", "lake_bytes")
+    names = ("prefect_db_bytes", "prefect_runs", "lake_bytes")
     checks = {name: levelled(history, name) for name in names}
-    holds = not problems and totals["lost"] == 0 and all(ok for ok, _, _ in checks.values())
+    logs_ok, largest, bound = logs_bounded(history)
+    holds = not problems and totals["lost"] == 0 and logs_ok and all(ok for ok, _, _ in checks.values())
     shown = [n for n in history if n.number == 1 or n.number % SHOWN_EVERY_NIGHTS == 0 or n.events]
     lines = [
         SOAK_HEADING,
@@ -273,6 +319,10 @@ def write_report(history: list[Night], problems: list[str], totals: dict[str, in
         "| size | night " + str(len(history) // 2 + 1) + " | night " + str(len(history)) + " | levelled off |",
         "|---|---|---|---|",
         *[f"| {name} | {half:,} | {last:,} | {'yes' if ok else 'NO'} |" for name, (ok, half, last) in checks.items()],
+        "",
+        f"The stack's logs: at most {largest:,} bytes on any night, against the {bound:,} that rotation allows "
+        f"({LOG_BACKUPS} older files of {LOG_MAX_BYTES:,} bytes beside each part's current one): "
+        f"{'bounded' if logs_ok else 'NOT BOUNDED'}.",
         "",
         "| night | seconds | published | jobs stored | Prefect DB (KiB) | Prefect runs | logs (KiB, files) "
         "| lake (KiB) "

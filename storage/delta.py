@@ -22,7 +22,7 @@ from typing import Any
 
 import polars as pl
 from deltalake import DeltaTable, WriterProperties, write_deltalake
-from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 from deltalake.transaction import CommitProperties
 
 from jobping.stored import StoredRow
@@ -82,10 +82,14 @@ class _Table:
         return DeltaTable(self.uri, version=version, storage_options=self.lake.storage_options)
 
     def maintain(self, retention: timedelta = DEFAULT_RETENTION) -> Maintenance:
-        """Compact small files, write a checkpoint, and delete files no snapshot within ``retention`` needs."""
+        """Compact small files, write a checkpoint (forgetting expired commits), and delete files no snapshot
+        within ``retention`` needs."""
         table = self.table()
         metrics = table.optimize.compact(target_size=TARGET_FILE_BYTES, writer_properties=WRITER)
         table.create_checkpoint()
+        # the log's commits older than delta.logRetentionDuration (Delta's 30 days) and before this
+        # checkpoint go: without it the log grows by every maintenance's commits forever
+        table.cleanup_metadata()
         hours = max(0, int(retention.total_seconds() // 3600))
         vacuumed = table.vacuum(retention_hours=hours, enforce_retention_duration=False, dry_run=False)
         return Maintenance(
@@ -231,6 +235,21 @@ class DeltaLatest(_Table):
                     return _recorded(commit)
         return None
 
+    def _written_since(self, history: DeltaHistory, start: int, version: int) -> pl.DataFrame:
+        """The rows each commit from ``start`` to ``version`` wrote: the change feed, read whole.
+
+        A lake left unmaintained past its log's retention (a month, by Delta's default) has lost
+        the commits since the last merge: then every row of the snapshot is merged again, which
+        costs a full read and loses nothing.
+        """
+        try:
+            changes = pl.DataFrame(history.table().load_cdf(starting_version=start, ending_version=version))
+        except DeltaError as exc:
+            logger.warning("the history's log from version %d is gone (%s): merging its whole snapshot", start, exc)
+            snapshot = pl.scan_delta(self.lake.history_uri, version=version, storage_options=self.lake.storage_options)
+            return to_frame(snapshot.collect())
+        return to_frame(changes.filter(pl.col("_change_type") == "insert"))
+
     def merge(self, history: DeltaHistory) -> Merged:
         table = history.table()
         version = table.version()
@@ -243,9 +262,7 @@ class DeltaLatest(_Table):
             snapshot = pl.scan_delta(self.lake.history_uri, version=version, storage_options=self.lake.storage_options)
             rows = to_frame(snapshot.collect())
         else:
-            # the rows each commit since wrote: what was written since the last merge, read whole
-            changes = pl.DataFrame(table.load_cdf(starting_version=start, ending_version=version))
-            rows = to_frame(changes.filter(pl.col("_change_type") == "insert"))
+            rows = self._written_since(history, start, version)
         newest = rows.sort(["job_key", "analysed_at", "message_id"], descending=[False, True, True]).unique(
             "job_key", keep="first", maintain_order=True
         )

@@ -285,3 +285,21 @@ def test_a_crafted_merge_record_in_the_latest_table_runs_no_sql_and_is_merged_ov
     assert done is not None
     assert DeltaLatest(lake).merged() is not None
     assert latest(lake) == [("indeed:1", 40, "2026-11-26"), ("indeed:2", 50, "2026-11-26")]
+
+
+def test_a_merge_after_the_log_since_the_last_one_was_cleaned_away_merges_every_row(tmp_path: Path) -> None:
+    lake = Lake.of(tmp_path / "lake")
+    write_rows(lake, [row("1", 10, analysed=DAY)])
+    maintain(lake)
+    history = DeltaHistory(lake)
+    write_rows(lake, [row("3", 40, analysed=DAY)])
+    # a lake left a long time: its log kept no commit from before the latest checkpoint
+    history.table().alter.set_table_properties({"delta.logRetentionDuration": "interval 0 seconds"})
+    table = history.table()
+    table.create_checkpoint()
+    table.cleanup_metadata()
+    write_rows(lake, [row("1", 30, analysed=DAY + timedelta(hours=1)), row("2", 20, analysed=DAY)])
+    maintain(lake)
+
+    assert [(k, s) for k, s, _ in latest(lake)] == [("indeed:1", 30), ("indeed:2", 20), ("indeed:3", 40)]
+    assert history_rows(lake) == 4
