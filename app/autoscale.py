@@ -35,6 +35,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.exceptions import ObjectNotFound
 
+from app.alerts import DlqWatch
 from jobping.engine.ports import QueueDepth
 from jobping.scaling import ScalePolicy
 from jobping.settings import Settings
@@ -102,11 +103,14 @@ class Autoscaler:
         self.client = client
         self.queue_url = locate_queues(sqs, settings.sqs).url
         self.poll = timedelta(seconds=settings.scale.scale_poll_seconds)
+        # messages that reached the dlq since the last report become an alert (app/alerts.py)
+        self.dlq = DlqWatch.of(settings, sqs)
 
     def deployment_id(self) -> UUID:
         return self.client.read_deployment_by_name(ANALYSE_DEPLOYMENT).id
 
     def step(self) -> Decision:
+        self.dlq.check()
         now = depth(self.sqs, self.queue_url)
         desired = self.policy.desired(now)
         if desired == 0:

@@ -28,6 +28,7 @@ from pathlib import Path
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
+from app.alerts import ensure_alerts
 from app.autoscale import prepare
 from jobping.errors import ConfigurationError
 from jobping.processes import alive, stop_group
@@ -50,6 +51,8 @@ POLL_SECONDS = 0.5
 # once and kept owner-only in the data dir; "user:password", as the UI's login form asks for it
 AUTH_ENV = "PREFECT_SERVER_API_AUTH_STRING"
 AUTH_USER = "jobping"
+# JOBPING_* settings whose value is a secret (a webhook url carries its token)
+SECRET_VARIABLES = frozenset({"JOBPING_NOTIFY_WEBHOOK_URL"})
 
 
 @dataclass
@@ -63,6 +66,8 @@ class StackState:
     # a digest of the auth string the worker was started with (never the string itself)
     worker_auth: str = ""
     restarted: bool = False
+    # where alerts go, one line for the console (never saved)
+    alerts: str = ""
 
     @classmethod
     def load(cls, path: Path) -> StackState:
@@ -82,6 +87,13 @@ class StackState:
         data = {"pids": self.pids, "api_url": self.api_url, "worker_env": self.worker_env,
                 "worker_auth": self.worker_auth}  # fmt: skip
         path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+
+
+def _kept(name: str, value: str) -> str:
+    """A setting as stack.json keeps it and the console shows it: a secret as a digest of its value."""
+    if name in SECRET_VARIABLES:
+        return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:16]
+    return value
 
 
 def _state_path(settings: Settings) -> Path:
@@ -333,7 +345,7 @@ def up(settings: Settings) -> StackState:
     state.api_url = url
     env = prefect_env(settings)
     # the JOBPING_* environment a worker started now gets: what runs from the UI will use
-    wanted = {k: v for k, v in sorted(env.items()) if k.startswith("JOBPING_")}
+    wanted = {k: _kept(k, v) for k, v in sorted(env.items()) if k.startswith("JOBPING_")}
     # the password the worker gets, as a digest: stack.json never holds the password itself
     password_digest = Auth(env[AUTH_ENV], None).digest
     state.restarted = False
@@ -359,6 +371,7 @@ def up(settings: Settings) -> StackState:
         _wait("Prefect worker", _worker_online, state.pids["worker"], WORKER_START_SECONDS,
               settings.run_dir / "prefect-worker.log")  # fmt: skip
         prepare(settings)
+        state.alerts = ensure_alerts(settings)
         # started afresh each time: it keeps no state, and so it runs with this command's settings
         autoscaler = state.pids.get("autoscaler")
         if autoscaler is not None and alive(autoscaler):
