@@ -61,8 +61,8 @@ DLQ_HINT = "`jobping dlq list` shows them with their reasons; `jobping dlq redri
 # automation fires; `tojson` makes the webhook's JSON valid whatever a state message holds
 RUN_ALERT = (
     '{% set a = {"kind": "alert", "alert": "run",'
-    ' "title": "jobping: " ~ (deployment.name or flow.name) ~ " run " ~ flow_run.name ~ " "'
-    " ~ (flow_run.state.name | lower),"
+    ' "title": "jobping: " ~ (deployment.name or flow.name) ~ " run " ~ (flow_run.state.name | lower) ~ ": "'
+    " ~ flow_run.name,"
     ' "run": flow_run.name | string, "state": flow_run.state.name | string,'
     ' "reason": ((flow_run.state.message or "no message") ~ "").split() | join(" ")'
     f' | truncate({MAX_REASON_CHARS}, true, "...", 0),'

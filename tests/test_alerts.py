@@ -55,7 +55,7 @@ def test_a_failed_run_reaches_a_webhook_as_one_alert_object_with_its_name_reason
     assert payload == {
         "kind": "alert",
         "alert": "run",
-        "title": "jobping: analyse run tidy-fox failed",
+        "title": "jobping: analyse run failed: tidy-fox",
         "run": "tidy-fox",
         "state": "Failed",
         "reason": ONE_LINE,
@@ -68,7 +68,7 @@ def test_a_failed_run_reaches_a_webhook_as_one_alert_object_with_its_name_reason
 
 def test_a_failed_run_reaches_a_notification_block_as_a_plain_subject_and_body() -> None:
     context = failed_run_context()
-    assert render(RUN_ALERT + SUBJECT, context) == "jobping: analyse run tidy-fox failed"
+    assert render(RUN_ALERT + SUBJECT, context) == "jobping: analyse run failed: tidy-fox"
     assert render(RUN_ALERT + BODY, context).splitlines() == [
         ONE_LINE,
         "the run's page in the Prefect UI shows its logs",
