@@ -31,7 +31,7 @@ from prefect.types import SecretDict
 from prefect.variables import Variable
 
 from jobping.errors import ConfigurationError
-from jobping.settings import NotifySettings, Settings
+from jobping.settings import NotifySettings, Settings, SqsSettings
 from jobping.text import one_line
 from tasks.notify.alerts import ALERT_EVENT_PREFIX, MAX_REASON_CHARS, emit_alert
 from tasks.sqs.queues import depth, locate_queues
@@ -194,50 +194,50 @@ class DlqWatch:
     before the count is written: a crash in between repeats one report, it never loses one.
     """
 
-    sqs: SQSClient
-    dlq_url: str
-    dlq_name: str
+    config: SqsSettings
     # the seam tests use; the real one sends a prefect event
     emit: Callable[..., object] = emit_alert
     reported: int | None = None
+    # found at the first look, and again after a failed one (an emulator started afresh lost it)
+    dlq_url: str | None = None
     last_problem: str = ""
 
-    @classmethod
-    def of(cls, settings: Settings, sqs: SQSClient) -> DlqWatch:
-        return cls(sqs, locate_queues(sqs, settings.sqs).dlq_url, settings.sqs.dlq_name)
-
-    def look(self) -> int:
+    def look(self, sqs: SQSClient) -> int:
         """Read the DLQ's depth; report what is new. Returns how many were reported (0: nothing new)."""
-        now = depth(self.sqs, self.dlq_url)
+        if self.dlq_url is None:
+            self.dlq_url = locate_queues(sqs, self.config).dlq_url
+        now = depth(sqs, self.dlq_url)
         total = now.visible + now.in_flight + now.delayed
+        name = self.config.dlq_name
         if self.reported is None:
-            self.reported = int(_reported().get(self.dlq_name, 0))
+            self.reported = int(_reported().get(name, 0))
         if total == self.reported:
             return 0
         new = max(total - self.reported, 0)
         if new:
             self.emit(
                 "dlq",
-                f"jobping: {new} new message{'s' if new != 1 else ''} in the DLQ {self.dlq_name}",
+                f"jobping: {new} new message{'s' if new != 1 else ''} in the DLQ {name}",
                 f"{new} message{'s' if new != 1 else ''} dead-lettered since the last report; {total} in the DLQ now",
                 hint=DLQ_HINT,
-                queue=self.dlq_name,
+                queue=name,
                 new=new,
                 total=total,
             )
-        Variable.set(DLQ_VARIABLE, {**_reported(), self.dlq_name: total}, overwrite=True)
+        Variable.set(DLQ_VARIABLE, {**_reported(), name: total}, overwrite=True)
         self.reported = total
         return new
 
-    def check(self) -> None:
+    def check(self, sqs: SQSClient) -> None:
         """:meth:`look`, for a loop that must go on: a failure is logged once per distinct problem."""
         try:
-            self.look()
+            self.look(sqs)
         # the queue or the API may be away; the next look tries again, and reports then
         except Exception as exc:
+            self.dlq_url = None
             problem = one_line(f"{type(exc).__name__}: {exc}", MAX_REASON_CHARS)
             if problem != self.last_problem:
-                logger.warning("watching the DLQ %s failed (%s); trying again each look", self.dlq_name, problem)
+                logger.warning("watching the DLQ %s failed (%s); trying again each look", self.config.dlq_name, problem)
             self.last_problem = problem
         else:
             self.last_problem = ""

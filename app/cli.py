@@ -11,7 +11,6 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -20,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from jobping.errors import ConfigurationError, JobpingError, describe
+from jobping.errors import JobpingError, describe
 from jobping.search import ScrapeParameters, Source
 from jobping.settings import Settings
 from jobping.text import one_line, plain
@@ -170,34 +169,18 @@ def _use_prefect(settings: Settings) -> None:
 
 
 def _check_before_running(settings: Settings, *, analyses: bool = True) -> None:
-    """What can be checked in a second, before any slow work.
+    """What can be checked in a second, before any slow work: what every flow checks first.
 
-    For a command that analyses: the profile, and that the lake can be written; for every one: a
-    configured SQS endpoint.
+    The embedded emulator is left to the flow, which starts it when it does not answer; a
+    configured SQS endpoint is asked now.
     """
-    from jobping.profile import load_profile
+    from flows.preflight import check_before_running
     from tasks.sqs.client import check_reachable
 
     with _friendly_errors():
-        if analyses:
-            load_profile(settings.profile_path)
-            if not settings.lake.url:
-                _check_writable(settings.lake_dir)
+        check_before_running(settings, analyses=analyses, queue=False)
         if not settings.sqs.uses_emulator and not settings.sqs.credentials_block:
             check_reachable(settings.sqs)
-
-
-def _check_writable(folder: Path) -> None:
-    """Raise a ConfigurationError now, rather than after the first batch, when the lake cannot be written."""
-    import tempfile
-
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".jobping-probe-"):
-            pass
-    except OSError as exc:
-        why = exc.strerror or type(exc).__name__
-        raise ConfigurationError(f"the lake {folder} is not writable ({why}): fix it or set JOBPING_DATA_DIR") from exc
 
 
 def _flow_command(settings: Settings, *, analyses: bool = True) -> None:
@@ -637,7 +620,7 @@ def stack_status() -> None:
 
     settings = _settings()
     parts = stack.status(settings)
-    rows = [(p.name, p.where, "running" if p.running else "not running", p.pid or "") for p in parts]
+    rows = [(p.name, p.where, p.state, p.pid or "") for p in parts]
     console.print(_table(["part", "where", "state", "pid"], rows))
     from storage.lake import QUARANTINE, Lake
 

@@ -29,7 +29,8 @@ from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
 from app.alerts import ensure_alerts
-from app.autoscale import prepare
+from app.autoscale import STATUS_FILE, prepare
+from app.health import FAILING, PartStatus
 from jobping.errors import ConfigurationError
 from jobping.processes import alive, stop_group
 from jobping.settings import Settings
@@ -65,6 +66,8 @@ class StackState:
     worker_env: dict[str, str] = field(default_factory=dict)
     # a digest of the auth string the worker was started with (never the string itself)
     worker_auth: str = ""
+    # a digest of the settings the running autoscaler was started with
+    autoscaler_settings: str = ""
     restarted: bool = False
     # where alerts go, one line for the console (never saved)
     alerts: str = ""
@@ -80,12 +83,13 @@ class StackState:
             api_url=str(data.get("api_url", "")),
             worker_env={str(k): str(v) for k, v in data.get("worker_env", {}).items()},
             worker_auth=str(data.get("worker_auth", "")),
+            autoscaler_settings=str(data.get("autoscaler_settings", "")),
         )
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = {"pids": self.pids, "api_url": self.api_url, "worker_env": self.worker_env,
-                "worker_auth": self.worker_auth}  # fmt: skip
+                "worker_auth": self.worker_auth, "autoscaler_settings": self.autoscaler_settings}  # fmt: skip
         path.write_text(json.dumps(data, indent=1), encoding="utf-8")
 
 
@@ -235,16 +239,28 @@ def _run(args: list[str], env: dict[str, str], what: str) -> None:
         raise ConfigurationError(f"{what} failed: {(done.stderr or done.stdout)[-2000:]}")
 
 
-def _save_aws_block(settings: Settings) -> None:
+def _ensure_aws_block(settings: Settings) -> bool:
+    """Create the deployments' SQS block, pointing at the emulator, unless it exists; True when created.
+
+    An existing block is the user's to edit (pointing the deployments at AWS is one edit of it
+    in the UI): `up` never writes it back.
+    """
     # prefect-aws only here, for `make up`: every flow command imports this module and it costs 0.3 s
     from prefect_aws import AwsClientParameters, AwsCredentials  # noqa: PLC0415
 
+    try:
+        AwsCredentials.load(AWS_BLOCK, _sync=True)  # type: ignore[call-arg]
+    except ValueError:
+        pass
+    else:
+        return False
     AwsCredentials(
         aws_access_key_id=EMULATOR_CREDENTIALS["aws_access_key_id"],
         aws_secret_access_key=EMULATOR_CREDENTIALS["aws_secret_access_key"],
         region_name=settings.sqs.region,
         aws_client_parameters=AwsClientParameters(endpoint_url=settings.sqs.emulator_url),
-    ).save(AWS_BLOCK, overwrite=True)
+    ).save(AWS_BLOCK)
+    return True
 
 
 def _worker_online() -> bool:
@@ -353,7 +369,7 @@ def up(settings: Settings) -> StackState:
     here = {PREFECT_API_URL: url, PREFECT_HOME: Path(env["PREFECT_HOME"]), PREFECT_API_AUTH_STRING: env[AUTH_ENV]}
     with temporary_settings(here):
         if "JOBPING_AWS_CREDENTIALS_BLOCK" in env and env["JOBPING_AWS_CREDENTIALS_BLOCK"] == AWS_BLOCK:
-            _save_aws_block(settings)
+            _ensure_aws_block(settings)
         _run([_prefect_bin(), "work-pool", "create", WORK_POOL, "--type", "process", "--overwrite"], env,
              "creating the work pool")  # fmt: skip
         _run([_prefect_bin(), "--no-prompt", "deploy", "--all"], env, "deploying")
@@ -372,11 +388,14 @@ def up(settings: Settings) -> StackState:
               settings.run_dir / "prefect-worker.log")  # fmt: skip
         prepare(settings)
         state.alerts = ensure_alerts(settings)
-        # started afresh each time: it keeps no state, and so it runs with this command's settings
+        # restarted only when this command's settings differ from those it runs with
         autoscaler = state.pids.get("autoscaler")
-        if autoscaler is not None and alive(autoscaler):
+        settings_digest = hashlib.sha256(json.dumps([wanted, password_digest]).encode()).hexdigest()[:16]
+        if autoscaler is not None and alive(autoscaler) and state.autoscaler_settings != settings_digest:
             stop_group(autoscaler, STOP_SECONDS)
-        state.pids["autoscaler"] = _spawn("autoscaler", [_jobping_bin(), "autoscale"], env, settings)
+        if autoscaler is None or not alive(autoscaler):
+            state.pids["autoscaler"] = _spawn("autoscaler", [_jobping_bin(), "autoscale"], env, settings)
+            state.autoscaler_settings = settings_digest
     state.save(path)
     return state
 
@@ -393,6 +412,14 @@ class Part:
     where: str
     running: bool
     pid: int | None
+    # what it says keeps failing (its status file), while it runs
+    problem: str | None = None
+
+    @property
+    def state(self) -> str:
+        if not self.running:
+            return "not running"
+        return f"failing: {self.problem}" if self.problem else "running"
 
 
 def status(settings: Settings) -> list[Part]:
@@ -414,8 +441,10 @@ def status(settings: Settings) -> list[Part]:
                       worker if worker and alive(worker) else None))  # fmt: skip
     autoscaler = state.pids.get("autoscaler")
     running = bool(autoscaler and alive(autoscaler))
+    said = PartStatus.read(settings.run_dir / STATUS_FILE)
+    problem = said.reason if said and said.pid == autoscaler and said.state == FAILING else None
     parts.append(Part("autoscaler", f"analyse runs for {settings.sqs.queue_name}", running,
-                      autoscaler if running else None))  # fmt: skip
+                      autoscaler if running else None, problem))  # fmt: skip
     return parts
 
 

@@ -241,6 +241,15 @@ class StackSettings(BaseSettings):
     worker_query_seconds: float = Field(
         default=5.0, gt=0, le=300, description="How often the worker that `make up` starts looks for runs."
     )
+    retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        le=3_650,
+        description=(
+            "jobping's Prefect flow runs (with their task runs, logs and artifacts) that ended longer ago than "
+            "this are deleted by the hourly maintenance (the compact deployment). The lake keeps every analysis."
+        ),
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -127,27 +127,27 @@ def test_the_dlq_watch_reports_new_dead_letters_once_and_remembers_across_a_rest
     sent: list[dict[str, Any]] = []
 
     def watch() -> DlqWatch:
-        return DlqWatch(sqs, queues.dlq_url, settings.sqs.dlq_name, emit=lambda *a, **k: sent.append(k))
+        return DlqWatch(settings.sqs, emit=lambda *a, **k: sent.append(k))
 
     first = watch()
-    assert first.look() == 0
+    assert first.look(sqs) == 0
     for i in range(3):
         sqs.send_message(QueueUrl=queues.dlq_url, MessageBody=f"dead {i}")
-    assert first.look() == 3
-    assert first.look() == 0
+    assert first.look(sqs) == 3
+    assert first.look(sqs) == 0
     # a restarted autoscaler reads what was reported from Prefect: no second report
     restarted = watch()
-    assert restarted.look() == 0
+    assert restarted.look(sqs) == 0
     sqs.send_message(QueueUrl=queues.dlq_url, MessageBody="dead 3")
-    assert restarted.look() == 1
+    assert restarted.look(sqs) == 1
     assert [(k["queue"], k["new"], k["total"]) for k in sent] == [
         (settings.sqs.dlq_name, 3, 3),
         (settings.sqs.dlq_name, 1, 4),
     ]
     # a redrive empties it: recorded silently, and what comes next counts from there
     sqs.purge_queue(QueueUrl=queues.dlq_url)
-    assert restarted.look() == 0
+    assert restarted.look(sqs) == 0
     sqs.send_message(QueueUrl=queues.dlq_url, MessageBody="dead 4")
-    assert watch().look() == 1
+    assert watch().look(sqs) == 1
     assert sent[-1]["total"] == 1
     assert len(sent) == 3

@@ -57,6 +57,9 @@ class Stack:
     def auth(self) -> str:
         return (self.data / "prefect" / "api-auth").read_text(encoding="ascii").strip()
 
+    def pid(self, part: str) -> int:
+        return int(json.loads((self.data / "run" / "stack.json").read_text(encoding="utf-8"))["pids"][part])
+
     def client(self) -> Any:
         return SyncPrefectClient(self.api, auth_string=self.auth)
 
@@ -76,8 +79,8 @@ class Stack:
             assert waited < ALERT_DEADLINE_SECONDS, f"no such alert {waited:.0f} s after the cause: {self.alerts()}"
             time.sleep(POLL_SECONDS)
 
-    def jobping(self, *args: str) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([JOBPING, *args], env=self.env, capture_output=True, text=True,
+    def jobping(self, *args: str, **changed: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([JOBPING, *args], env=self.env | changed, capture_output=True, text=True,
                               timeout=STACK_UP_SECONDS, check=False)  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
         self.up_output += done.stdout + done.stderr
@@ -172,8 +175,10 @@ def test_dead_letters_bring_one_alert_and_none_again_after_a_restart(stack: Stac
     assert "jobping dlq list" in first["hint"]
     assert name in first["title"]
 
-    # `stack up` again restarts the autoscaler and puts the automations again: one of each, no repeat
-    stack.jobping("stack", "up")
+    # `stack up` with another poll period restarts the autoscaler, and puts the automations again
+    before = stack.pid("autoscaler")
+    stack.jobping("stack", "up", JOBPING_SCALE_POLL_SECONDS="3")
+    assert stack.pid("autoscaler") != before
     with stack.client() as client:
         assert len(client.read_automations_by_name(RUN_AUTOMATION)) == 1
         assert len(client.read_automations_by_name(ALERT_AUTOMATION)) == 1

@@ -7,6 +7,7 @@ whatever is still queued.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import json
 import logging
@@ -92,7 +93,20 @@ def _port_free(host: str, port: int) -> bool:
 
 
 def ensure_running(settings: Settings) -> EmulatorStatus:
-    """Reuse the emulator that answers at the configured address, or start one."""
+    """Reuse the emulator that answers at the configured address, or start one.
+
+    Processes that find it away at the same moment (the autoscaler and a night's scrape, say)
+    start it one at a time: the second finds the first's answering.
+    """
+    if answers(settings):
+        return EmulatorStatus(url=settings.sqs.emulator_url, running=True, pid=_read_pid(settings))
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.run_dir / f"emulator-{settings.sqs.emulator_port}.lock", "w", encoding="ascii") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _start(settings)
+
+
+def _start(settings: Settings) -> EmulatorStatus:
     if answers(settings):
         return EmulatorStatus(url=settings.sqs.emulator_url, running=True, pid=_read_pid(settings))
     if not _port_free(settings.sqs.emulator_host, settings.sqs.emulator_port):
