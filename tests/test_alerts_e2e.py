@@ -15,18 +15,23 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from prefect.blocks.notifications import CustomWebhookNotificationBlock
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.deployments import run_deployment
+from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-from app.alerts import ALERT_AUTOMATION, RUN_AUTOMATION
+from app.alerts import ALERT_AUTOMATION, RUN_AUTOMATION, WEBHOOK_BLOCK, ensure_alerts
+from jobping.settings import NotifySettings, Settings
 from jobping.text import one_line
 from standins.servers import free_port, received, webhook_receiver
+from tasks.notify.alerts import emit_alert
 from tasks.sqs.client import EMULATOR_CREDENTIALS
 
 pytestmark = pytest.mark.slow
@@ -139,6 +144,7 @@ def test_a_failed_run_of_a_deployment_brings_one_alert_with_its_name_reason_and_
     assert "not valid TOML" in (run.state.message or "")
 
     alert = stack.wait_for_alert(lambda a: a["run"] == run.name, ended)
+    print(f"the run alert was seen {(datetime.now(UTC) - run.state.timestamp).total_seconds():.1f} s after the failure")
     ui = stack.api.removesuffix("/api")
     assert alert["state"] == "Failed"
     assert alert["reason"] == one_line(run.state.message)
@@ -187,6 +193,39 @@ def test_dead_letters_bring_one_alert_and_none_again_after_a_restart(stack: Stac
     second = stack.wait_for_alert(lambda a: a["alert"] == "dlq" and a["details"]["total"] == 4, sent)
     assert second["details"] == {"queue": name, "new": 1, "total": 4}
     assert [a["details"]["new"] for a in dlq_alerts(stack)] == [3, 1]
+
+
+def test_a_notification_block_gets_a_plain_subject_and_body_and_no_channel_removes_the_automations(
+    stack: Stack,
+) -> None:
+    with temporary_settings({PREFECT_API_URL: stack.api, PREFECT_API_AUTH_STRING: stack.auth}):
+        port = stack.receiver.rsplit(":", 1)[-1]
+        CustomWebhookNotificationBlock(
+            name="alerts", url=f"http://127.0.0.1:{port}/block", allow_private_urls=True,
+            json_data={"subject": "{{subject}}", "body": "{{body}}"},
+        ).save("alerts-test", overwrite=True)  # fmt: skip
+        try:
+            ensure_alerts(Settings(notify=NotifySettings(block="custom-webhook/alerts-test")))
+            sent = time.monotonic()
+            emit_alert("test", "jobping: through a block", "one line", hint="a hint")
+            while not (through := [r for r in received(stack.receiver) if r["path"] == "/block"]):
+                assert time.monotonic() - sent < ALERT_DEADLINE_SECONDS, "no alert through the block"
+                time.sleep(POLL_SECONDS)
+            body = json.loads(through[0]["body"])
+            assert body["subject"] == "jobping: through a block"
+            assert body["body"].splitlines()[:2] == ["one line", "a hint"]
+
+            ensure_alerts(Settings(notify=NotifySettings()))
+            with stack.client() as client:
+                assert client.read_automations_by_name(RUN_AUTOMATION) == []
+                assert client.read_automations_by_name(ALERT_AUTOMATION) == []
+                with pytest.raises(ObjectNotFound):
+                    client.read_block_document_by_name(WEBHOOK_BLOCK, "webhook")
+        finally:
+            # back to the webhook the stack was started with
+            stack.jobping("stack", "up")
+    with stack.client() as client:
+        assert len(client.read_automations_by_name(ALERT_AUTOMATION)) == 1
 
 
 def test_the_webhook_s_token_is_in_no_file_under_the_data_dir_and_in_no_output(stack: Stack) -> None:
