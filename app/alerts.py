@@ -33,7 +33,7 @@ from prefect.variables import Variable
 from jobping.errors import ConfigurationError
 from jobping.settings import NotifySettings, Settings, SqsSettings
 from jobping.text import one_line
-from tasks.notify.alerts import ALERT_EVENT_PREFIX, MAX_REASON_CHARS, emit_alert
+from tasks.notify.alerts import ALERT_EVENT_PREFIX, MAX_REASON_CHARS, MAX_TITLE_CHARS, emit_alert
 from tasks.sqs.queues import depth, locate_queues
 
 if TYPE_CHECKING:
@@ -73,8 +73,11 @@ RUN_ALERT = (
 )
 EVENT_ALERT = (
     '{% set a = {"kind": "alert", "alert": event.event | replace("' + ALERT_EVENT_PREFIX + '", ""),'
-    ' "title": event.payload.title | string, "run": none, "state": none,'
-    ' "reason": event.payload.reason | string, "hint": event.payload.hint or none,'
+    # an event's text is made one line here too: not every sender uses emit_alert
+    f' "title": (event.payload.title ~ "").split() | join(" ") | truncate({MAX_TITLE_CHARS}, true, "...", 0),'
+    ' "run": none, "state": none,'
+    f' "reason": (event.payload.reason ~ "").split() | join(" ") | truncate({MAX_REASON_CHARS}, true, "...", 0),'
+    ' "hint": event.payload.hint or none,'
     ' "url": event | ui_url, "occurred": event.occurred.isoformat(), "details": event.payload.details or {}}'
     " %}"
 )
@@ -87,6 +90,10 @@ def _channel(client: SyncPrefectClient, notify: NotifySettings) -> UUID:
     """The id of the block alerts go through: the user's notification block, or our webhook block."""
     if notify.block:
         slug, _, name = notify.block.partition("/")
+        if not name:
+            raise ConfigurationError(
+                f"JOBPING_NOTIFY_BLOCK={notify.block!r} names no block type: write it as '<block type>/<name>'"
+            )
         try:
             return client.read_block_document_by_name(name, slug, include_secrets=False).id
         except ObjectNotFound:

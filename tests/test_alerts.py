@@ -84,6 +84,21 @@ def dlq_event() -> ReceivedEvent:
     return ReceivedEvent(**sent.model_dump())
 
 
+def test_an_event_sent_without_emit_alert_still_reaches_a_webhook_as_one_line_fields() -> None:
+    # the autoscaler's own alert is sent with prefect's emit_event, title and reason only
+    sent = alert_event("autoscaler", "t", "r")
+    event = ReceivedEvent(
+        **sent.model_dump() | {"payload": {"title": "the autoscaler\nkeeps failing", "reason": "a\r\nb"}}
+    )
+    payload = json.loads(render(EVENT_ALERT + JSON, {"event": event}))
+    assert (payload["alert"], payload["title"], payload["reason"]) == (
+        "autoscaler",
+        "the autoscaler keeps failing",
+        "a b",
+    )
+    assert (payload["hint"], payload["details"]) == (None, {})
+
+
 def test_an_alert_event_reaches_a_webhook_with_its_title_reason_hint_details_and_link() -> None:
     event = dlq_event()
     payload = json.loads(render(EVENT_ALERT + JSON, {"event": event}))
