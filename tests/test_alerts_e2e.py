@@ -115,7 +115,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         }
         started = Stack(env, data, receiver, "")
         try:
-            started.jobping("stack", "up")
+            up = started.jobping("stack", "up")
+            assert "alerts (failed runs, a DLQ that fills) go to the webhook" in up.stdout, up.stdout
             yield started
         finally:
             down = subprocess.run([JOBPING, "stack", "down"], env=env, capture_output=True, text=True,
