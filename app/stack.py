@@ -31,6 +31,7 @@ from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, PREFECT_H
 from app.alerts import ensure_alerts
 from app.autoscale import STATUS_FILE, prepare
 from app.health import FAILING, PartStatus
+from jobping import logpipe
 from jobping.errors import ConfigurationError
 from jobping.processes import alive, stop_group
 from jobping.settings import Settings
@@ -209,17 +210,19 @@ def prefect_env(settings: Settings) -> dict[str, str]:
 
 def _spawn(name: str, args: list[str], env: dict[str, str], settings: Settings) -> int:
     settings.run_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.run_dir / f"{name}.log", "ab") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own executables and fixed arguments
-            args,
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            # its own session: it outlives this command, and `down` can end its whole group
-            start_new_session=True,
-        )
+    # through the log pipe: the process's log rotates (JOBPING_LOG_MAX_BYTES, JOBPING_LOG_BACKUPS)
+    piped = logpipe.command(settings.run_dir / f"{name}.log", settings.stack.log_max_bytes,
+                            settings.stack.log_backups, args)  # fmt: skip
+    process = subprocess.Popen(  # noqa: S603 - our own executables and fixed arguments
+        piped,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        # its own session: it outlives this command, and `down` can end its whole group
+        start_new_session=True,
+    )
     return process.pid
 
 
@@ -306,8 +309,7 @@ def ensure_server(settings: Settings) -> tuple[str, int | None]:
                 "stop it or set JOBPING_PREFECT_PORT"
             )
         path = _state_path(settings)
-        args = [_prefect_bin(), "server", "start", "--host", "127.0.0.1", "--port", str(settings.stack.prefect_port)]
-        pid = _spawn("prefect-server", args, prefect_env(settings), settings)
+        pid = _spawn("prefect-server", server_command(settings), prefect_env(settings), settings)
         state = StackState.load(path)
         state.pids["server"], state.api_url = pid, url
         state.save(path)
@@ -368,11 +370,7 @@ def up(settings: Settings) -> StackState:
 
     here = {PREFECT_API_URL: url, PREFECT_HOME: Path(env["PREFECT_HOME"]), PREFECT_API_AUTH_STRING: env[AUTH_ENV]}
     with temporary_settings(here):
-        if "JOBPING_AWS_CREDENTIALS_BLOCK" in env and env["JOBPING_AWS_CREDENTIALS_BLOCK"] == AWS_BLOCK:
-            _ensure_aws_block(settings)
-        _run([_prefect_bin(), "work-pool", "create", WORK_POOL, "--type", "process", "--overwrite"], env,
-             "creating the work pool")  # fmt: skip
-        _run([_prefect_bin(), "--no-prompt", "deploy", "--all"], env, "deploying")
+        _deploy(settings, env)
         worker = state.pids.get("worker")
         changed = state.worker_env != wanted or state.worker_auth != password_digest
         if worker is not None and alive(worker) and changed:
@@ -380,8 +378,7 @@ def up(settings: Settings) -> StackState:
             state.restarted = True
             worker = None
         if worker is None or not alive(worker):
-            args = [_prefect_bin(), "worker", "start", "--pool", WORK_POOL, "--type", "process", "--name", WORKER_NAME]
-            state.pids["worker"] = _spawn("prefect-worker", args, env, settings)
+            state.pids["worker"] = _spawn("prefect-worker", worker_command(), env, settings)
             state.worker_env, state.worker_auth = wanted, password_digest
             state.save(path)
         _wait("Prefect worker", _worker_online, state.pids["worker"], WORKER_START_SECONDS,
@@ -394,7 +391,7 @@ def up(settings: Settings) -> StackState:
         if autoscaler is not None and alive(autoscaler) and state.autoscaler_settings != settings_digest:
             stop_group(autoscaler, STOP_SECONDS)
         if autoscaler is None or not alive(autoscaler):
-            state.pids["autoscaler"] = _spawn("autoscaler", [_jobping_bin(), "autoscale"], env, settings)
+            state.pids["autoscaler"] = _spawn("autoscaler", autoscaler_command(), env, settings)
             state.autoscaler_settings = settings_digest
     state.save(path)
     return state
@@ -402,6 +399,44 @@ def up(settings: Settings) -> StackState:
 
 def _jobping_bin() -> str:
     return str(Path(sys.executable).parent / "jobping")
+
+
+def server_command(settings: Settings) -> list[str]:
+    """The local Prefect server in the foreground, as `up` and the server's service start it."""
+    return [_prefect_bin(), "server", "start", "--host", "127.0.0.1", "--port", str(settings.stack.prefect_port)]
+
+
+def worker_command() -> list[str]:
+    return [_prefect_bin(), "worker", "start", "--pool", WORK_POOL, "--type", "process", "--name", WORKER_NAME]
+
+
+def autoscaler_command() -> list[str]:
+    return [_jobping_bin(), "autoscale"]
+
+
+def healthy(settings: Settings) -> bool:
+    """Whether the local Prefect server answers its health check."""
+    return _healthy(api_url(settings) + "/health")
+
+
+def _deploy(settings: Settings, env: dict[str, str]) -> None:
+    """The blocks, the work pool and the deployments of prefect.yaml, on the server of ``env``."""
+    if "JOBPING_AWS_CREDENTIALS_BLOCK" in env and env["JOBPING_AWS_CREDENTIALS_BLOCK"] == AWS_BLOCK:
+        _ensure_aws_block(settings)
+    _run([_prefect_bin(), "work-pool", "create", WORK_POOL, "--type", "process", "--overwrite"], env,
+         "creating the work pool")  # fmt: skip
+    _run([_prefect_bin(), "--no-prompt", "deploy", "--all"], env, "deploying")
+
+
+def deploy(settings: Settings) -> None:
+    """Deploy onto the running local server (the services' path: they start no deploy of their own)."""
+    env = prefect_env(settings)
+    here = {PREFECT_API_URL: api_url(settings), PREFECT_HOME: Path(env["PREFECT_HOME"]),
+            PREFECT_API_AUTH_STRING: env[AUTH_ENV]}  # fmt: skip
+    with temporary_settings(here):
+        _deploy(settings, env)
+        # the services' path says when a night went wrong too
+        ensure_alerts(settings)
 
 
 @dataclass(frozen=True)
