@@ -40,6 +40,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.exceptions import ObjectNotFound
 
+from app.alerts import DlqWatch
 from app.health import Health
 from jobping.engine.ports import QueueDepth
 from jobping.scaling import ScalePolicy
@@ -120,6 +121,8 @@ class Autoscaler:
         self.burst_since: datetime | None = None
         # runs left over from before a restart are counted once, so their burst gets its digest
         self.counted_once = False
+        # messages that reached the dlq since the last report become an alert (app/alerts.py)
+        self.dlq = DlqWatch(settings.sqs)
 
     def deployment_id(self, name: str = ANALYSE_DEPLOYMENT) -> UUID:
         return self.client.read_deployment_by_name(name).id
@@ -136,6 +139,7 @@ class Autoscaler:
             self.sqs = make_sqs_client(self.settings)
         if self.queue_url is None:
             self.queue_url = locate_queues(self.sqs, self.settings.sqs).url
+        self.dlq.check(self.sqs)
         now = depth(self.sqs, self.queue_url)
         desired = self.policy.desired(now)
         if desired == 0 and self.burst_since is None and self.counted_once:

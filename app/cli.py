@@ -347,15 +347,29 @@ def notify(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the digest that would be sent; send and record nothing.")
     ] = False,
+    test_alert: Annotated[
+        bool,
+        typer.Option(
+            "--test-alert", help="Send one test alert through the alert automation that `stack up` made; nothing else."
+        ),
+    ] = False,
 ) -> None:
     """Send the job groups that fit and were never sent as one digest (each analyse run does this too).
 
     A job fits at JOBPING_NOTIFY_MIN_SCORE (default 80) or above with the verdict apply. The
     digest goes through the Prefect notification block JOBPING_NOTIFY_BLOCK ('<block type>/<name>':
     Slack, Teams, Discord, email, a custom webhook), or as JSON to JOBPING_NOTIFY_WEBHOOK_URL.
-    Each job is sent once, ever: the lake keeps a ledger of what was sent.
+    Each job is sent once, ever: the lake keeps a ledger of what was sent. Failed runs and a DLQ
+    that fills arrive through the same channel as alerts (see the README's Pings).
     """
     settings = _settings()
+    if test_alert:
+        _use_prefect(settings)
+        from app.alerts import send_test_alert
+
+        with _friendly_errors():
+            console.print(Text(send_test_alert()), soft_wrap=True)
+        return
     if not dry_run and settings.notify.block:
         # a block is read from the Prefect API
         _use_prefect(settings)
@@ -578,6 +592,8 @@ def stack_up() -> None:
     console.print(f"the stack is up: {', '.join(f'{k} (pid {v})' for k, v in state.pids.items()) or 'all reused'}")
     if state.restarted:
         console.print("restarted the worker: its settings differed from this command's")
+    if state.alerts:
+        console.print(Text(state.alerts), soft_wrap=True)
     console.print(
         f"Prefect UI: [bold]{ui}[/bold]  (deployments: scrape/scrape nightly, analyse/analyse as the queue fills)"
     )

@@ -28,6 +28,7 @@ from pathlib import Path
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
+from app.alerts import ensure_alerts
 from app.autoscale import STATUS_FILE, prepare
 from app.health import FAILING, PartStatus
 from jobping import logpipe
@@ -52,6 +53,8 @@ POLL_SECONDS = 0.5
 # once and kept owner-only in the data dir; "user:password", as the UI's login form asks for it
 AUTH_ENV = "PREFECT_SERVER_API_AUTH_STRING"
 AUTH_USER = "jobping"
+# JOBPING_* settings whose value is a secret (a webhook url carries its token)
+SECRET_VARIABLES = frozenset({"JOBPING_NOTIFY_WEBHOOK_URL"})
 
 
 @dataclass
@@ -67,6 +70,8 @@ class StackState:
     # a digest of the settings the running autoscaler was started with
     autoscaler_settings: str = ""
     restarted: bool = False
+    # where alerts go, one line for the console (never saved)
+    alerts: str = ""
 
     @classmethod
     def load(cls, path: Path) -> StackState:
@@ -87,6 +92,13 @@ class StackState:
         data = {"pids": self.pids, "api_url": self.api_url, "worker_env": self.worker_env,
                 "worker_auth": self.worker_auth, "autoscaler_settings": self.autoscaler_settings}  # fmt: skip
         path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+
+
+def _kept(name: str, value: str) -> str:
+    """A setting as stack.json keeps it and the console shows it: a secret as a digest of its value."""
+    if name in SECRET_VARIABLES:
+        return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:16]
+    return value
 
 
 def _state_path(settings: Settings) -> Path:
@@ -351,7 +363,7 @@ def up(settings: Settings) -> StackState:
     state.api_url = url
     env = prefect_env(settings)
     # the JOBPING_* environment a worker started now gets: what runs from the UI will use
-    wanted = {k: v for k, v in sorted(env.items()) if k.startswith("JOBPING_")}
+    wanted = {k: _kept(k, v) for k, v in sorted(env.items()) if k.startswith("JOBPING_")}
     # the password the worker gets, as a digest: stack.json never holds the password itself
     password_digest = Auth(env[AUTH_ENV], None).digest
     state.restarted = False
@@ -372,6 +384,7 @@ def up(settings: Settings) -> StackState:
         _wait("Prefect worker", _worker_online, state.pids["worker"], WORKER_START_SECONDS,
               settings.run_dir / "prefect-worker.log")  # fmt: skip
         prepare(settings)
+        state.alerts = ensure_alerts(settings)
         # restarted only when this command's settings differ from those it runs with
         autoscaler = state.pids.get("autoscaler")
         settings_digest = hashlib.sha256(json.dumps([wanted, password_digest]).encode()).hexdigest()[:16]
@@ -422,6 +435,8 @@ def deploy(settings: Settings) -> None:
             PREFECT_API_AUTH_STRING: env[AUTH_ENV]}  # fmt: skip
     with temporary_settings(here):
         _deploy(settings, env)
+        # the services' path says when a night went wrong too
+        ensure_alerts(settings)
 
 
 @dataclass(frozen=True)

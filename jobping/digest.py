@@ -62,6 +62,8 @@ class Digest:
     def payload(self) -> dict[str, Any]:
         """The JSON a webhook receives: every match, whole."""
         return {
+            # beside "alert" (app/alerts.py): a receiver tells the two apart by this
+            "kind": "matches",
             "digest_id": self.digest_id,
             "subject": self.subject(),
             "matches": [{**asdict(match), "first_seen": match.first_seen.isoformat()} for match in self.matches],

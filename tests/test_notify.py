@@ -114,6 +114,7 @@ def test_without_a_block_the_digest_is_json_posted_to_the_webhook_url(
     assert [record["path"] for record in sent] == ["/jobping"]
     assert sent[0]["content_type"] == "application/json"
     payload = json.loads(sent[0]["body"])
+    assert payload["kind"] == "matches"
     groups = fitting(settings)
     assert {match["job_group"] for match in payload["matches"]} == set(groups)
     assert all(match["fit_score"] >= 80 and match["verdict"] == "apply" for match in payload["matches"])
