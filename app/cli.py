@@ -79,6 +79,10 @@ def _variable(loc: tuple[int | str, ...], prefix: str) -> str:
 
 
 def _settings() -> Settings:
+    from jobping.environment import unknown_variables
+
+    for unknown in unknown_variables():
+        errors.print("[yellow]warning:[/yellow]", Text(one_line(unknown.line())), soft_wrap=True)
     try:
         return Settings()
     except ValidationError as exc:

@@ -22,6 +22,7 @@ from prefect.tasks import exponential_backoff
 from prefect.utilities.annotations import quote
 from pydantic import Field
 
+from flows.run_settings import run_settings
 from jobping.engine.batch import BatchHandler, RetryPolicy
 from jobping.engine.drain import AnalyseReport, DrainOptions, Limits, drain
 from jobping.engine.outcomes import BatchResult, TopMatch
@@ -110,7 +111,7 @@ async def analyse(
     ] = None,
 ) -> AnalyseReport:
     """Drain the queue: receive up to ten at a time, analyse, append to the lake, then delete."""
-    settings = Settings()
+    settings = run_settings()
     logger = get_run_logger()
     analyser = make_analyser(settings.llm, load_profile(settings.profile_path))
     sqs = make_sqs_client(settings)

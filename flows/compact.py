@@ -14,7 +14,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from pydantic import Field
 
-from jobping.settings import Settings
+from flows.run_settings import run_settings
 from storage.catalog import refresh_catalog
 from storage.delta import DEFAULT_RETENTION, LakeMaintenance, maintain
 from storage.lake import Lake
@@ -35,7 +35,7 @@ def compact_lake(
     ] = DEFAULT_RETENTION.total_seconds() / 3600,
 ) -> LakeMaintenance | None:
     """Merge new analyses into the latest table, compact small files, checkpoint, and vacuum old ones."""
-    settings = Settings()
+    settings = run_settings()
     lake = Lake.from_settings(settings)
     migrate(lake)
     done = maintain(lake, timedelta(hours=retain_hours))

@@ -8,7 +8,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from pydantic import Field
 
-from jobping.settings import Settings
+from flows.run_settings import run_settings
 from tasks.sqs.client import make_sqs_client
 from tasks.sqs.dlq import RedriveReport, redrive
 from tasks.sqs.queues import depth, locate_queues
@@ -24,7 +24,7 @@ def dlq_redrive(
     max_messages: Annotated[int | None, Field(ge=1, le=MAX_REDRIVE, description="Move at most this many.")] = None,
 ) -> RedriveReport:
     """Move messages from the dead-letter queue back to the main queue for another try."""
-    settings = Settings()
+    settings = run_settings()
     sqs = make_sqs_client(settings)
     queues = locate_queues(sqs, settings.sqs)
     report = redrive(sqs, queues.dlq_url, queues.url, reason=reason, limit=max_messages)

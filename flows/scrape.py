@@ -14,6 +14,7 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
+from flows.run_settings import run_settings
 from jobping.contract import Envelope, encode_cut
 from jobping.errors import JobpingError, TerminalError
 from jobping.profile import load_profile
@@ -188,7 +189,7 @@ def _scrape_run_name() -> str:
 def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
     """Scrape every site of the search matrix and publish new or changed postings to SQS."""
     params = params or ScrapeParameters()
-    settings = Settings()
+    settings = run_settings()
     source = params.source or settings.scrape_source
     logger = get_run_logger()
     report = ScrapeReport(source=source)

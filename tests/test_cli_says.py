@@ -1,0 +1,63 @@
+"""What the jobping command tells a new user is true: warnings, one-line errors, honest help."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from standins.servers import free_port
+
+JOBPING = shutil.which("jobping", path=str(Path(sys.executable).parent)) or "jobping"
+COMMAND_TIMEOUT_SECONDS = 120
+SECRET_VALUE = "sk-misspelt-" + "5ecret" * 4
+
+
+def run(env: dict[str, str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [JOBPING, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_SECONDS,
+        check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def user_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A user's environment with its own data dir and ports; what its commands started is stopped after."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JOBPING_", "PREFECT_", "OPENAI_"))}
+    env |= {
+        "JOBPING_DATA_DIR": str(tmp_path / "data"),
+        "JOBPING_EMULATOR_PORT": str(free_port()),
+        "JOBPING_PREFECT_PORT": str(free_port()),
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "COLUMNS": "200",
+    }
+    yield env
+    run(env, "stack", "down")
+
+
+def warnings_of(done: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+
+
+def test_a_misspelt_variable_in_the_environment_or_dotenv_is_one_warning_naming_the_one_meant(
+    user_env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text(f"JOBPING_QUEUE_NAM={SECRET_VALUE}\n", encoding="utf-8")
+    done = run(user_env | {"JOBPING_SCRAPE_SOURSE": SECRET_VALUE, "JOBPING_SAVE_SCREENSHOTS": "1"}, "queues",
+               cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert warnings_of(done) == [
+        "warning: JOBPING_SCRAPE_SOURSE (set in the environment) is not a jobping setting and is ignored: "
+        "did you mean JOBPING_SCRAPE_SOURCE?",
+        "warning: JOBPING_QUEUE_NAM (set in .env) is not a jobping setting and is ignored: "
+        "did you mean JOBPING_QUEUE_NAME?",
+    ]
+    assert SECRET_VALUE not in done.stdout + done.stderr
+    # spelt right, nothing is said
+    assert warnings_of(run(user_env | {"JOBPING_SCRAPE_SOURCE": "sample"}, "queues")) == []
