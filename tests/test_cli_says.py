@@ -61,3 +61,13 @@ def test_a_misspelt_variable_in_the_environment_or_dotenv_is_one_warning_naming_
     assert SECRET_VALUE not in done.stdout + done.stderr
     # spelt right, nothing is said
     assert warnings_of(run(user_env | {"JOBPING_SCRAPE_SOURCE": "sample"}, "queues")) == []
+
+
+def test_an_invalid_profile_is_one_error_line_naming_the_field_and_value_without_pydantic_s_text(
+    user_env: dict[str, str], tmp_path: Path
+) -> None:
+    profile = tmp_path / "profile.toml"
+    profile.write_text('remote = "sometimes"\n', encoding="utf-8")
+    done = run(user_env | {"JOBPING_PROFILE_PATH": str(profile)}, "analyse")
+    assert done.returncode == 1
+    assert done.stderr == f'error: {profile}: remote = "sometimes" is not one of remote_only, remote_or_hybrid, any\n'
