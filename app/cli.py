@@ -370,13 +370,16 @@ def notify(
     Each job is sent once, ever: the lake keeps a ledger of what was sent.
     """
     settings = _settings()
-    if not dry_run and settings.notify.block:
-        # a block is read from the Prefect API
+    if settings.notify.block:
+        # a block is read from the Prefect API, and a dry run checks that it is there
         _use_prefect(settings)
     from flows.notify import ping_new_matches
     from jobping.digest import Digest
+    from tasks.notify.channels import load_notification_block
 
     with _friendly_errors():
+        if dry_run and settings.notify.block:
+            asyncio.run(load_notification_block(settings.notify.block))
         report = asyncio.run(ping_new_matches(settings, dry_run=dry_run))
     if dry_run and report.new:
         digest = Digest(report.new)

@@ -10,6 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prefect.blocks.notifications import CustomWebhookNotificationBlock
+from prefect.blocks.system import Secret
+from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
 from standins.servers import free_port
 
@@ -71,3 +74,37 @@ def test_an_invalid_profile_is_one_error_line_naming_the_field_and_value_without
     done = run(user_env | {"JOBPING_PROFILE_PATH": str(profile)}, "analyse")
     assert done.returncode == 1
     assert done.stderr == f'error: {profile}: remote = "sometimes" is not one of remote_only, remote_or_hybrid, any\n'
+
+
+def test_notify_dry_run_refuses_a_block_that_is_missing_or_no_notification_block_in_one_line(
+    user_env: dict[str, str],
+) -> None:
+    missing = run(user_env | {"JOBPING_NOTIFY_BLOCK": "custom-webhook/nobody"}, "notify", "--dry-run")
+    assert missing.returncode == 1
+    # the first command started the local server: the line about it, then the error
+    said = missing.stderr.splitlines()
+    (error,) = [line for line in said if not line.startswith("started a local") and "EventsWorker" not in line]
+    assert error.startswith("error: the notification block 'custom-webhook/nobody' could not be loaded: "), error
+
+    data = Path(user_env["JOBPING_DATA_DIR"])
+    api = f"http://127.0.0.1:{user_env['JOBPING_PREFECT_PORT']}/api"
+    auth = (data / "prefect" / "api-auth").read_text(encoding="ascii").strip()
+    with temporary_settings({PREFECT_API_URL: api, PREFECT_API_AUTH_STRING: auth}):
+        Secret(value=SECRET_VALUE).save("not-a-notifier", overwrite=True)
+        CustomWebhookNotificationBlock(name="jobping", url="http://127.0.0.1:9/hook").save("pings", overwrite=True)
+    cases = {
+        "secret/not-a-notifier": "error: the block 'secret/not-a-notifier' is a Secret, not a notification block",
+        "no-such-type/pings": "error: the notification block 'no-such-type/pings' could not be loaded: ",
+        "pings": "error: JOBPING_NOTIFY_BLOCK='pings' names no block type: ",
+    }
+    for block, says in cases.items():
+        done = run(user_env | {"JOBPING_NOTIFY_BLOCK": block}, "notify", "--dry-run")
+        assert done.returncode == 1, (block, done.stdout, done.stderr)
+        # prefect's events worker may add a line of its own at exit, about the block's "loaded" event
+        (error,) = [line for line in done.stderr.splitlines() if "EventsWorker" not in line]
+        assert error.startswith(says), (block, done.stderr)
+        assert SECRET_VALUE not in done.stdout + done.stderr
+    there = run(user_env | {"JOBPING_NOTIFY_BLOCK": "custom-webhook/pings"}, "notify", "--dry-run")
+    assert there.returncode == 0, there.stderr
+    assert "error" not in there.stderr
+    assert there.stdout.startswith("no new matches to send"), there.stdout
