@@ -510,7 +510,12 @@ def emulator_status() -> None:
 def dlq_list(
     limit: Annotated[int, typer.Option("--max", min=1, max=10_000, help="Show at most this many.")] = 100,
 ) -> None:
-    """List the DLQ: reason, receive count, age, title and site of each message; changes nothing."""
+    """List the DLQ: reason, receive count, age, title and site of each message.
+
+    SQS has no peek: listing is a receive. It raises each listed message's receive count by one
+    (the count shown includes it) and hides the messages until the list is made, then makes them
+    visible again (after 60 s if the command is killed). Nothing is deleted or moved.
+    """
     settings = _settings()
     from tasks.sqs.dlq import list_dead_letters
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from prefect.blocks.notifications import CustomWebhookNotificationBlock
@@ -15,6 +17,12 @@ from prefect.blocks.system import Secret
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
 from standins.servers import free_port
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.literals import QueueAttributeNameType
+
+    from tasks.sqs.queues import Queues
 
 JOBPING = shutil.which("jobping", path=str(Path(sys.executable).parent)) or "jobping"
 COMMAND_TIMEOUT_SECONDS = 120
@@ -108,3 +116,33 @@ def test_notify_dry_run_refuses_a_block_that_is_missing_or_no_notification_block
     assert there.returncode == 0, there.stderr
     assert "error" not in there.stderr
     assert there.stdout.startswith("no new matches to send"), there.stdout
+
+
+def depths(sqs: SQSClient, url: str) -> tuple[int, int]:
+    names: list[QueueAttributeNameType] = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return int(found[names[0]]), int(found[names[1]])
+
+
+def test_dlq_list_is_a_receive_that_raises_the_receive_count_and_leaves_the_message_visible(
+    env: dict[str, str], sqs: SQSClient, queues: Queues
+) -> None:
+    sqs.send_message(QueueUrl=queues.dlq_url, MessageBody=json.dumps({"title": "Data Engineer", "site": "indeed"}))
+    user = dict(os.environ) | {"COLUMNS": "200"}
+    for listing in (1, 2):
+        done = run(user, "dlq", "list")
+        assert done.returncode == 0, done.stderr
+        (row,) = [line for line in done.stdout.splitlines() if "Data Engineer" in line]
+        # the receives column counts this listing's receive too
+        assert [cell.strip() for cell in row.split("│")][2] == str(listing), row
+        assert depths(sqs, queues.dlq_url) == (1, 0)
+    (message,) = sqs.receive_message(
+        QueueUrl=queues.dlq_url, MessageSystemAttributeNames=["ApproximateReceiveCount"], WaitTimeSeconds=0
+    )["Messages"]
+    assert message["Attributes"]["ApproximateReceiveCount"] == "3"
+    # a dlq of its own: however often it is listed, no count moves a message on
+    assert (
+        "RedrivePolicy" not in sqs.get_queue_attributes(QueueUrl=queues.dlq_url, AttributeNames=["All"])["Attributes"]
+    )
+    shown = run(user, "dlq", "list", "--help")
+    assert "SQS has no peek: listing is a receive." in " ".join(shown.stdout.split())
