@@ -29,6 +29,7 @@ from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
 from app.autoscale import prepare
+from app.port_owner import refused
 from jobping.errors import ConfigurationError
 from jobping.processes import alive, stop_group
 from jobping.settings import Settings
@@ -297,11 +298,7 @@ def _reusable(url: str, secret: Auth, settings: Settings) -> bool:
     version = url + "/admin/version"
     if _answers(version, secret.header) == HTTPStatus.UNAUTHORIZED:
         where = f"{AUTH_ENV}" if secret.path is None else f"{secret.path}"
-        raise ConfigurationError(
-            f"the Prefect server on port {settings.stack.prefect_port} refuses jobping's password (from {where}): "
-            f"set {AUTH_ENV} to the password it was started with, or stop it (`jobping stack down`) to start "
-            "it again with this one"
-        )
+        raise ConfigurationError(refused(settings.stack.prefect_port, settings.data_dir, where, AUTH_ENV))
     if _answers(version, {}) != HTTPStatus.OK:
         return True
     pid = StackState.load(_state_path(settings)).pids.get("server")
