@@ -359,7 +359,10 @@ def compact(
 @app.command()
 def notify(
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the digest that would be sent; send and record nothing.")
+        bool,
+        typer.Option(
+            "--dry-run", help="Check the notifier's block exists, print the digest that would be sent; send nothing."
+        ),
     ] = False,
 ) -> None:
     """Send the job groups that fit and were never sent as one digest (each analyse run does this too).
