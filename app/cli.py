@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from pydantic import ValidationError
@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from jobping.errors import ConfigurationError, JobpingError, describe
+from jobping.errors import JobpingError, describe
 from jobping.search import ScrapeParameters, Source
 from jobping.settings import Settings
 from jobping.text import one_line, plain
@@ -53,6 +53,12 @@ stack_app = typer.Typer(
     help="The local stack for the Prefect UI: `make up` / `make down`.", no_args_is_help=True, rich_markup_mode=PLAIN
 )
 app.add_typer(stack_app, name="stack")
+service_app = typer.Typer(
+    help="The stack as services that start at boot and restart on failure: systemd user units or launchd agents.",
+    no_args_is_help=True,
+    rich_markup_mode=PLAIN,
+)
+stack_app.add_typer(service_app, name="service")
 lake_app = typer.Typer(help="The lake's Delta tables.", no_args_is_help=True, rich_markup_mode=PLAIN)
 app.add_typer(lake_app, name="lake")
 # piped output gets a wide table rather than rich's 80 columns
@@ -174,34 +180,18 @@ def _use_prefect(settings: Settings) -> None:
 
 
 def _check_before_running(settings: Settings, *, analyses: bool = True) -> None:
-    """What can be checked in a second, before any slow work.
+    """What can be checked in a second, before any slow work: what every flow checks first.
 
-    For a command that analyses: the profile, and that the lake can be written; for every one: a
-    configured SQS endpoint.
+    The embedded emulator is left to the flow, which starts it when it does not answer; a
+    configured SQS endpoint is asked now.
     """
-    from jobping.profile import load_profile
+    from flows.preflight import check_before_running
     from tasks.sqs.client import check_reachable
 
     with _friendly_errors():
-        if analyses:
-            load_profile(settings.profile_path)
-            if not settings.lake.url:
-                _check_writable(settings.lake_dir)
+        check_before_running(settings, analyses=analyses, queue=False)
         if not settings.sqs.uses_emulator and not settings.sqs.credentials_block:
             check_reachable(settings.sqs)
-
-
-def _check_writable(folder: Path) -> None:
-    """Raise a ConfigurationError now, rather than after the first batch, when the lake cannot be written."""
-    import tempfile
-
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".jobping-probe-"):
-            pass
-    except OSError as exc:
-        why = exc.strerror or type(exc).__name__
-        raise ConfigurationError(f"the lake {folder} is not writable ({why}): fix it or set JOBPING_DATA_DIR") from exc
 
 
 def _flow_command(settings: Settings, *, analyses: bool = True) -> None:
@@ -592,6 +582,11 @@ def stack_up() -> None:
     from app import stack
 
     settings = _settings()
+    if _services_running(settings, "`jobping stack up` started nothing"):
+        with _friendly_errors():
+            stack.deploy(settings)
+        console.print("deployed prefect.yaml onto their server")
+        return
     with _friendly_errors():
         state = stack.up(settings)
     ui = state.api_url.removesuffix("/api")
@@ -625,19 +620,47 @@ def stack_down() -> None:
     """Stop exactly what `stack up` started."""
     from app import stack
 
-    stopped = stack.down(_settings())
+    settings = _settings()
+    stopped = stack.down(settings)
     console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing of ours was running")
+    _services_running(settings, "`jobping stack down` leaves them to their service manager, which would restart them")
+
+
+def _services_running(settings: Settings, consequence: str) -> bool:
+    """Say which components run as services (under `jobping stack run`) and how to stop them."""
+    from app import service
+
+    found = service.running_services(settings)
+    if not found:
+        return False
+    by = sorted({record.manager for _, record in found})
+    how = {"systemd": "`jobping stack service uninstall` (or `systemctl --user stop 'jobping-*'`)",
+           "launchd": "`jobping stack service uninstall --platform launchd`",
+           "foreground": "ctrl-c in the terminal that runs `jobping stack run`"}  # fmt: skip
+    names = ", ".join(f"{part.name} (pid {record.child or record.pid}, {record.manager})" for part, record in found)
+    console.print(Text(f"running as services: {names}; {consequence}; stop them with {', '.join(how[m] for m in by)}"),
+                  soft_wrap=True)  # fmt: skip
+    return True
 
 
 @stack_app.command("status")
 def stack_status() -> None:
     """Say what of the local stack runs, where, with which pids; exit 3 when the Prefect server does not."""
-    from app import stack
+    from app import service, stack
 
     settings = _settings()
     parts = stack.status(settings)
-    rows = [(p.name, p.where, "running" if p.running else "not running", p.pid or "") for p in parts]
+    services = {part.part: (part, record) for part, record in service.running_services(settings)}
+    rows = []
+    for p in parts:
+        state, pid = p.state, p.pid
+        if p.name in services:
+            part, record = services[p.name]
+            state, pid = service.runner_state(record, part.name), record.child
+        rows.append((p.name, p.where, state, pid or ""))
     console.print(_table(["part", "where", "state", "pid"], rows))
+    console.print(Text(f"logs: {settings.run_dir}/<part>.log, rotated at {settings.stack.log_max_bytes:,} bytes "
+                       f"({settings.stack.log_backups} older files kept)"), soft_wrap=True)  # fmt: skip
     from storage.lake import QUARANTINE, Lake
 
     lake = Lake.from_settings(settings)
@@ -647,6 +670,112 @@ def stack_status() -> None:
         console.print(Text(f"{len(moved)} unreadable lake files were moved aside: {lake.join(QUARANTINE)}"))
     if not any(p.running for p in parts if p.name == "Prefect server"):
         raise typer.Exit(NOT_RUNNING_EXIT)
+
+
+@stack_app.command("run")
+def stack_run(
+    component: Annotated[str, typer.Argument(help="emulator, server, worker or autoscaler.")],
+) -> None:
+    """Run one part of the stack in the foreground, its output into data/run/<part>.log (rotated).
+
+    This is what each service runs. SIGTERM stops it and its part; after fast failures in a row
+    it waits longer before starting again (5 s doubling to 5 min). The worker and autoscaler
+    wait for the Prefect server first.
+    """
+    from app import runner
+
+    settings = _settings()
+    with _friendly_errors():
+        code = runner.run(component, settings)
+    raise typer.Exit(code)
+
+
+_PLATFORM = typer.Option("--platform", help="systemd (Linux) or launchd (macOS); default: this system's.")
+_DIR = typer.Option(
+    "--dir", help="Write the units here instead of the service manager's folder; nothing is started or stopped then."
+)
+
+
+def _platform(given: str | None) -> Literal["systemd", "launchd"]:
+    from app import service
+
+    if given is None:
+        return service.default_platform()
+    if given not in ("systemd", "launchd"):
+        raise _error(f"--platform is systemd or launchd, not {given!r}", 2)
+    return "systemd" if given == "systemd" else "launchd"
+
+
+@service_app.command("print")
+def service_print(platform: Annotated[str | None, _PLATFORM] = None) -> None:
+    """Write every unit to standard output, each after a line `# file: <name>`; install nothing."""
+    from app import service
+
+    settings = _settings()
+    for unit in service.render(settings, _platform(platform)):
+        # plain text: a path in a unit is never console markup
+        sys.stdout.write(f"# file: {unit.file}\n{unit.text}")
+
+
+@service_app.command("install")
+def service_install(
+    platform: Annotated[str | None, _PLATFORM] = None, folder: Annotated[Path | None, _DIR] = None
+) -> None:
+    """Install the units, enable and start them (started at boot), and deploy onto their server."""
+    from app import service, stack
+
+    settings = _settings()
+    chosen = _platform(platform)
+    target = folder or service.default_dir(chosen)
+    with _friendly_errors():
+        written = service.install(settings, chosen, target, start=folder is None)
+    names = ", ".join(path.name for path in written)
+    if folder is not None:
+        console.print(Text(f"wrote {names} to {target}; nothing started (`--dir` only writes)"), soft_wrap=True)
+        return
+    console.print(Text(f"installed and started {names} in {target}; deployed prefect.yaml"), soft_wrap=True)
+    if os.environ.get(stack.AUTH_ENV, "").strip():
+        # no unit carries a secret: the services use data/prefect/api-auth unless told otherwise
+        console.print(
+            f"{stack.AUTH_ENV} is set in this shell, but no unit carries it: put it in ~/.config/jobping/env "
+            "(chmod 600) and install again, or unset it to use the services' password"
+        )
+    console.print(Text(f"logs: {settings.run_dir}/<part>.log, rotated; `jobping stack service status` shows them"),
+                  soft_wrap=True)  # fmt: skip
+    if chosen == "systemd":
+        console.print(
+            "they start when you log in; to start them at boot and keep them after you log out: "
+            "`loginctl enable-linger $USER`"
+        )
+
+
+@service_app.command("uninstall")
+def service_uninstall(
+    platform: Annotated[str | None, _PLATFORM] = None, folder: Annotated[Path | None, _DIR] = None
+) -> None:
+    """Stop and disable the units, and remove their files."""
+    from app import service
+
+    settings = _settings()
+    chosen = _platform(platform)
+    with _friendly_errors():
+        removed = service.uninstall(settings, chosen, folder or service.default_dir(chosen), stop=folder is None)
+    console.print(Text(f"removed {', '.join(p.name for p in removed)}" if removed else "no jobping unit was installed"))
+
+
+@service_app.command("status")
+def service_status(
+    platform: Annotated[str | None, _PLATFORM] = None, folder: Annotated[Path | None, _DIR] = None
+) -> None:
+    """Each unit: installed or not, what the service manager says, what its runner says, its log."""
+    from app import service
+
+    settings = _settings()
+    chosen = _platform(platform)
+    states = service.status(settings, chosen, folder or service.default_dir(chosen))
+    rows = [(s.unit, "yes" if s.installed else "no", s.manager, s.runner) for s in states]
+    console.print(_table(["unit", "installed", "service manager", "runner"], rows))
+    console.print(Text(f"logs: {', '.join(str(s.log) for s in states)} (rotated)"), soft_wrap=True)
 
 
 def _run_query(

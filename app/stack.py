@@ -28,8 +28,10 @@ from pathlib import Path
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
-from app.autoscale import prepare
+from app.autoscale import STATUS_FILE, prepare
+from app.health import FAILING, PartStatus
 from app.port_owner import refused
+from jobping import logpipe
 from jobping.errors import ConfigurationError
 from jobping.processes import alive, stop_group
 from jobping.settings import Settings
@@ -63,6 +65,8 @@ class StackState:
     worker_env: dict[str, str] = field(default_factory=dict)
     # a digest of the auth string the worker was started with (never the string itself)
     worker_auth: str = ""
+    # a digest of the settings the running autoscaler was started with
+    autoscaler_settings: str = ""
     restarted: bool = False
 
     @classmethod
@@ -76,12 +80,13 @@ class StackState:
             api_url=str(data.get("api_url", "")),
             worker_env={str(k): str(v) for k, v in data.get("worker_env", {}).items()},
             worker_auth=str(data.get("worker_auth", "")),
+            autoscaler_settings=str(data.get("autoscaler_settings", "")),
         )
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = {"pids": self.pids, "api_url": self.api_url, "worker_env": self.worker_env,
-                "worker_auth": self.worker_auth}  # fmt: skip
+                "worker_auth": self.worker_auth, "autoscaler_settings": self.autoscaler_settings}  # fmt: skip
         path.write_text(json.dumps(data, indent=1), encoding="utf-8")
 
 
@@ -194,17 +199,19 @@ def prefect_env(settings: Settings) -> dict[str, str]:
 
 def _spawn(name: str, args: list[str], env: dict[str, str], settings: Settings) -> int:
     settings.run_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.run_dir / f"{name}.log", "ab") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own executables and fixed arguments
-            args,
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            # its own session: it outlives this command, and `down` can end its whole group
-            start_new_session=True,
-        )
+    # through the log pipe: the process's log rotates (JOBPING_LOG_MAX_BYTES, JOBPING_LOG_BACKUPS)
+    piped = logpipe.command(settings.run_dir / f"{name}.log", settings.stack.log_max_bytes,
+                            settings.stack.log_backups, args)  # fmt: skip
+    process = subprocess.Popen(  # noqa: S603 - our own executables and fixed arguments
+        piped,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        # its own session: it outlives this command, and `down` can end its whole group
+        start_new_session=True,
+    )
     return process.pid
 
 
@@ -224,16 +231,28 @@ def _run(args: list[str], env: dict[str, str], what: str) -> None:
         raise ConfigurationError(f"{what} failed: {(done.stderr or done.stdout)[-2000:]}")
 
 
-def _save_aws_block(settings: Settings) -> None:
+def _ensure_aws_block(settings: Settings) -> bool:
+    """Create the deployments' SQS block, pointing at the emulator, unless it exists; True when created.
+
+    An existing block is the user's to edit (pointing the deployments at AWS is one edit of it
+    in the UI): `up` never writes it back.
+    """
     # prefect-aws only here, for `make up`: every flow command imports this module and it costs 0.3 s
     from prefect_aws import AwsClientParameters, AwsCredentials  # noqa: PLC0415
 
+    try:
+        AwsCredentials.load(AWS_BLOCK, _sync=True)  # type: ignore[call-arg]
+    except ValueError:
+        pass
+    else:
+        return False
     AwsCredentials(
         aws_access_key_id=EMULATOR_CREDENTIALS["aws_access_key_id"],
         aws_secret_access_key=EMULATOR_CREDENTIALS["aws_secret_access_key"],
         region_name=settings.sqs.region,
         aws_client_parameters=AwsClientParameters(endpoint_url=settings.sqs.emulator_url),
-    ).save(AWS_BLOCK, overwrite=True)
+    ).save(AWS_BLOCK)
+    return True
 
 
 def _worker_online() -> bool:
@@ -279,8 +298,7 @@ def ensure_server(settings: Settings) -> tuple[str, int | None]:
                 "stop it or set JOBPING_PREFECT_PORT"
             )
         path = _state_path(settings)
-        args = [_prefect_bin(), "server", "start", "--host", "127.0.0.1", "--port", str(settings.stack.prefect_port)]
-        pid = _spawn("prefect-server", args, prefect_env(settings), settings)
+        pid = _spawn("prefect-server", server_command(settings), prefect_env(settings), settings)
         state = StackState.load(path)
         state.pids["server"], state.api_url = pid, url
         state.save(path)
@@ -337,11 +355,7 @@ def up(settings: Settings) -> StackState:
 
     here = {PREFECT_API_URL: url, PREFECT_HOME: Path(env["PREFECT_HOME"]), PREFECT_API_AUTH_STRING: env[AUTH_ENV]}
     with temporary_settings(here):
-        if "JOBPING_AWS_CREDENTIALS_BLOCK" in env and env["JOBPING_AWS_CREDENTIALS_BLOCK"] == AWS_BLOCK:
-            _save_aws_block(settings)
-        _run([_prefect_bin(), "work-pool", "create", WORK_POOL, "--type", "process", "--overwrite"], env,
-             "creating the work pool")  # fmt: skip
-        _run([_prefect_bin(), "--no-prompt", "deploy", "--all"], env, "deploying")
+        _deploy(settings, env)
         worker = state.pids.get("worker")
         changed = state.worker_env != wanted or state.worker_auth != password_digest
         if worker is not None and alive(worker) and changed:
@@ -349,24 +363,62 @@ def up(settings: Settings) -> StackState:
             state.restarted = True
             worker = None
         if worker is None or not alive(worker):
-            args = [_prefect_bin(), "worker", "start", "--pool", WORK_POOL, "--type", "process", "--name", WORKER_NAME]
-            state.pids["worker"] = _spawn("prefect-worker", args, env, settings)
+            state.pids["worker"] = _spawn("prefect-worker", worker_command(), env, settings)
             state.worker_env, state.worker_auth = wanted, password_digest
             state.save(path)
         _wait("Prefect worker", _worker_online, state.pids["worker"], WORKER_START_SECONDS,
               settings.run_dir / "prefect-worker.log")  # fmt: skip
         prepare(settings)
-        # started afresh each time: it keeps no state, and so it runs with this command's settings
+        # restarted only when this command's settings differ from those it runs with
         autoscaler = state.pids.get("autoscaler")
-        if autoscaler is not None and alive(autoscaler):
+        settings_digest = hashlib.sha256(json.dumps([wanted, password_digest]).encode()).hexdigest()[:16]
+        if autoscaler is not None and alive(autoscaler) and state.autoscaler_settings != settings_digest:
             stop_group(autoscaler, STOP_SECONDS)
-        state.pids["autoscaler"] = _spawn("autoscaler", [_jobping_bin(), "autoscale"], env, settings)
+        if autoscaler is None or not alive(autoscaler):
+            state.pids["autoscaler"] = _spawn("autoscaler", autoscaler_command(), env, settings)
+            state.autoscaler_settings = settings_digest
     state.save(path)
     return state
 
 
 def _jobping_bin() -> str:
     return str(Path(sys.executable).parent / "jobping")
+
+
+def server_command(settings: Settings) -> list[str]:
+    """The local Prefect server in the foreground, as `up` and the server's service start it."""
+    return [_prefect_bin(), "server", "start", "--host", "127.0.0.1", "--port", str(settings.stack.prefect_port)]
+
+
+def worker_command() -> list[str]:
+    return [_prefect_bin(), "worker", "start", "--pool", WORK_POOL, "--type", "process", "--name", WORKER_NAME]
+
+
+def autoscaler_command() -> list[str]:
+    return [_jobping_bin(), "autoscale"]
+
+
+def healthy(settings: Settings) -> bool:
+    """Whether the local Prefect server answers its health check."""
+    return _healthy(api_url(settings) + "/health")
+
+
+def _deploy(settings: Settings, env: dict[str, str]) -> None:
+    """The blocks, the work pool and the deployments of prefect.yaml, on the server of ``env``."""
+    if "JOBPING_AWS_CREDENTIALS_BLOCK" in env and env["JOBPING_AWS_CREDENTIALS_BLOCK"] == AWS_BLOCK:
+        _ensure_aws_block(settings)
+    _run([_prefect_bin(), "work-pool", "create", WORK_POOL, "--type", "process", "--overwrite"], env,
+         "creating the work pool")  # fmt: skip
+    _run([_prefect_bin(), "--no-prompt", "deploy", "--all"], env, "deploying")
+
+
+def deploy(settings: Settings) -> None:
+    """Deploy onto the running local server (the services' path: they start no deploy of their own)."""
+    env = prefect_env(settings)
+    here = {PREFECT_API_URL: api_url(settings), PREFECT_HOME: Path(env["PREFECT_HOME"]),
+            PREFECT_API_AUTH_STRING: env[AUTH_ENV]}  # fmt: skip
+    with temporary_settings(here):
+        _deploy(settings, env)
 
 
 @dataclass(frozen=True)
@@ -377,6 +429,14 @@ class Part:
     where: str
     running: bool
     pid: int | None
+    # what it says keeps failing (its status file), while it runs
+    problem: str | None = None
+
+    @property
+    def state(self) -> str:
+        if not self.running:
+            return "not running"
+        return f"failing: {self.problem}" if self.problem else "running"
 
 
 def status(settings: Settings) -> list[Part]:
@@ -398,8 +458,10 @@ def status(settings: Settings) -> list[Part]:
                       worker if worker and alive(worker) else None))  # fmt: skip
     autoscaler = state.pids.get("autoscaler")
     running = bool(autoscaler and alive(autoscaler))
+    said = PartStatus.read(settings.run_dir / STATUS_FILE)
+    problem = said.reason if said and said.pid == autoscaler and said.state == FAILING else None
     parts.append(Part("autoscaler", f"analyse runs for {settings.sqs.queue_name}", running,
-                      autoscaler if running else None))  # fmt: skip
+                      autoscaler if running else None, problem))  # fmt: skip
     return parts
 
 

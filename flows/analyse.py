@@ -9,7 +9,6 @@ artifacts.
 
 from __future__ import annotations
 
-import re
 from contextlib import closing
 from typing import Annotated, Any
 
@@ -22,15 +21,16 @@ from prefect.tasks import exponential_backoff
 from prefect.utilities.annotations import quote
 from pydantic import Field
 
+from flows.artifacts import top_matches_markdown
+from flows.preflight import preflight_failure
 from flows.run_settings import run_settings
 from jobping.engine.batch import BatchHandler, RetryPolicy
 from jobping.engine.drain import AnalyseReport, DrainOptions, Limits, drain
-from jobping.engine.outcomes import BatchResult, TopMatch
+from jobping.engine.outcomes import BatchResult
 from jobping.engine.ports import ReceivedMessage
 from jobping.errors import TransientError
 from jobping.profile import load_profile
 from jobping.settings import Settings
-from jobping.text import one_line
 from storage.answers import AnswerLog
 from storage.lake import Lake
 from storage.refresh import refresh_catalog
@@ -109,9 +109,20 @@ async def analyse(
         float | None,
         Field(gt=0, le=MAX_COST_LIMIT_USD, description="Stop sending postings to the LLM after this spend."),
     ] = None,
+    report_matches: Annotated[
+        bool,
+        Field(
+            description="Ping the new matches and show this run's top matches when it ends. The autoscaler turns "
+            "it off: after the last of a burst's runs it starts one notify run, so a night sends one digest."
+        ),
+    ] = True,
 ) -> AnalyseReport:
     """Drain the queue: receive up to ten at a time, analyse, append to the lake, then delete."""
     settings = run_settings()
+    failure = preflight_failure(settings)
+    if failure is not None:
+        # prefect takes a returned state as the run's end: one line, no traceback
+        return failure  # type: ignore[return-value]
     logger = get_run_logger()
     analyser = make_analyser(settings.llm, load_profile(settings.profile_path))
     sqs = make_sqs_client(settings)
@@ -138,8 +149,8 @@ async def analyse(
     refresh_catalog(settings.catalog_path, lake)
     main, dlq = depth(sqs, queues.url), depth(sqs, queues.dlq_url)
     report.queue_visible, report.queue_in_flight, report.dlq_visible = main.visible, main.in_flight, dlq.visible
-    await _record(report)
-    if settings.notify.configured:
+    await _record(report, top_matches=report_matches)
+    if report_matches and settings.notify.configured:
         # no task run for a ping with nowhere to go: it would only cost every run's start-up
         report.ping = await ping_matches(settings)
     logger.info(
@@ -179,7 +190,7 @@ def _saving(report: AnalyseReport) -> float:
     return report.reused * report.cost_usd / paid if paid else 0.0
 
 
-async def _record(report: AnalyseReport) -> None:
+async def _record(report: AnalyseReport, *, top_matches: bool) -> None:
     rows = [
         {"what": "received", "count": report.received},
         {"what": "stored", "count": report.stored},
@@ -202,25 +213,7 @@ async def _record(report: AnalyseReport) -> None:
         f"{report.reused} analyses reused from the same job on another board (no LLM request)"
     )
     await acreate_table_artifact(key="analyse-summary", table=rows, description=description)
-    if report.top:
+    if top_matches and report.top:
         await acreate_markdown_artifact(
             key="top-matches", markdown=top_matches_markdown(report.top), description="Best fits of this run"
         )
-
-
-def top_matches_markdown(top: list[TopMatch]) -> str:
-    lines = ["| fit | verdict | title | company | link |", "|---|---|---|---|---|"]
-    for match in top:
-        # job_url is http(s) by the contract; escaping keeps a crafted one inside its link
-        url = match.job_url.replace(">", "%3E").replace(" ", "%20")
-        title, company = markdown_text(match.title), markdown_text(match.company)
-        lines.append(f"| {match.fit_score} | {match.verdict} | {title} | {company} | [open](<{url}>) |")
-    return "\n".join(lines)
-
-
-MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
-
-
-def markdown_text(text: str) -> str:
-    """Posting text as literal markdown: no image, link, html or table cell of its own; one line."""
-    return MARKDOWN_SPECIAL.sub(r"\\\1", one_line(text))

@@ -14,6 +14,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from pydantic import Field
 
+from flows.retention import forget_old_runs
 from flows.run_settings import run_settings
 from storage.catalog import refresh_catalog
 from storage.delta import DEFAULT_RETENTION, LakeMaintenance, maintain
@@ -34,11 +35,13 @@ def compact_lake(
         ),
     ] = DEFAULT_RETENTION.total_seconds() / 3600,
 ) -> LakeMaintenance | None:
-    """Merge new analyses into the latest table, compact small files, checkpoint, and vacuum old ones."""
+    """Merge new analyses into the latest table, compact small files, checkpoint, and vacuum old ones;
+    then delete jobping's Prefect runs older than JOBPING_RETENTION_DAYS."""
     settings = run_settings()
     lake = Lake.from_settings(settings)
     migrate(lake)
     done = maintain(lake, timedelta(hours=retain_hours))
+    forget_old_runs(timedelta(days=settings.stack.retention_days))
     logger = get_run_logger()
     if done is None:
         logger.info("the lake %s holds no enriched job yet: nothing to maintain", lake)

@@ -8,6 +8,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from pydantic import Field
 
+from flows.preflight import preflight_failure
 from flows.run_settings import run_settings
 from tasks.sqs.client import make_sqs_client
 from tasks.sqs.dlq import RedriveReport, redrive
@@ -25,6 +26,10 @@ def dlq_redrive(
 ) -> RedriveReport:
     """Move messages from the dead-letter queue back to the main queue for another try."""
     settings = run_settings()
+    failure = preflight_failure(settings, analyses=False)
+    if failure is not None:
+        # prefect takes a returned state as the run's end: one line, no traceback
+        return failure  # type: ignore[return-value]
     sqs = make_sqs_client(settings)
     queues = locate_queues(sqs, settings.sqs)
     report = redrive(sqs, queues.dlq_url, queues.url, reason=reason, limit=max_messages)

@@ -1,4 +1,4 @@
-"""Pings: after an analyse run, the job groups that fit and were never sent, as one digest.
+"""Pings: after a burst of analyse runs (or one run by hand), the new fitting job groups as one digest.
 
 A group is sent once, ever: the ledger (storage/pings.py) is written after the digest went
 out, so a crash in between repeats a digest and never loses one. A notifier that fails is
@@ -11,11 +11,21 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from prefect import flow, get_run_logger
+from prefect.artifacts import acreate_markdown_artifact
+
+from flows.artifacts import top_matches_markdown
+from flows.run_settings import run_settings
 from jobping.digest import Digest, Match
+from jobping.engine.drain import TOP_MATCHES
 from jobping.settings import Settings
 from storage.lake import Lake
-from storage.pings import new_fitting_matches, record_pings
+from storage.pings import new_fitting_matches, record_pings, top_matches_since
 from tasks.notify.channels import NotifyError, send_to_block, send_to_webhook
+
+# a notify run that could not send is tried again; what it could not send stays new meanwhile
+NOTIFY_RETRIES = 2
+NOTIFY_RETRY_DELAY_SECONDS = 60
 
 
 @dataclass
@@ -73,3 +83,33 @@ async def ping_new_matches(settings: Settings, *, dry_run: bool = False) -> Ping
     )
     report.sent = len(digest.matches)
     return report
+
+
+@flow(
+    name="notify",
+    flow_run_name="the matches of a burst",
+    log_prints=True,
+    retries=NOTIFY_RETRIES,
+    retry_delay_seconds=NOTIFY_RETRY_DELAY_SECONDS,
+)
+async def notify_matches(since: datetime | None = None) -> str:
+    """One burst's end: its best matches as one artifact, and one digest of every new fitting job.
+
+    The autoscaler starts this once the queue is empty and the last analyse run of a burst has
+    ended, however many runs drained it; ``since`` is when it first saw the burst's work.
+    """
+    settings = run_settings()
+    logger = get_run_logger()
+    lake = Lake.from_settings(settings)
+    top = await asyncio.to_thread(top_matches_since, lake, since, TOP_MATCHES)
+    if top:
+        when = f"since {since:%Y-%m-%d %H:%M} UTC" if since else "of every analysis"
+        await acreate_markdown_artifact(
+            key="top-matches", markdown=top_matches_markdown(top), description=f"Best fits {when}"
+        )
+    ping = await ping_new_matches(settings)
+    if ping.error is not None:
+        # this run exists to send: a digest that did not go out is its failure, retried by prefect
+        raise NotifyError(ping.line())
+    logger.info("%s", ping.line())
+    return ping.line()

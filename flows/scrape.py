@@ -14,6 +14,7 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
+from flows.preflight import preflight_failure
 from flows.run_settings import run_settings
 from jobping.contract import Envelope, encode_cut
 from jobping.errors import JobpingError, TerminalError
@@ -190,6 +191,11 @@ def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
     """Scrape every site of the search matrix and publish new or changed postings to SQS."""
     params = params or ScrapeParameters()
     settings = run_settings()
+    # before any board is asked: a night that cannot publish fails in its first second
+    failure = preflight_failure(settings)
+    if failure is not None:
+        # prefect takes a returned state as the run's end: one line, no traceback
+        return failure  # type: ignore[return-value]
     source = params.source or settings.scrape_source
     logger = get_run_logger()
     report = ScrapeReport(source=source)

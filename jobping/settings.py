@@ -15,6 +15,10 @@ DLQ_SUFFIX = "-dlq"
 MAX_QUEUE_NAME_CHARS = 80 - len(DLQ_SUFFIX)
 AWS_ENDPOINT = "aws"
 EMULATOR_DEFAULT_PORT = 9330
+# the stack's own logs under <data>/run rotate at this size (10 MiB); bounds of the setting
+LOG_MAX_BYTES = 10 * 1024 * 1024
+MIN_LOG_BYTES = 1024
+MAX_LOG_BYTES = 1024 * 1024 * 1024
 
 
 DEFAULT_LLM_MODEL = "gpt-4.1-mini"
@@ -240,6 +244,24 @@ class StackSettings(BaseSettings):
     timezone: str = Field(default="UTC", description="Timezone of the nightly schedule, e.g. Europe/Berlin.")
     worker_query_seconds: float = Field(
         default=5.0, gt=0, le=300, description="How often the worker that `make up` starts looks for runs."
+    )
+    retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        le=3_650,
+        description=(
+            "jobping's Prefect flow runs (with their task runs, logs and artifacts) that ended longer ago than "
+            "this are deleted by the hourly maintenance (the compact deployment). The lake keeps every analysis."
+        ),
+    )
+    log_max_bytes: int = Field(
+        default=LOG_MAX_BYTES,
+        ge=MIN_LOG_BYTES,
+        le=MAX_LOG_BYTES,
+        description="Size in bytes at which a stack process's log under <data>/run is rotated.",
+    )
+    log_backups: int = Field(
+        default=5, ge=1, le=100, description="Rotated logs kept per stack process (<name>.log.1 the newest)."
     )
 
     @field_validator("timezone")

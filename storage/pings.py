@@ -14,6 +14,7 @@ from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 from jobping.digest import Match
+from jobping.engine.outcomes import TopMatch
 from storage.catalog import LATEST_VIEW, LakeEmptyError, jobs_query, quarantining, reader
 from storage.lake import Lake, sql_literal
 
@@ -87,5 +88,26 @@ def new_fitting_matches(lake: Lake, min_score: int) -> tuple[int, list[Match]]:
                 {"min_score": min_score},
             ).fetchall()
         return len(candidates), [Match(*row) for row in rows]
+
+    return quarantining(lake, read)
+
+
+def top_matches_since(lake: Lake, since: datetime | None, limit: int) -> list[TopMatch]:
+    """The best ``limit`` job groups among the postings analysed since ``since`` (all, when None)."""
+
+    def read() -> list[TopMatch]:
+        try:
+            con = reader(lake, caching=False)
+        except LakeEmptyError:
+            return []
+        where = "" if since is None else " WHERE analysed_at >= $since"
+        source = f"(SELECT * FROM {LATEST_VIEW}{where})"  # noqa: S608
+        with con:
+            rows = con.execute(
+                f"SELECT fit_score, verdict, title, company, best_job_url, job_group FROM ({jobs_query(source)}) "  # noqa: S608
+                "ORDER BY fit_score DESC, job_group LIMIT $limit",
+                {"limit": limit} | ({} if since is None else {"since": since}),
+            ).fetchall()
+        return [TopMatch(*row) for row in rows]
 
     return quarantining(lake, read)

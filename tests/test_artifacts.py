@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from flows.analyse import markdown_text
+from flows.artifacts import markdown_text
 
 
 def test_posting_text_in_the_top_matches_artifact_is_literal_markdown() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import _check_writable
+from flows.preflight import check_writable
 from jobping.errors import ConfigurationError
 from storage.catalog import refresh_catalog
 from tests.lakes import write_rows
@@ -90,4 +90,4 @@ def test_a_batch_on_a_full_disk_fails_saying_so_and_leaves_no_part_of_a_file(ful
 
 def test_the_cli_check_names_a_read_only_lake_before_any_work(read_only: Path) -> None:
     with pytest.raises(ConfigurationError, match="not writable \\(Read-only file system\\)"):
-        _check_writable(read_only / "lake")
+        check_writable(read_only / "lake")

@@ -39,8 +39,10 @@ def names_in_the_code() -> set[str]:
         for path in ROOT.rglob(pattern):
             if SKIPPED & set(path.relative_to(ROOT).parts):
                 continue
+            # in python a variable's name is a string (a constant such as JOBPING_FLOWS is not one);
             # a name ends in a letter or digit: JOBPING_LLM_ is a prefix being built, not a variable
-            found |= set(re.findall(r"\bJOBPING_[A-Z0-9_]*[A-Z0-9]\b", path.read_text(encoding="utf-8")))
+            quoted = r"""(?<=["'`])""" if path.suffix == ".py" else r"\b"
+            found |= set(re.findall(quoted + r"JOBPING_[A-Z0-9_]*[A-Z0-9]\b", path.read_text(encoding="utf-8")))
     return found - MISSPELT
 
 

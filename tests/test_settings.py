@@ -34,6 +34,8 @@ VALUES = {
     "JOBPING_PREFECT_PORT": "4300",
     "JOBPING_TIMEZONE": "Europe/Berlin",
     "JOBPING_WORKER_QUERY_SECONDS": "2",
+    "JOBPING_LOG_MAX_BYTES": "65536",
+    "JOBPING_LOG_BACKUPS": "2",
     "OPENAI_API_KEY": "sk-settings-test",
     "OPENAI_BASE_URL": "http://127.0.0.1:11434/v1",
     "JOBPING_OPENAI_SECRET_BLOCK": "my-openai",

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
+import re
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -38,11 +41,12 @@ from prefect.client.schemas.objects import StateType
 from prefect.deployments import run_deployment
 from prefect.exceptions import PrefectHTTPStatusError
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+from prefect_aws import AwsCredentials
 
 from app.autoscale import AUTOSCALED_TAG
 from bench.baseline import sample_bodies
-from standins.servers import free_port
-from storage.catalog import reader
+from standins.servers import free_port, received, webhook_receiver
+from storage.catalog import LakeEmptyError, reader
 from tasks.sqs.client import EMULATOR_CREDENTIALS
 
 JOBPING = str(Path(sys.executable).parent / "jobping")
@@ -58,6 +62,8 @@ CHROMIUM_ARGS = [
 
 POLL_SECONDS = 2
 MAX_CONSUMERS = 3
+MESSAGES_PER_CONSUMER = 20
+WEBHOOK_TOKEN = "T0001/B0001/XoXSECRETtoken123"
 # the issue's promise: a posting sent by any producer is stored within a minute
 PICKUP_DEADLINE_SECONDS = 60.0
 
@@ -106,6 +112,10 @@ class Stack:
             f"no finished {deployment} run created after {after} within {RUN_DEADLINE_SECONDS:.0f} s: {seen}"
         )
 
+    def run(self, deployment: str, parameters: dict[str, Any]) -> Any:
+        with temporary_settings({PREFECT_API_URL: self.api, PREFECT_API_AUTH_STRING: self.auth}):
+            return run_deployment(deployment, parameters=parameters, timeout=0)
+
     def artifacts(self, run_id: UUID) -> dict[str, Any]:
         with self.client() as client:
             found = client.read_artifacts(
@@ -114,7 +124,11 @@ class Stack:
         return {artifact.key: artifact for artifact in found}
 
     def stored(self) -> int:
-        with reader(self.data / "lake") as con:
+        try:
+            con = reader(self.data / "lake")
+        except LakeEmptyError:
+            return 0
+        with con:
             return int(con.execute("SELECT count(*) FROM enriched_jobs").fetchall()[0][0])
 
 
@@ -124,19 +138,33 @@ def port_open(port: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def webhook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real webhook receiver process: the user's channel for matches and alerts."""
+    with webhook_receiver(tmp_path_factory.mktemp("webhook") / "received.jsonl", free_port()) as url:
+        yield url
+
+
+def digests(webhook: str) -> list[dict[str, Any]]:
+    """The matches digests the receiver got, in order (alerts are other messages)."""
+    bodies = [json.loads(record["body"]) for record in received(webhook)]
+    return [body for body in bodies if isinstance(body, dict) and "matches" in body]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, webhook: str) -> Iterator[Stack]:
     data = tmp_path_factory.mktemp("stack") / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JOBPING_", "PREFECT_", "OPENAI_"))}
     env |= {
+        "JOBPING_NOTIFY_WEBHOOK_URL": f"{webhook}/hooks/{WEBHOOK_TOKEN}",
         "JOBPING_DATA_DIR": str(data),
         "JOBPING_PREFECT_PORT": str(free_port()),
         "JOBPING_EMULATOR_PORT": str(free_port()),
         "JOBPING_SCRAPE_SOURCE": "sample",
         "JOBPING_RECEIVE_WAIT_SECONDS": "1",
         "JOBPING_WORKER_QUERY_SECONDS": "2",
-        # the autoscaler looks every 2 s, wants a run per 50 queued messages, three at most
+        # the autoscaler looks every 2 s, wants a run per 20 queued messages, three at most
         "JOBPING_SCALE_POLL_SECONDS": str(POLL_SECONDS),
-        "JOBPING_MESSAGES_PER_CONSUMER": "50",
+        "JOBPING_MESSAGES_PER_CONSUMER": str(MESSAGES_PER_CONSUMER),
         "JOBPING_MAX_CONSUMERS": str(MAX_CONSUMERS),
     }
     up = subprocess.run([JOBPING, "stack", "up"], env=env, capture_output=True, text=True, timeout=300, check=False)
@@ -190,16 +218,47 @@ def test_a_command_with_another_password_is_refused_with_what_to_do(stack: Stack
     assert "not-the-one" not in done.stdout + done.stderr
 
 
-def test_a_scrape_deployment_run_s_postings_are_analysed_by_autoscaled_runs(stack: Stack) -> None:
-    with temporary_settings({PREFECT_API_URL: stack.api, PREFECT_API_AUTH_STRING: stack.auth}):
-        scrape_run = run_deployment(
-            "scrape/scrape", parameters={"params": {"source": "sample", "sites": ["google", "glassdoor"]}}, timeout=0
-        )
+def test_a_scrape_run_of_the_deployment_completes_after_the_emulator_was_killed_and_its_postings_are_stored(
+    stack: Stack,
+) -> None:
+    pid_file = stack.data / "run" / f"emulator-{stack.env['JOBPING_EMULATOR_PORT']}.pid"
+    # the pid leads the emulator's process group (its log pipe and moto): all of it dies, as in a crash
+    os.killpg(int(pid_file.read_text(encoding="ascii")), signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while port_open(int(stack.env["JOBPING_EMULATOR_PORT"])):
+        assert time.monotonic() < deadline, "the killed emulator still listens"
+        time.sleep(0.2)
+
+    before = stack.stored()
+    scrape_run = stack.run("scrape/scrape", {"params": {"source": "sample", "sites": ["google"]}})
+    finished = stack.wait_for("scrape", scrape_run.created)
+    summary = stack.artifacts(finished.id)["scrape-summary"].description
+    published = int(re.search(r"(\d+) published", summary).group(1))  # type: ignore[union-attr]
+    assert published > 0, summary
+    deadline = time.monotonic() + RUN_DEADLINE_SECONDS
+    while stack.stored() < before + published:
+        assert time.monotonic() < deadline, f"{published} published, {stack.stored() - before} stored"
+        time.sleep(2)
+    # the burst's end: the next test's burst is one of its own
+    stack.wait_for("notify", scrape_run.created, autoscaled=True)
+
+
+def test_a_burst_drained_by_several_autoscaled_runs_brings_exactly_one_digest_and_one_top_matches(
+    stack: Stack, webhook: str
+) -> None:
+    sent_before = len(digests(webhook))
+    scrape_run = stack.run("scrape/scrape", {"params": {"source": "sample", "sites": ["google", "glassdoor"]}})
     finished = stack.wait_for("scrape", scrape_run.created)
     assert finished.id == scrape_run.id
-    analysed = stack.wait_for("analyse", scrape_run.created, autoscaled=True, artifact="analyse-summary")
+    notified = stack.wait_for("notify", scrape_run.created, autoscaled=True, artifact="top-matches")
+    analysed = [run for run in analyse_runs(stack) if run.created >= scrape_run.created]
+    assert len(analysed) >= 2, "the burst was drained by one run: raise it or lower JOBPING_MESSAGES_PER_CONSUMER"
+    assert all(run.state.is_completed() and run.created < notified.created for run in analysed)
+    assert all("top-matches" not in stack.artifacts(run.id) for run in analysed)
     assert stack.stored() >= 85
-    assert "analyse-summary" in stack.artifacts(analysed.id)
+    # the notify run sent before it completed
+    assert len(digests(webhook)) == sent_before + 1
+    assert len(stack.runs_of("notify")) == len({run.id for run in stack.runs_of("notify")})
 
 
 def test_the_scrape_deployment_shows_its_nightly_schedule_and_refuses_wrong_parameters(stack: Stack) -> None:
@@ -233,14 +292,15 @@ def test_quick_run_in_the_ui_runs_scrape_then_analyse_and_leaves_artifacts(stack
             page.get_by_text("Quick run", exact=True).click()
 
             scraped = stack.wait_for("scrape", clicked)
-            analysed = stack.wait_for("analyse", scraped.created, autoscaled=True, artifact="top-matches")
+            analysed = stack.wait_for("analyse", scraped.created, autoscaled=True, artifact="analyse-summary")
+            notified = stack.wait_for("notify", scraped.created, autoscaled=True, artifact="top-matches")
             assert {"scrape-summary"} <= set(stack.artifacts(scraped.id))
-            assert {"analyse-summary", "top-matches"} <= set(stack.artifacts(analysed.id))
             assert stack.stored() > 0
 
             pictures = DOCS_IMG if os.environ.get("JOBPING_SAVE_SCREENSHOTS") == "1" else tmp_path
             open_artifacts_tab(page, f"{stack.ui}/runs/flow-run/{analysed.id}", "analyse-summary")
             page.screenshot(path=str(pictures / "prefect-ui-analyse-run.png"))
+            open_artifacts_tab(page, f"{stack.ui}/runs/flow-run/{notified.id}", "top-matches")
             page.get_by_text("top-matches").first.click()
             page.get_by_role("columnheader", name="verdict").wait_for(timeout=30_000)
             page.screenshot(path=str(pictures / "prefect-ui-top-matches.png"))
@@ -343,7 +403,7 @@ def test_the_autoscaler_picks_up_any_producer_s_message_scales_with_a_backlog_an
         assert time.monotonic() - sent < PICKUP_DEADLINE_SECONDS, "a posting sent with boto3 was not stored in 60 s"
         time.sleep(1)
 
-    # a backlog of 400 (eight runs' worth at 50 each) starts more than one run, never more than three at once
+    # a backlog of 400 (twenty runs' worth at 20 each) starts more than one run, never more than three at once
     while not drained(stack, sqs, url):
         time.sleep(1)
     known = {run.id for run in analyse_runs(stack)}
@@ -373,3 +433,26 @@ def test_the_autoscaler_picks_up_any_producer_s_message_scales_with_a_backlog_an
     settled = {run.id for run in analyse_runs(stack)}
     time.sleep(4 * POLL_SECONDS)
     assert {run.id for run in analyse_runs(stack)} == settled
+
+
+def test_make_up_again_keeps_an_edited_sqs_block_and_every_pid(stack: Stack) -> None:
+    def up() -> dict[str, int]:
+        done = subprocess.run([JOBPING, "stack", "up"], env=stack.env, capture_output=True, text=True, timeout=300,
+                              check=False)  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        return dict(json.loads((stack.data / "run" / "stack.json").read_text(encoding="utf-8"))["pids"])
+
+    with temporary_settings({PREFECT_API_URL: stack.api, PREFECT_API_AUTH_STRING: stack.auth}):
+        block = AwsCredentials.load("jobping-sqs", _sync=True)  # type: ignore[call-arg]
+        # what a user changes when pointing the deployments at aws, short of the endpoint this stack needs
+        block.aws_session_token = "edited-in-the-ui"  # type: ignore[union-attr]
+        block.save("jobping-sqs", overwrite=True)  # type: ignore[union-attr]
+    first = up()
+    second = up()
+    assert second == first
+    assert all(pid > 0 for pid in second.values())
+    with temporary_settings({PREFECT_API_URL: stack.api, PREFECT_API_AUTH_STRING: stack.auth}):
+        kept = AwsCredentials.load("jobping-sqs", _sync=True)  # type: ignore[call-arg]
+        assert kept.aws_session_token == "edited-in-the-ui"  # type: ignore[union-attr]
+        kept.aws_session_token = None  # type: ignore[union-attr]
+        kept.save("jobping-sqs", overwrite=True)  # type: ignore[union-attr]

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from prefect.blocks.system import Secret
 
 from jobping.analysis import Analyser
+from jobping.errors import ConfigurationError
 from jobping.profile import Profile
 from jobping.settings import LlmSettings
 from tasks.llm.offline import OfflineAnalyser, offline_prompt_version
@@ -75,3 +76,16 @@ async def analyser_in_use(analyser: Analyser) -> AsyncIterator[Analyser]:
         close = getattr(analyser, "aclose", None)
         if close is not None:
             await close()
+
+
+def check_llm(llm: LlmSettings) -> None:
+    """Raise a one-line ConfigurationError now when the LLM's key is named by a block that cannot be read."""
+    if llm.api_key is not None or not llm.secret_block:
+        return
+    try:
+        _api_key(llm)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"the Secret block {llm.secret_block!r} (JOBPING_OPENAI_SECRET_BLOCK) cannot be read: create it in "
+            "the UI (Blocks > Secret) or unset the variable"
+        ) from exc

@@ -118,6 +118,41 @@ def translate(exc: Exception, doing: str) -> Exception:
 REACHABLE_TIMEOUT_SECONDS = 5
 
 
+def ensure_reachable(settings: Settings) -> str:
+    """Make sure SQS answers within seconds, healing what can be healed; say where it is.
+
+    The embedded emulator (named directly, or through the stack's credentials block while that
+    block still points at it) is started when it does not answer, as `make demo` does; any
+    other endpoint that does not answer raises :class:`QueueUnavailableError` in one line.
+    """
+    if settings.sqs.credentials_block:
+        endpoint = _block_endpoint(settings.sqs.credentials_block)
+        if endpoint is not None and endpoint.rstrip("/") == settings.sqs.emulator_url:
+            emulator.ensure_running(settings)
+            return endpoint
+        # a block of the user's own (AWS, or another endpoint): only the flow's client can tell
+        return endpoint or "AWS (block " + settings.sqs.credentials_block + ")"
+    if settings.sqs.uses_emulator:
+        emulator.ensure_running(settings)
+        return settings.sqs.emulator_url
+    check_reachable(settings.sqs)
+    return settings.sqs.endpoint_url or "AWS"
+
+
+def _block_endpoint(block_name: str) -> str | None:
+    """The endpoint URL the prefect-aws credentials block names (None: AWS itself)."""
+    from prefect_aws import AwsCredentials  # noqa: PLC0415
+
+    try:
+        block = AwsCredentials.load(block_name, _sync=True)  # type: ignore[call-arg]
+    except ValueError as exc:
+        raise QueueConfigurationError(
+            f"no AwsCredentials block {block_name!r} (JOBPING_AWS_CREDENTIALS_BLOCK): create it, or `make up`"
+        ) from exc
+    endpoint = block.aws_client_parameters.endpoint_url  # type: ignore[union-attr]
+    return str(endpoint) if endpoint else None
+
+
 def check_reachable(settings: SqsSettings) -> None:
     """Raise within seconds when the configured SQS endpoint does not answer or has no credentials."""
     config = Config(

@@ -7,6 +7,7 @@ whatever is still queued.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import json
 import logging
@@ -19,6 +20,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobping import logpipe
 from jobping.errors import ConfigurationError
 from jobping.processes import alive, command_line, stop_group
 from jobping.settings import Settings
@@ -91,8 +93,27 @@ def _port_free(host: str, port: int) -> bool:
         return probe.connect_ex((host, port)) != 0
 
 
+def server_command(settings: Settings) -> list[str]:
+    """moto's server on the configured host and port, in the foreground."""
+    host, port = settings.sqs.emulator_host, str(settings.sqs.emulator_port)
+    return [sys.executable, "-m", "moto.server", "-H", host, "-p", port]
+
+
 def ensure_running(settings: Settings) -> EmulatorStatus:
-    """Reuse the emulator that answers at the configured address, or start one."""
+    """Reuse the emulator that answers at the configured address, or start one.
+
+    Processes that find it away at the same moment (the autoscaler and a night's scrape, say)
+    start it one at a time: the second finds the first's answering.
+    """
+    if answers(settings):
+        return EmulatorStatus(url=settings.sqs.emulator_url, running=True, pid=_read_pid(settings))
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.run_dir / f"emulator-{settings.sqs.emulator_port}.lock", "w", encoding="ascii") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _start(settings)
+
+
+def _start(settings: Settings) -> EmulatorStatus:
     if answers(settings):
         return EmulatorStatus(url=settings.sqs.emulator_url, running=True, pid=_read_pid(settings))
     if not _port_free(settings.sqs.emulator_host, settings.sqs.emulator_port):
@@ -102,29 +123,25 @@ def ensure_running(settings: Settings) -> EmulatorStatus:
         )
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     log_path = settings.run_dir / "emulator.log"
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-            [
-                sys.executable,
-                "-m",
-                "moto.server",
-                "-H",
-                settings.sqs.emulator_host,
-                "-p",
-                str(settings.sqs.emulator_port),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            # its own session, so it outlives this command and ignores our ctrl-c
-            start_new_session=True,
-        )
+    # through the log pipe, whose command line still names moto.server, host and port (is_our_emulator)
+    piped = logpipe.command(
+        log_path, settings.stack.log_max_bytes, settings.stack.log_backups, server_command(settings)
+    )
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
+        piped,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        # its own session, so it outlives this command and ignores our ctrl-c
+        start_new_session=True,
+    )
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while not answers(settings):
         if process.poll() is not None:
             raise ConfigurationError(f"the SQS emulator exited with code {process.returncode}; see {log_path}")
         if time.monotonic() > deadline:
-            process.kill()
+            # the pipe and moto behind it
+            stop_group(process.pid, STOP_TIMEOUT_SECONDS)
             raise ConfigurationError(
                 f"the SQS emulator did not answer within {START_TIMEOUT_SECONDS:.0f} s; see {log_path}"
             )

@@ -1,0 +1,309 @@
+"""The unwatched night, compressed: ninety nights of the local stack in minutes, with faults along the way.
+
+A real stack (`jobping stack up`: the emulator, the Prefect server, a worker, the autoscaler)
+runs in a temporary data dir. Each night scrapes a window of the bundled sample (synthetic
+postings; the window moves so that every posting is met, and most are met again), drains the
+queue and sends the night's digest; every few nights the maintenance runs, with its retention
+compressed as the nights are (`JOBPING_RETENTION_DAYS` of a few nights' seconds, the lake's
+vacuum likewise). Along the way the emulator is killed after a scrape published (its messages
+die with it: the next scrape must publish them again) and a consumer is killed mid-batch. At
+the end every posting met is stored, or the soak fails; per night, the sizes of the Prefect
+database, the stack's logs and the lake are written to docs/RELIABILITY.md's soak section.
+
+The flows run in this process against the stack's server, as `jobping scrape` and `jobping
+analyse` do, so that a night costs seconds, not the half minute a worker's fresh process for
+every run would; the worker and the autoscaler are up beside them, as on a real night.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORT = ROOT / "docs" / "RELIABILITY.md"
+SOAK_HEADING = "## Soak: ninety unwatched nights, compressed"
+JOBPING = str(Path(sys.executable).parent / "jobping")
+NIGHTS = 90
+WINDOW = 40
+STEP = 17
+MAINTAIN_EVERY_NIGHTS = 5
+# the compressed retention: runs and replaced lake files older than this many nights go
+RETENTION_NIGHTS = 10
+# the faults' nights, as shares of the soak: nights 30 and 70, and 50, of ninety
+EMULATOR_KILLED_AT = (1 / 3, 7 / 9)
+CONSUMER_KILLED_AT = (5 / 9,)
+VISIBILITY_SECONDS = 10
+LOG_MAX_BYTES = 256 * 1024
+STACK_TIMEOUT_SECONDS = 300
+DRAIN_SECONDS = 120.0
+# a size at the last night within this much of its size halfway through has levelled off
+LEVEL_OFF_RATIO = 1.25
+SHOWN_EVERY_NIGHTS = 10
+
+
+@dataclass
+class Night:
+    number: int
+    seconds: float
+    published: int
+    stored_jobs: int
+    prefect_db_bytes: int
+    prefect_runs: int
+    log_bytes: int
+    log_files: int
+    lake_bytes: int
+    events: list[str] = field(default_factory=list)
+
+
+def folder_bytes(path: Path, pattern: str = "**/*") -> tuple[int, int]:
+    files = [p for p in path.glob(pattern) if p.is_file()]
+    return sum(p.stat().st_size for p in files), len(files)
+
+
+def free_port() -> int:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def stack(data: Path) -> Iterator[dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JOBPING_", "PREFECT_", "OPENAI_"))}
+    env |= {
+        "JOBPING_DATA_DIR": str(data),
+        "JOBPING_PREFECT_PORT": str(free_port()),
+        "JOBPING_EMULATOR_PORT": str(free_port()),
+        "JOBPING_SCRAPE_SOURCE": "sample",
+        "JOBPING_RECEIVE_WAIT_SECONDS": "1",
+        "JOBPING_VISIBILITY_TIMEOUT_SECONDS": str(VISIBILITY_SECONDS),
+        "JOBPING_WORKER_QUERY_SECONDS": "5",
+        "JOBPING_SCALE_POLL_SECONDS": "2",
+        # the nights drain in this process: the autoscaler looks, and is never asked for a run
+        "JOBPING_SCALE_ACTIVATION_MESSAGES": "1000000",
+        "JOBPING_LOG_MAX_BYTES": str(LOG_MAX_BYTES),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    up = subprocess.run([JOBPING, "stack", "up"], env=env, capture_output=True, text=True,
+                        timeout=STACK_TIMEOUT_SECONDS, check=False)  # fmt: skip
+    if up.returncode != 0:
+        raise RuntimeError(f"jobping stack up failed: {up.stdout[-2000:]} {up.stderr[-2000:]}")
+    try:
+        yield env
+    finally:
+        subprocess.run([JOBPING, "stack", "down"], env=env, capture_output=True, timeout=120, check=False)
+
+
+def use(env: dict[str, str], data: Path) -> None:
+    """This process's flows run on the stack's server, with the stack's settings, as the CLI's do."""
+    os.environ.update({k: v for k, v in env.items() if k.startswith("JOBPING_")})
+    auth = (data / "prefect" / "api-auth").read_text(encoding="ascii").strip()
+    os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{env['JOBPING_PREFECT_PORT']}/api"
+    os.environ["PREFECT_API_AUTH_STRING"] = auth
+
+
+def fault_nights(shares: tuple[float, ...], nights: int) -> list[int]:
+    return [max(1, round(share * nights)) for share in shares]
+
+
+def window(night: int, size: int) -> list[int]:
+    """The positions in the pool of the postings scraped on ``night``."""
+    start = (night * STEP) % size
+    return [(start + i) % size for i in range(WINDOW)]
+
+
+def run_soak(nights: int) -> tuple[list[Night], list[str], dict[str, int]]:  # noqa: PLR0915 - one story, told in order
+    from prefect.client.orchestration import get_client  # noqa: PLC0415
+    from prefect.settings import (  # noqa: PLC0415
+        PREFECT_API_AUTH_STRING,
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
+
+    from flows.analyse import analyse  # noqa: PLC0415
+    from flows.compact import compact_lake  # noqa: PLC0415
+    from flows.scrape import scrape  # noqa: PLC0415
+    from jobping.search import ScrapeParameters  # noqa: PLC0415
+    from jobping.settings import Settings  # noqa: PLC0415
+    from storage.catalog import LakeEmptyError, reader  # noqa: PLC0415
+    from tasks.jobspy import source  # noqa: PLC0415
+    from tasks.sqs import emulator  # noqa: PLC0415
+    from tasks.sqs.client import make_sqs_client  # noqa: PLC0415
+    from tasks.sqs.queues import depth, locate_queues  # noqa: PLC0415
+
+    pool = source._sample_records()
+    sites = source.sample_sites()
+    problems: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="jobping-soak-") as tmp:
+        data = Path(tmp) / "data"
+        with stack(data) as env:
+            use(env, data)
+            settings = Settings()
+            api = {
+                PREFECT_API_URL: os.environ["PREFECT_API_URL"],
+                PREFECT_API_AUTH_STRING: os.environ["PREFECT_API_AUTH_STRING"],
+                # a sync flow's heartbeat thread costs a second at its end
+                PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+            }
+            history: list[Night] = []
+            met: set[int] = set()
+            emulator_nights, consumer_nights = (
+                fault_nights(EMULATOR_KILLED_AT, nights),
+                fault_nights(CONSUMER_KILLED_AT, nights),
+            )
+            night_seconds: list[float] = []
+
+            def stored_jobs() -> int:
+                try:
+                    con = reader(settings.lake_dir)
+                except LakeEmptyError:
+                    return 0
+                with con:
+                    return int(con.execute("SELECT count(*) FROM enriched_jobs").fetchall()[0][0])
+
+            def queued() -> int:
+                sqs = make_sqs_client(settings)
+                main = depth(sqs, locate_queues(sqs, settings.sqs).url)
+                return main.visible + main.in_flight
+
+            def drain() -> None:
+                deadline = time.monotonic() + DRAIN_SECONDS
+                while queued():
+                    if time.monotonic() > deadline:
+                        problems.append(f"the queue did not drain in {DRAIN_SECONDS:.0f} s")
+                        return
+                    asyncio.run(analyse())
+
+            with temporary_settings(api):
+                for number in range(1, nights + 1):
+                    started = time.monotonic()
+                    events: list[str] = []
+                    tonight = window(number, len(pool))
+                    met.update(tonight)
+                    source._sample_records = lambda ps=tonight: tuple(pool[i] for i in ps)  # type: ignore[assignment]
+                    report = scrape(ScrapeParameters(source="sample", sites=sites))
+                    if number in emulator_nights:
+                        pid = emulator.status(settings).pid
+                        if pid is not None:
+                            os.killpg(pid, signal.SIGKILL)
+                            events.append(f"emulator killed after {report.published} were published")
+                    if number in consumer_nights and report.published:
+                        consumer = subprocess.Popen([JOBPING, "analyse"], env=os.environ.copy(),
+                                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                                    start_new_session=True)  # fmt: skip
+                        sqs = make_sqs_client(settings)
+                        url = locate_queues(sqs, settings.sqs).url
+                        deadline = time.monotonic() + 60
+                        while depth(sqs, url).in_flight == 0 and time.monotonic() < deadline:
+                            time.sleep(0.1)
+                        os.killpg(consumer.pid, signal.SIGKILL)
+                        consumer.wait()
+                        events.append("a consumer killed holding a batch")
+                    drain()
+                    if number % MAINTAIN_EVERY_NIGHTS == 0:
+                        seconds = sorted(night_seconds)[len(night_seconds) // 2] if night_seconds else 10.0
+                        retention = RETENTION_NIGHTS * seconds
+                        os.environ["JOBPING_RETENTION_DAYS"] = f"{retention / 86_400:.9f}"
+                        compact_lake(retain_hours=retention / 3_600)
+                    with get_client(sync_client=True) as client:
+                        runs = client.count_flow_runs()
+                    db_bytes, _ = folder_bytes(data / "prefect", "prefect.db*")
+                    log_bytes, log_files = folder_bytes(data / "run", "*.log*")
+                    lake_bytes, _ = folder_bytes(data / "lake")
+                    seconds = time.monotonic() - started
+                    night_seconds.append(seconds)
+                    history.append(Night(number, seconds, report.published, stored_jobs(), db_bytes, runs,
+                                         log_bytes, log_files, lake_bytes, events))  # fmt: skip
+                    print(f"night {number}: {report.published} published, {history[-1].stored_jobs} jobs, "
+                          f"db {db_bytes // 1024} KiB, {runs} runs, logs {log_bytes // 1024} KiB, "
+                          f"lake {lake_bytes // 1024} KiB, {seconds:.1f} s", *events, flush=True)  # fmt: skip
+
+                # every posting met on some night is stored: a scrape of them all finds none to publish
+                source._sample_records = lambda: tuple(pool[i] for i in sorted(met))  # type: ignore[assignment]
+                final = scrape(ScrapeParameters(source="sample", sites=sites))
+                totals = {"met": len(met), "pool": len(pool), "lost": final.published,
+                          "already_stored": final.already_stored}  # fmt: skip
+                drain()
+    return history, problems, totals
+
+
+def levelled(history: list[Night], attribute: str) -> tuple[bool, int, int]:
+    half, last = getattr(history[len(history) // 2], attribute), getattr(history[-1], attribute)
+    return last <= max(half, 1) * LEVEL_OFF_RATIO, half, last
+
+
+def write_report(history: list[Night], problems: list[str], totals: dict[str, int], seconds: float) -> bool:
+    names = ("prefect_db_bytes", "prefect_runs", "log_bytes", "lake_bytes")
+    checks = {name: levelled(history, name) for name in names}
+    holds = not problems and totals["lost"] == 0 and all(ok for ok, _, _ in checks.values())
+    shown = [n for n in history if n.number == 1 or n.number % SHOWN_EVERY_NIGHTS == 0 or n.events]
+    lines = [
+        SOAK_HEADING,
+        "",
+        f"Generated by `make soak` (scripts/soak.py) on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {seconds:.0f} s; "
+        "do not edit by hand.",
+        "",
+        f"{len(history)} nights of a real local stack (`jobping stack up`), each scraping a window of {WINDOW} "
+        f"postings of the bundled sample (synthetic, {totals['pool']} postings: every one is met by night "
+        f"{-(-totals['pool'] // STEP)}, most again and again), draining the queue and pinging; the maintenance every "
+        f"{MAINTAIN_EVERY_NIGHTS} nights, with the retention of Prefect runs and of the lake's replaced files "
+        f"compressed to {RETENTION_NIGHTS} nights; the stack's logs rotate at {LOG_MAX_BYTES // 1024} KiB. "
+        f"The emulator was killed on nights {', '.join(map(str, fault_nights(EMULATOR_KILLED_AT, len(history))))} "
+        "after the scrape published (its messages died with it), a consumer on night(s) "
+        f"{', '.join(map(str, fault_nights(CONSUMER_KILLED_AT, len(history))))} while it held a batch.",
+        "",
+        f"**Postings lost: {totals['lost']}** (a scrape of the whole sample after the last night found "
+        f"{totals['already_stored']} stored and {totals['lost']} not). "
+        + ("**The soak holds.**" if holds else "**THE SOAK FAILS:** " + "; ".join(problems or ["see below"])),
+        "",
+        "| size | night " + str(len(history) // 2 + 1) + " | night " + str(len(history)) + " | levelled off |",
+        "|---|---|---|---|",
+        *[f"| {name} | {half:,} | {last:,} | {'yes' if ok else 'NO'} |" for name, (ok, half, last) in checks.items()],
+        "",
+        "| night | seconds | published | jobs stored | Prefect DB (KiB) | Prefect runs | logs (KiB, files) "
+        "| lake (KiB) "
+        "| what happened |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *[
+            f"| {n.number} | {n.seconds:.1f} | {n.published} | {n.stored_jobs} | {n.prefect_db_bytes // 1024:,} "
+            f"| {n.prefect_runs} | {n.log_bytes // 1024:,} ({n.log_files}) | {n.lake_bytes // 1024:,} "
+            f"| {'; '.join(n.events)} |"
+            for n in shown
+        ],
+        "",
+    ]
+    text = REPORT.read_text(encoding="utf-8") if REPORT.exists() else ""
+    kept = text.split(SOAK_HEADING, 1)[0].rstrip()
+    REPORT.write_text((kept + "\n\n" if kept else "") + "\n".join(lines), encoding="utf-8")
+    return holds
+
+
+def main() -> int:
+    # before prefect is imported: the nights' flows log only what goes wrong
+    os.environ["PREFECT_LOGGING_LEVEL"] = "ERROR"
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--nights", type=int, default=NIGHTS, help="how many nights to run (default 90)")
+    args = parser.parse_args()
+    started = time.monotonic()
+    history, problems, totals = run_soak(args.nights)
+    holds = write_report(history, problems, totals, time.monotonic() - started)
+    print(f"soak {'holds' if holds else 'FAILS'}: {totals}; {problems}")
+    return 0 if holds else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
