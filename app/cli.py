@@ -85,6 +85,10 @@ def _variable(loc: tuple[int | str, ...], prefix: str) -> str:
 
 
 def _settings() -> Settings:
+    from jobping.environment import unknown_variables
+
+    for unknown in unknown_variables():
+        errors.print("[yellow]warning:[/yellow]", Text(one_line(unknown.line())), soft_wrap=True)
     try:
         return Settings()
     except ValidationError as exc:
@@ -345,7 +349,10 @@ def compact(
 @app.command()
 def notify(
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the digest that would be sent; send and record nothing.")
+        bool,
+        typer.Option(
+            "--dry-run", help="Check the notifier's block exists, print the digest that would be sent; send nothing."
+        ),
     ] = False,
     test_alert: Annotated[
         bool,
@@ -370,13 +377,16 @@ def notify(
         with _friendly_errors():
             console.print(Text(send_test_alert()), soft_wrap=True)
         return
-    if not dry_run and settings.notify.block:
-        # a block is read from the Prefect API
+    if settings.notify.block:
+        # a block is read from the Prefect API, and a dry run checks that it is there
         _use_prefect(settings)
     from flows.notify import ping_new_matches
     from jobping.digest import Digest
+    from tasks.notify.channels import load_notification_block
 
     with _friendly_errors():
+        if dry_run and settings.notify.block:
+            asyncio.run(load_notification_block(settings.notify.block))
         report = asyncio.run(ping_new_matches(settings, dry_run=dry_run))
     if dry_run and report.new:
         digest = Digest(report.new)
@@ -507,7 +517,12 @@ def emulator_status() -> None:
 def dlq_list(
     limit: Annotated[int, typer.Option("--max", min=1, max=10_000, help="Show at most this many.")] = 100,
 ) -> None:
-    """List the DLQ: reason, receive count, age, title and site of each message; changes nothing."""
+    """List the DLQ: reason, receive count, age, title and site of each message.
+
+    SQS has no peek: listing is a receive. It raises each listed message's receive count by one
+    (the count shown includes it) and hides the messages until the list is made, then makes them
+    visible again (after 60 s if the command is killed). Nothing is deleted or moved.
+    """
     settings = _settings()
     from tasks.sqs.dlq import list_dead_letters
 

@@ -31,6 +31,7 @@ from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, PREFECT_H
 from app.alerts import ensure_alerts
 from app.autoscale import STATUS_FILE, prepare
 from app.health import FAILING, PartStatus
+from app.port_owner import refused
 from jobping import logpipe
 from jobping.errors import ConfigurationError
 from jobping.processes import alive, stop_group
@@ -327,11 +328,7 @@ def _reusable(url: str, secret: Auth, settings: Settings) -> bool:
     version = url + "/admin/version"
     if _answers(version, secret.header) == HTTPStatus.UNAUTHORIZED:
         where = f"{AUTH_ENV}" if secret.path is None else f"{secret.path}"
-        raise ConfigurationError(
-            f"the Prefect server on port {settings.stack.prefect_port} refuses jobping's password (from {where}): "
-            f"set {AUTH_ENV} to the password it was started with, or stop it (`jobping stack down`) to start "
-            "it again with this one"
-        )
+        raise ConfigurationError(refused(settings.stack.prefect_port, settings.data_dir, where, AUTH_ENV))
     if _answers(version, {}) != HTTPStatus.OK:
         return True
     pid = StackState.load(_state_path(settings)).pids.get("server")

@@ -23,6 +23,7 @@ from pydantic import Field
 
 from flows.artifacts import top_matches_markdown
 from flows.preflight import preflight_failure
+from flows.run_settings import run_settings
 from jobping.engine.batch import BatchHandler, RetryPolicy
 from jobping.engine.drain import AnalyseReport, DrainOptions, Limits, drain
 from jobping.engine.outcomes import BatchResult
@@ -117,7 +118,7 @@ async def analyse(
     ] = True,
 ) -> AnalyseReport:
     """Drain the queue: receive up to ten at a time, analyse, append to the lake, then delete."""
-    settings = Settings()
+    settings = run_settings()
     failure = preflight_failure(settings)
     if failure is not None:
         # prefect takes a returned state as the run's end: one line, no traceback

@@ -15,7 +15,7 @@ from prefect.artifacts import create_table_artifact
 from pydantic import Field
 
 from flows.retention import forget_old_runs
-from jobping.settings import Settings
+from flows.run_settings import run_settings
 from storage.catalog import refresh_catalog
 from storage.delta import DEFAULT_RETENTION, LakeMaintenance, maintain
 from storage.lake import Lake
@@ -37,7 +37,7 @@ def compact_lake(
 ) -> LakeMaintenance | None:
     """Merge new analyses into the latest table, compact small files, checkpoint, and vacuum old ones;
     then delete jobping's Prefect runs older than JOBPING_RETENTION_DAYS."""
-    settings = Settings()
+    settings = run_settings()
     lake = Lake.from_settings(settings)
     migrate(lake)
     done = maintain(lake, timedelta(hours=retain_hours))

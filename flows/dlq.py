@@ -9,7 +9,7 @@ from prefect.artifacts import create_table_artifact
 from pydantic import Field
 
 from flows.preflight import preflight_failure
-from jobping.settings import Settings
+from flows.run_settings import run_settings
 from tasks.sqs.client import make_sqs_client
 from tasks.sqs.dlq import RedriveReport, redrive
 from tasks.sqs.queues import depth, locate_queues
@@ -25,7 +25,7 @@ def dlq_redrive(
     max_messages: Annotated[int | None, Field(ge=1, le=MAX_REDRIVE, description="Move at most this many.")] = None,
 ) -> RedriveReport:
     """Move messages from the dead-letter queue back to the main queue for another try."""
-    settings = Settings()
+    settings = run_settings()
     failure = preflight_failure(settings, analyses=False)
     if failure is not None:
         # prefect takes a returned state as the run's end: one line, no traceback

@@ -15,6 +15,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
 
 from flows.artifacts import top_matches_markdown
+from flows.run_settings import run_settings
 from jobping.digest import Digest, Match
 from jobping.engine.drain import TOP_MATCHES
 from jobping.settings import Settings
@@ -97,7 +98,7 @@ async def notify_matches(since: datetime | None = None) -> str:
     The autoscaler starts this once the queue is empty and the last analyse run of a burst has
     ended, however many runs drained it; ``since`` is when it first saw the burst's work.
     """
-    settings = Settings()
+    settings = run_settings()
     logger = get_run_logger()
     lake = Lake.from_settings(settings)
     top = await asyncio.to_thread(top_matches_since, lake, since, TOP_MATCHES)

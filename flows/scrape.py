@@ -15,6 +15,7 @@ from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
 from flows.preflight import preflight_failure
+from flows.run_settings import run_settings
 from jobping.contract import Envelope, encode_cut
 from jobping.errors import JobpingError, TerminalError
 from jobping.profile import load_profile
@@ -189,7 +190,7 @@ def _scrape_run_name() -> str:
 def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
     """Scrape every site of the search matrix and publish new or changed postings to SQS."""
     params = params or ScrapeParameters()
-    settings = Settings()
+    settings = run_settings()
     # before any board is asked: a night that cannot publish fails in its first second
     failure = preflight_failure(settings)
     if failure is not None:

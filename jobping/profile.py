@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import json
 import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
+
+from jobping.text import one_line
 
 EXAMPLE_PROFILE = "profile.example.toml"
 USER_PROFILE = Path("profile.toml")
+# an error line names this many problems, then says how many more there are
+MAX_SHOWN_ERRORS = 3
+# characters of a wrong value shown in an error: enough to recognise it, never a whole text
+MAX_SHOWN_VALUE_CHARS = 40
 
 
 class ProfileError(ValueError):
@@ -61,4 +70,34 @@ def load_profile(path: Path | None) -> Profile:
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"profile {where} is not valid TOML: {exc}") from exc
     except ValidationError as exc:
-        raise ProfileError(f"profile {where} is invalid: {exc}") from exc
+        raise ProfileError(describe_invalid(where, exc)) from exc
+
+
+def _shown(value: object) -> str:
+    """A value as the TOML file spells it (strings quoted, lists bracketed), shortened, on one line."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (ValueError, RecursionError):
+        text = str(type(value).__name__)
+    return one_line(text, MAX_SHOWN_VALUE_CHARS)
+
+
+def _problem(error: ErrorDetails) -> str:
+    loc = error["loc"]
+    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".") or "profile"
+    if error["type"] == "extra_forbidden":
+        near = difflib.get_close_matches(str(loc[-1]), list(Profile.model_fields), n=1)
+        return f"{field} is not a profile field" + (f" (did you mean {near[0]}?)" if near else "")
+    if error["type"] == "literal_error":
+        # pydantic says "'a', 'b' or 'c'"; the file wants the bare names
+        expected = str(error.get("ctx", {}).get("expected", "")).replace("'", "").replace(" or ", ", ")
+        return f"{field} = {_shown(error['input'])} is not one of {expected}"
+    message = error["msg"][:1].lower() + error["msg"][1:]
+    return f"{field} = {_shown(error['input'])}: {message}"
+
+
+def describe_invalid(where: str, exc: ValidationError) -> str:
+    """One line naming each wrong field and its value (the first few), without pydantic's links."""
+    problems = [_problem(error) for error in exc.errors(include_url=False)]
+    more = len(problems) - MAX_SHOWN_ERRORS
+    return f"{where}: {'; '.join(problems[:MAX_SHOWN_ERRORS])}" + (f" (and {more} more)" if more > 0 else "")

@@ -126,7 +126,25 @@ def test_the_bundled_example_profile_loads(tmp_path: Path, monkeypatch: pytest.M
 def test_a_broken_profile_gets_a_clear_error(tmp_path: Path) -> None:
     broken = tmp_path / "profile.toml"
     broken.write_text('remote = "sometimes"\n')
-    with pytest.raises(ProfileError, match="invalid"):
+    with pytest.raises(ProfileError) as raised:
         load_profile(broken)
+    assert str(raised.value) == f'{broken}: remote = "sometimes" is not one of remote_only, remote_or_hybrid, any'
     with pytest.raises(ProfileError, match="cannot read"):
         load_profile(tmp_path / "missing.toml")
+
+
+def test_a_profile_with_several_errors_names_the_first_three_fields_and_values_in_one_line(tmp_path: Path) -> None:
+    broken = tmp_path / "profile.toml"
+    about = "[bold]" + "x" * 5_000
+    broken.write_text(
+        f'seniority = ["senior", "guru"]\nskils = ["sql"]\nsalary_floor_yearly = -5\nabout = "{about}"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ProfileError) as raised:
+        load_profile(broken)
+    assert str(raised.value) == (
+        f'{broken}: seniority[1] = "guru" is not one of intern, junior, mid, senior, staff, manager; '
+        "salary_floor_yearly = -5: input should be greater than or equal to 0; "
+        'about = "[bold]' + "x" * 30 + "...: string should have at most 4000 characters "
+        "(and 1 more)"
+    )

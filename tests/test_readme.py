@@ -42,3 +42,34 @@ def test_the_readme_lists_every_stored_column() -> None:
     section = README.split("Columns:", 1)[1].split("Five useful", 1)[0]
     listed = re.findall(r"`(\w+)`", section)
     assert listed == empty_rows().columns
+
+
+RESULTS = (Path(__file__).parent.parent / "bench" / "RESULTS.md").read_text(encoding="utf-8")
+# how the README words each start-up figure, by the command's row in bench/RESULTS.md's Start-up table
+STARTUP_FIGURES = {
+    "jobping --help": r"--help`? (\d+\.\d+) s",
+    "jobping analyse (empty queue)": r"analyse` on an empty queue (?:takes )?(\d+\.\d+) s",
+    "jobping scrape --source sample (nothing new)": r"with nothing new (\d+\.\d+) s",
+}
+
+
+def startup_medians() -> dict[str, str]:
+    section = RESULTS.split("\n## Start-up\n", 1)[1].split("\n## ", 1)[0]
+    return dict(re.findall(r"^\| (jobping [^|]+?) \| (\d+\.\d+) \|", section, flags=re.MULTILINE))
+
+
+def test_the_readme_gives_one_set_of_start_up_timings_quoted_from_the_bench() -> None:
+    text = " ".join(README.split())
+    medians = startup_medians()
+    assert sorted(medians) == sorted(STARTUP_FIGURES)
+    for command, wording in STARTUP_FIGURES.items():
+        assert re.findall(wording, text) == [medians[command]], command
+    assert 'bench/RESULTS.md, section "Start-up"' in text
+
+
+def test_the_readme_says_the_autoscaler_starts_analyse_runs_not_the_scrape() -> None:
+    text = " ".join(README.split())
+    # a scrape publishes and ends; the autoscaler (app/autoscale.py) starts analyse runs from the queue's depth
+    assert not re.search(r"(completion|scrape`?) triggers", text)
+    assert "starts analyse runs while it holds messages" in text
+    assert "After `make demo`, a Quick run of the sample shows no analyse run" in text

@@ -18,8 +18,8 @@ class NotifyError(TransientError):
     """The digest was not sent; it goes out with the next run."""
 
 
-async def send_to_block(digest: Digest, block_name: str, timeout_seconds: float) -> str:
-    """Send through the notification block ``block_name`` ("<block type>/<name>", as `prefect block ls` shows)."""
+async def load_notification_block(block_name: str) -> NotificationBlock:
+    """The notification block ``block_name`` ("<block type>/<name>"); a NotifyError saying why when it is not one."""
     if "/" not in block_name:
         raise NotifyError(
             f"JOBPING_NOTIFY_BLOCK={block_name!r} names no block type: write it as "
@@ -31,7 +31,12 @@ async def send_to_block(digest: Digest, block_name: str, timeout_seconds: float)
         raise NotifyError(f"the notification block {block_name!r} could not be loaded: {exc}") from exc
     if not isinstance(block, NotificationBlock):
         raise NotifyError(f"the block {block_name!r} is a {type(block).__name__}, not a notification block")
-    notifier: Any = block
+    return block
+
+
+async def send_to_block(digest: Digest, block_name: str, timeout_seconds: float) -> str:
+    """Send through the notification block ``block_name`` ("<block type>/<name>", as `prefect block ls` shows)."""
+    notifier: Any = await load_notification_block(block_name)
     try:
         # without it, Prefect's apprise blocks log a failure and return as if they had sent
         with notifier.raise_on_failure():

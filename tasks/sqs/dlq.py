@@ -91,7 +91,10 @@ def _peek_all(sqs: SQSClient, dlq_url: str, limit: int) -> list[ReceivedMessage]
 
 
 def list_dead_letters(sqs: SQSClient, dlq_url: str, limit: int = 100) -> list[DeadLetter]:
-    """Up to ``limit`` messages of the DLQ, described; they are visible again afterwards."""
+    """Up to ``limit`` messages of the DLQ, described; they are visible again afterwards.
+
+    SQS has no peek: each message is received, which raises its ApproximateReceiveCount by one.
+    """
     messages = _peek_all(sqs, dlq_url, limit)
     release(sqs, dlq_url, messages)
     now = datetime.now(UTC)
