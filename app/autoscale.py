@@ -43,9 +43,11 @@ from prefect.exceptions import ObjectNotFound
 from app.alerts import DlqWatch
 from app.health import Health
 from jobping.engine.ports import QueueDepth
+from jobping.errors import ConfigurationError
 from jobping.scaling import ScalePolicy
 from jobping.settings import Settings
 from tasks.llm.limit import ensure_global_limit
+from tasks.notify.alerts import emit_alert
 from tasks.sqs.client import ensure_reachable, make_sqs_client
 from tasks.sqs.queues import depth, locate_queues
 
@@ -62,6 +64,10 @@ STATUS_FILE = "autoscaler.json"
 AUTOSCALED_TAG = "autoscaled"
 # runs that still hold or will take a consumer's place
 ACTIVE_STATES = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
+
+
+class DeploymentMissingError(ConfigurationError):
+    """The analyse deployment is not on the Prefect API (yet)."""
 
 
 @dataclass(frozen=True)
@@ -121,11 +127,24 @@ class Autoscaler:
         self.burst_since: datetime | None = None
         # runs left over from before a restart are counted once, so their burst gets its digest
         self.counted_once = False
+        self.prepared = False
         # messages that reached the dlq since the last report become an alert (app/alerts.py)
         self.dlq = DlqWatch(settings.sqs)
 
     def deployment_id(self, name: str = ANALYSE_DEPLOYMENT) -> UUID:
         return self.client.read_deployment_by_name(name).id
+
+    def analyse_deployment(self) -> UUID:
+        """The analyse deployment, its limit of runs set once (``prepare``); a clear error while it is missing."""
+        try:
+            deployment = self.deployment_id()
+        except ObjectNotFound as exc:
+            # docker-compose starts the autoscaler beside the one-shot deploy
+            raise DeploymentMissingError(f"no deployment {ANALYSE_DEPLOYMENT} yet: `make up` deploys it") from exc
+        if not self.prepared:
+            prepare(self.settings)
+            self.prepared = True
+        return deployment
 
     def notify_deployment(self) -> UUID | None:
         try:
@@ -145,7 +164,7 @@ class Autoscaler:
         if desired == 0 and self.burst_since is None and self.counted_once:
             # an idle queue costs one SQS call per poll and nothing in Prefect
             return Decision(now, desired, None, 0)
-        deployment = self.deployment_id()
+        deployment = self.analyse_deployment()
         active = active_runs(self.client, deployment, self.poll)
         self.counted_once = True
         if desired == 0 and active == 0:
@@ -199,18 +218,13 @@ class Autoscaler:
 
 
 def health_of(settings: Settings) -> Health:
-    return Health("autoscaler", settings.run_dir / STATUS_FILE, settings.scale.scale_poll_seconds, alert=send_alert)
+    log = settings.run_dir / "autoscaler.log"
 
+    def alert(title: str, reason: str) -> None:
+        # a jobping.alert.autoscaler event, which the alert automation sends through the user's channel
+        emit_alert("autoscaler", f"jobping: {title}", reason, hint=f"`jobping stack status`; its log is {log}")
 
-def send_alert(title: str, reason: str) -> None:
-    """The autoscaler's problem as a ``jobping.alert.autoscaler`` event, which an automation sends on."""
-    from prefect.events import emit_event  # noqa: PLC0415
-
-    emit_event(
-        event="jobping.alert.autoscaler",
-        resource={"prefect.resource.id": "jobping.autoscaler", "prefect.resource.name": "autoscaler"},
-        payload={"title": title, "reason": reason},
-    )
+    return Health("autoscaler", settings.run_dir / STATUS_FILE, settings.scale.scale_poll_seconds, alert=alert)
 
 
 def heal(settings: Settings) -> None:
@@ -238,17 +252,8 @@ def prepare(settings: Settings) -> None:
 def serve(settings: Settings, stop: threading.Event) -> None:
     """Run the autoscaler against the configured queue and Prefect API until ``stop`` is set.
 
-    Nothing that is away at its start stops it: the deployment's limit is set once the API and
-    the deployment are there (docker-compose starts it beside the one-shot deploy).
+    Nothing that is away at its start stops it: the queue, the API and the deployment are
+    looked for at every look until they are there.
     """
-    health = health_of(settings)
-    while not stop.is_set():
-        try:
-            prepare(settings)
-        except Exception as exc:
-            stop.wait(health.failed(exc))
-        else:
-            health.ok()
-            break
     with get_client(sync_client=True) as client:
         Autoscaler(settings, None, client).run(stop)

@@ -71,9 +71,15 @@ class Health:
     """The health of one long-running part: call :meth:`failed` or :meth:`ok` after each look."""
 
     def __init__(
-        self, part: str, path: Path, poll_seconds: float, alert: Callable[[str, str], None] | None = None
+        self,
+        part: str,
+        path: Path,
+        poll_seconds: float,
+        alert: Callable[[str, str], None] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.part = part
+        self.clock = clock
         self.path = path
         self.poll_seconds = poll_seconds
         self.alert = alert
@@ -86,7 +92,7 @@ class Health:
     def failed(self, exc: BaseException) -> float:
         """Record a failed look; return how long to wait before the next one (a back-off)."""
         reason = describe(exc)
-        now = datetime.now(UTC)
+        now = self.clock()
         self.failures += 1
         if reason != self.reason:
             # one line per distinct problem; the traceback only for someone debugging
@@ -95,15 +101,16 @@ class Health:
             if self.reason is None:
                 self.since = now
             self.reason, self.alerted = reason, False
-            self._write(FAILING, reason)
+        self._write(FAILING, reason)
         since = self.since or now
         if not self.alerted and (now - since).total_seconds() >= ALERT_AFTER_SECONDS and self.alert is not None:
-            self.alerted = True
             try:
                 self.alert(f"the {self.part} keeps failing", f"{reason} (since {since:%Y-%m-%d %H:%M:%S} UTC)")
-            # the alert goes through the prefect api, which may be what is away
+            # the alert goes through the prefect api, which may be what is away: the next look tries again
             except Exception as alert_error:
                 logger.warning("%s: the alert could not be sent: %s", self.part, describe(alert_error))
+            else:
+                self.alerted = True
         return float(min(MAX_BACKOFF_SECONDS, self.poll_seconds * 2 ** min(self.failures, 10)))
 
     def ok(self) -> float:
@@ -119,7 +126,8 @@ class Health:
             "pid": os.getpid(),
             "state": state,
             "reason": reason,
-            "since": (self.since or datetime.now(UTC)).isoformat(),
+            "since": (self.since or self.clock()).isoformat(),
+            "failures": self.failures,
         }
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

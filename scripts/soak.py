@@ -156,7 +156,7 @@ def window(night: int, size: int) -> list[int]:
     return [(start + i) % size for i in range(WINDOW)]
 
 
-def run_soak(nights: int) -> tuple[list[Night], list[str], dict[str, int]]:  # noqa: PLR0915 - one story, told in order
+def run_soak(nights: int, keep: Path | None = None) -> tuple[list[Night], list[str], dict[str, int]]:  # noqa: PLR0915 - one story, told in order
     from prefect.client.orchestration import get_client  # noqa: PLC0415
     from prefect.settings import (  # noqa: PLC0415
         PREFECT_API_AUTH_STRING,
@@ -180,6 +180,8 @@ def run_soak(nights: int) -> tuple[list[Night], list[str], dict[str, int]]:  # n
     sites = source.sample_sites()
     problems: list[str] = []
     with tempfile.TemporaryDirectory(prefix="jobping-soak-") as tmp:
+        if keep is not None:
+            tmp = str(keep)
         data = Path(tmp) / "data"
         with stack(data) as env:
             use(env, data)
@@ -347,9 +349,10 @@ def main() -> int:
     os.environ["PREFECT_LOGGING_LEVEL"] = "ERROR"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--nights", type=int, default=NIGHTS, help="how many nights to run (default 90)")
+    parser.add_argument("--keep", type=Path, help="run in this folder and keep it (default: a temporary one)")
     args = parser.parse_args()
     started = time.monotonic()
-    history, problems, totals = run_soak(args.nights)
+    history, problems, totals = run_soak(args.nights, args.keep)
     holds = write_report(history, problems, totals, time.monotonic() - started)
     print(f"soak {'holds' if holds else 'FAILS'}: {totals}; {problems}")
     return 0 if holds else 1
