@@ -46,10 +46,9 @@ RETENTION_NIGHTS = 10
 EMULATOR_KILLED_AT = (1 / 3, 7 / 9)
 CONSUMER_KILLED_AT = (5 / 9,)
 VISIBILITY_SECONDS = 10
-EVENT_RETENTION_SECONDS = 30
-VACUUM_LOOP_SECONDS = 15
-# delta keeps its log's commits 30 days; compressed as the nights are
-LOG_RETENTION = "interval 30 seconds"
+EVENT_RETENTION_SECONDS = 10
+VACUUM_LOOP_SECONDS = 5
+LOG_RETENTION_KEY = "delta.logRetentionDuration"
 # small, so that the logs rotate within the soak and their bound shows
 LOG_MAX_BYTES = 8 * 1024
 LOG_BACKUPS = 3
@@ -139,11 +138,15 @@ def edited(pool: tuple[dict[str, Any], ...], positions: list[int], night: int) -
     return tuple(changed)
 
 
-def compress_log_retention(lake: Path) -> None:
+def compress_log_retention(lake: Path, seconds: float) -> None:
+    """Delta keeps its log's commits 30 days: here, ``seconds``, set on every table that keeps them longer."""
     from deltalake import DeltaTable  # noqa: PLC0415
 
-    for table in sorted(p.parent for p in lake.glob("*/_delta_log")):
-        DeltaTable(str(table)).alter.set_table_properties({"delta.logRetentionDuration": LOG_RETENTION})
+    wanted = f"interval {max(1, round(seconds))} seconds"
+    for folder in sorted(p.parent for p in lake.glob("*/_delta_log")):
+        table = DeltaTable(str(folder))
+        if table.metadata().configuration.get(LOG_RETENTION_KEY) != wanted:
+            table.alter.set_table_properties({LOG_RETENTION_KEY: wanted})
 
 
 def fault_nights(shares: tuple[float, ...], nights: int) -> list[int]:
@@ -180,9 +183,7 @@ def run_soak(nights: int, keep: Path | None = None) -> tuple[list[Night], list[s
     sites = source.sample_sites()
     problems: list[str] = []
     with tempfile.TemporaryDirectory(prefix="jobping-soak-") as tmp:
-        if keep is not None:
-            tmp = str(keep)
-        data = Path(tmp) / "data"
+        data = (keep or Path(tmp)) / "data"
         with stack(data) as env:
             use(env, data)
             settings = Settings()
@@ -250,11 +251,11 @@ def run_soak(nights: int, keep: Path | None = None) -> tuple[list[Night], list[s
                         consumer.wait()
                         events.append("a consumer killed holding a batch")
                     drain()
-                    if number == 1:
-                        compress_log_retention(settings.lake_dir)
                     if number % MAINTAIN_EVERY_NIGHTS == 0:
+                        # the retentions, of runs, replaced files and the log's commits: ten nights' worth
                         seconds = sorted(night_seconds)[len(night_seconds) // 2] if night_seconds else 10.0
                         retention = RETENTION_NIGHTS * seconds
+                        compress_log_retention(settings.lake_dir, retention)
                         os.environ["JOBPING_RETENTION_DAYS"] = f"{retention / 86_400:.9f}"
                         compact_lake(retain_hours=retention / 3_600)
                     with get_client(sync_client=True) as client:
@@ -273,10 +274,12 @@ def run_soak(nights: int, keep: Path | None = None) -> tuple[list[Night], list[s
 
                 # every posting met on some night is stored: a scrape of them all finds none to publish
                 source._sample_records = lambda at=pool: tuple(at[i] for i in sorted(met))  # type: ignore[assignment]
+                # what the last faults lost and no night met again since, the next scrape publishes
                 final = scrape(ScrapeParameters(source="sample", sites=sites))
-                totals = {"met": len(met), "pool": len(pool), "lost": final.published,
-                          "already_stored": final.already_stored}  # fmt: skip
                 drain()
+                check = scrape(ScrapeParameters(source="sample", sites=sites))
+                totals = {"met": len(met), "pool": len(pool), "republished": final.published,
+                          "lost": check.published, "already_stored": check.already_stored}  # fmt: skip
     return history, problems, totals
 
 
@@ -314,8 +317,9 @@ def write_report(history: list[Night], problems: list[str], totals: dict[str, in
         "after the scrape published (its messages died with it), a consumer on night(s) "
         f"{', '.join(map(str, fault_nights(CONSUMER_KILLED_AT, len(history))))} while it held a batch.",
         "",
-        f"**Postings lost: {totals['lost']}** (a scrape of the whole sample after the last night found "
-        f"{totals['already_stored']} stored and {totals['lost']} not). "
+        f"**Postings lost: {totals['lost']}**: after the last night, a scrape of every posting met published "
+        f"{totals['republished']} that no night had met again since the last fault, the queue was drained, and a "
+        f"second scrape found {totals['already_stored']} stored and {totals['lost']} not. "
         + ("**The soak holds.**" if holds else "**THE SOAK FAILS:** " + "; ".join(problems or ["see below"])),
         "",
         "| size | night " + str(len(history) // 2 + 1) + " | night " + str(len(history)) + " | levelled off |",
