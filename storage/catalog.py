@@ -36,7 +36,7 @@ from jobping.text import one_line
 from storage.delta import ORDER, DeltaHistory, DeltaLatest, LakeSnapshot, Merged
 from storage.lake import Lake, sql_literal
 from storage.refresh import catalog_stamp, sidecar
-from storage.rows import empty_rows
+from storage.rows import FIRST_SEEN, LAST_SEEN, empty_rows
 
 T = TypeVar("T")
 
@@ -90,7 +90,9 @@ def view_statements(lake: Lake, merged: Merged | None) -> list[str]:
       merge (``merged``); the history rows analysed since, less LATE_COMMIT_MARGIN, replace
       theirs, newest first: the choice the next merge makes, so the view shows the same jobs
       before and after it. Those rows (what analyse wrote since the last maintenance) are
-      deduplicated at query time and joined to the latest table by job_key.
+      deduplicated at query time and joined to the latest table by job_key. Each row also has
+      ``first_seen`` and ``last_seen``: the job's earliest and latest ``scraped_at`` over all its
+      analyses, which the latest table carries from merge to merge (storage/delta.py).
 
     The history is read once per query (one snapshot: a commit landing meanwhile cannot show
     a job twice), in a full outer join whose columns are picked per row. Unlike a union with an
@@ -104,6 +106,24 @@ def _dedupe() -> str:
     return f"QUALIFY row_number() OVER (PARTITION BY job_key ORDER BY {ORDER}) = 1"
 
 
+def _newest_seen(history: str, where: str = "") -> str:
+    """The newest row per job_key of ``history`` (filtered by ``where``), with its first and last scrape among them.
+
+    The windows share the deduplication's partition, so they cost one sort of the rows read.
+    """
+    seen = f"min(scraped_at) OVER k AS {FIRST_SEEN}, max(scraped_at) OVER k AS {LAST_SEEN}"
+    condition = f"WHERE {where} " if where else ""
+    return f"SELECT *, {seen} FROM {history} {condition}WINDOW k AS (PARTITION BY job_key) {_dedupe()}"  # noqa: S608
+
+
+def _seen_joined(recent: str, latest: str) -> str:
+    # the earliest and the latest scrape of a job: the latest table's (every merged analysis) and the rows' since
+    return (
+        f"least({latest}.{FIRST_SEEN}, {recent}.{FIRST_SEEN}) AS {FIRST_SEEN}, "
+        f"greatest({latest}.{LAST_SEEN}, {recent}.{LAST_SEEN}) AS {LAST_SEEN}"
+    )
+
+
 def since_merge(merged: Merged) -> str:
     """The history rows the enriched_jobs view adds to the latest table: analysed since its newest, less the margin."""
     since = (merged.analysed_up_to - LATE_COMMIT_MARGIN).astimezone(UTC)
@@ -113,10 +133,7 @@ def since_merge(merged: Merged) -> str:
 
 def _enriched_statements(lake: Lake, merged: Merged | None) -> list[str]:
     history = scan(lake.history_uri)
-    if merged is None:
-        latest = f"SELECT * FROM {history} {_dedupe()}"  # noqa: S608
-    else:
-        latest = _joined(history, scan(lake.latest_uri), merged)
+    latest = _newest_seen(history) if merged is None else _joined(history, scan(lake.latest_uri), merged)
     return [
         f"CREATE OR REPLACE VIEW {HISTORY_VIEW} AS SELECT * FROM {history}",  # noqa: S608
         f"CREATE OR REPLACE VIEW {LATEST_VIEW} AS {latest}",
@@ -129,8 +146,8 @@ def _joined(history: str, latest: str, merged: Merged) -> str:
         f'CASE WHEN r.job_key IS NULL THEN l."{name}" ELSE r."{name}" END AS "{name}"' for name in COLUMNS
     )
     return (
-        f"SELECT {picked} FROM {latest} l FULL OUTER JOIN "  # noqa: S608
-        f"(SELECT * FROM {history} WHERE {since_merge(merged)} {_dedupe()}) r ON l.job_key = r.job_key"
+        f"SELECT {picked}, {_seen_joined('r', 'l')} FROM {latest} l FULL OUTER JOIN "  # noqa: S608
+        f"({_newest_seen(history, since_merge(merged))}) r ON l.job_key = r.job_key"
     )
 
 
@@ -154,15 +171,20 @@ def pinned_statements(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot: Lake
     statements = [f"CREATE OR REPLACE TEMP VIEW {HISTORY_VIEW} AS SELECT * FROM {history}"]  # noqa: S608
     merged = snapshot.merged
     if merged is None:
-        latest_view = f"SELECT * FROM {history} {_dedupe()}"  # noqa: S608
+        latest_view = _newest_seen(history)
     else:
         latest, recent = scan(lake.latest_uri, snapshot.latest_version), since_merge(merged)
-        names = ", ".join(f'"{name}"' for name in COLUMNS)
+        names = ", ".join(f'"{name}"' for name in (*COLUMNS, FIRST_SEEN, LAST_SEEN))
         (held,) = con.execute(f"SELECT count(*) FROM {history} WHERE {recent}").fetchall()[0]  # noqa: S608
         if held <= MAX_HELD_RECENT_ROWS:
+            # each held row takes the first and last scrape the latest table knows for its job (a join on the
+            # keys held, reading three columns of the latest table once)
+            held_names = ", ".join(f'r."{name}"' for name in COLUMNS)
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {RECENT_TABLE} AS "  # noqa: S608
-                f"SELECT {names} FROM {history} WHERE {recent} {_dedupe()}"
+                f"SELECT {held_names}, {_seen_joined('r', 'l')} "
+                f"FROM ({_newest_seen(history, recent)}) r "
+                f"LEFT JOIN (SELECT job_key, {FIRST_SEEN}, {LAST_SEEN} FROM {latest}) l ON l.job_key = r.job_key"
             )
             latest_view = (
                 f"SELECT {names} FROM {latest} l ANTI JOIN {RECENT_TABLE} r ON l.job_key = r.job_key "  # noqa: S608
@@ -186,7 +208,11 @@ BEST_COLUMNS = (
 
 
 def jobs_statement(*, temporary: bool = False) -> str:
-    """The jobs view: one row per job group, its best analysis, every board and link, first and last seen."""
+    """The jobs view: one row per job group, its best analysis, every board and link, first and last seen.
+
+    first_seen and last_seen are the group's earliest and latest scrape of any posting, over every
+    analysis of it (``enriched_jobs`` carries them per posting): a re-analysis does not make a job new.
+    """
     kind = "TEMP VIEW" if temporary else "VIEW"
     return f"CREATE OR REPLACE {kind} {JOBS_VIEW} AS {jobs_query(LATEST_VIEW)}"
 
@@ -207,7 +233,7 @@ def jobs_query(source: str) -> str:
         "list_sort(list_distinct(list(site) OVER g)) AS boards, "
         "list_sort(list_distinct(list(job_url) OVER g)) AS job_urls, "
         "count(*) OVER g AS postings, count(analysis_of) OVER g AS reused_analyses, "
-        "min(scraped_at) OVER g AS first_seen, max(scraped_at) OVER g AS last_seen "
+        f"min({FIRST_SEEN}) OVER g AS first_seen, max({LAST_SEEN}) OVER g AS last_seen "
         f"FROM {source} WINDOW g AS (PARTITION BY coalesce(job_group, job_key)), "
         "ranked AS (PARTITION BY coalesce(job_group, job_key) ORDER BY fit_score DESC, analysed_at DESC, job_key)) "
         "WHERE best_rank = 1"

@@ -20,8 +20,8 @@ from storage.lake import Lake
 
 logger = logging.getLogger(__name__)
 
-# the views' definition; a catalog stamped with another is rebuilt ("6": the jobs view, one row per job group)
-CATALOG_VERSION = "6"
+# the views' definition; a catalog stamped with another is rebuilt ("7": first_seen and last_seen over the history)
+CATALOG_VERSION = "7"
 # a DuckDB database file says so at this offset of its first block
 DUCKDB_MAGIC = b"DUCK"
 DUCKDB_MAGIC_OFFSET = 8
