@@ -82,7 +82,7 @@ def scan(uri: str, version: int | None = None) -> str:
     return f"delta_scan({sql_literal(uri)}{pinned})"
 
 
-def view_statements(lake: Lake, merged: Merged | None) -> list[str]:
+def view_statements(lake: Lake, merged: Merged | None, sightings_version: int | None = None) -> list[str]:
     """The catalog file's views over the lake's tables, reading each table's newest snapshot.
 
     - enriched_jobs_history: every row ever stored, the history table as it is;
@@ -99,7 +99,22 @@ def view_statements(lake: Lake, merged: Merged | None) -> list[str]:
     anti-join, that lets DuckDB read only the columns a query names (bench/RESULTS.md). A
     :func:`reader` pins its snapshot instead, and can use the faster union (:func:`pinned_statements`).
     """
-    return [*_enriched_statements(lake, merged), jobs_statement()]
+    sightings = None if sightings_version is None else scan(lake.sightings_uri)
+    return [*_enriched_statements(lake, merged), sightings_statement(sightings), jobs_statement()]
+
+
+SIGHTINGS_VIEW = "job_sightings"
+
+
+def sightings_statement(sightings: str | None, *, temporary: bool = False) -> str:
+    """The job_sightings view: when a scrape saw a posting again unchanged (job_key, scraped_at); empty before any."""
+    kind = "TEMP VIEW" if temporary else "VIEW"
+    rows = (
+        "SELECT NULL::VARCHAR AS job_key, NULL::TIMESTAMPTZ AS scraped_at WHERE false"
+        if sightings is None
+        else f"SELECT job_key, scraped_at FROM {sightings}"  # noqa: S608
+    )
+    return f"CREATE OR REPLACE {kind} {SIGHTINGS_VIEW} AS {rows}"
 
 
 def _dedupe() -> str:
@@ -193,9 +208,11 @@ def pinned_statements(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot: Lake
         else:
             logger.info("%d rows analysed since the last maintenance: run `jobping compact`", held)
             latest_view = _joined(history, latest, merged)
+    sightings = None if snapshot.sightings_version is None else scan(lake.sightings_uri, snapshot.sightings_version)
     return [
         *statements,
         f"CREATE OR REPLACE TEMP VIEW {LATEST_VIEW} AS {latest_view}",
+        sightings_statement(sightings, temporary=True),
         jobs_statement(temporary=True),
     ]
 
@@ -221,7 +238,8 @@ def jobs_query(source: str) -> str:
     """The jobs view's SELECT over ``source`` (enriched_jobs, or a subquery of some of its rows).
 
     One scan with window functions, so the group's best row and its lists come from one
-    snapshot. A row stored before jobs had groups is a group of its own.
+    snapshot. A row stored before jobs had groups is a group of its own. ``last_seen`` is also
+    moved by the postings' sightings (a scrape that saw them again unchanged).
     """
     best = ", ".join(f'"{name}"' for name in BEST_COLUMNS)
     return (
@@ -233,8 +251,9 @@ def jobs_query(source: str) -> str:
         "list_sort(list_distinct(list(site) OVER g)) AS boards, "
         "list_sort(list_distinct(list(job_url) OVER g)) AS job_urls, "
         "count(*) OVER g AS postings, count(analysis_of) OVER g AS reused_analyses, "
-        f"min({FIRST_SEEN}) OVER g AS first_seen, max({LAST_SEEN}) OVER g AS last_seen "
-        f"FROM {source} WINDOW g AS (PARTITION BY coalesce(job_group, job_key)), "
+        f"min({FIRST_SEEN}) OVER g AS first_seen, max(greatest({LAST_SEEN}, sighted_at)) OVER g AS last_seen "
+        f"FROM {source} LEFT JOIN (SELECT job_key, max(scraped_at) AS sighted_at FROM {SIGHTINGS_VIEW} "
+        "GROUP BY job_key) USING (job_key) WINDOW g AS (PARTITION BY coalesce(job_group, job_key)), "
         "ranked AS (PARTITION BY coalesce(job_group, job_key) ORDER BY fit_score DESC, analysed_at DESC, job_key)) "
         "WHERE best_rank = 1"
     )
@@ -294,7 +313,7 @@ def refresh_catalog(catalog: Path, lake: Lake | Path | str) -> bool:
     snapshot = LakeSnapshot.of(lake)
     if snapshot is None:
         return False
-    stamp = catalog_stamp(lake, snapshot.merged)
+    stamp = catalog_stamp(lake, snapshot.merged, sightings=snapshot.sightings_version is not None)
     if catalog.exists():
         damage = _damage(catalog)
         if damage is not None:
@@ -306,7 +325,7 @@ def refresh_catalog(catalog: Path, lake: Lake | Path | str) -> bool:
     catalog.parent.mkdir(parents=True, exist_ok=True)
     try:
         with _held(catalog):
-            _write_replacing(catalog, lake, view_statements(lake, snapshot.merged))
+            _write_replacing(catalog, lake, view_statements(lake, snapshot.merged, snapshot.sightings_version))
     except duckdb.Error as exc:
         if _locked(exc):
             logger.warning("the catalog %s is held by another process, its views were not refreshed", catalog)

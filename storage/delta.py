@@ -308,11 +308,13 @@ class DeltaLatest(_Table):
 
 @dataclass(frozen=True)
 class LakeSnapshot:
-    """One moment of the lake: the history's version, and the latest table's with what its last merge recorded."""
+    """One moment of the lake: the history's version, the latest table's with what its last merge recorded,
+    and the sightings table's (None before the first sighting)."""
 
     history_version: int
     latest_version: int | None = None
     merged: Merged | None = None
+    sightings_version: int | None = None
 
     @classmethod
     def of(cls, lake: Lake) -> LakeSnapshot | None:
@@ -323,9 +325,14 @@ class LakeSnapshot:
             history_version = DeltaHistory(lake).table().version()
         except TableNotFoundError:
             return None
+        sightings = _Table(lake, lake.sightings_uri)
+        try:
+            sightings_version: int | None = sightings.table().version()
+        except TableNotFoundError:
+            sightings_version = None
         if latest is None or latest[1] is None:
-            return cls(history_version)
-        return cls(history_version, *latest)
+            return cls(history_version, sightings_version=sightings_version)
+        return cls(history_version, *latest, sightings_version=sightings_version)
 
 
 @dataclass(frozen=True)
@@ -352,6 +359,10 @@ def maintain(lake: Lake, retention: timedelta = DEFAULT_RETENTION) -> LakeMainte
     history.ensure(create=False)
     latest.ensure_columns()
     merged = latest.merge(history)
+    sightings = _Table(lake, lake.sightings_uri)
+    if sightings.exists():
+        # each analyse batch with sightings appended a small file: compacted like the others
+        sightings.maintain(retention)
     done = LakeMaintenance(
         merged=merged,
         history=history.maintain(retention),

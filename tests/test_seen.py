@@ -149,3 +149,32 @@ def test_a_latest_table_merged_without_the_seen_columns_is_read_from_the_history
     assert snapshot.merged is not None
     assert {FIRST_SEEN, LAST_SEEN} <= set(pl.read_delta(lake.latest_uri).columns)
     assert seen(lake) == expected
+
+
+# the sample's postings, each reported seen by a scrape that finds it unchanged
+SAMPLE_POSTINGS = 330
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_scrape_that_finds_every_posting_unchanged_moves_last_seen_without_an_analysis(settings: Settings) -> None:
+    stored = scrape_and_analyse()
+    assert stored == SAMPLE_POSTINGS
+    again = scrape(ScrapeParameters(source="sample", sites=sample_sites()))
+    assert (again.published, again.already_stored, again.seen, again.sightings_messages) == (0, stored, stored, 1)
+    report = asyncio.run(analyse())
+    assert report.balanced
+    assert (report.received, report.seen, report.seen_postings, report.stored) == (1, 1, stored, 0)
+    (first,) = scrapes(settings)
+    with reader(settings.lake_dir) as con:
+        assert con.execute("SELECT count(*) FROM enriched_jobs_history").fetchall() == [(stored,)]
+        (second,) = con.execute("SELECT DISTINCT scraped_at FROM job_sightings").fetchall()[0]
+        assert second > first
+        (groups,) = con.execute("SELECT count(*) FROM jobs").fetchall()[0]
+        assert con.execute("SELECT DISTINCT first_seen, last_seen FROM jobs").fetchall() == [(first, second)]
+    assert refresh_catalog(settings.catalog_path, settings.lake_dir)
+    query = "SELECT count(*) FROM jobs WHERE last_seen = (SELECT max(scraped_at) FROM job_sightings)"
+    assert shell_query(settings.catalog_path, query) == [str(groups)]
+    # and after maintenance, which compacts the sightings too
+    maintain(Lake(settings.lake_dir))
+    with reader(settings.lake_dir) as con:
+        assert con.execute("SELECT DISTINCT first_seen, last_seen FROM jobs").fetchall() == [(first, second)]
