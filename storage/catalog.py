@@ -33,7 +33,7 @@ from typing import TypeVar
 import duckdb
 
 from jobping.text import one_line
-from storage.delta import ORDER, DeltaHistory, DeltaLatest, LakeSnapshot, Merged
+from storage.delta import ORDER, DeltaHistory, DeltaLatest, DeltaSightings, LakeSnapshot, Merged
 from storage.lake import Lake, sql_literal
 from storage.refresh import catalog_stamp, sidecar
 from storage.rows import FIRST_SEEN, LAST_SEEN, empty_rows
@@ -410,6 +410,9 @@ def _open_reader(lake: Lake, memory_limit: str | None, caching: bool) -> duckdb.
         con.execute(f"SELECT count(job_key) FROM {scan(lake.history_uri, snapshot.history_version)}").fetchall()  # noqa: S608
         if snapshot.merged is not None:
             con.execute(f"SELECT count(job_key) FROM {scan(lake.latest_uri, snapshot.latest_version)}").fetchall()  # noqa: S608
+        if snapshot.sightings_version is not None:
+            sightings = scan(lake.sightings_uri, snapshot.sightings_version)
+            con.execute(f"SELECT count(job_key) FROM {sightings}").fetchall()  # noqa: S608
         for statement in pinned_statements(con, lake, snapshot):
             con.execute(statement)
     except BaseException:
@@ -444,7 +447,8 @@ def _quarantine_named_file(lake: Lake, error: Exception) -> bool:
 def quarantine_file(lake: Lake, path: str, why: str) -> None:
     """Move a data file of the lake to quarantine, and make its table go on without it.
 
-    The history commits the removal of the file (its rows stay in quarantine, with the reason);
+    The history (or the sightings table) commits the removal of the file (its rows stay in quarantine,
+    with the reason);
     the latest table, made from the history, is dropped and made again by the next maintenance,
     the views deduplicating the history meanwhile.
     """
@@ -453,6 +457,8 @@ def quarantine_file(lake: Lake, path: str, why: str) -> None:
         DeltaLatest(lake).drop()
     elif path.startswith(lake.history_uri + "/"):
         DeltaHistory(lake).forget_missing_files()
+    elif path.startswith(lake.sightings_uri + "/"):
+        DeltaSightings(lake).forget_missing_files()
 
 
 def unreadable(lake: Lake, path: str) -> str | None:
@@ -471,7 +477,7 @@ def unreadable(lake: Lake, path: str) -> str | None:
 def _quarantine_unreadable(lake: Lake) -> bool:
     """Read every data file of the tables' snapshots; quarantine those that cannot be read. True when one was."""
     moved = False
-    for table in (DeltaHistory(lake), DeltaLatest(lake)):
+    for table in (DeltaHistory(lake), DeltaLatest(lake), DeltaSightings(lake)):
         if not table.exists():
             continue
         for path in table.table().file_uris():

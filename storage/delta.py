@@ -179,6 +179,13 @@ class DeltaHistory(_Table):
                 return
 
 
+class DeltaSightings(_Table):
+    """When a scrape saw a stored posting again unchanged; appended by analyse (storage/sightings.py)."""
+
+    def __init__(self, lake: Lake) -> None:
+        super().__init__(lake, lake.sightings_uri)
+
+
 @dataclass(frozen=True)
 class Merged:
     """Up to where the latest table holds the history."""
@@ -325,9 +332,8 @@ class LakeSnapshot:
             history_version = DeltaHistory(lake).table().version()
         except TableNotFoundError:
             return None
-        sightings = _Table(lake, lake.sightings_uri)
         try:
-            sightings_version: int | None = sightings.table().version()
+            sightings_version: int | None = DeltaSightings(lake).table().version()
         except TableNotFoundError:
             sightings_version = None
         if latest is None or latest[1] is None:
@@ -359,7 +365,7 @@ def maintain(lake: Lake, retention: timedelta = DEFAULT_RETENTION) -> LakeMainte
     history.ensure(create=False)
     latest.ensure_columns()
     merged = latest.merge(history)
-    sightings = _Table(lake, lake.sightings_uri)
+    sightings = DeltaSightings(lake)
     if sightings.exists():
         # each analyse batch with sightings appended a small file: compacted like the others
         sightings.maintain(retention)

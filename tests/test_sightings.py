@@ -5,16 +5,22 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from jobping.contract import BODY_BUDGET_BYTES, PoisonMessageError
 from jobping.engine.drain import AnalyseReport, drain
+from jobping.engine.ports import Sighting
 from jobping.sightings import MAX_KEYS_PER_MESSAGE, Sightings, encode_sightings, parse_body
+from storage.catalog import reader
+from storage.delta import DeltaSightings
+from storage.lake import Lake
+from storage.sightings import record_sightings
 from tests.fakes import SENT, FakeAnalyser, FakeLake, FakeQueue, posting
+from tests.lakes import write_rows
 from tests.test_engine import FAST
-
-SCRAPED = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+from tests.test_storage import SCRAPED, damaged, row
 
 
 def run(queue: FakeQueue, lake: FakeLake, analyser: FakeAnalyser) -> AnalyseReport:
@@ -98,3 +104,17 @@ def test_a_bad_sightings_message_goes_to_the_dlq_with_its_reason(body: str, reas
     assert why.startswith(reason), why
     assert lake.sightings == []
     assert queue.deleted == ["m1"]
+
+
+def test_an_unreadable_sightings_file_is_quarantined_and_the_views_go_on(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    write_rows(lake, [row("1", 40)])
+    later = SCRAPED + timedelta(days=1)
+    record_sightings(lake, [Sighting(("indeed:1",), later, "m1")])
+    before = set(DeltaSightings(lake).table().file_uris())
+    record_sightings(lake, [Sighting(("indeed:1",), later + timedelta(days=1), "m2")])
+    (bad,) = set(DeltaSightings(lake).table().file_uris()) - before
+    Path(bad).write_bytes(damaged(Path(bad).read_bytes(), "cut in half"))
+    with reader(lake) as con:
+        assert con.execute("SELECT first_seen, last_seen FROM jobs").fetchall() == [(SCRAPED, later)]
+    assert [Path(p).name for p in lake.quarantined()] == [Path(bad).name]
