@@ -120,7 +120,9 @@ class Counts:
     def line(self) -> str:
         return (
             f"received {self.received} = stored {self.stored} + skipped {self.skipped} + "
-            f"seen {self.seen} + DLQ {self.dead_lettered} + left for retry {self.left_for_retry}"
+            # sightings messages only when there were any: the line reads as it always did otherwise
+            + (f"seen {self.seen} + " if self.seen else "")
+            + f"DLQ {self.dead_lettered} + left for retry {self.left_for_retry}"
         )
 
 
