@@ -245,7 +245,8 @@ def _print_analyse(report: AnalyseReport) -> None:
         )
     console.print(
         f"analyse ({report.model}): received {report.received} = stored [bold]{report.stored}[/bold] + "
-        f"skipped {report.skipped} + DLQ {report.dead_lettered} + left for retry {report.left_for_retry} "
+        f"skipped {report.skipped} + seen {report.seen} + DLQ {report.dead_lettered} + "
+        f"left for retry {report.left_for_retry} "
         f"({report.batches} batches, stopped by {report.stopped_by})"
     )
     console.print(

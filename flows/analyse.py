@@ -154,10 +154,11 @@ async def analyse(
         # no task run for a ping with nowhere to go: it would only cost every run's start-up
         report.ping = await ping_matches(settings)
     logger.info(
-        "analysed with %s (%s), %d analyses stored before; received %d: stored %d, skipped %d, DLQ %d, "
-        "left for retry %d (stopped by %s); %d+%d tokens, $%.4f",
+        "analysed with %s (%s), %d analyses stored before; received %d: stored %d, skipped %d, "
+        "seen %d (%d postings seen again unchanged), DLQ %d, left for retry %d (stopped by %s); %d+%d tokens, $%.4f",
         report.model, report.prompt_version, report.already_stored, report.received, report.stored,
-        report.skipped, report.dead_lettered, report.left_for_retry, report.stopped_by,
+        report.skipped, report.seen, report.seen_postings, report.dead_lettered, report.left_for_retry,
+        report.stopped_by,
         report.prompt_tokens, report.completion_tokens, report.cost_usd,
     )  # fmt: skip
     if report.failure is not None:
@@ -196,6 +197,8 @@ async def _record(report: AnalyseReport, *, top_matches: bool) -> None:
         {"what": "stored", "count": report.stored},
         {"what": "of those, given the analysis of the same job's posting (no LLM request)", "count": report.reused},
         {"what": "skipped as already stored", "count": report.skipped},
+        {"what": "sightings messages recorded (no analysis)", "count": report.seen},
+        {"what": "of those, postings seen again unchanged", "count": report.seen_postings},
         {"what": "sent to the DLQ", "count": report.dead_lettered},
         {"what": "left for retry", "count": report.left_for_retry},
         {"what": "queue visible after the run", "count": report.queue_visible},

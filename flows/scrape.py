@@ -21,6 +21,7 @@ from jobping.errors import JobpingError, TerminalError
 from jobping.profile import load_profile
 from jobping.search import ScrapeParameters, SiteName
 from jobping.settings import Settings
+from jobping.sightings import encode_sightings
 from jobping.text import one_line
 from storage.lake import Lake
 from storage.store import open_lake, stored_versions
@@ -58,6 +59,9 @@ class ScrapeReport(BaseModel):
     published: int = 0
     failed: int = 0
     send_requests: int = 0
+    # postings already stored, reported as seen again (last_seen) in this many sightings messages
+    seen: int = 0
+    sightings_messages: int = 0
     queue_visible: int = 0
     dlq_visible: int = 0
 
@@ -144,6 +148,19 @@ def publish_postings(envelopes: list[Envelope], sqs: SQSClient, queues: Queues) 
     return report
 
 
+@task(name="publish-sightings", cache_policy=NO_CACHE)
+def publish_sightings(job_keys: list[str], scraped_at: datetime, sqs: SQSClient, queues: Queues) -> SendReport:
+    """The postings seen again unchanged, as few sightings messages as fit: the consumer moves their last_seen."""
+    logger = get_run_logger()
+    bodies = encode_sightings(job_keys, scraped_at)
+    report = send_entries(sqs, queues.url, [{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies)])
+    logger.info("reported %d postings seen again in %d sightings messages", len(job_keys), report.sent)
+    for reason in list(report.failed.values())[:10]:
+        # their last_seen stays where it was until the next scrape sees them: nothing is lost
+        logger.warning("a sightings message was not published: %s", one_line(reason))
+    return report
+
+
 def _one_line(text: str) -> str:
     return one_line(text, MAX_REASON_CHARS)
 
@@ -171,7 +188,8 @@ def site_rows(report: ScrapeReport) -> list[dict[str, str | int]]:
 def _record(report: ScrapeReport) -> None:
     totals = (
         f"source {report.source}: {sum(report.scraped.values())} scraped, {report.invalid} invalid, "
-        f"{report.duplicates} duplicates, {report.already_stored} already stored, "
+        f"{report.duplicates} duplicates, {report.already_stored} already stored "
+        f"(reported seen in {report.sightings_messages} messages), "
         f"{report.published} published, {report.failed} failed; queue after publishing: "
         f"{report.queue_visible} waiting, DLQ {report.dlq_visible}"
     )
@@ -184,6 +202,21 @@ def _scrape_run_name() -> str:
         params = params.model_dump()
     terms = ", ".join(params.get("search_terms") or ["data engineer"])
     return f"scrape {terms} from {params.get('source') or Settings().scrape_source}"
+
+
+def _publish(new: Normalised, scraped_at: datetime, settings: Settings, report: ScrapeReport) -> None:
+    """The new postings, then the sightings of those already stored, onto the queue; the report says what went."""
+    sqs = make_sqs_client(settings)
+    queues = locate_queues(sqs, settings.sqs)
+    # quoted: Prefect need not walk a client looking for futures
+    client: Any = quote(sqs)
+    sent = publish_postings(new.envelopes, client, queues)
+    if new.seen_keys:
+        seen = publish_sightings(new.seen_keys, scraped_at, client, queues)
+        report.seen, report.sightings_messages = len(new.seen_keys), seen.sent
+    main, dlq = depth(sqs, queues.url), depth(sqs, queues.dlq_url)
+    report.queue_visible, report.dlq_visible = main.visible, dlq.visible
+    report.published, report.failed, report.send_requests = sent.sent, len(sent.failed), sent.requests
 
 
 @flow(name="scrape", flow_run_name=_scrape_run_name, log_prints=True)
@@ -226,19 +259,13 @@ def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
             logger.error("site %s failed: %s", site, report.site_errors[site])
 
     if results:
-        normalised = normalise_postings(results, datetime.now(UTC))
+        scraped_at = datetime.now(UTC)
+        normalised = normalise_postings(results, scraped_at)
         version = prompt_version(settings.llm, load_profile(settings.profile_path))
         new = drop_already_stored(normalised, open_lake(Lake.from_settings(settings)), version)
         report.invalid, report.duplicates, report.already_stored = new.invalid, new.duplicates, new.already_stored
         report.new, report.stored = dict(new.new_by_site), dict(new.stored_by_site)
-        sqs = make_sqs_client(settings)
-        queues = locate_queues(sqs, settings.sqs)
-        # quoted: Prefect need not walk a client looking for futures
-        client: Any = quote(sqs)
-        sent = publish_postings(new.envelopes, client, queues)
-        main, dlq = depth(sqs, queues.url), depth(sqs, queues.dlq_url)
-        report.queue_visible, report.dlq_visible = main.visible, dlq.visible
-        report.published, report.failed, report.send_requests = sent.sent, len(sent.failed), sent.requests
+        _publish(new, scraped_at, settings, report)
     _record(report)
     if report.site_bugs:
         bugs = "; ".join(dict.fromkeys(report.site_bugs.values()))

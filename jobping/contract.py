@@ -309,6 +309,11 @@ def salvage_posting(data: dict[str, Any]) -> Salvaged:
 
 def parse_message(body: str, received_at: datetime) -> Envelope:
     """Parse one message body; raise ``PoisonMessageError`` with a reason when it can never be valid."""
+    return envelope_from(load_message(body), received_at)
+
+
+def load_message(body: str) -> dict[str, Any]:
+    """One message body as a JSON object within the size limit; else ``PoisonMessageError``."""
     size = len(body.encode())
     if size > MAX_MESSAGE_BYTES:
         raise PoisonMessageError(f"message is {size} bytes, over the {MAX_MESSAGE_BYTES} byte limit")
@@ -319,6 +324,11 @@ def parse_message(body: str, received_at: datetime) -> Envelope:
         raise PoisonMessageError(f"not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise PoisonMessageError(f"not a JSON object but {type(data).__name__}")
+    return data
+
+
+def envelope_from(data: dict[str, Any], received_at: datetime) -> Envelope:
+    """A posting message's object as an envelope (see :func:`parse_message`)."""
     if "schema_version" in data or "posting" in data:
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:

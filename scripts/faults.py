@@ -53,7 +53,8 @@ DRAIN_SECONDS = 180.0
 # which would spend its receive counts and send it to the dlq after three crashes
 VISIBILITY_SECONDS = 20
 COUNTS = re.compile(
-    r"received (\d+) = stored (\d+) \+ skipped (\d+) \+ DLQ (\d+) \+ left for retry (\d+)", re.MULTILINE
+    r"received (\d+) = stored (\d+) \+ skipped (\d+) \+ (?:seen (\d+) \+ )?DLQ (\d+) \+ left for retry (\d+)",
+    re.MULTILINE,
 )
 
 
@@ -146,14 +147,15 @@ class Case:
         if process.returncode != 0 or found is None:
             self.outcome.notes.append(f"run exited {process.returncode}: {(err or out).strip().splitlines()[-1:]}")
             return False
-        received, stored, skipped, dlq, left = (int(n) for n in found.groups())
+        received, stored, skipped, seen, dlq, left = (int(n or 0) for n in found.groups())
         o = self.outcome
         o.received += received
         o.stored += stored
-        o.skipped += skipped
+        # a sightings message is finished like a skipped one: no analysis, deleted once recorded
+        o.skipped += skipped + seen
         o.dead_lettered += dlq
         o.left += left
-        if received == stored + skipped + dlq + left:
+        if received == stored + skipped + seen + dlq + left:
             o.balanced_runs += 1
         else:
             o.problems.append(f"a run's counts do not add up: {found.group(0)}")

@@ -6,8 +6,8 @@ sidecar version says so; if a reader holds the file, the run logs a warning and 
 the views it already has read new commits by themselves. ``jobping sql`` never opens the file:
 it defines the same views in memory, on the snapshot of the moment it opens (:func:`reader`).
 
-The views read the tables with ``delta_scan``, from DuckDB's delta extension: a DuckDB shell
-loads it before querying them (the README says how).
+The views (their SQL is in storage/views.py) read the tables with ``delta_scan``, from DuckDB's
+delta extension: a DuckDB shell loads it before querying them (the README says how).
 
 The file is written in DuckDB's 1.4 storage format (STORAGE_VERSION), not in the newest one
 the duckdb package writes, so that older shells open it too. A DuckDB file keeps the format it
@@ -25,7 +25,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import TypeVar
@@ -33,10 +32,38 @@ from typing import TypeVar
 import duckdb
 
 from jobping.text import one_line
-from storage.delta import ORDER, DeltaHistory, DeltaLatest, LakeSnapshot, Merged
+from storage.delta import DeltaHistory, DeltaLatest, DeltaSightings, LakeSnapshot
 from storage.lake import Lake, sql_literal
 from storage.refresh import catalog_stamp, sidecar
-from storage.rows import empty_rows
+from storage.views import (
+    HISTORY_VIEW,
+    JOBS_VIEW,
+    LATE_COMMIT_MARGIN,
+    LATEST_VIEW,
+    RECENT_TABLE,
+    SIGHTINGS_VIEW,
+    jobs_query,
+    pinned_statements,
+    scan,
+    since_merge,
+    view_statements,
+)
+
+# the views' names and SQL live in storage/views.py; readers of the lake import them from here too
+__all__ = [
+    "HISTORY_VIEW",
+    "JOBS_VIEW",
+    "LATEST_VIEW",
+    "LATE_COMMIT_MARGIN",
+    "RECENT_TABLE",
+    "SIGHTINGS_VIEW",
+    "jobs_query",
+    "reader",
+    "refresh_catalog",
+    "scan",
+    "since_merge",
+    "view_statements",
+]
 
 T = TypeVar("T")
 
@@ -44,18 +71,7 @@ logger = logging.getLogger(__name__)
 
 # the oldest DuckDB that opens the catalog file: 1.4 (the README says so; tests/test_duckdb_shell.py runs the 1.5 shell)
 STORAGE_VERSION = "v1.4.0"
-HISTORY_VIEW = "enriched_jobs_history"
-LATEST_VIEW = "enriched_jobs"
-JOBS_VIEW = "jobs"
 SAVED_QUERIES = "queries"
-# enriched_jobs adds to the latest table the history rows analysed up to this long before its newest:
-# an analysis is stamped at the moment its batch is written, so this covers the clocks of machines
-# an hour apart. A row stamped earlier still (a clock further behind) shows from the next maintenance.
-LATE_COMMIT_MARGIN = timedelta(hours=1)
-# the tables' columns, in their order
-COLUMNS = empty_rows().columns
-
-
 USER_QUERY_MEMORY_LIMIT = "1GB"
 DEFAULT_MAX_ROWS = 10_000
 DEFAULT_TIMEOUT_SECONDS = 60.0
@@ -74,144 +90,6 @@ class LakeDamagedError(RuntimeError):
 
 class LakeEmptyError(LookupError):
     """The lake holds no enriched job yet, so the views have nothing to read."""
-
-
-def scan(uri: str, version: int | None = None) -> str:
-    # the only values spliced in are our own lake paths, quoted, and versions read from the log as ints
-    pinned = "" if version is None else f", version={int(version)}"
-    return f"delta_scan({sql_literal(uri)}{pinned})"
-
-
-def view_statements(lake: Lake, merged: Merged | None) -> list[str]:
-    """The catalog file's views over the lake's tables, reading each table's newest snapshot.
-
-    - enriched_jobs_history: every row ever stored, the history table as it is;
-    - enriched_jobs: the latest row per job_key. The latest table holds it as of the last
-      merge (``merged``); the history rows analysed since, less LATE_COMMIT_MARGIN, replace
-      theirs, newest first: the choice the next merge makes, so the view shows the same jobs
-      before and after it. Those rows (what analyse wrote since the last maintenance) are
-      deduplicated at query time and joined to the latest table by job_key.
-
-    The history is read once per query (one snapshot: a commit landing meanwhile cannot show
-    a job twice), in a full outer join whose columns are picked per row. Unlike a union with an
-    anti-join, that lets DuckDB read only the columns a query names (bench/RESULTS.md). A
-    :func:`reader` pins its snapshot instead, and can use the faster union (:func:`pinned_statements`).
-    """
-    return [*_enriched_statements(lake, merged), jobs_statement()]
-
-
-def _dedupe() -> str:
-    return f"QUALIFY row_number() OVER (PARTITION BY job_key ORDER BY {ORDER}) = 1"
-
-
-def since_merge(merged: Merged) -> str:
-    """The history rows the enriched_jobs view adds to the latest table: analysed since its newest, less the margin."""
-    since = (merged.analysed_up_to - LATE_COMMIT_MARGIN).astimezone(UTC)
-    # analysed_on lets delta_scan skip the older files: it skips none by a timestamp with a time zone
-    return f"analysed_on >= DATE '{since.date().isoformat()}' AND analysed_at > TIMESTAMPTZ '{since.isoformat()}'"
-
-
-def _enriched_statements(lake: Lake, merged: Merged | None) -> list[str]:
-    history = scan(lake.history_uri)
-    if merged is None:
-        latest = f"SELECT * FROM {history} {_dedupe()}"  # noqa: S608
-    else:
-        latest = _joined(history, scan(lake.latest_uri), merged)
-    return [
-        f"CREATE OR REPLACE VIEW {HISTORY_VIEW} AS SELECT * FROM {history}",  # noqa: S608
-        f"CREATE OR REPLACE VIEW {LATEST_VIEW} AS {latest}",
-    ]
-
-
-def _joined(history: str, latest: str, merged: Merged) -> str:
-    """The latest table and the history rows since its merge, deduplicated, in a full outer join picking each column."""
-    picked = ", ".join(
-        f'CASE WHEN r.job_key IS NULL THEN l."{name}" ELSE r."{name}" END AS "{name}"' for name in COLUMNS
-    )
-    return (
-        f"SELECT {picked} FROM {latest} l FULL OUTER JOIN "  # noqa: S608
-        f"(SELECT * FROM {history} WHERE {since_merge(merged)} {_dedupe()}) r ON l.job_key = r.job_key"
-    )
-
-
-# the rows analysed since the last maintenance, held by a reader (maintenance runs hourly by default)
-RECENT_TABLE = "enriched_jobs_recent"
-# more rows than this since the last maintenance, and a reader joins them at query time instead of holding them
-MAX_HELD_RECENT_ROWS = 20_000
-
-
-def pinned_statements(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot: LakeSnapshot) -> list[str]:
-    """The reader's views, every one reading ``snapshot``; run on ``con``, as it holds a table.
-
-    The rows analysed since the last maintenance are deduplicated once, into a temporary
-    table, and ``enriched_jobs`` is the latest table less their jobs, plus them: a union whose
-    filters and columns DuckDB pushes into the latest table's scan (bench/RESULTS.md). Two
-    scans of one pinned version see the same rows, which the catalog file's live views
-    cannot promise. With more than MAX_HELD_RECENT_ROWS since the last maintenance, the
-    reader uses the catalog's join instead, on the same snapshot.
-    """
-    history = scan(lake.history_uri, snapshot.history_version)
-    statements = [f"CREATE OR REPLACE TEMP VIEW {HISTORY_VIEW} AS SELECT * FROM {history}"]  # noqa: S608
-    merged = snapshot.merged
-    if merged is None:
-        latest_view = f"SELECT * FROM {history} {_dedupe()}"  # noqa: S608
-    else:
-        latest, recent = scan(lake.latest_uri, snapshot.latest_version), since_merge(merged)
-        names = ", ".join(f'"{name}"' for name in COLUMNS)
-        (held,) = con.execute(f"SELECT count(*) FROM {history} WHERE {recent}").fetchall()[0]  # noqa: S608
-        if held <= MAX_HELD_RECENT_ROWS:
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {RECENT_TABLE} AS "  # noqa: S608
-                f"SELECT {names} FROM {history} WHERE {recent} {_dedupe()}"
-            )
-            latest_view = (
-                f"SELECT {names} FROM {latest} l ANTI JOIN {RECENT_TABLE} r ON l.job_key = r.job_key "  # noqa: S608
-                f"UNION ALL SELECT {names} FROM {RECENT_TABLE}"
-            )
-        else:
-            logger.info("%d rows analysed since the last maintenance: run `jobping compact`", held)
-            latest_view = _joined(history, latest, merged)
-    return [
-        *statements,
-        f"CREATE OR REPLACE TEMP VIEW {LATEST_VIEW} AS {latest_view}",
-        jobs_statement(temporary=True),
-    ]
-
-
-# what the jobs view shows of a group's best posting (the best analysis, then the newest)
-BEST_COLUMNS = (
-    "title", "company", "location", "fit_score", "verdict", "seniority", "remote_policy", "skills",
-    "salary_min_yearly", "salary_max_yearly", "salary_currency", "red_flags", "summary",
-)  # fmt: skip
-
-
-def jobs_statement(*, temporary: bool = False) -> str:
-    """The jobs view: one row per job group, its best analysis, every board and link, first and last seen."""
-    kind = "TEMP VIEW" if temporary else "VIEW"
-    return f"CREATE OR REPLACE {kind} {JOBS_VIEW} AS {jobs_query(LATEST_VIEW)}"
-
-
-def jobs_query(source: str) -> str:
-    """The jobs view's SELECT over ``source`` (enriched_jobs, or a subquery of some of its rows).
-
-    One scan with window functions, so the group's best row and its lists come from one
-    snapshot. A row stored before jobs had groups is a group of its own.
-    """
-    best = ", ".join(f'"{name}"' for name in BEST_COLUMNS)
-    return (
-        f"SELECT job_group, {best}, "  # noqa: S608
-        "best_job_key, best_board, best_job_url, boards, job_urls, postings, reused_analyses, first_seen, last_seen "
-        "FROM (SELECT coalesce(job_group, job_key) AS job_group, "
-        f"{best}, job_key AS best_job_key, site AS best_board, job_url AS best_job_url, "
-        "row_number() OVER ranked AS best_rank, "
-        "list_sort(list_distinct(list(site) OVER g)) AS boards, "
-        "list_sort(list_distinct(list(job_url) OVER g)) AS job_urls, "
-        "count(*) OVER g AS postings, count(analysis_of) OVER g AS reused_analyses, "
-        "min(scraped_at) OVER g AS first_seen, max(scraped_at) OVER g AS last_seen "
-        f"FROM {source} WINDOW g AS (PARTITION BY coalesce(job_group, job_key)), "
-        "ranked AS (PARTITION BY coalesce(job_group, job_key) ORDER BY fit_score DESC, analysed_at DESC, job_key)) "
-        "WHERE best_rank = 1"
-    )
 
 
 @contextmanager
@@ -268,7 +146,7 @@ def refresh_catalog(catalog: Path, lake: Lake | Path | str) -> bool:
     snapshot = LakeSnapshot.of(lake)
     if snapshot is None:
         return False
-    stamp = catalog_stamp(lake, snapshot.merged)
+    stamp = catalog_stamp(lake, snapshot.merged, sightings=snapshot.sightings_version is not None)
     if catalog.exists():
         damage = _damage(catalog)
         if damage is not None:
@@ -280,7 +158,7 @@ def refresh_catalog(catalog: Path, lake: Lake | Path | str) -> bool:
     catalog.parent.mkdir(parents=True, exist_ok=True)
     try:
         with _held(catalog):
-            _write_replacing(catalog, lake, view_statements(lake, snapshot.merged))
+            _write_replacing(catalog, lake, view_statements(lake, snapshot.merged, snapshot.sightings_version))
     except duckdb.Error as exc:
         if _locked(exc):
             logger.warning("the catalog %s is held by another process, its views were not refreshed", catalog)
@@ -365,6 +243,9 @@ def _open_reader(lake: Lake, memory_limit: str | None, caching: bool) -> duckdb.
         con.execute(f"SELECT count(job_key) FROM {scan(lake.history_uri, snapshot.history_version)}").fetchall()  # noqa: S608
         if snapshot.merged is not None:
             con.execute(f"SELECT count(job_key) FROM {scan(lake.latest_uri, snapshot.latest_version)}").fetchall()  # noqa: S608
+        if snapshot.sightings_version is not None:
+            sightings = scan(lake.sightings_uri, snapshot.sightings_version)
+            con.execute(f"SELECT count(job_key) FROM {sightings}").fetchall()  # noqa: S608
         for statement in pinned_statements(con, lake, snapshot):
             con.execute(statement)
     except BaseException:
@@ -399,7 +280,8 @@ def _quarantine_named_file(lake: Lake, error: Exception) -> bool:
 def quarantine_file(lake: Lake, path: str, why: str) -> None:
     """Move a data file of the lake to quarantine, and make its table go on without it.
 
-    The history commits the removal of the file (its rows stay in quarantine, with the reason);
+    The history (or the sightings table) commits the removal of the file (its rows stay in quarantine,
+    with the reason);
     the latest table, made from the history, is dropped and made again by the next maintenance,
     the views deduplicating the history meanwhile.
     """
@@ -408,6 +290,8 @@ def quarantine_file(lake: Lake, path: str, why: str) -> None:
         DeltaLatest(lake).drop()
     elif path.startswith(lake.history_uri + "/"):
         DeltaHistory(lake).forget_missing_files()
+    elif path.startswith(lake.sightings_uri + "/"):
+        DeltaSightings(lake).forget_missing_files()
 
 
 def unreadable(lake: Lake, path: str) -> str | None:
@@ -426,7 +310,7 @@ def unreadable(lake: Lake, path: str) -> str | None:
 def _quarantine_unreadable(lake: Lake) -> bool:
     """Read every data file of the tables' snapshots; quarantine those that cannot be read. True when one was."""
     moved = False
-    for table in (DeltaHistory(lake), DeltaLatest(lake)):
+    for table in (DeltaHistory(lake), DeltaLatest(lake), DeltaSightings(lake)):
         if not table.exists():
             continue
         for path in table.table().file_uris():

@@ -27,7 +27,7 @@ from deltalake.transaction import CommitProperties
 
 from jobping.stored import StoredRow
 from storage.lake import Lake
-from storage.rows import PARTITION, empty_rows, to_frame
+from storage.rows import FIRST_SEEN, LAST_SEEN, PARTITION, empty_rows, to_frame
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,11 @@ ANALYSED_UP_TO = "jobping.analysed_up_to"
 # which of two analyses of a job is the latest, here and in the views: the newer, then the larger message id
 ORDER = "analysed_at DESC, message_id DESC"
 NEWER = "s.analysed_at > t.analysed_at OR (s.analysed_at = t.analysed_at AND s.message_id > t.message_id)"
+# a merge keeps the earliest and the latest scrape of a job, whichever analysis wins (NULL: a row merged before)
+KEEP_SEEN = {
+    name: f"CASE WHEN t.{name} IS NULL OR s.{name} {sign} t.{name} THEN s.{name} ELSE t.{name} END"
+    for name, sign in ((FIRST_SEEN, "<"), (LAST_SEEN, ">"))
+}
 # a plain append that lost a race to a schema change is written again, this many times in all
 APPEND_ATTEMPTS = 3
 # how many of the latest table's newest commits are searched for the last merge (maintenance adds ~4 others)
@@ -178,6 +183,13 @@ class DeltaHistory(_Table):
                 return
 
 
+class DeltaSightings(_Table):
+    """When a scrape saw a stored posting again unchanged; appended by analyse (storage/sightings.py)."""
+
+    def __init__(self, lake: Lake) -> None:
+        super().__init__(lake, lake.sightings_uri)
+
+
 @dataclass(frozen=True)
 class Merged:
     """Up to where the latest table holds the history."""
@@ -220,11 +232,17 @@ class DeltaLatest(_Table):
         return None if found is None else found[1]
 
     def snapshot(self) -> tuple[int, Merged | None] | None:
-        """The table's version and what the last merge up to it recorded, from one read; None with no table."""
+        """The table's version and what the last merge up to it recorded, from one read; None with no table.
+
+        A table merged before it carried first_seen and last_seen counts as never merged: the views
+        read the history meanwhile, and the next merge makes the table again, whole.
+        """
         try:
             table = self.table()
         except TableNotFoundError:
             return None
+        if not {FIRST_SEEN, LAST_SEEN} <= {field.name for field in table.schema().fields}:
+            return table.version(), None
         return table.version(), self._merged_in(table)
 
     @staticmethod
@@ -263,8 +281,13 @@ class DeltaLatest(_Table):
             rows = to_frame(snapshot.collect())
         else:
             rows = self._written_since(history, start, version)
-        newest = rows.sort(["job_key", "analysed_at", "message_id"], descending=[False, True, True]).unique(
-            "job_key", keep="first", maintain_order=True
+        seen = rows.group_by("job_key").agg(
+            pl.col("scraped_at").min().alias(FIRST_SEEN), pl.col("scraped_at").max().alias(LAST_SEEN)
+        )
+        newest = (
+            rows.sort(["job_key", "analysed_at", "message_id"], descending=[False, True, True])
+            .unique("job_key", keep="first", maintain_order=True)
+            .join(seen, on="job_key", how="left", maintain_order="left")
         )
         up_to = max(
             [moment for moment in (before and before.analysed_up_to, newest["analysed_at"].max()) if moment],
@@ -283,11 +306,14 @@ class DeltaLatest(_Table):
                 storage_options=self.lake.storage_options, writer_properties=WRITER, commit_properties=commit,
             )  # fmt: skip
             return merged
+        # a newer analysis replaces the row, but for the seen columns; an older one only moves them
+        replace = {**{name: f"s.`{name}`" for name in newest.columns}, **KEEP_SEEN}
         (
             self.table()
             .merge(newest, predicate="t.job_key = s.job_key", source_alias="s", target_alias="t",
                    merge_schema=True, writer_properties=WRITER, commit_properties=commit)
-            .when_matched_update_all(predicate=NEWER)
+            .when_matched_update(updates=replace, predicate=NEWER)
+            .when_matched_update(updates=KEEP_SEEN)
             .when_not_matched_insert_all()
             .execute()
         )  # fmt: skip
@@ -306,11 +332,13 @@ class DeltaLatest(_Table):
 
 @dataclass(frozen=True)
 class LakeSnapshot:
-    """One moment of the lake: the history's version, and the latest table's with what its last merge recorded."""
+    """One moment of the lake: the history's version, the latest table's with what its last merge recorded,
+    and the sightings table's (None before the first sighting)."""
 
     history_version: int
     latest_version: int | None = None
     merged: Merged | None = None
+    sightings_version: int | None = None
 
     @classmethod
     def of(cls, lake: Lake) -> LakeSnapshot | None:
@@ -321,9 +349,13 @@ class LakeSnapshot:
             history_version = DeltaHistory(lake).table().version()
         except TableNotFoundError:
             return None
+        try:
+            sightings_version: int | None = DeltaSightings(lake).table().version()
+        except TableNotFoundError:
+            sightings_version = None
         if latest is None or latest[1] is None:
-            return cls(history_version)
-        return cls(history_version, *latest)
+            return cls(history_version, sightings_version=sightings_version)
+        return cls(history_version, *latest, sightings_version=sightings_version)
 
 
 @dataclass(frozen=True)
@@ -350,6 +382,10 @@ def maintain(lake: Lake, retention: timedelta = DEFAULT_RETENTION) -> LakeMainte
     history.ensure(create=False)
     latest.ensure_columns()
     merged = latest.merge(history)
+    sightings = DeltaSightings(lake)
+    if sightings.exists():
+        # each analyse batch with sightings appended a small file: compacted like the others
+        sightings.maintain(retention)
     done = LakeMaintenance(
         merged=merged,
         history=history.maintain(retention),

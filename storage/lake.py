@@ -2,6 +2,7 @@
 
     enriched_jobs_history/   every analysis ever stored, appended by each batch (storage/delta.py)
     enriched_jobs_latest/    one row per job_key, merged from the history by the maintenance flow
+    sightings/               postings a scrape saw again unchanged: job_key and scraped_at, appended by analyse
     quarantine/              data files no reader could read, each with the reason beside it
 
 :class:`Lake` hides whether the lake is local or on S3: the filesystem that reaches it, the
@@ -28,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 HISTORY_TABLE = "enriched_jobs_history"
 LATEST_TABLE = "enriched_jobs_latest"
+# postings a scrape saw again unchanged: their job_key and the moment, no analysis (storage/sightings.py)
+SIGHTINGS_TABLE = "sightings"
 # where files the readers cannot read are moved, so that one bad file stops no run
 QUARANTINE = "quarantine"
 # the DuckDB extensions a lake needs, shipped on PyPI for the pinned DuckDB (no download here)
@@ -117,6 +120,10 @@ class Lake:
     @property
     def latest_uri(self) -> str:
         return self.join(LATEST_TABLE)
+
+    @property
+    def sightings_uri(self) -> str:
+        return self.join(SIGHTINGS_TABLE)
 
     @property
     def storage_options(self) -> dict[str, str] | None:

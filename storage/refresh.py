@@ -20,8 +20,9 @@ from storage.lake import Lake
 
 logger = logging.getLogger(__name__)
 
-# the views' definition; a catalog stamped with another is rebuilt ("6": the jobs view, one row per job group)
-CATALOG_VERSION = "6"
+# the views' definition; a catalog stamped with another is rebuilt ("7": first_seen and last_seen over the
+# history and the sightings)
+CATALOG_VERSION = "7"
 # a DuckDB database file says so at this offset of its first block
 DUCKDB_MAGIC = b"DUCK"
 DUCKDB_MAGIC_OFFSET = 8
@@ -29,9 +30,10 @@ DUCKDB_MAGIC_OFFSET = 8
 CHILD_TIMEOUT_SECONDS = 300
 
 
-def catalog_stamp(lake: Lake, merged: Merged | None) -> str:
-    """What the catalog's views depend on: their definition, the last merge, the lake."""
-    return f"{CATALOG_VERSION} {merged.analysed_up_to.isoformat() if merged else '-'} {lake.url}"
+def catalog_stamp(lake: Lake, merged: Merged | None, *, sightings: bool = False) -> str:
+    """What the catalog's views depend on: their definition, the last merge, whether sightings exist, the lake."""
+    seen = " sightings" if sightings else ""
+    return f"{CATALOG_VERSION} {merged.analysed_up_to.isoformat() if merged else '-'}{seen} {lake.url}"
 
 
 def sidecar(catalog: Path) -> Path:
@@ -48,7 +50,7 @@ def refresh_catalog(catalog: Path, lake: Lake | Path | str) -> bool:
     snapshot = LakeSnapshot.of(lake)
     if snapshot is None:
         return False
-    if _current(catalog, catalog_stamp(lake, snapshot.merged)):
+    if _current(catalog, catalog_stamp(lake, snapshot.merged, sightings=snapshot.sightings_version is not None)):
         return True
     return _refresh_in_child(catalog, lake)
 

@@ -79,6 +79,16 @@ ROW_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
 }
 
 
+# what the latest table holds beyond the history's columns, carried by every merge: when the posting was first
+# and last scraped over all its analyses, so that a re-analysis (a new prompt, a new scraped_at) keeps first_seen
+FIRST_SEEN = "first_seen"
+LAST_SEEN = "last_seen"
+SEEN_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+    FIRST_SEEN: pl.Datetime("us", "UTC"),
+    LAST_SEEN: pl.Datetime("us", "UTC"),
+}
+
+
 def empty_rows() -> pl.DataFrame:
     """No rows, with the tables' columns and types: what a table is created or widened with."""
     return to_frame(pl.DataFrame(schema=ROW_SCHEMA))

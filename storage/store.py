@@ -13,13 +13,14 @@ from deltalake.exceptions import TableNotFoundError
 from pydantic import ValidationError
 
 from jobping.analysis import AnalysisResult, JobAnalysis
-from jobping.engine.ports import Analysed, StoredIndex, StoredMember, StoredVersion
+from jobping.engine.ports import Analysed, Sighting, StoredIndex, StoredMember, StoredVersion
 from jobping.stored import to_row
 from storage.delta import DeltaHistory, DeltaLatest
 from storage.lake import Lake
 from storage.migrate import migrate
 from storage.refresh import refresh_catalog
 from storage.rows import ROW_SCHEMA
+from storage.sightings import record_sightings
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +159,10 @@ class LakeStore:
             self.history.append(rows)
         if analysed and not self._bound:
             self.bind_catalog()
+
+    def record_sightings(self, sightings: Sequence[Sighting]) -> None:
+        with self._writing:
+            record_sightings(self.lake, sightings)
 
     def bind_catalog(self) -> None:
         # once only: a reader holding the catalog is not waited for, the end of the run tries again

@@ -15,7 +15,15 @@ from datetime import UTC, datetime
 
 from jobping.analysis import AnalysisResult, JobAnalysis
 from jobping.contract import JobPosting
-from jobping.engine.ports import Analysed, QueueDepth, ReceivedMessage, StoredIndex, StoredMember, StoredVersion
+from jobping.engine.ports import (
+    Analysed,
+    QueueDepth,
+    ReceivedMessage,
+    Sighting,
+    StoredIndex,
+    StoredMember,
+    StoredVersion,
+)
 from jobping.errors import ConfigurationError, PostingRejectedError, TransientError
 
 SENT = datetime(2026, 11, 27, tzinfo=UTC)
@@ -110,6 +118,9 @@ class FakeLake:
     writes: int = 0
     # the keys of each group_members read, in order
     member_reads: list[list[str]] = field(default_factory=list)
+    sightings: list[Sighting] = field(default_factory=list)
+    # record_sightings calls that raise first, as a full disk would
+    sighting_failures: int = 0
 
     def stored_versions(self) -> StoredIndex:
         return StoredIndex(self.versions)
@@ -140,6 +151,12 @@ class FakeLake:
             raise OSError(28, "No space left on device")
         self.rows.extend(analysed)
         self.versions.update(a.version for a in analysed)
+
+    def record_sightings(self, sightings: Sequence[Sighting]) -> None:
+        if self.sighting_failures:
+            self.sighting_failures -= 1
+            raise OSError(28, "No space left on device")
+        self.sightings.extend(sightings)
 
 
 @dataclass

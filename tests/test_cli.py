@@ -68,7 +68,8 @@ def test_demo_twice_stores_the_sample_once_and_stops_its_emulator(user_env: dict
     assert second.returncode == 0, second.stderr[-3000:]
     assert "0 published" in second.stdout
     assert f"{distinct} already stored" in second.stdout
-    assert "received 0" in second.stdout
+    # the one sightings message (every posting seen again, for last_seen): recorded, nothing analysed
+    assert "received 1 = stored 0 + skipped 0 + seen 1 + DLQ 0" in second.stdout
 
     counted = run(user_env, "sql", "SELECT count(*) AS n, count(DISTINCT job_key) AS k FROM enriched_jobs_history")
     assert counted.returncode == 0, counted.stderr

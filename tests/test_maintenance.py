@@ -15,7 +15,7 @@ import pytest
 from deltalake import write_deltalake
 from deltalake.transaction import CommitProperties
 
-from storage import catalog as catalog_module
+from storage import views as views_module
 from storage.catalog import HISTORY_VIEW, LATEST_VIEW, RECENT_TABLE, reader, refresh_catalog
 from storage.delta import ANALYSED_UP_TO, MERGED_UP_TO, DeltaHistory, DeltaLatest, maintain
 from storage.lake import DELTA, Lake, load_extension
@@ -164,7 +164,7 @@ def test_a_reader_keeps_the_snapshot_it_opened_and_the_catalog_file_reads_the_ne
         load_extension(con, DELTA)
         assert scores(con, LATEST_VIEW) == newest
     # with more rows since the merge than a reader holds, it joins them at query time, to the same jobs
-    monkeypatch.setattr(catalog_module, "MAX_HELD_RECENT_ROWS", 1)
+    monkeypatch.setattr(views_module, "MAX_HELD_RECENT_ROWS", 1)
     with reader(lake) as con:
         assert scores(con, LATEST_VIEW) == newest
         assert not con.execute(f"SELECT * FROM duckdb_tables() WHERE table_name = '{RECENT_TABLE}'").fetchall()

@@ -70,7 +70,8 @@ def test_a_second_run_publishes_nothing_unchanged_and_adds_no_row(settings: Sett
     assert again.published == 0
     assert again.already_stored == first.stored
     second = asyncio.run(analyse())
-    assert second.received == 0
+    # one sightings message (the postings seen again, for last_seen), recorded without an analysis
+    assert (second.received, second.seen, second.seen_postings, second.stored) == (1, 1, first.stored, 0)
     assert count(settings, "SELECT count(*) FROM enriched_jobs_history") == first.stored
 
 

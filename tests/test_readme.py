@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
+import polars as pl
 import pytest
 
+from flows.analyse import analyse
+from flows.scrape import scrape
+from jobping.search import ScrapeParameters
+from jobping.settings import Settings
 from storage.catalog import reader, saved_query, saved_query_names
+from storage.delta import DeltaHistory, DeltaLatest, maintain
+from storage.lake import Lake
 from storage.rows import empty_rows
+from tasks.jobspy.source import sample_sites
 from tests.lakes import write_rows
 from tests.test_storage import row
 
@@ -24,18 +37,75 @@ def test_the_readme_shows_five_queries() -> None:
     assert len(readme_queries()) == 5
 
 
+@pytest.fixture(scope="module")
+def sample_lake(tmp_path_factory: pytest.TempPathFactory, moto_url: str, prefect_api: None) -> Iterator[Lake]:
+    """A lake made from the bundled sample by the scrape and analyse flows, as `make demo` makes it."""
+    root = tmp_path_factory.mktemp("sample")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("JOBPING_") or name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+                patch.delenv(name)
+        for name, value in {
+            "JOBPING_DATA_DIR": str(root / "data"),
+            "JOBPING_SQS_ENDPOINT_URL": moto_url,
+            "JOBPING_QUEUE_NAME": f"jobs-{uuid.uuid4().hex[:12]}",
+            "JOBPING_RECEIVE_WAIT_SECONDS": "0",
+        }.items():
+            patch.setenv(name, value)
+        patch.chdir(root)
+        scrape(ScrapeParameters(source="sample", sites=sample_sites()))
+        assert asyncio.run(analyse()).stored == SAMPLE_POSTINGS
+        yield Lake(Settings().lake_dir)
+
+
+# the bundled sample's distinct postings
+SAMPLE_POSTINGS = 330
+# a lake the sample made this long ago: its postings' dates are fixed, and so, then, are its scrapes
+LONG_AGO = timedelta(days=400)
+
+
+@pytest.fixture(scope="module")
+def sample_lakes(sample_lake: Lake, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Lake]:
+    """The sample's lake as made today, and as if made LONG_AGO: whatever today's date, a query must answer."""
+    old = Lake(tmp_path_factory.mktemp("old-sample") / "lake")
+    rows = pl.read_delta(sample_lake.history_uri)
+    moved = rows.with_columns(pl.col("scraped_at") - LONG_AGO, pl.col("analysed_at") - LONG_AGO)
+    DeltaHistory(old).ensure()
+    DeltaHistory(old).append(moved)
+    return {"made today": sample_lake, "made long ago": old}
+
+
+@pytest.mark.parametrize("age", ["made today", "made long ago"])
 @pytest.mark.parametrize("query", readme_queries(), ids=lambda q: q.splitlines()[0].strip("- "))
-def test_each_readme_query_runs_on_the_lake(tmp_path: Path, query: str) -> None:
-    write_rows(tmp_path, [row("1", 80), row("2", 30)])
-    with reader(tmp_path) as con:
-        con.execute(query).fetchall()
+def test_each_readme_query_returns_rows_on_the_sample(sample_lakes: dict[str, Lake], age: str, query: str) -> None:
+    with reader(sample_lakes[age]) as con:
+        assert con.execute(query).fetchall()
+
+
+@pytest.mark.parametrize("age", ["made today", "made long ago"])
+@pytest.mark.parametrize("name", saved_query_names())
+def test_each_saved_query_returns_rows_on_the_sample(sample_lakes: dict[str, Lake], age: str, name: str) -> None:
+    with reader(sample_lakes[age]) as con:
+        assert con.execute(saved_query(name)).fetchall()
 
 
 @pytest.mark.parametrize("name", saved_query_names())
-def test_each_saved_query_runs_on_the_lake(tmp_path: Path, name: str) -> None:
+def test_each_saved_query_runs_on_a_small_lake(tmp_path: Path, name: str) -> None:
     write_rows(tmp_path, [row("1", 80), row("2", 30)])
     with reader(tmp_path) as con:
         con.execute(saved_query(name)).fetchall()
+
+
+def test_the_latest_table_appears_at_the_first_maintenance_as_the_readme_says(tmp_path: Path) -> None:
+    assert "It does not exist until the first maintenance (`jobping compact`" in " ".join(README.split())
+    lake = Lake(tmp_path)
+    write_rows(lake, [row("1", 80), row("2", 30)])
+    assert not DeltaLatest(lake).exists()
+    with reader(lake) as con:
+        assert con.execute("SELECT count(*) FROM enriched_jobs").fetchall() == [(2,)]
+    maintain(lake)
+    assert DeltaHistory(lake).exists()
+    assert DeltaLatest(lake).table().to_pyarrow_table(columns=["job_key"]).num_rows == 2
 
 
 def test_the_readme_lists_every_stored_column() -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from jobping.analysis import AnalysisResult
-from jobping.contract import Envelope, PoisonMessageError, parse_message
+from jobping.contract import Envelope, PoisonMessageError
 from jobping.engine.groups import Groups, Placement
 from jobping.engine.outcomes import (
     FINISHED,
@@ -26,6 +26,7 @@ from jobping.engine.outcomes import (
     Fatal,
     Outcome,
     Retry,
+    Seen,
     Skipped,
     Stored,
     TopMatch,
@@ -37,10 +38,12 @@ from jobping.engine.ports import (
     Lake,
     Queue,
     ReceivedMessage,
+    Sighting,
     StoredIndex,
     StoredVersion,
 )
 from jobping.errors import ConfigurationError, PostingRejectedError, TransientError
+from jobping.sightings import Sightings, parse_body
 from jobping.text import one_line
 
 logger = logging.getLogger(__name__)
@@ -152,7 +155,8 @@ class BatchHandler:
 
     async def __call__(self, messages: Sequence[ReceivedMessage]) -> BatchResult:
         outcomes: dict[str, Outcome] = {}
-        todo = self._triage(messages, outcomes)
+        sightings: list[Sighting] = []
+        todo = self._triage(messages, outcomes, sightings)
         envelopes = dict(todo)
         placements = await self.groups.place_all(todo)
         for attempt in range(1, self.retry.attempts + 1):
@@ -171,25 +175,32 @@ class BatchHandler:
             # what got no analysis is no member to reuse from; a posting placed after it analyses its own
             if not isinstance(outcomes[message_id], Stored):
                 placement.give_up()
-        result = await asyncio.to_thread(self._settle, messages, outcomes, envelopes)
+        result = await asyncio.to_thread(self._settle, messages, outcomes, envelopes, sightings)
         # the rows are durable: their keys' members can be read back from the lake. A batch that raised
         # forgets nothing (its rows may be stored or not): its keys' members stay until the drain ends
         await self.groups.forget(placements.values())
         return result
 
-    def _triage(self, messages: Sequence[ReceivedMessage], outcomes: dict[str, Outcome]) -> list[tuple[str, Envelope]]:
-        """Parse every message: poison is dead-lettered, what is stored is skipped, the rest is to do."""
+    def _triage(
+        self, messages: Sequence[ReceivedMessage], outcomes: dict[str, Outcome], sightings: list[Sighting]
+    ) -> list[tuple[str, Envelope]]:
+        """Parse every message: poison is dead-lettered, what is stored is skipped, sightings are to record
+        (never analysed), the rest is to do."""
         seen: set[StoredVersion] = set()
         todo: list[tuple[str, Envelope]] = []
         for message in messages:
             try:
-                envelope = parse_message(message.body, message.sent_at)
+                envelope = parse_body(message.body, message.sent_at)
             except PoisonMessageError as exc:
                 outcomes[message.message_id] = DeadLettered(one_line(exc.reason, MAX_REASON_CHARS))
                 continue
             except Exception as exc:
                 reason = f"could not be read: {type(exc).__name__}: {exc}"
                 outcomes[message.message_id] = DeadLettered(one_line(reason, MAX_REASON_CHARS))
+                continue
+            if isinstance(envelope, Sightings):
+                sightings.append(Sighting(tuple(envelope.job_keys), envelope.scraped_at, message.message_id))
+                outcomes[message.message_id] = Seen(len(envelope.job_keys))
                 continue
             version = StoredVersion(envelope.job_key, envelope.content_hash, self.analyser.prompt_version)
             if version in self.stored or version in seen:
@@ -229,9 +240,13 @@ class BatchHandler:
         return Stored(result, placement.settle(result, reused=False))
 
     def _settle(
-        self, messages: Sequence[ReceivedMessage], outcomes: dict[str, Outcome], envelopes: dict[str, Envelope]
+        self,
+        messages: Sequence[ReceivedMessage],
+        outcomes: dict[str, Outcome],
+        envelopes: dict[str, Envelope],
+        sightings: Sequence[Sighting] = (),
     ) -> BatchResult:
-        """Write the analyses, dead-letter the poison, then delete what is safe; keep the rest."""
+        """Write the analyses and the sightings, dead-letter the poison, then delete what is safe; keep the rest."""
         now = datetime.now(UTC)
         analysed = [
             Analysed(envelopes[m.message_id], outcome.result, now, m.message_id, outcome.grouping)
@@ -246,6 +261,10 @@ class BatchHandler:
                 self.claims.forget(written.version)
             raise
         self.stored.add_all(a.version for a in analysed)
+        if sightings:
+            # durable before any delete too; if it raises the analyses above are stored, and their
+            # messages, coming again, are skipped
+            self.lake.record_sightings(sightings)
 
         poisoned = [(m, o.reason) for m in messages if isinstance(o := outcomes[m.message_id], DeadLettered)]
         try:

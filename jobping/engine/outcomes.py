@@ -26,6 +26,13 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class Seen:
+    """A sightings message: the postings it names were recorded as seen, with no analysis; deleted."""
+
+    postings: int
+
+
+@dataclass(frozen=True)
 class Duplicate:
     """Another message of this run carried the same posting and was analysed; deleted."""
 
@@ -56,9 +63,9 @@ class Fatal:
     error: BaseException
 
 
-Outcome = Stored | Skipped | Duplicate | DeadLettered | Deferred | Retry | Fatal
+Outcome = Stored | Skipped | Seen | Duplicate | DeadLettered | Deferred | Retry | Fatal
 # outcomes after which the message is deleted from the queue
-FINISHED = (Stored, Skipped, Duplicate, DeadLettered)
+FINISHED = (Stored, Skipped, Seen, Duplicate, DeadLettered)
 
 
 @dataclass
@@ -76,13 +83,16 @@ class Counts:
     not_deleted: int = 0
     # stored with the analysis of another posting of the same job: no LLM request
     reused: int = 0
+    # sightings messages recorded (postings a scrape saw again unchanged), and the postings they named
+    seen: int = 0
+    seen_postings: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
 
     @property
     def balanced(self) -> bool:
-        return self.received == self.stored + self.skipped + self.dead_lettered + self.left_for_retry
+        return self.received == self.stored + self.skipped + self.seen + self.dead_lettered + self.left_for_retry
 
     def count(self, outcome: Outcome) -> None:
         self.received += 1
@@ -95,6 +105,9 @@ class Counts:
                 self.cost_usd += result.cost_usd
             case Skipped() | Duplicate():
                 self.skipped += 1
+            case Seen(postings):
+                self.seen += 1
+                self.seen_postings += postings
             case DeadLettered():
                 self.dead_lettered += 1
             case Deferred() | Retry() | Fatal():
@@ -107,7 +120,9 @@ class Counts:
     def line(self) -> str:
         return (
             f"received {self.received} = stored {self.stored} + skipped {self.skipped} + "
-            f"DLQ {self.dead_lettered} + left for retry {self.left_for_retry}"
+            # sightings messages only when there were any: the line reads as it always did otherwise
+            + (f"seen {self.seen} + " if self.seen else "")
+            + f"DLQ {self.dead_lettered} + left for retry {self.left_for_retry}"
         )
 
 

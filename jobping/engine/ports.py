@@ -24,6 +24,7 @@ __all__ = [
     "Queue",
     "QueueDepth",
     "ReceivedMessage",
+    "Sighting",
     "StoredIndex",
     "StoredMember",
     "StoredVersion",
@@ -115,6 +116,15 @@ class Analysed:
         return StoredVersion(self.envelope.job_key, self.envelope.content_hash, self.result.prompt_version)
 
 
+@dataclass(frozen=True)
+class Sighting:
+    """Postings a scrape saw again unchanged (one sightings message), ready to be recorded: no analysis."""
+
+    job_keys: tuple[str, ...]
+    scraped_at: datetime
+    message_id: str
+
+
 class Queue(Protocol):
     """A queue with a dead-letter queue beside it (SQS, or an in-memory fake)."""
 
@@ -156,6 +166,10 @@ class Lake(Protocol):
 
     def write(self, analysed: Sequence[Analysed]) -> None:
         """Store all of ``analysed`` durably, or raise with nothing half-visible."""
+        ...
+
+    def record_sightings(self, sightings: Sequence[Sighting]) -> None:
+        """Record durably that these postings were seen at these moments, or raise with nothing half-visible."""
         ...
 
 

@@ -36,6 +36,8 @@ class Normalised:
     repairs: list[str] = field(default_factory=list)
     new_by_site: Counter[str] = field(default_factory=Counter)
     stored_by_site: Counter[str] = field(default_factory=Counter)
+    # the job_keys dropped as already stored: seen again unchanged, reported to the consumer as sightings
+    seen_keys: list[str] = field(default_factory=list)
 
 
 def normalise(frame: pl.DataFrame, scraped_at: datetime) -> Normalised:
@@ -75,12 +77,16 @@ def normalise(frame: pl.DataFrame, scraped_at: datetime) -> Normalised:
 def drop_stored(normalised: Normalised, stored: Collection[tuple[str, str]]) -> Normalised:
     """The postings whose (job_key, content_hash) is not stored yet; the others are counted by site."""
     stored_pairs = set(stored)
-    kept = replace(normalised, envelopes=[], new_by_site=Counter(), stored_by_site=Counter(normalised.stored_by_site))
+    kept = replace(
+        normalised, envelopes=[], new_by_site=Counter(), stored_by_site=Counter(normalised.stored_by_site),
+        seen_keys=list(normalised.seen_keys),
+    )  # fmt: skip
     for envelope in normalised.envelopes:
         site = str(envelope.posting.site)
         if (envelope.job_key, envelope.content_hash) in stored_pairs:
             kept.already_stored += 1
             kept.stored_by_site[site] += 1
+            kept.seen_keys.append(envelope.job_key)
         else:
             kept.envelopes.append(envelope)
             kept.new_by_site[site] += 1
