@@ -57,6 +57,19 @@ TRACKING_PARAMS = frozenset(
 )
 
 
+def scrape_moment(value: datetime) -> datetime:
+    """A scrape's moment in UTC and in a sane range (naive is UTC): the lake's partition is its date."""
+    try:
+        moment = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(f"scraped_at {value.isoformat()} is out of range") from exc
+    latest = datetime.now(UTC) + timedelta(days=MAX_FUTURE_DAYS)
+    if not EARLIEST_SCRAPE <= moment <= latest:
+        span = f"{EARLIEST_SCRAPE:%Y-%m-%d} .. {latest:%Y-%m-%d}"
+        raise ValueError(f"scraped_at {moment.isoformat()} is outside {span}")
+    return moment
+
+
 class PoisonMessageError(ValueError):
     """A message that can never be processed: it goes to the DLQ with this reason."""
 
@@ -200,15 +213,7 @@ class Envelope(BaseModel):
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
         # in UTC and in a sane range: the lake's partition is this moment's date
-        try:
-            moment = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
-        except OverflowError as exc:
-            raise ValueError(f"scraped_at {value.isoformat()} is out of range") from exc
-        latest = datetime.now(UTC) + timedelta(days=MAX_FUTURE_DAYS)
-        if not EARLIEST_SCRAPE <= moment <= latest:
-            span = f"{EARLIEST_SCRAPE:%Y-%m-%d} .. {latest:%Y-%m-%d}"
-            raise ValueError(f"scraped_at {moment.isoformat()} is outside {span}")
-        return moment
+        return scrape_moment(value)
 
 
 def normalise_url(url: str) -> str:

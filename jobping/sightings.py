@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from jobping.contract import (
     BODY_BUDGET_BYTES,
-    EARLIEST_SCRAPE,
-    MAX_FUTURE_DAYS,
     MAX_URL_CHARS,
     Envelope,
     PoisonMessageError,
     envelope_from,
     load_message,
+    scrape_moment,
 )
 from jobping.errors import describe
 
@@ -50,15 +49,7 @@ class Sightings(BaseModel):
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
         # the same range as a posting's: a sighting from the future would keep a job fresh for ever
-        try:
-            moment = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
-        except OverflowError as exc:
-            raise ValueError(f"scraped_at {value.isoformat()} is out of range") from exc
-        latest = datetime.now(UTC) + timedelta(days=MAX_FUTURE_DAYS)
-        if not EARLIEST_SCRAPE <= moment <= latest:
-            span = f"{EARLIEST_SCRAPE:%Y-%m-%d} .. {latest:%Y-%m-%d}"
-            raise ValueError(f"scraped_at {moment.isoformat()} is outside {span}")
-        return moment
+        return scrape_moment(value)
 
 
 def parse_body(body: str, received_at: datetime) -> Envelope | Sightings:

@@ -32,6 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from standins.servers import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "RELIABILITY.md"
 SOAK_HEADING = "## Soak: ninety unwatched nights, compressed"
@@ -81,14 +83,6 @@ class Night:
 def folder_bytes(path: Path, pattern: str = "**/*") -> tuple[int, int]:
     files = [p for p in path.glob(pattern) if p.is_file()]
     return sum(p.stat().st_size for p in files), len(files)
-
-
-def free_port() -> int:
-    import socket  # noqa: PLC0415
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
