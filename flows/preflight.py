@@ -1,6 +1,6 @@
 """What a flow checks before any slow work, as the CLI does: healed, or one line naming the fix.
 
-A night that cannot publish or store should fail in its first second, not after scraping
+A night that cannot publish or store should fail before its first task, not after scraping
 every board: the profile, the LLM's settings, a writable lake and an answering queue are
 checked first. On the embedded default a stopped emulator is started again (what it held is
 gone; the next scrape publishes whatever the lake does not hold).

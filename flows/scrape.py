@@ -224,7 +224,7 @@ def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
     """Scrape every site of the search matrix and publish new or changed postings to SQS."""
     params = params or ScrapeParameters()
     settings = run_settings()
-    # before any board is asked: a night that cannot publish fails in its first second
+    # before any board is asked: a night that cannot publish fails before its first task
     failure = preflight_failure(settings)
     if failure is not None:
         # prefect takes a returned state as the run's end: one line, no traceback
