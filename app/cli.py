@@ -638,6 +638,11 @@ def stack_down() -> None:
     from app import stack
 
     settings = _settings()
+    for part in stack.stale(settings):
+        console.print(
+            Text(f"left alone: {settings.run_dir / 'stack.json'} names a live pid for the {part} that is not the "
+                 f"{part} this data dir started (a reboot reuses pids)"), soft_wrap=True
+        )  # fmt: skip
     stopped = stack.down(settings)
     console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing of ours was running")
     _services_running(settings, "`jobping stack down` leaves them to their service manager, which would restart them")

@@ -34,7 +34,7 @@ from app.health import FAILING, PartStatus
 from app.port_owner import refused
 from jobping import logpipe
 from jobping.errors import ConfigurationError
-from jobping.processes import alive, stop_group
+from jobping.processes import alive, command_line, stop_group
 from jobping.settings import Settings
 from tasks.llm.limit import GLOBAL_LIMIT_NAME
 from tasks.sqs import emulator
@@ -227,6 +227,30 @@ def _spawn(name: str, args: list[str], env: dict[str, str], settings: Settings) 
     return process.pid
 
 
+# the log each part of `up` writes through the log pipe: its command line names it
+LOGS = {"server": "prefect-server", "worker": "prefect-worker", "autoscaler": "autoscaler"}
+
+
+def ours(part: str, pid: int | None, settings: Settings) -> bool:
+    """Whether ``pid`` is the ``part`` this data dir's `up` started: alive, and its command line says so.
+
+    stack.json is a file on disk: after a reboot its pids may be anyone's, and a forged one may
+    name any process. Only a process whose arguments are our log pipe writing this data dir's
+    log of that part is signalled.
+    """
+    if pid is None or pid <= 0 or not alive(pid):
+        return False
+    args = command_line(pid) or []
+    log = str(settings.run_dir / f"{LOGS[part]}.log")
+    return any(arg.endswith("jobping.logpipe") or arg == "jobping.logpipe" for arg in args) and log in args
+
+
+def stale(settings: Settings) -> list[str]:
+    """The parts stack.json names by a pid that is not (or no longer) ours, alive: to be ignored, said once."""
+    state = StackState.load(_state_path(settings))
+    return [part for part, pid in state.pids.items() if part in LOGS and alive(pid) and not ours(part, pid, settings)]
+
+
 def _wait(what: str, ready: object, pid: int, timeout: float, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while not ready():  # type: ignore[operator]
@@ -332,8 +356,9 @@ def _reusable(url: str, secret: Auth, settings: Settings) -> bool:
     if _answers(version, {}) != HTTPStatus.OK:
         return True
     pid = StackState.load(_state_path(settings)).pids.get("server")
-    if pid is None or not alive(pid):
+    if not ours("server", pid, settings):
         return True
+    assert pid is not None
     logger.warning("restarting the local Prefect server (pid %d) with authentication on", pid)
     stop_group(pid, STOP_SECONDS)
     return False
@@ -370,11 +395,11 @@ def up(settings: Settings) -> StackState:
         _deploy(settings, env)
         worker = state.pids.get("worker")
         changed = state.worker_env != wanted or state.worker_auth != password_digest
-        if worker is not None and alive(worker) and changed:
-            stop_group(worker, STOP_SECONDS)
+        if ours("worker", worker, settings) and changed:
+            stop_group(worker, STOP_SECONDS)  # type: ignore[arg-type]
             state.restarted = True
             worker = None
-        if worker is None or not alive(worker):
+        if not ours("worker", worker, settings):
             state.pids["worker"] = _spawn("prefect-worker", worker_command(), env, settings)
             state.worker_env, state.worker_auth = wanted, password_digest
             state.save(path)
@@ -385,9 +410,9 @@ def up(settings: Settings) -> StackState:
         # restarted only when this command's settings differ from those it runs with
         autoscaler = state.pids.get("autoscaler")
         settings_digest = hashlib.sha256(json.dumps([wanted, password_digest]).encode()).hexdigest()[:16]
-        if autoscaler is not None and alive(autoscaler) and state.autoscaler_settings != settings_digest:
-            stop_group(autoscaler, STOP_SECONDS)
-        if autoscaler is None or not alive(autoscaler):
+        if ours("autoscaler", autoscaler, settings) and state.autoscaler_settings != settings_digest:
+            stop_group(autoscaler, STOP_SECONDS)  # type: ignore[arg-type]
+        if not ours("autoscaler", autoscaler, settings):
             state.pids["autoscaler"] = _spawn("autoscaler", autoscaler_command(), env, settings)
             state.autoscaler_settings = settings_digest
     state.save(path)
@@ -467,17 +492,25 @@ def status(settings: Settings) -> list[Part]:
     url = api_url(settings)
     server = state.pids.get("server")
     parts.append(Part("Prefect server", url.removesuffix("/api"), _healthy(url + "/health"),
-                      server if server and alive(server) else None))  # fmt: skip
+                      server if ours("server", server, settings) else None))  # fmt: skip
     worker = state.pids.get("worker")
-    parts.append(Part("Prefect worker", f"pool {WORK_POOL}", bool(worker and alive(worker)),
-                      worker if worker and alive(worker) else None))  # fmt: skip
+    running = ours("worker", worker, settings)
+    parts.append(Part("Prefect worker", f"pool {WORK_POOL}", running, worker if running else None))
     autoscaler = state.pids.get("autoscaler")
-    running = bool(autoscaler and alive(autoscaler))
+    running = ours("autoscaler", autoscaler, settings)
     said = PartStatus.read(settings.run_dir / STATUS_FILE)
-    problem = said.reason if said and said.pid == autoscaler and said.state == FAILING else None
+    # the autoscaler writes its own pid; stack.json holds the pid of the log pipe that leads its group
+    problem = said.reason if said and running and said.state == FAILING and _in_group(said.pid, autoscaler) else None
     parts.append(Part("autoscaler", f"analyse runs for {settings.sqs.queue_name}", running,
                       autoscaler if running else None, problem))  # fmt: skip
     return parts
+
+
+def _in_group(pid: int, leader: int | None) -> bool:
+    try:
+        return pid == leader or os.getpgid(pid) == leader
+    except ProcessLookupError:
+        return False
 
 
 def _port_free(port: int) -> bool:
@@ -493,8 +526,8 @@ def down(settings: Settings) -> list[str]:
     stopped = []
     for name in ("autoscaler", "worker", "server"):
         pid = state.pids.get(name)
-        if pid is not None and alive(pid):
-            stop_group(pid, STOP_SECONDS)
+        if ours(name, pid, settings):
+            stop_group(pid, STOP_SECONDS)  # type: ignore[arg-type]
             stopped.append(name)
     # the emulator this data dir started, whether by `up` or by a flow command
     if emulator.stop(settings):
