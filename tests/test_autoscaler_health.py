@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +16,8 @@ import pytest
 from prefect.settings import PREFECT_API_URL
 
 from app.health import ALERT_AFTER_SECONDS, FAILING, MAX_BACKOFF_SECONDS, OK, Health, PartStatus
-from app.stack import StackState
+from app.stack import StackState, _spawn
+from jobping.processes import alive, stop_group
 from jobping.settings import Settings
 from standins.servers import free_port
 
@@ -93,32 +93,28 @@ def test_a_status_file_that_is_not_ours_is_ignored(tmp_path: Path, text: str) ->
 
 
 @pytest.fixture
-def autoscaler(env: dict[str, str], prefect_api: None) -> Iterator[tuple[subprocess.Popen[str], Settings]]:
-    """`jobping autoscale` against an SQS endpoint where nothing answers."""
+def autoscaler(env: dict[str, str], prefect_api: None) -> Iterator[tuple[int, Settings]]:
+    """`jobping autoscale`, started as `stack up` starts it, against an SQS endpoint where nothing answers."""
     values = os.environ | {
         "JOBPING_SQS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
         "JOBPING_SCALE_POLL_SECONDS": "0.2",
         "PREFECT_API_URL": str(PREFECT_API_URL.value()),
     }
-    process = subprocess.Popen(
-        [JOBPING, "autoscale"], env=values, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
-    )  # fmt: skip
     settings = Settings()
-    yield process, settings
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
+    pid = _spawn("autoscaler", [JOBPING, "autoscale"], values, settings)
+    StackState(pids={"autoscaler": pid}).save(settings.run_dir / "stack.json")
+    yield pid, settings
+    stop_group(pid, 30)
 
 
 def test_the_autoscaler_process_survives_an_away_queue_with_one_line_and_stack_status_says_failing(
-    autoscaler: tuple[subprocess.Popen[str], Settings],
+    autoscaler: tuple[int, Settings],
 ) -> None:
-    process, settings = autoscaler
+    pid, settings = autoscaler
     path = settings.run_dir / "autoscaler.json"
     deadline = time.monotonic() + DEADLINE_SECONDS
     while True:
-        assert process.poll() is None, "the autoscaler exited"
+        assert alive(pid), "the autoscaler exited"
         assert time.monotonic() < deadline, "no failing status after a minute and a half"
         if path.exists():
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -126,12 +122,11 @@ def test_the_autoscaler_process_survives_an_away_queue_with_one_line_and_stack_s
                 break
         time.sleep(0.2)
 
-    StackState(pids={"autoscaler": process.pid}).save(settings.run_dir / "stack.json")
     shown = subprocess.run([JOBPING, "stack", "status"], capture_output=True, text=True, timeout=120, check=False)
     row = next(line for line in shown.stdout.splitlines() if "autoscaler" in line)
     assert "failing" in row, shown.stdout
 
-    os.killpg(process.pid, signal.SIGTERM)
-    out, _ = process.communicate(timeout=60)
+    stop_group(pid, 30)
+    out = (settings.run_dir / "autoscaler.log").read_text(encoding="utf-8")
     assert out.count("Could not connect to the endpoint URL") == 1, out
     assert "Traceback" not in out, out
