@@ -242,7 +242,7 @@ def ours(part: str, pid: int | None, settings: Settings) -> bool:
         return False
     args = command_line(pid) or []
     log = str(settings.run_dir / f"{LOGS[part]}.log")
-    return any(arg.endswith("jobping.logpipe") or arg == "jobping.logpipe" for arg in args) and log in args
+    return "jobping.logpipe" in args and log in args
 
 
 def stale(settings: Settings) -> list[str]:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from app.stack import StackState, _spawn, ours
-from jobping.processes import alive, stop_group
+from jobping.processes import alive, command_line, stop_group
 from jobping.settings import Settings
 
 JOBPING = str(Path(sys.executable).parent / "jobping")
+EXEC_DEADLINE_SECONDS = 10.0
 
 
 @pytest.fixture
@@ -42,7 +44,11 @@ def test_stack_down_leaves_a_process_a_forged_stack_json_names_alone_and_says_so
 def test_a_part_started_by_up_is_ours_for_its_data_dir_only(settings: Settings, tmp_path: Path) -> None:
     pid = _spawn("prefect-worker", ["sleep", "300"], dict(os.environ), settings)
     try:
-        assert ours("worker", pid, settings)
+        # the spawned process may still be between fork and exec for a moment: wait for its command line
+        deadline = time.monotonic() + EXEC_DEADLINE_SECONDS
+        while not ours("worker", pid, settings):
+            assert time.monotonic() < deadline, command_line(pid)
+            time.sleep(0.05)
         assert not ours("autoscaler", pid, settings)
         other = Settings(data_dir=tmp_path / "other")  # type: ignore[call-arg]
         assert not ours("worker", pid, other)
