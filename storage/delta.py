@@ -61,6 +61,8 @@ KEEP_SEEN = {
 }
 # a plain append that lost a race to a schema change is written again, this many times in all
 APPEND_ATTEMPTS = 3
+# a merge record up to a moment this far past the clock is refused: forged, or from a clock gone wrong
+CLOCK_SKEW = timedelta(hours=1)
 # how many of the latest table's newest commits are searched for the last merge (maintenance adds ~4 others)
 MERGE_SEARCH_DEPTH = 50
 
@@ -216,6 +218,31 @@ def _recorded(commit: dict[str, Any]) -> Merged | None:
     return Merged(history_version=version, analysed_up_to=moment.astimezone(UTC))
 
 
+def implausible(merged: Merged, history_version: int, now: datetime) -> str | None:
+    """Why a merge record read from the lake cannot be one a merge wrote; None when it can.
+
+    A record past the history's newest version, or up to a moment after now, would hide every
+    later analysis from the views and the pings (they add only the rows analysed since it).
+    """
+    if merged.history_version > history_version:
+        return f"it merged up to history version {merged.history_version}, beyond the history's {history_version}"
+    if merged.analysed_up_to > now + CLOCK_SKEW:
+        return f"it holds analyses up to {merged.analysed_up_to.isoformat()}, after now"
+    return None
+
+
+def _checked(merged: Merged | None, history_version: int) -> Merged | None:
+    """``merged``, or None (the views read the whole history, the next merge rebuilds the table) when implausible."""
+    reason = None if merged is None else implausible(merged, history_version, datetime.now(UTC))
+    if reason is None:
+        return merged
+    logger.error(
+        "refusing the latest table's merge record: %s; the views read the whole history until "
+        "the next maintenance makes the latest table again", reason,
+    )  # fmt: skip
+    return None
+
+
 class DeltaLatest(_Table):
     """One row per job_key, its newest analysis: the history merged up to a version it records.
 
@@ -226,10 +253,13 @@ class DeltaLatest(_Table):
     def __init__(self, lake: Lake) -> None:
         super().__init__(lake, lake.latest_uri)
 
-    def merged(self) -> Merged | None:
-        """What the last merge recorded; None before the first (or when the table is gone)."""
+    def merged(self, history_version: int | None = None) -> Merged | None:
+        """What the last merge recorded; None before the first (or when the table is gone), and when it
+        is not plausible beside the history at ``history_version`` (see :func:`implausible`)."""
         found = self.snapshot()
-        return None if found is None else found[1]
+        if found is None or history_version is None:
+            return None if found is None else found[1]
+        return _checked(found[1], history_version)
 
     def snapshot(self) -> tuple[int, Merged | None] | None:
         """The table's version and what the last merge up to it recorded, from one read; None with no table.
@@ -271,7 +301,7 @@ class DeltaLatest(_Table):
     def merge(self, history: DeltaHistory) -> Merged:
         table = history.table()
         version = table.version()
-        before = self.merged()
+        before = self.merged(version)
         start = 0 if before is None else before.history_version + 1
         if before is not None and start > version:
             return before
@@ -294,6 +324,9 @@ class DeltaLatest(_Table):
             default=datetime(1970, 1, 1, tzinfo=UTC),
         )
         assert isinstance(up_to, datetime)
+        # a row stamped in the future (a clock gone wrong, a forged file) is merged, but the record stays
+        # at now: the views still add every row analysed after it, and the next read accepts the record
+        up_to = min(up_to, datetime.now(UTC))
         merged = Merged(history_version=version, analysed_up_to=up_to, rows_merged=newest.height)
         commit = CommitProperties(
             custom_metadata={MERGED_UP_TO: str(version), ANALYSED_UP_TO: up_to.astimezone(UTC).isoformat()}
@@ -353,9 +386,10 @@ class LakeSnapshot:
             sightings_version: int | None = DeltaSightings(lake).table().version()
         except TableNotFoundError:
             sightings_version = None
-        if latest is None or latest[1] is None:
+        merged = None if latest is None else _checked(latest[1], history_version)
+        if latest is None or merged is None:
             return cls(history_version, sightings_version=sightings_version)
-        return cls(history_version, *latest, sightings_version=sightings_version)
+        return cls(history_version, latest[0], merged, sightings_version=sightings_version)
 
 
 @dataclass(frozen=True)

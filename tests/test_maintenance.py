@@ -303,3 +303,46 @@ def test_a_merge_after_the_log_since_the_last_one_was_cleaned_away_merges_every_
 
     assert [(k, s) for k, s, _ in latest(lake)] == [("indeed:1", 30), ("indeed:2", 20), ("indeed:3", 40)]
     assert history_rows(lake) == 4
+
+
+@pytest.mark.parametrize(
+    ("version", "moment"),
+    [("999999999", "2026-11-27T00:00:00+00:00"), ("1", "9999-12-31T00:00:00+00:00")],
+    ids=["a version beyond the history", "a moment in the future"],
+)
+def test_an_implausible_merge_record_is_refused_loudly_and_hides_no_later_analysis(
+    tmp_path: Path, version: str, moment: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    lake = Lake(tmp_path / "lake")
+    write_rows(lake, [row("1", 40, analysed=DAY)])
+    maintain(lake, timedelta(0))
+    # a commit carrying only a forged merge record, on the latest table
+    write_deltalake(
+        lake.latest_uri, pl.scan_delta(lake.latest_uri).head(0).collect(), mode="append",
+        commit_properties=CommitProperties(custom_metadata={MERGED_UP_TO: version, ANALYSED_UP_TO: moment}),
+    )  # fmt: skip
+    write_rows(lake, [row("2", 50, analysed=DAY + timedelta(hours=1))])
+
+    with caplog.at_level("ERROR", logger="storage.delta"):
+        assert [k for k, _, _ in latest(lake)] == ["indeed:1", "indeed:2"]
+    assert "refusing the latest table's merge record" in caplog.text
+    done = maintain(lake, timedelta(0))
+    assert done is not None
+    assert done.merged.rows_merged == 2
+    assert done.merged.history_version < int(version) or done.merged.analysed_up_to.year < 9999
+    write_rows(lake, [row("3", 60, analysed=DAY + timedelta(hours=2))])
+    assert [k for k, _, _ in latest(lake)] == ["indeed:1", "indeed:2", "indeed:3"]
+
+
+def test_a_row_stamped_in_the_future_is_merged_and_the_record_stays_at_now(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    write_rows(lake, [row("1", 40, analysed=datetime(9999, 1, 1, tzinfo=UTC))])
+    done = maintain(lake, timedelta(0))
+    assert done is not None
+    assert done.merged.analysed_up_to <= datetime.now(UTC)
+    recorded = DeltaLatest(lake).merged(DeltaHistory(lake).table().version())
+    assert recorded is not None
+    assert recorded.analysed_up_to == done.merged.analysed_up_to
+    # analysed after the merge: shown before the next one
+    write_rows(lake, [row("2", 50, analysed=datetime.now(UTC))])
+    assert [k for k, _, _ in latest(lake)] == ["indeed:1", "indeed:2"]
