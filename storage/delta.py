@@ -202,7 +202,7 @@ class Merged:
     rows_merged: int = 0
 
 
-def _recorded(commit: dict[str, Any]) -> Merged | None:
+def merge_record(commit: dict[str, Any]) -> Merged | None:
     """What a merge commit recorded; None (merge the whole history again) when it is not what a merge writes.
 
     The log is read from the lake, which is untrusted: the views splice the moment in, so it
@@ -280,7 +280,7 @@ class DeltaLatest(_Table):
         for limit in (MERGE_SEARCH_DEPTH, None):
             for commit in table.history(limit):
                 if MERGED_UP_TO in commit and ANALYSED_UP_TO in commit:
-                    return _recorded(commit)
+                    return merge_record(commit)
         return None
 
     def _written_since(self, history: DeltaHistory, start: int, version: int) -> pl.DataFrame:
