@@ -170,7 +170,7 @@ def failure_of(exc: Exception) -> str:
     log = getattr(exc, "log", None)
     if not isinstance(log, str):
         return str(exc)
-    said = [line for line in log.splitlines() if line.startswith(APPRISE_FAILURE_LEVELS)]
+    said = [line.partition("]: ")[2] for line in log.splitlines() if line.startswith(APPRISE_FAILURE_LEVELS)]
     return " ".join(said) or "apprise said nothing above debug"
 
 
