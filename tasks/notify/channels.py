@@ -34,7 +34,7 @@ MARKUP_BY_BLOCK_TYPE: dict[str, Markup] = {
 # the loggers that write a request's url: apprise (its POST URL at debug), urllib3 under it,
 # httpx (every request at info)
 URL_LOGGERS = ("apprise", "urllib3.connectionpool", "httpx")
-# a part of a url shorter than this ("services", "v1" aside) is no token
+# a part of a url shorter than this ("v1", "api") is no token
 MIN_SECRET_CHARS = 4
 REDACTED = "***"
 # prefect's eavesdropper writes apprise's records as "[LEVEL]: message"
