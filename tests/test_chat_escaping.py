@@ -17,7 +17,9 @@ import pytest
 from prefect.blocks.notifications import DiscordWebhook, SlackWebhook
 from pydantic import SecretStr
 
+from flows.artifacts import top_matches_markdown
 from jobping.digest import Digest, Match
+from jobping.engine.outcomes import TopMatch
 from jobping.markup import Markup, escape, link
 from standins.servers import free_port, received, webhook_receiver
 from standins.webhook import chat_apps_at
@@ -189,3 +191,17 @@ def test_a_chat_block_answering_404_fails_with_no_token_in_the_error_or_any_log(
     # the posting's text stays out of the error too
     assert "URGENT" not in str(raised.value)
     assert len(received(receiver)) == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["javascript:alert(document.cookie)", "https://x.example/a> [Verify](https://evil.example)"],
+    ids=["javascript", "closing-angle"],
+)
+def test_the_top_matches_artifact_links_only_a_posting_s_own_http_url_inside_its_link(url: str) -> None:
+    shown = top_matches_markdown([TopMatch(97, "apply", TITLE, "ACME", url)])
+    row = shown.splitlines()[-1]
+    assert "javascript" not in row
+    # one link in the row, ours, and nothing of the url outside its <...>
+    assert re.findall(r"(?<!\\)\]\(", row) == (["]("] if url.startswith("https") else [])
+    assert re.findall(r"(?<!\\)[<>]", row) == (["<", ">"] if url.startswith("https") else [])
