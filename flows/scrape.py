@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from flows.preflight import preflight_failure
 from flows.run_settings import run_settings
-from jobping.contract import Envelope, encode_cut
+from jobping.contract import SCRAPE_PRODUCER, Envelope, encode_cut
 from jobping.errors import JobpingError, TerminalError
 from jobping.profile import load_profile
 from jobping.search import ScrapeParameters, SiteName
@@ -133,11 +133,11 @@ def drop_already_stored(normalised: Normalised, lake: Lake, prompt_version: str)
 
 @task(name="publish", cache_policy=NO_CACHE)
 def publish_postings(envelopes: list[Envelope], sqs: SQSClient, queues: Queues) -> SendReport:
-    """Every envelope onto the queue, cut to the message budget where needed."""
+    """Every envelope onto the queue, marked as the scrape's own, cut to the message budget where needed."""
     logger = get_run_logger()
     entries = []
     for i, envelope in enumerate(envelopes):
-        body, cut = encode_cut(envelope)
+        body, cut = encode_cut(envelope.model_copy(update={"producer": SCRAPE_PRODUCER}))
         for name, why in cut.items():
             logger.warning("%s: %s %s", envelope.job_key, name, why)
         entries.append({"Id": str(i), "MessageBody": body})

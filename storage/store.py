@@ -13,6 +13,7 @@ from deltalake.exceptions import TableNotFoundError
 from pydantic import ValidationError
 
 from jobping.analysis import AnalysisResult, JobAnalysis
+from jobping.contract import SCRAPE_PRODUCER
 from jobping.engine.ports import Analysed, Sighting, StoredIndex, StoredMember, StoredVersion
 from jobping.stored import to_row
 from storage.delta import DeltaHistory, DeltaLatest
@@ -30,9 +31,22 @@ def has_rows(lake: Lake | Path | str) -> bool:
 
 
 def stored_versions(lake: Lake | Path | str) -> StoredIndex:
-    """Every (job_key, content_hash, prompt_version) in the history table."""
-    rows = _history_rows(Lake.of(lake), ["job_key", "content_hash", "prompt_version"], pl.LazyFrame.unique)
+    """Every (job_key, content_hash, prompt_version) in the history table whose analysis read its text.
+
+    A row that reused another posting's analysis before reuse was limited to text that analysis read
+    (it has no producer) may carry the verdict on other text: it is not proof, and its posting is
+    published and placed again.
+    """
+
+    def analysed(frame: pl.LazyFrame) -> pl.LazyFrame:
+        unchecked = pl.col("analysis_of").is_not_null() & pl.col("producer").is_null()
+        return frame.filter(~unchecked).select(VERSION_COLUMNS).unique()
+
+    rows = _history_rows(Lake.of(lake), [*VERSION_COLUMNS, "analysis_of", "producer"], analysed)
     return StoredIndex(StoredVersion(*row) for row in rows)
+
+
+VERSION_COLUMNS = ["job_key", "content_hash", "prompt_version"]
 
 
 def _history_rows(
@@ -77,6 +91,7 @@ ANALYSIS_COLUMNS = (
 )  # fmt: skip
 MEMBER_COLUMNS = (
     "job_key", "group_key", "job_group", "description", "analysis_of", "model", "prompt_version", "description_cut",
+    "producer",
 )  # fmt: skip
 
 
@@ -105,7 +120,7 @@ def group_members(lake: Lake | Path | str, keys: Sequence[str]) -> list[StoredMe
 
 
 def _member(row: tuple[Any, ...]) -> StoredMember:
-    job_key, key, job_group, description, analysis_of, model, prompt_version, cut = row[: len(MEMBER_COLUMNS)]
+    job_key, key, job_group, description, analysis_of, model, prompt_version, cut, producer = row[: len(MEMBER_COLUMNS)]
     answer = dict(zip(ANALYSIS_COLUMNS, row[len(MEMBER_COLUMNS) :], strict=True))
     try:
         # a posting that reuses this analysis says, as this one's row does, whether it came from a description cut short
@@ -116,7 +131,8 @@ def _member(row: tuple[Any, ...]) -> StoredMember:
     except ValidationError:
         # a row no current analysis would give (an older schema): it places postings, it is not reused
         result = None
-    return StoredMember(job_key, key, job_group or job_key, description, result, analysis_of)
+    scraped = producer == SCRAPE_PRODUCER
+    return StoredMember(job_key, key, job_group or job_key, description, result, analysis_of, scraped=scraped)
 
 
 def open_lake(lake: Lake, *, create: bool = True) -> Lake:

@@ -99,6 +99,8 @@ class StoredMember:
     # its newest analysis (None when it cannot be read back), and whose it reused (None: its own)
     result: AnalysisResult | None
     analysis_of: str | None
+    # our scrape flow sent it (contract.SCRAPE_PRODUCER): only such a member lends its analysis to a scraped posting
+    scraped: bool = False
 
 
 @dataclass(frozen=True)
