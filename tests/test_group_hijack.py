@@ -111,7 +111,10 @@ def test_a_one_line_posting_sent_first_lends_its_analysis_to_no_scraped_posting_
     settings: Settings, sqs: SQSClient, queues: Queues
 ) -> None:
     analyser, now = CountingAnalyser(), datetime.now(UTC)
-    decoy = outsider(job_url="https://jobs.example/acme-berlin", description="Senior data engineer in Berlin.")
+    # one line of the real text: containment over the smaller text calls it the same job
+    line = "As a senior data engineer you own our batch and streaming pipelines end to end."
+    assert line in REAL_DESCRIPTION
+    decoy = outsider(job_url="https://jobs.example/acme-berlin", description=line)
     drained(settings, sqs, queues, analyser, decoy)
     real = real_posting()
     own = analyser.judge(real)
