@@ -25,11 +25,15 @@ lowest 0.68 (a copy cut short and rewritten beside one trimmed; it joins through
 Hence ``SAME_JOB_SIMILARITY = 0.75``, the middle of the 0.70-0.80 span where both goals hold.
 
 Containment is symmetric, so one job's group holds its copies cut short and its copies with more
-appended alike; an analysis is not. It is reused only for text it has read: a posting reuses a member's
-analysis when every shingle of its description is in the member's (:func:`covers`), so a copy cut
-short takes the fuller copy's analysis (its last word may be cut in the middle: :func:`must_read`), and a
-copy with anything more (boilerplate appended, or a request for passport scans) is judged again. A scraped posting reuses only a scraped member's analysis: a
-posting from any other producer on the queue never lends its analysis to ours (:class:`Member`).
+appended alike; an analysis is not. It is reused only for text it has read: a posting reuses a
+member's analysis when every shingle of its description is in the member's (:func:`covers`), so a
+copy cut short takes the fuller copy's analysis (its last word may be cut in the middle:
+:func:`must_read`), and a copy with anything more (boilerplate appended, or a request for passport
+scans) is judged again. A scraped posting reuses only a scraped member's analysis: a posting from any
+other producer on the queue never lends its analysis to ours (:class:`Member`).
+
+On the labelled set, reuse of read text only: 393 of 1,277 postings reuse an analysis (779 when
+containment >= 0.9 in either direction was enough), none of another job; groups are unchanged.
 """
 
 from __future__ import annotations

@@ -102,9 +102,9 @@ def drained(settings: Settings, sqs: SQSClient, queues: Queues, analyser: Counti
     assert report.stored == len(bodies)
 
 
-def rows(settings: Settings, query: str) -> list[tuple[object, ...]]:
+def rows(settings: Settings, query: str, *params: object) -> list[tuple[object, ...]]:
     with reader(settings.lake_dir) as con:
-        return con.execute(query).fetchall()
+        return con.execute(query, list(params)).fetchall()
 
 
 def test_a_one_line_posting_sent_first_lends_its_analysis_to_no_scraped_posting_which_pings_on_its_own(
@@ -127,7 +127,7 @@ def test_a_one_line_posting_sent_first_lends_its_analysis_to_no_scraped_posting_
     )
     assert (analysis_of, fit, verdict) == (None, own.fit_score, "apply")
     # one job in the stranger's eyes, and still: the group's best is the scraped posting, which pings
-    [(best, url)] = rows(settings, f"SELECT best_job_key, best_job_url FROM jobs WHERE job_group = '{group}'")  # noqa: S608
+    [(best, url)] = rows(settings, "SELECT best_job_key, best_job_url FROM jobs WHERE job_group = ?", group)
     assert (best, url) == ("indeed:1", real.job_url)
     _, matches = new_fitting_matches(Lake.from_settings(settings), MIN_SCORE)
     assert [(m.title, m.fit_score, m.job_urls) for m in matches] == [(real.title, own.fit_score, [real.job_url])]
@@ -154,13 +154,13 @@ def test_a_real_description_with_text_appended_is_judged_again_and_never_becomes
     # no analysis read the appended text: it is judged on its own
     assert analyser.judged[padded_url] == 1
     [(analysis_of, padded_group)] = rows(
-        settings, f"SELECT analysis_of, job_group FROM enriched_jobs WHERE job_url = '{padded_url}'"  # noqa: S608
+        settings, "SELECT analysis_of, job_group FROM enriched_jobs WHERE job_url = ?", padded_url
     )
     assert analysis_of is None
     [(real_group,)] = rows(settings, "SELECT job_group FROM enriched_jobs WHERE job_key = 'indeed:1'")
     assert padded_group == real_group
     [(best, url, title, job_urls)] = rows(
-        settings, f"SELECT best_job_key, best_job_url, title, job_urls FROM jobs WHERE job_group = '{real_group}'"  # noqa: S608
+        settings, "SELECT best_job_key, best_job_url, title, job_urls FROM jobs WHERE job_group = ?", real_group
     )
     assert (best, url, title, job_urls) == ("indeed:1", real.job_url, real.title, [real.job_url])
     _, matches = new_fitting_matches(Lake.from_settings(settings), MIN_SCORE)
@@ -202,9 +202,8 @@ def test_a_row_that_reused_an_analysis_before_reuse_was_checked_is_not_already_s
     result = asyncio.run(analyser.analyse(real.posting))
     checked = to_row(real, result, now, "m1")
     # as a release before producers were kept wrote it: reused, with no producer
-    unchecked = to_row(
-        envelope_for(real_posting("glassdoor", 2), now), result, now, "m2"
-    ) | {"analysis_of": "indeed:1", "producer": None}
+    reused = to_row(envelope_for(real_posting("glassdoor", 2), now), result, now, "m2")
+    unchecked = reused | {"analysis_of": "indeed:1", "producer": None}
     DeltaHistory(lake).append([checked, unchecked])  # type: ignore[list-item]
     assert {v.job_key for v in stored_versions(lake)} == {"indeed:1"}
 
@@ -218,4 +217,3 @@ def test_the_scrape_flow_marks_every_posting_it_publishes_as_its_own(
     assert report.published >= len(bodies) > 0
     assert {body["producer"] for body in bodies} == {SCRAPE_PRODUCER}
     assert all(Envelope.model_validate(body).scraped for body in bodies)
-

@@ -167,10 +167,12 @@ class Groups:
         members = [known for known in self.members.get(key, []) if known.job_key != envelope.job_key] if key else []
         scraped = envelope.scraped
         read = must_read(envelope.posting.description)
-        chosen = assign(envelope.job_key, key, fp, [known.member() for known in members], scraped=scraped, read=read)
+        placed = [known.member() for known in members]
+        chosen = assign(envelope.job_key, key, fp, placed, scraped=scraped, read=read)
         source = next((known for known in members if known.job_key == chosen.analysis_of), None)
         future: asyncio.Future[AnalysisResult | None] = asyncio.get_running_loop().create_future()
-        own = _Known(envelope.job_key, chosen.job_group, _compact(fp), future, reusing=source is not None, scraped=scraped)
+        reusing = source is not None
+        own = _Known(envelope.job_key, chosen.job_group, _compact(fp), future, reusing=reusing, scraped=scraped)
         if key is not None:
             self._join(key, own)
         return Placement(Grouping(key, chosen.job_group, chosen.analysis_of), source=source, own=own)

@@ -86,7 +86,8 @@ def stranger(posting: JobPosting, url: str, description: str) -> str:
 def probe(work: Path) -> str:
     analyser = CountingAnalyser()
     with moto_server(work / "moto.log") as url:
-        sqs_settings = SqsSettings(endpoint_url=url, queue_name=f"hijack-{uuid.uuid4().hex[:8]}")
+        queue_name = f"hijack-{uuid.uuid4().hex[:8]}"
+        sqs_settings = SqsSettings.model_validate({"endpoint_url": url, "queue_name": queue_name})
         settings = Settings(data_dir=work / "data", sqs=sqs_settings)
         sqs = make_sqs_client(settings)
         queues = ensure_queues(sqs, settings.sqs)
@@ -106,7 +107,7 @@ def probe(work: Path) -> str:
         padded_urls = [f"https://careers-{n}.example/apply" for n in range(1, JOBS + 1)]
         drained(*(stranger(p, f"https://decoy-{i}.example/", DECOY_LINE) for i, p in enumerate(decoyed)))
         drained(*(scraped(p) for p in (*decoyed, *padded_jobs)))
-        drained(*(stranger(p, u, p.description + " " + PADDING) for p, u in zip(padded_jobs, padded_urls, strict=True)))
+        drained(*(stranger(p, u, f"{p.description} {PADDING}") for p, u in zip(padded_jobs, padded_urls, strict=True)))
 
         with reader(lake) as con:
             reused = dict(con.execute("SELECT job_url, analysis_of FROM enriched_jobs").fetchall())
@@ -133,8 +134,9 @@ def probe(work: Path) -> str:
         raise AssertionError(f"{len(real_urls - pinged)} of {len(real_urls)} scraped jobs that fit were not pinged")
     scores = sorted({a.fit_score for a in own})
     return (
-        f"{JOBS} one-line decoys sent before their jobs, all in their job's group: 0 lent an analysis, {JOBS} scraped postings judged on "
-        f"their own (fit {'/'.join(map(str, scores))}, apply); {JOBS} copies padded with {len(PADDING):,} characters: "
-        f"{judged_again} judged again, 0 reused; best of {len(best)} groups: {len(best)} scraped, 0 strangers; "
+        f"{JOBS} one-line decoys sent before their jobs, all in their job's group: 0 lent an analysis, "
+        f"{JOBS} scraped postings judged on their own (fit {'/'.join(map(str, scores))}, apply); "
+        f"{JOBS} copies padded with {len(PADDING):,} characters: {judged_again} judged again, 0 reused; "
+        f"best of {len(best)} groups: {len(best)} scraped, 0 strangers; "
         f"{len(pinged)} scraped links pinged, 0 stranger links in the jobs view or the digest"
     )
