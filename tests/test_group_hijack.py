@@ -28,7 +28,7 @@ from jobping.stored import to_row
 from storage.catalog import reader
 from storage.delta import DeltaHistory
 from storage.lake import Lake
-from storage.pings import new_fitting_matches
+from storage.pings import new_fitting_matches, top_matches_since
 from storage.store import LakeStore, open_lake, stored_versions
 from tasks.llm.offline import OfflineAnalyser
 from tasks.sqs.messages import receive
@@ -149,6 +149,7 @@ def test_a_real_description_with_text_appended_is_judged_again_and_never_becomes
         job_url=padded_url, title="SENIOR DATA ENGINEER (m/w/d)", description=REAL_DESCRIPTION + " " + PADDING
     )
     assert len(PADDING) > 7_000
+    since = datetime.now(UTC)
     drained(settings, sqs, queues, analyser, padded)
 
     # no analysis read the appended text: it is judged on its own
@@ -165,6 +166,9 @@ def test_a_real_description_with_text_appended_is_judged_again_and_never_becomes
     assert (best, url, title, job_urls) == ("indeed:1", real.job_url, real.title, [real.job_url])
     _, matches = new_fitting_matches(Lake.from_settings(settings), MIN_SCORE)
     assert [(m.title, m.job_urls) for m in matches] == [(real.title, [real.job_url])]
+    # the run's top matches since the stranger's posting came: its group, shown by the scraped posting
+    top = top_matches_since(Lake.from_settings(settings), since, 10)
+    assert [(t.title, t.job_url) for t in top] == [(real.title, real.job_url)]
 
 
 def test_a_scraped_copy_cut_short_reuses_the_fuller_ones_analysis_and_the_first_seen_stays_best(
