@@ -20,7 +20,7 @@ from flows.scrape import scrape
 from jobping.analysis import AnalysisResult
 from jobping.contract import SCRAPE_PRODUCER, Envelope, JobPosting, encode, envelope_for
 from jobping.engine.drain import DrainOptions, drain
-from jobping.engine.ports import StoredVersion
+from jobping.engine.ports import Analysed, Grouping, StoredVersion
 from jobping.profile import load_profile
 from jobping.search import ScrapeParameters
 from jobping.settings import Settings
@@ -221,3 +221,25 @@ def test_the_scrape_flow_marks_every_posting_it_publishes_as_its_own(
     assert report.published >= len(bodies) > 0
     assert {body["producer"] for body in bodies} == {SCRAPE_PRODUCER}
     assert all(Envelope.model_validate(body).scraped for body in bodies)
+
+
+def test_a_posting_of_another_producer_with_a_better_analysis_is_not_the_best_of_a_scraped_group(
+    tmp_path: Path,
+) -> None:
+    lake = open_lake(Lake(tmp_path / "lake"))
+    analyser, now = CountingAnalyser(), datetime.now(UTC)
+    ours = envelope_for(real_posting(), now, producer=SCRAPE_PRODUCER)
+    theirs = envelope_for(real_posting("board", 7).model_copy(update={"job_url": "https://evil.example/"}), now)
+    result = asyncio.run(analyser.analyse(ours.posting))
+    fit = result.analysis.fit_score
+    assert fit >= MIN_SCORE + 1
+    # ours fits by one point less than theirs, and theirs is the newer analysis
+    ours_result = result.model_copy(update={"analysis": result.analysis.model_copy(update={"fit_score": fit - 1})})
+    group = Grouping("k", "k")
+    LakeStore(lake).write([Analysed(ours, ours_result, now, "m1", group)])
+    LakeStore(lake).write([Analysed(theirs, result, now + timedelta(minutes=1), "m2", group)])
+    with reader(lake) as con:
+        shown = con.execute("SELECT best_job_key, fit_score, job_urls, postings FROM jobs").fetchall()
+    assert shown == [("indeed:1", fit - 1, [ours.posting.job_url], 2)]
+    _, matches = new_fitting_matches(lake, MIN_SCORE)
+    assert [(m.fit_score, m.job_urls) for m in matches] == [(fit - 1, [ours.posting.job_url])]
