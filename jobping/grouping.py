@@ -55,6 +55,7 @@ __all__ = [
     "containment",
     "covers",
     "fingerprint",
+    "fingerprints",
     "group_key",
     "jaccard",
     "must_read",
@@ -91,25 +92,35 @@ def _tokens(description: str | None) -> list[str]:
     return words(LIST_MARKER.sub(" ", URL.sub(" ", MARKDOWN_LINK.sub(r"\1", description or ""))))
 
 
-def _shingles(tokens: list[str]) -> frozenset[int]:
+def _shingles(tokens: list[str]) -> list[int]:
+    """The hashed shingles in the order of the text (one for a text shorter than a shingle)."""
     if not tokens:
-        return frozenset()
+        return []
     if len(tokens) < SHINGLE_WORDS:
-        return frozenset({zlib.crc32(" ".join(tokens).encode())})
-    return frozenset(
+        return [zlib.crc32(" ".join(tokens).encode())]
+    return [
         zlib.crc32(" ".join(tokens[i : i + SHINGLE_WORDS]).encode()) for i in range(len(tokens) - SHINGLE_WORDS + 1)
-    )
+    ]
+
+
+def fingerprints(description: str | None) -> tuple[frozenset[int], frozenset[int]]:
+    """:func:`fingerprint` and :func:`must_read` of one description, from one pass over its words."""
+    tokens = _tokens(description)
+    shingles = _shingles(tokens)
+    # without its last word, a text of more than a shingle's words loses exactly its last shingle
+    read = shingles[:-1] if len(tokens) > SHINGLE_WORDS else _shingles(tokens[:-1])
+    return frozenset(shingles), frozenset(read)
 
 
 def fingerprint(description: str | None) -> frozenset[int]:
     """The description's word 4-shingles, hashed: markdown, list markers, links and punctuation dropped."""
-    return _shingles(_tokens(description))
+    return frozenset(_shingles(_tokens(description)))
 
 
 def must_read(description: str | None) -> frozenset[int]:
     """The shingles an analysis must have read to be reused for this description: all but its last word,
     which a board that cuts a description short may have cut in the middle."""
-    return _shingles(_tokens(description)[:-1])
+    return fingerprints(description)[1]
 
 
 def containment(a: frozenset[int], b: frozenset[int]) -> float:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from jobping.analysis import AnalysisResult
 from jobping.contract import Envelope
 from jobping.engine.ports import Grouping, Lake, StoredMember
-from jobping.grouping import Member, assign, fingerprint, group_key, must_read
+from jobping.grouping import Member, assign, fingerprint, fingerprints, group_key
 
 SHINGLE_TYPECODE = "I"
 # members of settled keys a drain holds before it forgets the least recently met: a night of the default
@@ -163,10 +163,9 @@ class Groups:
 
     def place(self, envelope: Envelope, key: str | None) -> Placement:
         """The posting's group among the members of its ``key`` known now; it joins them before this returns."""
-        fp = fingerprint(envelope.posting.description)
+        fp, read = fingerprints(envelope.posting.description)
         members = [known for known in self.members.get(key, []) if known.job_key != envelope.job_key] if key else []
         scraped = envelope.scraped
-        read = must_read(envelope.posting.description)
         placed = [known.member() for known in members]
         chosen = assign(envelope.job_key, key, fp, placed, scraped=scraped, read=read)
         source = next((known for known in members if known.job_key == chosen.analysis_of), None)
