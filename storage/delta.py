@@ -25,6 +25,7 @@ from deltalake import DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 from deltalake.transaction import CommitProperties
 
+from jobping.contract import SCRAPE_PRODUCER
 from jobping.stored import StoredRow
 from storage.lake import Lake
 from storage.rows import FIRST_SEEN, LAST_SEEN, PARTITION, empty_rows, to_frame
@@ -51,9 +52,30 @@ WRITER = WriterProperties(compression="ZSTD")
 # the latest table's merge commits say up to which history version, and which analysed_at, they hold
 MERGED_UP_TO = "jobping.history_version"
 ANALYSED_UP_TO = "jobping.analysed_up_to"
-# which of two analyses of a job is the latest, here and in the views: the newer, then the larger message id
-ORDER = "analysed_at DESC, message_id DESC"
-NEWER = "s.analysed_at > t.analysed_at OR (s.analysed_at = t.analysed_at AND s.message_id > t.message_id)"
+
+
+def ours(alias: str = "") -> str:
+    """SQL true for a row our scrape sent, or one written before rows kept their producer."""
+    return f"coalesce({alias}producer = '{SCRAPE_PRODUCER}', {alias}producer IS NULL)"
+
+
+# which of two analyses of a job is the latest, here and in the views: ours before another producer's (so a
+# stranger sending a posting under a scraped job's key does not replace its row), then the newer, then the
+# larger message id
+ORDER = f"{ours()} DESC, analysed_at DESC, message_id DESC"
+# ours() as a polars column, for the sorts that pick the same row as ORDER
+OURS_COLUMN = (pl.col("producer") == SCRAPE_PRODUCER).fill_null(value=True).alias("_ours")
+
+
+def before(s: str, t: str) -> str:
+    """SQL true when the row aliased ``s`` comes before ``t`` in ORDER (the aliases with their dots)."""
+    return (
+        f"({ours(s)} AND NOT {ours(t)}) OR ({ours(s)} = {ours(t)} AND ({s}analysed_at > {t}analysed_at "
+        f"OR ({s}analysed_at = {t}analysed_at AND {s}message_id > {t}message_id)))"
+    )
+
+
+NEWER = before("s.", "t.")
 # a merge keeps the earliest and the latest scrape of a job, whichever analysis wins (NULL: a row merged before)
 KEEP_SEEN = {
     name: f"CASE WHEN t.{name} IS NULL OR s.{name} {sign} t.{name} THEN s.{name} ELSE t.{name} END"
@@ -315,7 +337,9 @@ class DeltaLatest(_Table):
             pl.col("scraped_at").min().alias(FIRST_SEEN), pl.col("scraped_at").max().alias(LAST_SEEN)
         )
         newest = (
-            rows.sort(["job_key", "analysed_at", "message_id"], descending=[False, True, True])
+            rows.with_columns(OURS_COLUMN)
+            .sort(["job_key", "_ours", "analysed_at", "message_id"], descending=[False, True, True, True])
+            .drop("_ours")
             .unique("job_key", keep="first", maintain_order=True)
             .join(seen, on="job_key", how="left", maintain_order="left")
         )

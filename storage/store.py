@@ -16,7 +16,7 @@ from jobping.analysis import AnalysisResult, JobAnalysis
 from jobping.contract import SCRAPE_PRODUCER
 from jobping.engine.ports import Analysed, Sighting, StoredIndex, StoredMember, StoredVersion
 from jobping.stored import to_row
-from storage.delta import DeltaHistory, DeltaLatest
+from storage.delta import OURS_COLUMN, DeltaHistory, DeltaLatest
 from storage.lake import Lake
 from storage.migrate import migrate
 from storage.refresh import refresh_catalog
@@ -107,10 +107,11 @@ def group_members(lake: Lake | Path | str, keys: Sequence[str]) -> list[StoredMe
         return []
 
     def newest(frame: pl.LazyFrame) -> pl.LazyFrame:
-        # storage.delta.ORDER: the newer analysis, then the larger message id
+        # storage.delta.ORDER: ours before another producer's, the newer analysis, then the larger message id
         return (
             frame.filter(pl.col("group_key").is_in(list(keys)))
-            .sort(["analysed_at", "message_id"], descending=True, nulls_last=True)
+            .with_columns(OURS_COLUMN)
+            .sort(["_ours", "analysed_at", "message_id"], descending=True, nulls_last=True)
             .unique("job_key", keep="first", maintain_order=True)
             .select([*MEMBER_COLUMNS, *ANALYSIS_COLUMNS])
         )

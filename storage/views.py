@@ -14,7 +14,7 @@ from datetime import UTC, timedelta
 import duckdb
 
 from jobping.contract import SCRAPE_PRODUCER
-from storage.delta import ORDER, LakeSnapshot, Merged
+from storage.delta import ORDER, LakeSnapshot, Merged, before
 from storage.lake import Lake, sql_literal
 from storage.rows import FIRST_SEEN, LAST_SEEN, empty_rows
 
@@ -112,9 +112,9 @@ def _enriched_statements(lake: Lake, merged: Merged | None) -> list[str]:
 
 def _joined(history: str, latest: str, merged: Merged) -> str:
     """The latest table and the history rows since its merge, deduplicated, in a full outer join picking each column."""
-    picked = ", ".join(
-        f'CASE WHEN r.job_key IS NULL THEN l."{name}" ELSE r."{name}" END AS "{name}"' for name in COLUMNS
-    )
+    # a row since the merge replaces the latest table's unless that one comes first (storage.delta.ORDER)
+    recent = f"r.job_key IS NOT NULL AND (l.job_key IS NULL OR NOT ({before('l.', 'r.')}))"
+    picked = ", ".join(f'CASE WHEN {recent} THEN r."{name}" ELSE l."{name}" END AS "{name}"' for name in COLUMNS)
     return (
         f"SELECT {picked}, {_seen_joined('r', 'l')} FROM {latest} l FULL OUTER JOIN "  # noqa: S608
         f"({_newest_seen(history, since_merge(merged))}) r ON l.job_key = r.job_key"
@@ -150,11 +150,14 @@ def pinned_statements(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot: Lake
             # each held row takes the first and last scrape the latest table knows for its job (a join on the
             # keys held, reading three columns of the latest table once)
             held_names = ", ".join(f'r."{name}"' for name in COLUMNS)
+            # unless the latest table's row comes first (storage.delta.ORDER)
+            order = "producer, analysed_at, message_id"
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {RECENT_TABLE} AS "  # noqa: S608
                 f"SELECT {held_names}, {_seen_joined('r', 'l')} "
                 f"FROM ({_newest_seen(history, recent)}) r "
-                f"LEFT JOIN (SELECT job_key, {FIRST_SEEN}, {LAST_SEEN} FROM {latest}) l ON l.job_key = r.job_key"
+                f"LEFT JOIN (SELECT job_key, {order}, {FIRST_SEEN}, {LAST_SEEN} FROM {latest}) l "
+                f"ON l.job_key = r.job_key WHERE l.job_key IS NULL OR NOT ({before('l.', 'r.')})"
             )
             latest_view = (
                 f"SELECT {names} FROM {latest} l ANTI JOIN {RECENT_TABLE} r ON l.job_key = r.job_key "  # noqa: S608

@@ -15,11 +15,13 @@ import pytest
 from deltalake import write_deltalake
 from deltalake.transaction import CommitProperties
 
+from jobping.contract import OUTSIDE_PRODUCER, SCRAPE_PRODUCER
 from storage import views as views_module
 from storage.catalog import HISTORY_VIEW, LATEST_VIEW, RECENT_TABLE, reader, refresh_catalog
 from storage.delta import ANALYSED_UP_TO, MERGED_UP_TO, DeltaHistory, DeltaLatest, maintain
 from storage.lake import DELTA, Lake, load_extension
 from storage.migrate import migrate
+from storage.views import MAX_HELD_RECENT_ROWS
 from tests.lakes import write_rows
 from tests.test_storage import SCRAPED, row
 
@@ -346,3 +348,28 @@ def test_a_row_stamped_in_the_future_is_merged_and_the_record_stays_at_now(tmp_p
     # analysed after the merge: shown before the next one
     write_rows(lake, [row("2", 50, analysed=datetime.now(UTC))])
     assert [k for k, _, _ in latest(lake)] == ["indeed:1", "indeed:2"]
+
+
+@pytest.mark.parametrize("held", [MAX_HELD_RECENT_ROWS, 0], ids=["rows held by the reader", "rows joined"])
+def test_another_producer_s_posting_under_a_scraped_job_s_key_never_replaces_its_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, held: int
+) -> None:
+    monkeypatch.setattr(views_module, "MAX_HELD_RECENT_ROWS", held)
+    lake = Lake(tmp_path / "lake")
+
+    def sent(job: str, score: int, analysed: datetime, producer: str) -> dict[str, object]:
+        return {**row(job, score, analysed=analysed), "producer": producer}
+
+    write_rows(lake, [sent("1", 40, DAY, SCRAPE_PRODUCER), sent("2", 50, DAY, OUTSIDE_PRODUCER)])
+    # a stranger's newer posting under job 1's key, and a newer one of ours for job 2
+    write_rows(lake, [sent("1", 99, DAY + timedelta(hours=1), OUTSIDE_PRODUCER)])
+    write_rows(lake, [sent("2", 60, DAY + timedelta(hours=1), SCRAPE_PRODUCER)])
+    expected = [("indeed:1", 40, "2026-11-26"), ("indeed:2", 60, "2026-11-26")]
+    assert latest(lake) == expected
+    maintain(lake, timedelta(0))
+    assert latest(lake) == expected
+    write_rows(lake, [sent("1", 98, DAY + timedelta(hours=2), OUTSIDE_PRODUCER)])
+    assert latest(lake) == expected
+    maintain(lake, timedelta(0))
+    assert latest(lake) == expected
+    assert history_rows(lake) == 5
