@@ -17,18 +17,20 @@ there drops the whole table, which the next maintenance makes again.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 from deltalake import DeltaTable
-from deltalake.exceptions import CommitFailedError, TableNotFoundError
-from deltalake.transaction import CommitProperties, RemoveAction
+from deltalake.exceptions import TableNotFoundError
 
-from jobping.text import one_line
+from jobping.text import one_line, plain
 from storage.delta import DeltaLatest, LakeSnapshot
 from storage.lake import DELTA_LOG, HISTORY_TABLE, LATEST_TABLE, QUARANTINE, SIGHTINGS_TABLE, Lake
 
@@ -44,6 +46,8 @@ REPAIR_RECORD = "jobping.repair"
 READ_TABLES = (HISTORY_TABLE, LATEST_TABLE, SIGHTINGS_TABLE)
 # a log that names files outside its table again after each repair is a writer at work: stop and say so
 GUARD_ATTEMPTS = 3
+# a repair commit that finds its version taken reads the log again and tries the next one, this often
+COMMIT_ATTEMPTS = 10
 OUTSIDE = "its path leaves the table's folder"
 GONE = "the data file is gone"
 
@@ -68,7 +72,8 @@ class Damage:
     size: int | None = None
 
     def line(self, action: str) -> str:
-        return f"{action} {self.table}/{self.path}: {self.why}"
+        # the path comes from the log: shown with its control characters blanked
+        return f"{action} {plain(self.path)} in {self.table}: {one_line(self.why)}"
 
 
 @dataclass(frozen=True)
@@ -222,28 +227,66 @@ def repair(lake: Lake, damage: Sequence[Damage]) -> None:
 
 
 def _remove(lake: Lake, name: str, damage: list[Damage]) -> None:
-    table = _open(lake, name)
-    if table is None:
-        return
-    still = {f.path for f in data_files(lake, name, table)}
-    # another reader may have repaired them first
-    damage = [item for item in damage if item.path in still]
-    if not damage:
-        return
+    """One commit of ``remove`` actions for the damaged paths, naming each as the log spelled its add.
+
+    Written here, not by delta-rs: its removes re-encode the path they are given, so an add a forger
+    spelled in a way no writer would (``%2E%2E``) could never be removed, and every open would stop on it.
+    The commit is created only if its version is free (a link on a local lake, a conditional put on S3),
+    as delta-rs's own commits are; a version taken by another writer is read, and the next one tried.
+    """
+    for _attempt in range(COMMIT_ATTEMPTS):
+        table = _open(lake, name)
+        if table is None:
+            return
+        still = {f.path for f in data_files(lake, name, table)}
+        # another reader may have repaired them first
+        damage = [item for item in damage if item.path in still]
+        if not damage:
+            return
+        if _commit(lake, name, table.version() + 1, _removal(damage)):
+            for item in damage:
+                logger.warning("repair commit on %s: dropped %s (%s)", lake.join(name), plain(item.path), item.why)
+            return
+    raise LakeDamagedError(f"the repair of {lake.join(name)} lost {COMMIT_ATTEMPTS} races to other writers")
+
+
+def _removal(damage: list[Damage]) -> bytes:
     now = int(time.time() * 1000)
-    record = [{"path": item.path, "why": item.why} for item in damage]
+    info = {
+        "timestamp": now, "operation": "FSCK", "operationParameters": {}, "isBlindAppend": False,
+        "clientVersion": "jobping", REPAIR_RECORD: [{"path": item.path, "why": item.why} for item in damage],
+    }  # fmt: skip
+    # no partitionValues (extendedFileMetadata false): the change feed then reads no file that is gone
+    removes = [
+        {"remove": {"path": item.path, "dataChange": True, "deletionTimestamp": now, "extendedFileMetadata": False}}
+        for item in damage
+    ]
+    return "".join(json.dumps(action) + "\n" for action in [{"commitInfo": info}, *removes]).encode("utf-8")
+
+
+def _commit(lake: Lake, name: str, version: int, data: bytes) -> bool:
+    """Create the table's commit ``version`` with ``data``; False when another writer has it already."""
+    target = f"{lake.join(name, DELTA_LOG)}/{version:020d}.json"
+    if lake.remote:
+        try:
+            lake.fs.pipe_file(target, data, mode="create")
+        except FileExistsError:
+            return False
+        except OSError:
+            if lake.fs.exists(target):
+                return False
+            raise
+        return True
+    temp = f"{lake.join(name, DELTA_LOG)}/.{version:020d}.{uuid.uuid4().hex}.json.tmp"
+    with open(temp, "wb") as out:
+        out.write(data)
     try:
-        table.create_write_transaction(
-            [RemoveAction(path=item.path, data_change=True, deletion_timestamp=now, size=item.size) for item in damage],
-            mode="append", schema=table.schema(), partition_by=table.metadata().partition_columns,
-            commit_properties=CommitProperties(custom_metadata={REPAIR_RECORD: record}),
-        )  # fmt: skip
-    except CommitFailedError:
-        # a concurrent repair removed them first: the next read sees its commit
-        logger.warning("a repair of %s lost a race to another commit; the next open checks again", lake.join(name))
-        return
-    for item in damage:
-        logger.warning("repair commit on %s: dropped %s (%s)", lake.join(name), item.path, item.why)
+        os.link(temp, target)
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(temp)
+    return True
 
 
 def quarantining(
@@ -354,3 +397,19 @@ def repair_lake(lake: Lake, *, dry_run: bool = False) -> LakeRepair:
     if found and not dry_run:
         repair(lake, found)
     return LakeRepair(tables=len(names), files=counted, damage=found, dry_run=dry_run)
+
+
+def repair_unread(lake: Lake) -> list[Damage]:
+    """Repair, before any file is read, what the logs alone show: paths outside their tables and files gone.
+
+    Capped as one open is (MAX_QUARANTINED_PER_OPEN); a maintenance reads every file, the damage inside
+    one shows then (see :func:`quarantining`).
+    """
+    found = find_damage(lake, tables(lake), read=False)
+    if len(found) > MAX_QUARANTINED_PER_OPEN:
+        raise LakeDamagedError(
+            f"{len(found)} damaged files in {lake}, more than one open repairs ({MAX_QUARANTINED_PER_OPEN}): nothing "
+            "was changed; check the lake's disk or mount, then `jobping lake repair` drops them"
+        )
+    repair(lake, found)
+    return found
