@@ -51,11 +51,9 @@ def forge_adds(lake: Lake, paths: list[str]) -> None:
     log = Path(lake.history_uri) / "_delta_log"
     version = max(int(p.stem) for p in log.glob("*.json")) + 1
     now = int(time.time() * 1000)
-    actions = [{"commitInfo": {"timestamp": now, "operation": "WRITE"}}] + [
-        {"add": {"path": p, "partitionValues": {PARTITION: "2026-11-26"}, "size": 100, "modificationTime": now,
-                 "dataChange": True}}  # fmt: skip
-        for p in paths
-    ]
+    added = {"partitionValues": {PARTITION: "2026-11-26"}, "size": 100, "modificationTime": now, "dataChange": True}
+    adds = [{"add": {"path": p, **added}} for p in paths]
+    actions = [{"commitInfo": {"timestamp": now, "operation": "WRITE"}}, *adds]
     (log / f"{version:020d}.json").write_text("".join(json.dumps(a) + "\n" for a in actions), encoding="utf-8")
 
 
@@ -222,7 +220,7 @@ def test_maintenance_drops_a_lost_file_and_quarantines_one_that_is_not_parquet(l
 def test_every_file_of_a_table_missing_is_an_outage_and_nothing_is_dropped(lake: Lake) -> None:
     for path in DeltaHistory(lake).table().file_uris():
         Path(path).unlink()
-    with pytest.raises(LakeDamagedError, match="every data file .* is missing"):
+    with pytest.raises(LakeDamagedError, match=r"every data file .* is missing"):
         reader(lake)
     assert repairs(lake) == []
 
