@@ -97,9 +97,7 @@ def forged_paths(lake: Lake, victim: Path) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize(
-    "kind", ["dot-dot", "encoded dot-dot", "absolute path", "file uri", "symlink out", "the log"]
-)
+@pytest.mark.parametrize("kind", ["dot-dot", "encoded dot-dot", "absolute path", "file uri", "symlink out", "the log"])
 def test_a_forged_add_path_leaving_its_table_moves_nothing_and_is_dropped_by_a_repair_commit(
     lake: Lake, victim: Path, kind: str
 ) -> None:
