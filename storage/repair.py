@@ -85,7 +85,7 @@ class DataFile:
 
 def data_files(lake: Lake, name: str, table: DeltaTable) -> list[DataFile]:
     """The data files of ``table``'s snapshot, each with where it resolves inside the table (None: outside)."""
-    actions = table.get_add_actions(flatten=True)
+    actions = table.get_add_actions(flatten=False)
     paths, sizes = actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist()
     uri = lake.join(name)
     return [DataFile(str(p), s, lake.resolve(uri, str(p))) for p, s in zip(paths, sizes, strict=True)]
