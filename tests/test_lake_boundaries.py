@@ -10,10 +10,12 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import boto3
 import polars as pl
 import pytest
 
@@ -310,3 +312,30 @@ def test_an_analyse_run_repairs_a_lost_file_before_receiving_and_the_next_run_ne
     assert (second.received, second.stored) == (1, 1)
     assert len(repairs(lake)) == 2
     assert pl.scan_delta(lake.history_uri).collect().height == 5
+
+
+def test_on_s3_a_forged_key_outside_the_table_and_a_deleted_object_are_dropped_and_nothing_else_moves(
+    moto_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1")
+    bucket = f"lake-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="other/victim.parquet", Body=PRECIOUS)
+    lake = Lake(f"s3://{bucket}/jobs", s3_endpoint_url=moto_url, region="us-east-1")
+    write_rows(lake, [row("1", 80)])
+    (lost,) = write_rows(lake, [row("2", 60)])
+    write_rows(lake, [row("3", 60)])
+    s3.delete_object(Bucket=bucket, Key=lost.split(f"{bucket}/", 1)[1])
+    now = int(time.time() * 1000)
+    added = {"partitionValues": {PARTITION: "2026-11-26"}, "size": 100, "modificationTime": now, "dataChange": True}
+    forged = ["../../other/victim.parquet", f"s3://{bucket}/other/victim.parquet"]
+    body = "".join(json.dumps({"add": {"path": p, **added}}) + "\n" for p in forged)
+    s3.put_object(Bucket=bucket, Key="jobs/enriched_jobs_history/_delta_log/00000000000000000004.json", Body=body)
+    assert job_ids(lake) == ["1", "3"]
+    assert s3.get_object(Bucket=bucket, Key="other/victim.parquet")["Body"].read() == PRECIOUS
+    assert lake.quarantined() == []
+    assert sorted(item["why"] for item in repairs(lake)) == ["its path leaves the table's folder"] * 2 + [
+        "the data file is gone"
+    ]
