@@ -174,22 +174,23 @@ def _gone(lake: Lake, name: str, files: list[DataFile]) -> list[DataFile]:
     outage = "an outage, nothing dropped"
     try:
         listed = {p.rstrip("/").rsplit("/", 1)[-1] for p in lake.fs.ls(uri, detail=False)}
+        # on S3 one listing of the table answers for every file, and only the unlisted ones are asked about
+        everything = {f"s3://{p}" for p in lake.fs.find(uri)} if lake.remote else None
     except OSError as exc:
         raise LakeDamagedError(f"the table {uri} cannot be listed ({one_line(exc)}): {outage}") from exc
     if DELTA_LOG not in listed:
         raise LakeDamagedError(f"the table {uri} lists no {DELTA_LOG}: {outage}")
-    found, gone = [], []
+    gone = []
     for file in files:
-        assert file.location is not None
+        if file.location is None or (everything is not None and file.location in everything):
+            continue
         try:
             lake.fs.info(file.location)
         except FileNotFoundError:
             gone.append(file)
         except OSError as exc:
             raise LakeDamagedError(f"{file.location} cannot be reached ({one_line(exc)}): {outage}") from exc
-        else:
-            found.append(file)
-    if gone and not found and name != LATEST_TABLE:
+    if gone and len(gone) == len(files) and name != LATEST_TABLE:
         raise LakeDamagedError(
             f"every data file of {uri} is missing ({len(gone)}) while its log is there: "
             "an outage or an emptied folder, nothing dropped"
