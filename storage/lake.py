@@ -6,7 +6,9 @@
     quarantine/              data files no reader could read, each with the reason beside it
 
 :class:`Lake` hides whether the lake is local or on S3: the filesystem that reaches it, the
-options delta-rs needs, and DuckDB connections able to read it with no download.
+options delta-rs needs, and DuckDB connections able to read it with no download. A path read
+from a table's log is untrusted: :meth:`Lake.resolve` places it inside its table or refuses it,
+and the quarantine moves only files inside one of the lake's tables (storage/repair.py).
 """
 
 from __future__ import annotations
