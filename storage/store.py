@@ -17,9 +17,10 @@ from jobping.contract import SCRAPE_PRODUCER
 from jobping.engine.ports import Analysed, Sighting, StoredIndex, StoredMember, StoredVersion
 from jobping.stored import to_row
 from storage.delta import OURS_COLUMN, DeltaHistory, DeltaLatest
-from storage.lake import Lake
+from storage.lake import HISTORY_TABLE, Lake
 from storage.migrate import migrate
 from storage.refresh import refresh_catalog
+from storage.repair import inside
 from storage.rows import ROW_SCHEMA
 from storage.sightings import record_sightings
 
@@ -56,13 +57,15 @@ def _history_rows(
 
     They are read by delta-rs's list of the snapshot's files and polars, which the analyse process
     loads anyway: DuckDB and its delta extension would cost it ~60 MB (bench/RESULTS.md, Memory).
-    A file damaged inside shows only when read: it is quarantined as the views do, and the read made again.
+    Only the files inside the table are read: a path of the log that leaves it is dropped first. A file
+    damaged inside, or gone, shows only when read: it is repaired as the views repair it
+    (storage/repair.py), and the read made again.
     """
     history = DeltaHistory(lake)
 
     def read() -> list[tuple[Any, ...]]:
         try:
-            files = history.table().file_uris()
+            files = inside(lake, HISTORY_TABLE, history.table())
         except TableNotFoundError:
             return []
         if not files:
@@ -80,7 +83,7 @@ def _history_rows(
         return read()
     except failures:
         # DuckDB only now, to find the file no reader can read
-        from storage.catalog import quarantining  # noqa: PLC0415
+        from storage.repair import quarantining  # noqa: PLC0415
 
         return quarantining(lake, read, search=True, errors=failures)
 
