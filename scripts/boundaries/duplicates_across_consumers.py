@@ -37,7 +37,9 @@ VISIBILITY_SECONDS = 4
 RECEIVE_WAIT_SECONDS = VISIBILITY_SECONDS + 1
 RUN_TIMEOUT_SECONDS = 60.0
 DEADLINE_SECONDS = 45.0
-COUNTS = re.compile(r"received (\d+) = stored (\d+) \+ skipped (\d+) \+ seen (\d+) \+ DLQ (\d+) \+ left for retry (\d+)")
+COUNTS = re.compile(
+    r"received (\d+) = stored (\d+) \+ skipped (\d+) \+ seen (\d+) \+ DLQ (\d+) \+ left for retry (\d+)"
+)
 
 
 def _bodies() -> list[str]:
