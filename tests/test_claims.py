@@ -295,3 +295,28 @@ def test_claims_on_s3_are_created_once_by_a_conditional_put_and_pruned(
     assert consumer(lake_claims(lake), clock, known_since=clock.now).claim(VERSION) == StoredElsewhere()
     assert lake_claims(lake).prune(datetime.now(UTC) - timedelta(hours=1)) == 0
     assert lake_claims(lake).prune(datetime.now(UTC) + timedelta(hours=1)) == 2
+
+
+class WatchedClaims(LocalClaims):
+    """The real record, with the leases it was asked to write."""
+
+    def __init__(self, lake_dir: Path) -> None:
+        super().__init__(lake_dir)
+        self.leases: list[tuple[str, datetime]] = []
+
+    def replace(self, version: StoredVersion, generation: int, entry: ClaimEntry) -> None:
+        self.leases.append((entry.state, entry.expires_at))
+        super().replace(version, generation, entry)
+
+
+def test_the_heartbeat_renews_the_claims_of_slow_work_and_the_claim_ends_stored(tmp_path: Path) -> None:
+    record = WatchedClaims(tmp_path / "lake")
+    queue, analyser = FakeQueue(), FakeAnalyser(slow_seconds=1.2)
+    queue.send(posting(1, "SLOW"))
+    options = DrainOptions(receive_wait_seconds=0, visibility_timeout_seconds=1, retry=FAST.retry)
+    report = asyncio.run(drain(queue, FakeLake(), analyser, options=options, claims=record))
+    assert report.stored == 1
+    renewals = [expires for state, expires in record.leases if state == "claimed"]
+    assert renewals
+    assert renewals == sorted(renewals)
+    assert record.leases[-1][0] == "stored"
