@@ -87,6 +87,16 @@ def test_a_claim_whose_holder_died_is_taken_over_with_the_answer_it_paid_for(rec
     assert sorted(p.name for p in record.folder.iterdir()) == [claim_name(VERSION, 0), claim_name(VERSION, 1)]
 
 
+def test_a_claim_whose_very_message_came_back_is_taken_over_at_once(record: LocalClaims) -> None:
+    clock = Clock()
+    killed, next_one = consumer(record, clock), consumer(record, clock)
+    killed.claim(VERSION, "m1")
+    killed.answered(VERSION, answer())
+    # another message carrying the same posting waits for the claim; the killed one's own message does not
+    assert isinstance(next_one.claim(VERSION, "m2"), HeldElsewhere)
+    assert next_one.claim(VERSION, "m1") == Held(answer())
+
+
 def test_a_renewed_claim_stays_held_past_its_first_lease(record: LocalClaims) -> None:
     clock = Clock()
     first, second = consumer(record, clock), consumer(record, clock)

@@ -166,7 +166,7 @@ class BatchHandler:
             if attempt > 1:
                 await self.sleep(self.retry.delay(attempt - 1))
             answers = await asyncio.gather(
-                *(self._analyse(envelope, placements[message_id]) for message_id, envelope in todo),
+                *(self._analyse(message_id, envelope, placements[message_id]) for message_id, envelope in todo),
                 return_exceptions=True,
             )
             for (message_id, _), answer in zip(todo, answers, strict=True):
@@ -213,12 +213,12 @@ class BatchHandler:
             todo.append((message.message_id, envelope))
         return todo
 
-    async def _analyse(self, envelope: Envelope, placement: Placement) -> Outcome:
+    async def _analyse(self, message_id: str, envelope: Envelope, placement: Placement) -> Outcome:
         version = StoredVersion(envelope.job_key, envelope.content_hash, self.analyser.prompt_version)
         if await self.in_flight.wait_for_other(version):
             return Duplicate()
         try:
-            outcome = await self._analyse_claimed(version, envelope, placement)
+            outcome = await self._analyse_claimed(version, message_id, envelope, placement)
         except BaseException:
             await self._let_go(version)
             self.in_flight.release(version, analysed=False)
@@ -234,9 +234,10 @@ class BatchHandler:
             await asyncio.to_thread(self.shared.release, [version])
 
     async def _analyse_claimed(
-        self, version: StoredVersion, envelope: Envelope, placement: Placement
+        self, version: StoredVersion, message_id: str, envelope: Envelope, placement: Placement
     ) -> Stored | Skipped | Claimed | Deferred:
-        claim = await asyncio.to_thread(self.shared.claim, version) if self.shared is not None else Held()
+        shared = self.shared
+        claim = await asyncio.to_thread(shared.claim, version, message_id) if shared is not None else Held()
         if isinstance(claim, StoredElsewhere):
             self.stored.add_all([version])
             return Skipped()

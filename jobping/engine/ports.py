@@ -195,12 +195,15 @@ class ClaimEntry(BaseModel):
 
     ``claimed``: the holder is working on it; ``answered``: it paid for ``answer``, not stored yet;
     ``stored``: its row is durable since ``stored_at``. A claim whose ``expires_at`` has passed is
-    anyone's to take over, with its answer.
+    anyone's to take over, with its answer; so is one whose ``message_id`` came back to another
+    consumer (its holder no longer keeps that message invisible).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     owner: str = Field(min_length=1, max_length=MAX_OWNER_CHARS)
+    # the queue's id of the message the holder is working on
+    message_id: str | None = Field(default=None, max_length=MAX_OWNER_CHARS)
     state: Literal["claimed", "answered", "stored"]
     expires_at: AwareDatetime
     stored_at: AwareDatetime | None = None
