@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from jobping.analysis import Analyser, AnalysisResult
 from jobping.contract import Envelope
@@ -19,6 +21,8 @@ __all__ = [
     "Analysed",
     "Analyser",
     "AnswerStore",
+    "ClaimEntry",
+    "ClaimRecord",
     "Grouping",
     "Lake",
     "Queue",
@@ -28,6 +32,7 @@ __all__ = [
     "StoredIndex",
     "StoredMember",
     "StoredVersion",
+    "UnreadableClaim",
 ]
 
 
@@ -181,3 +186,59 @@ class AnswerStore(Protocol):
     def get(self, version: StoredVersion) -> AnalysisResult | None: ...
 
     def put(self, version: StoredVersion, result: AnalysisResult) -> None: ...
+
+
+# an owner names a process (host, pid and a random part), never more
+MAX_OWNER_CHARS = 200
+
+
+class ClaimEntry(BaseModel):
+    """One generation of a posting's claim, as every consumer reads it: who holds it, until when, how far it got.
+
+    ``claimed``: the holder is working on it; ``answered``: it paid for ``answer``, not stored yet;
+    ``stored``: its row is durable since ``stored_at``. A claim whose ``expires_at`` has passed is
+    anyone's to take over, with its answer; so is one whose ``message_id`` came back to another
+    consumer (its holder no longer keeps that message invisible).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    owner: str = Field(min_length=1, max_length=MAX_OWNER_CHARS)
+    # the queue's id of the message the holder is working on
+    message_id: str | None = Field(default=None, max_length=MAX_OWNER_CHARS)
+    state: Literal["claimed", "answered", "stored"]
+    expires_at: AwareDatetime
+    stored_at: AwareDatetime | None = None
+    answer: AnalysisResult | None = None
+
+
+@dataclass(frozen=True)
+class UnreadableClaim:
+    """A claim file that is not a claim (cut short, forged, too large): taken over like an expired one."""
+
+    reason: str
+
+
+class ClaimRecord(Protocol):
+    """The claims every consumer shares, in generations per stored version (the lake's ``claims/``, or memory).
+
+    A generation is created once, by whoever is first; only its creator replaces it afterwards. A
+    claim that ran out is taken over by creating the next generation, so two consumers never both
+    take one over.
+    """
+
+    def read(self, version: StoredVersion, generation: int) -> ClaimEntry | UnreadableClaim | None:
+        """The entry of this generation; None when it does not exist."""
+        ...
+
+    def create(self, version: StoredVersion, generation: int, entry: ClaimEntry) -> bool:
+        """Write ``entry`` whole if this generation does not exist yet; False when another was first."""
+        ...
+
+    def replace(self, version: StoredVersion, generation: int, entry: ClaimEntry) -> None:
+        """Overwrite a generation this consumer created, whole."""
+        ...
+
+    def prune(self, older_than: datetime) -> int:
+        """Delete the claims of every version whose generations are all older than ``older_than``; how many files."""
+        ...
