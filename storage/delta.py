@@ -153,11 +153,6 @@ class _Table:
             if not set(empty.columns) <= (self._columns() or set()):
                 raise
 
-    def forget_missing_files(self) -> int:
-        """Commit the removal of data files that are gone (moved to quarantine); how many there were."""
-        repaired = self.table().repair(dry_run=False)
-        return len(repaired.get("files_removed", []))
-
 
 class DeltaHistory(_Table):
     """Every analysis ever stored, one row each, partitioned by scrape date; appended by each batch."""
