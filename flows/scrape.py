@@ -127,7 +127,10 @@ def normalise_postings(results: list[SiteResult], scraped_at: datetime) -> Norma
 @task(name="drop-already-stored", cache_policy=NO_CACHE)
 def drop_already_stored(normalised: Normalised, lake: Lake, prompt_version: str) -> Normalised:
     """Only what the lake does not hold yet, with this content and this prompt, goes on the queue."""
-    stored = {(v.job_key, v.content_hash) for v in stored_versions(lake) if v.prompt_version == prompt_version}
+    # a row of ours: content a stranger sent first, with their own link, is still published
+    stored = {
+        (v.job_key, v.content_hash) for v in stored_versions(lake) if v.prompt_version == prompt_version and v.scraped
+    }
     return drop_stored(normalised, stored)
 
 

@@ -40,7 +40,9 @@ S3_CONFLICT = "ConditionalRequestConflict"
 
 
 def claim_name(version: StoredVersion, generation: int) -> str:
-    key = "\x00".join((version.job_key, version.content_hash, version.prompt_version))
+    # a scraped posting's claim is its own: a stranger's copy of its content in flight does not make it stored
+    parts = (version.job_key, version.content_hash, version.prompt_version, *(("scraped",) if version.scraped else ()))
+    key = "\x00".join(parts)
     return f"{hashlib.sha256(key.encode('utf-8')).hexdigest()}.{generation}.json"
 
 

@@ -41,7 +41,8 @@ def stored_versions(lake: Lake | Path | str) -> StoredIndex:
 
     def analysed(frame: pl.LazyFrame) -> pl.LazyFrame:
         unchecked = pl.col("analysis_of").is_not_null() & pl.col("producer").is_null()
-        return frame.filter(~unchecked).select(VERSION_COLUMNS).unique()
+        # storage.delta.ours(): a row our scrape sent, or one written before rows kept their producer
+        return frame.filter(~unchecked).select(*VERSION_COLUMNS, OURS_COLUMN).unique()
 
     rows = _history_rows(Lake.of(lake), [*VERSION_COLUMNS, "analysis_of", "producer"], analysed)
     return StoredIndex(StoredVersion(*row) for row in rows)

@@ -243,3 +243,31 @@ def test_a_posting_of_another_producer_with_a_better_analysis_is_not_the_best_of
     assert shown == [("indeed:1", fit - 1, [ours.posting.job_url], 2)]
     _, matches = new_fitting_matches(lake, MIN_SCORE)
     assert [(m.fit_score, m.job_urls) for m in matches] == [(fit - 1, [ours.posting.job_url])]
+
+
+def test_a_stranger_s_copy_of_a_job_under_its_key_with_another_link_sent_first_does_not_make_it_stored(
+    settings: Settings, sqs: SQSClient, queues: Queues
+) -> None:
+    analyser, now = CountingAnalyser(), datetime.now(UTC)
+    real = real_posting()
+    # the same site, id and text: the same job_key and content hash, only the link is the stranger's
+    copy = real.model_copy(update={"job_url": "https://evil.example/indeed-viewjob-1"})
+    assert envelope_for(copy, now).content_hash == envelope_for(real, now).content_hash
+    drained(settings, sqs, queues, analyser, encode(envelope_for(copy, now - timedelta(hours=1))))
+    lake = Lake.from_settings(settings)
+
+    # the scrape does not call the real posting stored, and the drain stores a row of ours for it
+    sent = envelope_for(real, now, producer=SCRAPE_PRODUCER)
+    mine = StoredVersion(sent.job_key, sent.content_hash, analyser.prompt_version, scraped=True)
+    assert mine not in stored_versions(lake)
+    drained(settings, sqs, queues, analyser, scraped(real, now))
+    assert mine in stored_versions(lake)
+    [(url,)] = rows(settings, "SELECT job_url FROM enriched_jobs WHERE job_key = 'indeed:1'")
+    assert url == real.job_url
+    [(best_url, job_urls)] = rows(settings, "SELECT best_job_url, job_urls FROM jobs")
+    assert (best_url, job_urls) == (real.job_url, [real.job_url])
+    # and the stranger's copy sent again is stored already: a row of ours holds its content
+    drained_again = envelope_for(copy, now + timedelta(minutes=1))
+    assert StoredVersion(drained_again.job_key, drained_again.content_hash, analyser.prompt_version) in (
+        stored_versions(lake)
+    )

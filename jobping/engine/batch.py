@@ -205,7 +205,9 @@ class BatchHandler:
                 sightings.append(Sighting(tuple(envelope.job_keys), envelope.scraped_at, message.message_id))
                 outcomes[message.message_id] = Seen(len(envelope.job_keys))
                 continue
-            version = StoredVersion(envelope.job_key, envelope.content_hash, self.analyser.prompt_version)
+            version = StoredVersion(
+                envelope.job_key, envelope.content_hash, self.analyser.prompt_version, envelope.scraped
+            )
             if version in self.stored or version in seen:
                 outcomes[message.message_id] = Skipped()
                 continue
@@ -214,7 +216,7 @@ class BatchHandler:
         return todo
 
     async def _analyse(self, message_id: str, envelope: Envelope, placement: Placement) -> Outcome:
-        version = StoredVersion(envelope.job_key, envelope.content_hash, self.analyser.prompt_version)
+        version = StoredVersion(envelope.job_key, envelope.content_hash, self.analyser.prompt_version, envelope.scraped)
         if await self.in_flight.wait_for_other(version):
             return Duplicate()
         try:

@@ -7,7 +7,7 @@ the OpenAI client are implementations of these, built by the flow (or by a test,
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -63,11 +63,21 @@ class QueueDepth:
 
 @dataclass(frozen=True)
 class StoredVersion:
-    """One analysis of one posting's content by one prompt: what makes a second analysis unnecessary."""
+    """One analysis of one posting's content by one prompt: what makes a second analysis unnecessary.
+
+    ``scraped``: in a row our scrape sent. A scraped posting is stored only when a row of ours holds
+    it (a stranger who sent its content first, with their own link, does not make it stored); any
+    row holds another producer's posting.
+    """
 
     job_key: str
     content_hash: str
     prompt_version: str
+    scraped: bool = False
+
+    def held(self) -> tuple[StoredVersion, ...]:
+        """The versions a row of this one makes stored: a row of ours holds anyone's posting of it."""
+        return (self, replace(self, scraped=False)) if self.scraped else (self,)
 
 
 class StoredIndex:
@@ -78,7 +88,8 @@ class StoredIndex:
     """
 
     def __init__(self, versions: Iterable[StoredVersion] = ()) -> None:
-        self._versions = set(versions)
+        self._versions: set[StoredVersion] = set()
+        self.add_all(versions)
 
     def __contains__(self, version: object) -> bool:
         return version in self._versions
@@ -90,7 +101,7 @@ class StoredIndex:
         return len(self._versions)
 
     def add_all(self, versions: Iterable[StoredVersion]) -> None:
-        self._versions.update(versions)
+        self._versions.update(held for version in versions for held in version.held())
 
 
 @dataclass(frozen=True)
@@ -120,7 +131,9 @@ class Analysed:
 
     @property
     def version(self) -> StoredVersion:
-        return StoredVersion(self.envelope.job_key, self.envelope.content_hash, self.result.prompt_version)
+        return StoredVersion(
+            self.envelope.job_key, self.envelope.content_hash, self.result.prompt_version, self.envelope.scraped
+        )
 
 
 @dataclass(frozen=True)
