@@ -231,7 +231,7 @@ class Lake:
         else:
             key = f"{prefix}/{unquote(path)}"
         normal = posixpath.normpath("/" + key).lstrip("/")
-        if not normal.startswith(prefix + "/") or normal.startswith(f"{prefix}/{DELTA_LOG}/"):
+        if not normal.startswith(prefix + "/") or normal.removeprefix(prefix + "/").split("/")[0] == DELTA_LOG:
             return None
         return f"s3://{bucket}/{normal}"
 

@@ -7,18 +7,24 @@ poison with a reason; nothing else escapes, so one message never decides another
 from __future__ import annotations
 
 import json
+import os
+import re
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import unquote
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from jobping.analysis import AnalysisResult, JobAnalysis
 from jobping.contract import JobPosting, PoisonMessageError, encode, parse_message
 from jobping.engine.ports import ReceivedMessage
+from jobping.markup import ZERO_WIDTH_SPACE, escape, link
 from jobping.stored import to_row
 from storage.delta import ANALYSED_UP_TO, CLOCK_SKEW, MERGED_UP_TO, implausible, merge_record
+from storage.lake import Lake
 from storage.rows import ROW_SCHEMA
 from tasks.sqs.dlq import describe
 
@@ -149,3 +155,63 @@ def test_any_merge_record_from_the_lake_is_refused_unless_plausible(
     plausible = recorded.history_version <= history_version and recorded.analysed_up_to <= NOW + CLOCK_SKEW
     assert (reason is None) == plausible
     assert recorded.analysed_up_to.tzinfo is not None
+
+
+# path text as a tampered Delta log may hold it: separators, dots, percent-escapes, schemes
+log_paths = st.lists(
+    st.sampled_from(["..", ".", "/", "%2E", "%2F", "%2e%2e", "_delta_log", "s3://", "file://", "bucket", "x.parquet"])
+    | st.text(max_size=8),
+    max_size=8,
+).map("".join)
+
+
+@FUZZ
+@given(path=log_paths)
+def test_any_path_from_a_local_lake_s_log_resolves_inside_its_table_or_not_at_all(
+    path: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    lake = Lake(tmp_path_factory.getbasetemp() / "fuzz-lake")
+    root = os.path.realpath(lake.history_uri)
+    try:
+        found = lake.resolve(lake.history_uri, path)
+    except ValueError:  # a NUL in the path: no file can be named so
+        assert "\x00" in unquote(path)
+        return
+    if found is not None:
+        inside = os.path.relpath(found, root)
+        assert found != root
+        assert inside.split(os.sep)[0] not in {"..", "_delta_log"}, found
+
+
+@FUZZ
+@given(path=log_paths)
+def test_any_path_from_an_s3_lake_s_log_resolves_inside_its_table_or_not_at_all(path: str) -> None:
+    lake = Lake("s3://bucket/lake")
+    found = lake.resolve(lake.history_uri, path)
+    if found is not None:
+        assert found.startswith(lake.history_uri + "/"), found
+        rest = found.removeprefix(lake.history_uri + "/").split("/")
+        assert not {"..", ".", ""} & set(rest), found
+        assert rest[0] != "_delta_log", found
+
+
+@FUZZ
+@given(text=st.text(max_size=80) | st.sampled_from(["<!channel>", "<https://e.x|indeed.com>", "[a](https://e.x)"]))
+def test_any_posting_text_reaches_a_chat_app_with_nothing_it_acts_on(text: str) -> None:
+    slack, discord, markdown = escape(text, "slack"), escape(text, "discord"), escape(text, "markdown")
+    assert not {"<", ">"} & set(slack)
+    assert "](" not in slack
+    assert all(after == ZERO_WIDTH_SPACE for after in re.findall(r"@(.?)", discord, re.S))
+    for escaped in (discord, markdown):
+        # every character the markup acts on is escaped by a backslash that is not itself escaped
+        assert not re.search(r"(?<!\\)(?:\\\\)*[\[\]()<>]", escaped), escaped
+    assert "\n" not in slack + discord + markdown
+
+
+@FUZZ
+@given(url=urls | st.sampled_from(["https://indeed.com@evil.example/", "https://e.x/a b|c>d", "JAVASCRIPT:x"]))
+def test_any_job_url_is_linked_as_an_http_url_with_nothing_markup_acts_on_or_not_at_all(url: str) -> None:
+    shown = link(url)
+    if shown is not None:
+        assert shown.startswith(("http://", "https://"))
+        assert not re.search(r"[\s<>|\[\]()*`\"'@\\^{}]", shown), shown
