@@ -102,7 +102,9 @@ def autoscaler(env: dict[str, str], prefect_api: None) -> Iterator[tuple[int, Se
     }
     settings = Settings()
     pid = _spawn("autoscaler", [JOBPING, "autoscale"], values, settings)
-    StackState(pids={"autoscaler": pid}).save(settings.run_dir / "stack.json")
+    state = StackState()
+    state.record("autoscaler", pid)
+    state.save(settings.run_dir / "stack.json")
     yield pid, settings
     stop_group(pid, 30)
 
