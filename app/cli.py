@@ -616,10 +616,8 @@ def stack_up() -> None:
     )
     console.print(Text(_sign_in(settings)), soft_wrap=True)
     # what the worker really has, which is what runs from the UI use; a secret only as <set>
-    shown = ", ".join(f"{k}={v}" for k, v in state.worker_env.items() if k != "JOBPING_AWS_CREDENTIALS_BLOCK")
-    console.print(
-        Text(f"the worker runs with {shown or 'the default settings'}; logs in {settings.run_dir}"), soft_wrap=True
-    )
+    shown = state.shown_settings or "the default settings"
+    console.print(Text(f"the worker runs with {shown}; logs in {settings.run_dir}"), soft_wrap=True)
     console.print("`jobping ...` commands run in this UI too (they use this server); stop everything with `make down`")
 
 

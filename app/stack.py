@@ -71,9 +71,9 @@ class StackState:
     # the settings the running worker was started with, as they may be shown
     worker_env: dict[str, str] = field(default_factory=dict)
     # a keyed digest of everything the worker was started with, secrets and password included
-    worker_settings: str = ""
+    worker_digest: str = ""
     # the same, for the running autoscaler
-    autoscaler_settings: str = ""
+    autoscaler_digest: str = ""
     # the key of the digests: a digest from another file tells nothing about a value
     salt: str = field(default_factory=lambda: secrets.token_hex(16))
     restarted: bool = False
@@ -89,8 +89,8 @@ class StackState:
             started = {str(k): str(v) for k, v in dict(data.get("started", {})).items()}
             shown = {str(k): str(v) for k, v in dict(data.get("worker_env", {})).items()}
             state = cls(pids=pids, started=started, api_url=str(data.get("api_url", "")), worker_env=shown,
-                        worker_settings=str(data.get("worker_settings", "")),
-                        autoscaler_settings=str(data.get("autoscaler_settings", "")))  # fmt: skip
+                        worker_digest=str(data.get("worker_digest", "")),
+                        autoscaler_digest=str(data.get("autoscaler_digest", "")))  # fmt: skip
         except (OSError, ValueError, TypeError, AttributeError):
             return cls()
         if isinstance(data.get("salt"), str) and data["salt"]:
@@ -99,7 +99,7 @@ class StackState:
 
     def save(self, path: Path) -> None:
         data = {"pids": self.pids, "started": self.started, "api_url": self.api_url, "worker_env": self.worker_env,
-                "worker_settings": self.worker_settings, "autoscaler_settings": self.autoscaler_settings,
+                "worker_digest": self.worker_digest, "autoscaler_digest": self.autoscaler_digest,
                 "salt": self.salt}  # fmt: skip
         private.write_text(path, json.dumps(data, indent=1))
 
@@ -117,11 +117,21 @@ class StackState:
         return None if pid is None else Started(pid, self.started.get(part, ""))
 
     def digest(self, env: dict[str, str]) -> str:
-        return private.digest(self.salt, env)
+        """What a part started with ``env`` runs with, as a digest keyed by this file's salt."""
+        return private.digest(self.salt, run_settings(env) | {AUTH_ENV: env.get(AUTH_ENV, "")})
+
+    def keep_worker(self, env: dict[str, str]) -> None:
+        """The settings of a worker started now with ``env``: each secret as <set>, and a digest of all."""
+        self.worker_env, self.worker_digest = private.shown(run_settings(env)), self.digest(env)
+
+    @property
+    def shown_settings(self) -> str:
+        """The worker's settings for the console: what runs from the UI use, a secret only named."""
+        return ", ".join(f"{k}={v}" for k, v in self.worker_env.items() if k != "JOBPING_AWS_CREDENTIALS_BLOCK")
 
 
-def worker_settings(env: dict[str, str]) -> dict[str, str]:
-    """The settings of ``env`` that runs from the UI use: jobping's own and those the settings read."""
+def run_settings(env: dict[str, str]) -> dict[str, str]:
+    """The settings of ``env`` that runs from the UI use: jobping's own and any other the settings read."""
     known = settings_variables()
     return {k: v for k, v in sorted(env.items()) if k.startswith("JOBPING_") or k in known}
 
@@ -441,30 +451,29 @@ def up(settings: Settings) -> StackState:
     state.api_url = url
     env = prefect_env(settings)
     # what runs from the UI will use, secrets and the password included: only its digest is kept
-    wanted = worker_settings(env) | {AUTH_ENV: env[AUTH_ENV]}
-    digest = state.digest(wanted)
+    digest = state.digest(env)
     state.restarted = False
 
     here = {PREFECT_API_URL: url, PREFECT_HOME: Path(env["PREFECT_HOME"]), PREFECT_API_AUTH_STRING: env[AUTH_ENV]}
     with temporary_settings(here):
         _deploy(settings, env)
-        if ours("worker", state, settings) and state.worker_settings != digest:
+        if ours("worker", state, settings) and state.worker_digest != digest:
             stop_group(state.pids["worker"], STOP_SECONDS)
             state.restarted = True
         if not ours("worker", state, settings):
             state.record("worker", _spawn("prefect-worker", worker_command(), env, settings))
-            state.worker_env, state.worker_settings = private.shown(worker_settings(env)), digest
+            state.keep_worker(env)
             state.save(path)
         _wait("Prefect worker", _worker_online, state.pids["worker"], WORKER_START_SECONDS,
               settings.run_dir / "prefect-worker.log")  # fmt: skip
         prepare(settings)
         state.alerts = ensure_alerts(settings)
         # restarted only when this command's settings differ from those it runs with
-        if ours("autoscaler", state, settings) and state.autoscaler_settings != digest:
+        if ours("autoscaler", state, settings) and state.autoscaler_digest != digest:
             stop_group(state.pids["autoscaler"], STOP_SECONDS)
         if not ours("autoscaler", state, settings):
             state.record("autoscaler", _spawn("autoscaler", autoscaler_command(), env, settings))
-            state.autoscaler_settings = digest
+            state.autoscaler_digest = digest
     state.save(path)
     return state
 
