@@ -143,8 +143,11 @@ def test_a_part_started_by_up_is_ours_for_its_data_dir_only(settings: Settings, 
     assert not ours("worker", state, settings)
 
 
-def test_emulator_stop_spares_a_process_its_pid_file_names_with_another_start_time(
-    settings: Settings, tmp_path: Path
+@pytest.mark.parametrize(
+    "start", [None, "1"], ids=["pid-only-as-an-older-jobping-wrote-it", "a-start-time-we-did-not-record"]
+)
+def test_emulator_stop_spares_a_process_with_moto_s_command_line_that_it_did_not_start(
+    settings: Settings, start: str | None
 ) -> None:
     port = free_port()
     # moto's server as `jobping emulator start` runs it, by its arguments; started by someone else
@@ -156,7 +159,7 @@ def test_emulator_stop_spares_a_process_its_pid_file_names_with_another_start_ti
         env["JOBPING_EMULATOR_PORT"] = str(port)
         pid_file = settings.run_dir / f"emulator-{port}.pid"
         pid_file.parent.mkdir(parents=True, exist_ok=True)
-        pid_file.write_text(f"{mimic.pid} {boot_id()}/1", encoding="ascii")
+        pid_file.write_text(str(mimic.pid) if start is None else f"{mimic.pid} {boot_id()}/{start}", encoding="ascii")
         done = subprocess.run([JOBPING, "emulator", "stop"], env=env, capture_output=True, text=True,
                               timeout=COMMAND_SECONDS, check=False)  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
