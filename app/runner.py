@@ -133,6 +133,8 @@ def read_record(name: str, settings: Settings) -> Record:
 
 
 def _write(record: Record, name: str, settings: Settings) -> None:
+    # run/ first: mkdir would make it as a parent with the default mode, open to others
+    private.folder(settings.run_dir)
     private.write_text(record_path(name, settings), json.dumps(asdict(record)))
 
 

@@ -7,6 +7,7 @@ import os
 import plistlib
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -278,6 +279,20 @@ def test_stack_run_rotates_its_component_s_log_and_stops_it_on_sigterm(
     # a moto request line is ~100 bytes: no file is over the bound by more than one line
     for name in logs:
         assert (run / name).stat().st_size <= 1024, name
+
+
+def test_a_service_runner_s_record_and_rotated_logs_are_owner_only_in_owner_only_folders(
+    emulator_runner: subprocess.Popen[bytes], user_env: dict[str, str]
+) -> None:
+    url = f"http://127.0.0.1:{user_env['JOBPING_EMULATOR_PORT']}/moto-api/data.json"
+    for _ in range(50):
+        assert _answers(url)
+    run = Path(user_env["JOBPING_DATA_DIR"], "run")
+    _wait((run / "emulator.log.1").exists, "the log rotated")
+    found = {str(p.relative_to(run)): oct(stat.S_IMODE(p.stat().st_mode)) for p in [run, *run.rglob("*")]}
+    assert {"services/emulator.json", "emulator.log", "emulator.log.1"} <= set(found), found
+    assert {name: mode for name, mode in found.items()
+            if mode != ("0o700" if (run / name).is_dir() else "0o600")} == {}  # fmt: skip
 
 
 def test_stack_status_and_down_tell_a_part_run_as_a_service_and_leave_it_running(
