@@ -633,9 +633,9 @@ def _sign_in(settings: Settings) -> str:
 
 def _say_stale(settings: Settings) -> None:
     """Say once which pids of stack.json are not the processes we started; they are dropped from it."""
-    from app import stack
+    from app import stack_state
 
-    for line in stack.forget_stale(settings):
+    for line in stack_state.forget_stale(settings):
         console.print(Text(line), soft_wrap=True)
 
 

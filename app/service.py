@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from app import runner, stack
+from app import runner, stack, stack_state
 from jobping import private
 from jobping.errors import ConfigurationError
 from jobping.settings import Settings
@@ -160,8 +160,8 @@ def _call(args: list[str], what: str) -> str:
 def install(settings: Settings, platform: Platform, folder: Path, *, start: bool) -> list[Path]:
     """Write every unit into ``folder``; with ``start``, enable and start them, then deploy."""
     if start:
-        state = stack.StackState.load(settings.run_dir / "stack.json")
-        running = [name for name in state.pids if stack.ours(name, state, settings)]
+        state = stack_state.StackState.load(stack_state.state_path(settings))
+        running = [name for name in state.pids if stack_state.ours(name, state, settings)]
         if running:
             raise ConfigurationError(
                 f"`jobping stack up` runs {', '.join(running)} here: stop it with `jobping stack down` first"

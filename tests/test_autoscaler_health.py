@@ -16,7 +16,8 @@ import pytest
 from prefect.settings import PREFECT_API_URL
 
 from app.health import ALERT_AFTER_SECONDS, FAILING, MAX_BACKOFF_SECONDS, OK, Health, PartStatus
-from app.stack import StackState, _spawn
+from app.stack import _spawn
+from app.stack_state import StackState
 from jobping.processes import alive, stop_group
 from jobping.settings import Settings
 from standins.servers import free_port

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from app import stack
+from app import stack, stack_state
 from jobping.processes import stop_group
 from jobping.settings import Settings
 from standins.servers import free_port
@@ -169,11 +169,11 @@ def test_install_without_systemctl_writes_the_units_and_says_so_in_one_line(user
 def test_install_refuses_while_stack_up_s_processes_run(user_env: dict[str, str]) -> None:
     # a worker as `stack up` starts one (its log pipe, recorded with its start time), running sleep
     settings = Settings(data_dir=Path(user_env["JOBPING_DATA_DIR"]))  # type: ignore[call-arg]
-    state = stack.StackState()
+    state = stack_state.StackState()
     state.record("worker", stack._spawn("prefect-worker", ["sleep", "300"], user_env, settings))
     try:
         deadline = time.monotonic() + START_SECONDS
-        while not stack.ours("worker", state, settings):
+        while not stack_state.ours("worker", state, settings):
             assert time.monotonic() < deadline, "the spawned worker never showed its command line"
             time.sleep(POLL_SECONDS)
         state.save(settings.run_dir / "stack.json")

@@ -15,7 +15,8 @@ import pytest
 
 from app.health import PartStatus
 from app.runner import Record
-from app.stack import LOGS, StackState, _spawn, forget_stale, ours
+from app.stack import _spawn
+from app.stack_state import LOGS, StackState, forget_stale, ours
 from jobping import logpipe
 from jobping.processes import alive, boot_id, command_line, start_time, stop_group
 from jobping.settings import Settings

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from app.health import Health
-from app.stack import StackState, prefect_env
+from app.stack import prefect_env
+from app.stack_state import StackState
 from jobping import private
 from jobping.logpipe import RotatingLog
 from jobping.settings import Settings

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from app import cli, stack
+from app import cli, stack, stack_state
 from app.autoscale import STATUS_FILE
 from app.health import Health
 from jobping import logpipe
@@ -76,7 +76,7 @@ def _forged_pids(env: dict[str, str], settings: Settings) -> str:
     """(a): mimics with our command lines and unrecorded start times, and our own parts from "another boot"."""
     run = settings.run_dir
     run.mkdir(parents=True, exist_ok=True)
-    pipe = [logpipe.command(run / f"{stack.LOGS[part]}.log", settings.stack.log_max_bytes,
+    pipe = [logpipe.command(run / f"{stack_state.LOGS[part]}.log", settings.stack.log_max_bytes,
                             settings.stack.log_backups, ["sleep", "120"]) for part in PARTS]  # fmt: skip
     port = settings.sqs.emulator_port
     moto = [sys.executable, "-c", "import time; time.sleep(120)", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
@@ -96,9 +96,9 @@ def _forged_pids(env: dict[str, str], settings: Settings) -> str:
             raise AssertionError(f"forged stack.json: {stale_mimics} of {len(PARTS)} mimics reported stale: {said!r}")
 
         # parts we did start, recorded with their own start times, in a file from another boot
-        state = stack.StackState()
+        state = stack_state.StackState()
         for part in PARTS:
-            state.record(part, stack._spawn(stack.LOGS[part], ["sleep", "120"], env, settings))
+            state.record(part, stack._spawn(stack_state.LOGS[part], ["sleep", "120"], env, settings))
         ours = list(state.pids.values())
         try:
             for pid in ours:
@@ -133,7 +133,7 @@ def _up_s_worker(env: dict[str, str], settings: Settings) -> str:
         # as `up`: the environment every part gets (the generated password included), the worker
         # started with it through the log pipe, its pid and settings recorded, the lines printed
         shell = stack.prefect_env(settings)
-        state = stack.StackState()
+        state = stack_state.StackState()
         state.record("worker", stack._spawn("prefect-worker", [sys.executable, "-c", "print('worker up')"],
                                             shell, settings))  # fmt: skip
         state.keep_worker(shell)
