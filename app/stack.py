@@ -1,7 +1,9 @@
 """The local stack behind `make up` / `make down`: emulator, Prefect server, deployments, worker.
 
-Every process it starts runs in its own session with its pid recorded, so that `make down`
-stops exactly those and nothing else. Running `up` again reuses what is still running.
+Every process it starts runs in its own session with its pid and start time recorded in
+stack.json (app/stack_state.py), so that `make down` stops exactly those and nothing else.
+Running `up` again reuses what is still running. No secret reaches a file or the console:
+every part gets them from the environment when it starts.
 """
 
 from __future__ import annotations
