@@ -815,11 +815,11 @@ def _run_query(
         QueryResult,
         QueryTimeoutError,
         ReadOnlyError,
-        quarantining,
         reader,
         run_read_only,
     )
     from storage.lake import Lake
+    from storage.repair import LakeDamagedError, quarantining
     from storage.store import open_lake
 
     lake = Lake.from_settings(settings)
@@ -832,7 +832,7 @@ def _run_query(
 
     try:
         result = quarantining(lake, run)
-    except (LakeEmptyError, ReadOnlyError, QueryTimeoutError) as exc:
+    except (LakeEmptyError, ReadOnlyError, QueryTimeoutError, LakeDamagedError) as exc:
         raise _error(exc) from exc
     except duckdb.Error as exc:
         raise _error(f"the query failed: {exc}") from exc
@@ -887,6 +887,30 @@ def lake_migrate() -> None:
         Text(f"converted {done.rows:,} rows of {done.job_keys:,} jobs into {lake.history_uri}; "
              f"the old folders are in {done.moved_to}")
     )  # fmt: skip
+
+
+@lake_app.command("repair")
+def lake_repair(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be dropped or quarantined.")] = False,
+) -> None:
+    """Check every data file of the lake's tables; drop the gone ones and those outside their table, quarantine the bad.
+
+    Each drop is a repair commit in the table's history, saying which path and why. Every command that reads
+    the lake does this by itself for a few files; this does it for all of them.
+    """
+    from storage.lake import Lake
+    from storage.repair import LakeDamagedError, repair_lake
+
+    lake = Lake.from_settings(_settings())
+    try:
+        done = repair_lake(lake, dry_run=dry_run)
+    except LakeDamagedError as exc:
+        raise _error(exc) from exc
+    except Exception as exc:
+        raise _error(f"cannot open the lake {lake}: {type(exc).__name__}: {exc}") from exc
+    for line in done.lines():
+        console.print(Text(line), soft_wrap=True)
+    console.print(Text(done.summary()), soft_wrap=True)
 
 
 @app.command()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jobping.grouping import Assignment, Member, assign, fingerprint, group_key
+from jobping.grouping import Assignment, Member, assign, fingerprints, group_key
 
 LABELLED = Path(__file__).resolve().parent.parent / "tests" / "cases" / "groups" / "labelled.json"
 PRECISION_GOAL = 0.98
@@ -51,9 +51,9 @@ def assign_all(postings: Iterable[dict[str, Any]]) -> dict[str, Assignment]:
     assigned: dict[str, Assignment] = {}
     for posting in postings:
         key = group_key(posting["company"], posting["title"], posting["location"], posting["is_remote"])
-        fp = fingerprint(posting["description"])
+        fp, read = fingerprints(posting["description"])
         members = by_key.setdefault(key, []) if key is not None else []
-        got = assign(posting["job_key"], key, fp, members)
+        got = assign(posting["job_key"], key, fp, members, read=read)
         members.append(Member(posting["job_key"], got.job_group, fp, analysed=got.analysis_of is None))
         assigned[posting["job_key"]] = got
     return assigned

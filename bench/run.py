@@ -34,6 +34,7 @@ from prefect.settings import (
 from prefect.testing.utilities import prefect_test_harness
 
 from bench.baseline import one_at_a_time, sample_bodies
+from bench.claims import WithAndWithout, claims_section, measure_claim_rates
 from bench.grouping import grouping_section, measure_grouping
 from bench.lake import LakeTimings, StateTimings, measure
 from bench.publish import PeakMemory, client, environment_for_child, jobping_analyse, peak_memory_mb, publish_rates
@@ -41,14 +42,19 @@ from bench.scaling import measure_scaling
 from bench.startup import measure_startup, startup_section
 from flows.analyse import analyse
 from flows.scrape import scrape
+from jobping.engine.drain import AnalyseReport, DrainOptions, drain
 from jobping.profile import load_profile
 from jobping.search import ScrapeParameters
 from jobping.settings import Settings
 from standins.servers import StandIn, moto_server, openai_standin
+from storage.claims import lake_claims
+from storage.lake import Lake
+from storage.store import LakeStore, open_lake
 from tasks.jobspy.source import sample_sites
-from tasks.llm.factory import make_analyser
+from tasks.llm.factory import analyser_in_use, make_analyser
 from tasks.sqs.client import make_sqs_client
 from tasks.sqs.messages import send_entries
+from tasks.sqs.queue import SqsQueue
 from tasks.sqs.queues import depth, ensure_queues
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
@@ -62,6 +68,7 @@ MEMORY_POSTINGS = (1_000, 8_000)
 # the api's largest page
 TASK_RUN_PAGE = 200
 MILLION_FILES = 2_000
+CLAIM_COUNT = 2_000
 # one night of new batches on top of the compacted lake
 NIGHT_ROWS = 300
 NIGHT_FILES = 30
@@ -157,6 +164,38 @@ def analyse_throughput(base: Path, moto: str, standin: StandIn, postings: int) -
     if report.stored != postings:
         raise RuntimeError(f"stored {report.stored} of {postings}")
     return report.stored / report.seconds
+
+
+def drain_throughput(base: Path, moto: str, standin: StandIn, postings: int, *, claims: bool) -> float:
+    """Postings per second of the engine's drain over the flow's real parts, with the shared claims or without."""
+
+    async def run(settings: Settings) -> AnalyseReport:
+        sqs = make_sqs_client(settings)
+        queues = ensure_queues(sqs, settings.sqs)
+        queue = SqsQueue(sqs, queues.url, queues.dlq_url, settings.sqs.visibility_timeout_seconds)
+        lake = open_lake(Lake.from_settings(settings))
+        options = DrainOptions(receive_wait_seconds=0, concurrency=CONCURRENCY)
+        async with analyser_in_use(make_analyser(settings.llm, load_profile(settings.profile_path))) as analyser:
+            record = lake_claims(lake) if claims else None
+            return await drain(queue, LakeStore(lake), analyser, options=options, claims=record)
+
+    with environment(fresh_env(base, moto, standin)):
+        settings = Settings()
+        with Feeder(settings, sample_bodies(postings), QUEUE_DEPTH):
+            report = asyncio.run(run(settings))
+    if report.stored != postings:
+        raise RuntimeError(f"stored {report.stored} of {postings}")
+    return report.stored / report.seconds
+
+
+def claims_cost(base: Path, moto: str, standin: StandIn, postings: int, runs: int) -> WithAndWithout:
+    """Claims per second on a local lake, and the drain with claims and without, in turn."""
+    with_claims, without = [], []
+    for _ in range(runs):
+        with_claims.append(drain_throughput(base, moto, standin, postings, claims=True))
+        without.append(drain_throughput(base, moto, standin, postings, claims=False))
+    rates = [measure_claim_rates(base / uuid.uuid4().hex[:8], CLAIM_COUNT) for _ in range(runs)]
+    return WithAndWithout(postings, LATENCY_MS, CONCURRENCY, with_claims, without, rates)
 
 
 def baseline_throughput(base: Path, moto: str, standin: StandIn, postings: int) -> float:
@@ -390,6 +429,8 @@ def main() -> None:
             theirs, their_runs = median_of(
                 args.runs, lambda: baseline_throughput(base, moto, standin, args.baseline_postings)
             )
+            print(f"claims: {args.runs} drains of {args.postings} postings with claims and without", flush=True)
+            claims = claims_cost(base, moto, standin, args.postings, args.runs)
             print("job groups: the sample through the stand-in LLM", flush=True)
             reuse = sample_reuse(base, moto, standin)
             scaling = measure_scaling(base, standin, args.scale_postings, args.pickups, CONCURRENCY)
@@ -472,6 +513,7 @@ def main() -> None:
         f"Measured in this run, one receive + delete of ten: {emulator[50]:.0f} ms with 50 queued, "
         f"{emulator[500]:.0f} ms with 500 queued.",
         "",
+        *claims_section(claims),
         *scaling,
         *grouping_section(grouping),
         f"The bundled sample scraped and analysed through the stand-in LLM: {reuse.stored} postings stored with "

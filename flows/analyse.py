@@ -32,6 +32,7 @@ from jobping.errors import TransientError
 from jobping.profile import load_profile
 from jobping.settings import Settings
 from storage.answers import AnswerLog
+from storage.claims import lake_claims
 from storage.lake import Lake
 from storage.refresh import refresh_catalog
 from storage.store import LakeStore, open_lake
@@ -143,7 +144,7 @@ async def analyse(
             report = await drain(
                 queue, LakeStore(lake, settings.catalog_path), analyser,
                 limits=Limits(max_jobs=max_jobs, max_seconds=max_seconds, max_cost_usd=max_cost_usd),
-                options=options, answers=answers, run_batch=_as_task,
+                options=options, answers=answers, claims=lake_claims(lake), run_batch=_as_task,
             )  # fmt: skip
     report.offline = offline
     refresh_catalog(settings.catalog_path, lake)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
+import polars as pl
+from deltalake.exceptions import DeltaError
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from pydantic import Field
@@ -20,8 +22,12 @@ from storage.catalog import refresh_catalog
 from storage.delta import DEFAULT_RETENTION, LakeMaintenance, maintain
 from storage.lake import Lake
 from storage.migrate import migrate
+from storage.repair import quarantining, repair_unread
 
 MAX_RETAIN_HOURS = 365 * 24
+# what delta-rs and polars raise when a data file of a table cannot be read (polars panics on a file shorter
+# than the log says)
+READ_ERRORS = (DeltaError, pl.exceptions.PolarsError, pl.exceptions.PanicException, OSError)
 
 
 @flow(name="compact", flow_run_name="maintain the lake", log_prints=True)
@@ -40,9 +46,12 @@ def compact_lake(
     settings = run_settings()
     lake = Lake.from_settings(settings)
     migrate(lake)
-    done = maintain(lake, timedelta(hours=retain_hours))
-    forget_old_runs(timedelta(days=settings.stack.retention_days))
     logger = get_run_logger()
+    for damage in repair_unread(lake):
+        logger.warning("%s", damage.line("dropped by a repair commit:"))
+    # a file that is there and cannot be read shows when optimize reads it: quarantined, then maintenance again
+    done = quarantining(lake, lambda: maintain(lake, timedelta(hours=retain_hours)), search=True, errors=READ_ERRORS)
+    forget_old_runs(timedelta(days=settings.stack.retention_days))
     if done is None:
         logger.info("the lake %s holds no enriched job yet: nothing to maintain", lake)
         return None

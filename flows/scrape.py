@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from flows.preflight import preflight_failure
 from flows.run_settings import run_settings
-from jobping.contract import Envelope, encode_cut
+from jobping.contract import SCRAPE_PRODUCER, Envelope, encode_cut
 from jobping.errors import JobpingError, TerminalError
 from jobping.profile import load_profile
 from jobping.search import ScrapeParameters, SiteName
@@ -127,17 +127,20 @@ def normalise_postings(results: list[SiteResult], scraped_at: datetime) -> Norma
 @task(name="drop-already-stored", cache_policy=NO_CACHE)
 def drop_already_stored(normalised: Normalised, lake: Lake, prompt_version: str) -> Normalised:
     """Only what the lake does not hold yet, with this content and this prompt, goes on the queue."""
-    stored = {(v.job_key, v.content_hash) for v in stored_versions(lake) if v.prompt_version == prompt_version}
+    # a row of ours: content a stranger sent first, with their own link, is still published
+    stored = {
+        (v.job_key, v.content_hash) for v in stored_versions(lake) if v.prompt_version == prompt_version and v.scraped
+    }
     return drop_stored(normalised, stored)
 
 
 @task(name="publish", cache_policy=NO_CACHE)
 def publish_postings(envelopes: list[Envelope], sqs: SQSClient, queues: Queues) -> SendReport:
-    """Every envelope onto the queue, cut to the message budget where needed."""
+    """Every envelope onto the queue, marked as the scrape's own, cut to the message budget where needed."""
     logger = get_run_logger()
     entries = []
     for i, envelope in enumerate(envelopes):
-        body, cut = encode_cut(envelope)
+        body, cut = encode_cut(envelope.model_copy(update={"producer": SCRAPE_PRODUCER}))
         for name, why in cut.items():
             logger.warning("%s: %s %s", envelope.job_key, name, why)
         entries.append({"Id": str(i), "MessageBody": body})

@@ -35,6 +35,11 @@ MAX_COUNT = 1_000_000_000
 EARLIEST_POSTED = date(1990, 1, 1)
 EARLIEST_SCRAPE = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_FUTURE_DAYS = 2
+# who sent a posting: our scrape flow marks its envelopes so; a bare posting or another producer's envelope
+# is from outside. A claim, not a proof: anyone who may send to the queue can write it (README, Job groups)
+SCRAPE_PRODUCER = "jobping-scrape"
+OUTSIDE_PRODUCER = "outside"
+PRODUCER_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 
 # fields whose change means the posting says something new and deserves a new analysis
 CONTENT_FIELDS = (
@@ -207,7 +212,14 @@ class Envelope(BaseModel):
     truncated_fields: list[str] = Field(default_factory=list, max_length=len(JobPosting.model_fields))
     # every optional posting field whose value could not be valid and was stored as null
     cleared_fields: list[str] = Field(default_factory=list, max_length=len(JobPosting.model_fields))
+    # not part of the content hash: the same posting from two producers is one content
+    producer: str = Field(default=OUTSIDE_PRODUCER, pattern=PRODUCER_PATTERN)
     posting: JobPosting
+
+    @property
+    def scraped(self) -> bool:
+        """Our scrape flow says it sent this posting (a claim a producer with send rights could copy)."""
+        return self.producer == SCRAPE_PRODUCER
 
     @field_validator("scraped_at")
     @classmethod
@@ -245,6 +257,7 @@ def envelope_for(
     *,
     truncated: Sequence[str] = (),
     cleared: Sequence[str] = (),
+    producer: str = OUTSIDE_PRODUCER,
 ) -> Envelope:
     return Envelope(
         job_key=job_key(posting),
@@ -254,6 +267,7 @@ def envelope_for(
         description_truncated="description" in truncated,
         truncated_fields=list(truncated),
         cleared_fields=list(cleared),
+        producer=producer,
         posting=posting,
     )
 

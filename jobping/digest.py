@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from jobping.markup import Markup, escape, link
 from jobping.text import one_line
 
 # a digest lists this many matches in its text; the JSON carries them all
@@ -44,16 +45,20 @@ class Digest:
         best = max(match.fit_score for match in self.matches)
         return f"jobping: {n} new job{'s' if n != 1 else ''} that fit{'s' if n == 1 else ''} (best {best})"
 
-    def body(self) -> str:
-        """Plain text with one paragraph per match: readable in Slack, Teams, Discord and email alike."""
+    def body(self, markup: Markup = "plain") -> str:
+        """Text with one paragraph per match, its posting text escaped for ``markup``, the app that shows it.
+
+        The only links are the postings' own http(s) URLs, each on its own line as itself;
+        a job whose URL is anything else is listed without it.
+        """
         lines = []
         for match in self.matches[:MAX_LISTED]:
             where = ", ".join(part for part in (match.company, match.location) if part)
-            at = f" at {one_line(where)}" if where else ""
-            lines.append(f"{match.fit_score} {match.verdict}: {one_line(match.title)}{at}")
-            lines.append(f"  {one_line(match.summary, MAX_SUMMARY_CHARS)}")
-            lines.append(f"  on {', '.join(match.boards)}")
-            lines.extend(f"  {url}" for url in match.job_urls)
+            at = f" at {escape(where, markup)}" if where else ""
+            lines.append(f"{match.fit_score} {escape(match.verdict, markup)}: {escape(match.title, markup)}{at}")
+            lines.append(f"  {escape(one_line(match.summary, MAX_SUMMARY_CHARS), markup)}")
+            lines.append(f"  on {escape(', '.join(match.boards), markup)}")
+            lines.extend(f"  {url}" for url in map(link, match.job_urls) if url is not None)
             lines.append("")
         if len(self.matches) > MAX_LISTED:
             lines.append(f"... and {len(self.matches) - MAX_LISTED} more: `jobping sql` lists them from the jobs view.")

@@ -23,7 +23,17 @@ company, title and city share the company's about-us, benefits and family duties
 median 0.57, highest 0.73, against copies of one job at median 0.99, 5th percentile 0.88,
 lowest 0.68 (a copy cut short and rewritten beside one trimmed; it joins through another copy).
 Hence ``SAME_JOB_SIMILARITY = 0.75``, the middle of the 0.70-0.80 span where both goals hold.
-Reuse at containment >= 0.9: 779 of 1,277 postings would reuse an analysis, none of another job.
+
+Containment is symmetric, so one job's group holds its copies cut short and its copies with more
+appended alike; an analysis is not. It is reused only for text it has read: a posting reuses a
+member's analysis when every shingle of its description is in the member's (:func:`covers`), so a
+copy cut short takes the fuller copy's analysis (its last word may be cut in the middle:
+:func:`must_read`), and a copy with anything more (boilerplate appended, or a request for passport
+scans) is judged again. A scraped posting reuses only a scraped member's analysis: a posting from any
+other producer on the queue never lends its analysis to ours (:class:`Member`).
+
+On the labelled set, reuse of read text only: 393 of 1,277 postings reuse an analysis (779 when
+containment >= 0.9 in either direction was enough), none of another job; groups are unchanged.
 """
 
 from __future__ import annotations
@@ -37,16 +47,18 @@ from dataclasses import dataclass
 from jobping.names import normalise_company, normalise_place, normalise_title, words
 
 __all__ = [
-    "REUSE_SIMILARITY",
     "SAME_JOB_SIMILARITY",
     "Assignment",
     "Grouping",
     "Member",
     "assign",
     "containment",
+    "covers",
     "fingerprint",
+    "fingerprints",
     "group_key",
     "jaccard",
+    "must_read",
     "normalise_company",
     "normalise_place",
     "normalise_title",
@@ -55,8 +67,6 @@ __all__ = [
 
 # a posting joins a group of its key at this containment; two openings sharing boilerplate stay below
 SAME_JOB_SIMILARITY = 0.75
-# near-identical: the description adds nothing the analysed member's did not say
-REUSE_SIMILARITY = 0.9
 SHINGLE_WORDS = 4
 KEY_HEX_CHARS = 16
 MARKDOWN_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
@@ -78,17 +88,39 @@ def group_key(company: str | None, title: str | None, location: str | None, is_r
     return _digest("v1", name, role, normalise_place(location, is_remote))
 
 
+def _tokens(description: str | None) -> list[str]:
+    return words(LIST_MARKER.sub(" ", URL.sub(" ", MARKDOWN_LINK.sub(r"\1", description or ""))))
+
+
+def _shingles(tokens: list[str]) -> list[int]:
+    """The hashed shingles in the order of the text (one for a text shorter than a shingle)."""
+    if not tokens:
+        return []
+    if len(tokens) < SHINGLE_WORDS:
+        return [zlib.crc32(" ".join(tokens).encode())]
+    return [
+        zlib.crc32(" ".join(tokens[i : i + SHINGLE_WORDS]).encode()) for i in range(len(tokens) - SHINGLE_WORDS + 1)
+    ]
+
+
+def fingerprints(description: str | None) -> tuple[frozenset[int], frozenset[int]]:
+    """:func:`fingerprint` and :func:`must_read` of one description, from one pass over its words."""
+    tokens = _tokens(description)
+    shingles = _shingles(tokens)
+    # without its last word, a text of more than a shingle's words loses exactly its last shingle
+    read = shingles[:-1] if len(tokens) > SHINGLE_WORDS else _shingles(tokens[:-1])
+    return frozenset(shingles), frozenset(read)
+
+
 def fingerprint(description: str | None) -> frozenset[int]:
     """The description's word 4-shingles, hashed: markdown, list markers, links and punctuation dropped."""
-    text = LIST_MARKER.sub(" ", URL.sub(" ", MARKDOWN_LINK.sub(r"\1", description or "")))
-    tokens = words(text)
-    if not tokens:
-        return frozenset()
-    if len(tokens) < SHINGLE_WORDS:
-        return frozenset({zlib.crc32(" ".join(tokens).encode())})
-    return frozenset(
-        zlib.crc32(" ".join(tokens[i : i + SHINGLE_WORDS]).encode()) for i in range(len(tokens) - SHINGLE_WORDS + 1)
-    )
+    return frozenset(_shingles(_tokens(description)))
+
+
+def must_read(description: str | None) -> frozenset[int]:
+    """The shingles an analysis must have read to be reused for this description: all but its last word,
+    which a board that cuts a description short may have cut in the middle."""
+    return fingerprints(description)[1]
 
 
 def containment(a: frozenset[int], b: frozenset[int]) -> float:
@@ -96,6 +128,11 @@ def containment(a: frozenset[int], b: frozenset[int]) -> float:
     if not a or not b:
         return 0.0
     return len(a & b) / min(len(a), len(b))
+
+
+def covers(seen: frozenset[int], text: frozenset[int]) -> bool:
+    """Every shingle of ``text`` is in ``seen``: an analysis that read ``seen`` read all ``text`` says."""
+    return bool(text) and text <= seen
 
 
 def jaccard(a: frozenset[int], b: frozenset[int]) -> float:
@@ -112,12 +149,14 @@ def similarity(a: frozenset[int], b: frozenset[int]) -> float:
 
 @dataclass(frozen=True)
 class Member:
-    """A stored posting of a group key; ``analysed``: it has its own analysis, not a reused one."""
+    """A stored posting of a group key; ``analysed``: it has its own analysis, not a reused one;
+    ``scraped``: our scrape flow sent it (contract.SCRAPE_PRODUCER), not another producer."""
 
     job_key: str
     job_group: str
     fingerprint: frozenset[int]
     analysed: bool
+    scraped: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,12 +192,36 @@ def _most_similar(fp: frozenset[int], members: Sequence[Member]) -> tuple[float,
     return max(scored, key=lambda pair: pair[0])
 
 
-def assign(job_key: str, key: str | None, fp: frozenset[int], members: Sequence[Member]) -> Assignment:
+def _lender(read: frozenset[int], group: str, members: Sequence[Member], *, scraped: bool) -> Member | None:
+    """The member of ``group`` whose own analysis read every shingle of ``read``, from a producer ours may trust."""
+    lenders = [
+        member
+        for member in members
+        if member.job_group == group
+        and member.analysed
+        and (member.scraped or not scraped)
+        and covers(member.fingerprint, read)
+    ]
+    # the scraped first, then the smallest job_key: an answer that does not depend on the members' order
+    return min(lenders, key=lambda member: (not member.scraped, member.job_key), default=None)
+
+
+def assign(
+    job_key: str,
+    key: str | None,
+    fp: frozenset[int],
+    members: Sequence[Member],
+    *,
+    scraped: bool = False,
+    read: frozenset[int] | None = None,
+) -> Assignment:
     """The group of posting ``job_key`` among ``members``, the stored postings of its group ``key``.
 
     The first group of a key is the key itself, so postings of one job assigned at the same time by
     processes that do not see each other's rows still agree; a second opening under the same key (a
-    dissimilar description) starts a group named by the key and its own job_key.
+    dissimilar description) starts a group named by the key and its own job_key. The posting reuses
+    the analysis of a member whose description holds all of ``read`` (:func:`must_read` of its
+    description; all of ``fp`` when None), never one from another producer when it is ``scraped`` itself.
     """
     if key is None:
         return Assignment(job_group=_digest("solo", job_key), analysis_of=None)
@@ -167,6 +230,5 @@ def assign(job_key: str, key: str | None, fp: frozenset[int], members: Sequence[
         taken = any(member.job_group == key for member in members)
         return Assignment(job_group=_digest(key, job_key) if taken else key, analysis_of=None)
     group = best[1].job_group
-    source = _most_similar(fp, [m for m in members if m.job_group == group and m.analysed])
-    reuse = source[1].job_key if source is not None and source[0] >= REUSE_SIMILARITY else None
-    return Assignment(job_group=group, analysis_of=reuse)
+    lender = _lender(fp if read is None else read, group, members, scraped=scraped)
+    return Assignment(job_group=group, analysis_of=lender.job_key if lender is not None else None)

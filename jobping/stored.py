@@ -80,6 +80,8 @@ class StoredRow(TypedDict):
     group_key: str | None
     job_group: str
     analysis_of: str | None
+    # who sent it (contract.SCRAPE_PRODUCER: our scrape); null in rows written before producers were kept
+    producer: str
 
 
 # JobSpy columns stored under their own name, beyond those to_row names one by one
@@ -172,4 +174,5 @@ def to_row(
         group_key=grouping.group_key,
         job_group=grouping.job_group,
         analysis_of=grouping.analysis_of,
+        producer=envelope.producer,
     )

@@ -12,6 +12,7 @@ import logging
 import os
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
@@ -39,10 +40,11 @@ class AnswerLog:
         return len(self._answers)
 
     def get(self, version: StoredVersion) -> AnalysisResult | None:
-        return self._answers.get(version)
+        # an answer is about the text, whoever sent it
+        return self._answers.get(replace(version, scraped=False))
 
     def put(self, version: StoredVersion, result: AnalysisResult) -> None:
-        self._answers[version] = result
+        self._answers[replace(version, scraped=False)] = result
         if self._file is None:
             self._folder.mkdir(parents=True, exist_ok=True)
             path = self._folder / f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"

@@ -22,19 +22,18 @@ import re
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TypeVar
 
 import duckdb
 
-from jobping.text import one_line
-from storage.delta import DeltaHistory, DeltaLatest, DeltaSightings, LakeSnapshot
+from storage.delta import LakeSnapshot
 from storage.lake import Lake, sql_literal
 from storage.refresh import catalog_stamp, sidecar
+from storage.repair import MAX_QUARANTINED_PER_OPEN, LakeDamagedError, guarded_snapshot, quarantining, unreadable
 from storage.views import (
     HISTORY_VIEW,
     JOBS_VIEW,
@@ -55,17 +54,19 @@ __all__ = [
     "JOBS_VIEW",
     "LATEST_VIEW",
     "LATE_COMMIT_MARGIN",
+    "MAX_QUARANTINED_PER_OPEN",
     "RECENT_TABLE",
     "SIGHTINGS_VIEW",
+    "LakeDamagedError",
     "jobs_query",
+    "quarantining",
     "reader",
     "refresh_catalog",
     "scan",
     "since_merge",
+    "unreadable",
     "view_statements",
 ]
-
-T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -75,17 +76,11 @@ SAVED_QUERIES = "queries"
 USER_QUERY_MEMORY_LIMIT = "1GB"
 DEFAULT_MAX_ROWS = 10_000
 DEFAULT_TIMEOUT_SECONDS = 60.0
-# unreadable files one reader moves aside before it gives up and asks for a person
-MAX_QUARANTINED_PER_OPEN = 20
 READ_ONLY_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
 
 
 class ReadOnlyError(PermissionError):
     """A statement that would write, attach, copy out, install or load was refused."""
-
-
-class LakeDamagedError(RuntimeError):
-    """The lake has more unreadable files than one open quarantines; someone should look."""
 
 
 class LakeEmptyError(LookupError):
@@ -192,42 +187,17 @@ def reader(
     Every query reads the snapshot of the moment the reader was opened, so one reader's queries
     agree with each other; open a new reader to see newer commits. A snapshot's files stay for
     the maintenance's retention (7 days by default) after a newer one replaces them. A data file
-    of the lake that cannot be read is moved to quarantine (see :func:`quarantine_file`) and the
-    views go on without it.
+    of the lake that cannot be read is moved to quarantine, and one that is gone or lies outside its
+    table is dropped from it, by a repair commit (storage/repair.py); the views go on without it.
     """
     lake = Lake.of(lake)
     # opening runs only our own statements: any failure of theirs is the lake's data or its reach
     return quarantining(lake, lambda: _open_reader(lake, memory_limit, caching), search=True)
 
 
-def quarantining(
-    lake: Lake,
-    work: Callable[[], T],
-    *,
-    search: bool = False,
-    errors: tuple[type[Exception], ...] = (duckdb.Error,),
-) -> T:
-    """Run ``work``; when it fails on a lake file that cannot be read, quarantine the file and run it again.
-
-    The reader's probe finds a damaged footer when it opens; a damaged page inside a file shows
-    only when a query reads it, so whatever reads the lake's rows runs under this too. DuckDB
-    does not always name the file (a damaged page header), nor does another reader (``errors``):
-    with ``search``, for work whose only failure can be the data, every file of the lake is read
-    to find the damaged ones.
-    """
-    for _attempt in range(MAX_QUARANTINED_PER_OPEN + 1):
-        try:
-            return work()
-        except errors as exc:
-            if _quarantine_named_file(lake, exc):
-                continue
-            if not (search and _quarantine_unreadable(lake)):
-                raise
-    raise LakeDamagedError(f"more than {MAX_QUARANTINED_PER_OPEN} unreadable files in {lake}; see its quarantine/")
-
-
 def _open_reader(lake: Lake, memory_limit: str | None, caching: bool) -> duckdb.DuckDBPyConnection:
-    snapshot = LakeSnapshot.of(lake)
+    # the views read what the logs name: a path that leaves its table is dropped before anything reads it
+    snapshot = guarded_snapshot(lake)
     if snapshot is None:
         raise LakeEmptyError(f"the lake {lake} holds no enriched jobs yet: run `jobping analyse` first")
     con = lake.connect()
@@ -258,67 +228,6 @@ def _open_reader(lake: Lake, memory_limit: str | None, caching: bool) -> duckdb.
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
-
-
-# DuckDB names the file in single quotes when opening it, in double quotes when reading its pages
-UNREADABLE_FILE = re.compile(r"""file ['"]([^'"]+\.parquet)['"]""", re.IGNORECASE)
-
-
-def _quarantine_named_file(lake: Lake, error: Exception) -> bool:
-    """Quarantine the lake file ``error`` names, if it really cannot be read; True when one was moved."""
-    found = UNREADABLE_FILE.search(str(error))
-    if found is None or not found.group(1).startswith(lake.url + "/"):
-        return False
-    path = found.group(1)
-    why = unreadable(lake, path)
-    if why is None:
-        return False
-    quarantine_file(lake, path, why)
-    return True
-
-
-def quarantine_file(lake: Lake, path: str, why: str) -> None:
-    """Move a data file of the lake to quarantine, and make its table go on without it.
-
-    The history (or the sightings table) commits the removal of the file (its rows stay in quarantine,
-    with the reason);
-    the latest table, made from the history, is dropped and made again by the next maintenance,
-    the views deduplicating the history meanwhile.
-    """
-    lake.quarantine(path, why)
-    if path.startswith(lake.latest_uri + "/"):
-        DeltaLatest(lake).drop()
-    elif path.startswith(lake.history_uri + "/"):
-        DeltaHistory(lake).forget_missing_files()
-    elif path.startswith(lake.sightings_uri + "/"):
-        DeltaSightings(lake).forget_missing_files()
-
-
-def unreadable(lake: Lake, path: str) -> str | None:
-    """Why the lake file ``path`` cannot be read, or None when it can (or cannot be reached now)."""
-    with lake.connect() as probe:
-        try:
-            # every column of every row: a count alone reads only the footer
-            probe.execute("SELECT max(length(CAST(COLUMNS(*) AS VARCHAR))) FROM read_parquet(?)", [path]).fetchall()
-        except (duckdb.IOException, duckdb.HTTPException):
-            return None  # could not be reached (network, permissions): not proof that the file is bad
-        except duckdb.Error as exc:
-            return one_line(exc, 1_000)
-    return None
-
-
-def _quarantine_unreadable(lake: Lake) -> bool:
-    """Read every data file of the tables' snapshots; quarantine those that cannot be read. True when one was."""
-    moved = False
-    for table in (DeltaHistory(lake), DeltaLatest(lake), DeltaSightings(lake)):
-        if not table.exists():
-            continue
-        for path in table.table().file_uris():
-            why = unreadable(lake, path)
-            if why is not None:
-                quarantine_file(lake, path, why)
-                moved = True
-    return moved
 
 
 def _size(text: str) -> str:

@@ -25,6 +25,7 @@ from deltalake import DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 from deltalake.transaction import CommitProperties
 
+from jobping.contract import SCRAPE_PRODUCER
 from jobping.stored import StoredRow
 from storage.lake import Lake
 from storage.rows import FIRST_SEEN, LAST_SEEN, PARTITION, empty_rows, to_frame
@@ -51,9 +52,30 @@ WRITER = WriterProperties(compression="ZSTD")
 # the latest table's merge commits say up to which history version, and which analysed_at, they hold
 MERGED_UP_TO = "jobping.history_version"
 ANALYSED_UP_TO = "jobping.analysed_up_to"
-# which of two analyses of a job is the latest, here and in the views: the newer, then the larger message id
-ORDER = "analysed_at DESC, message_id DESC"
-NEWER = "s.analysed_at > t.analysed_at OR (s.analysed_at = t.analysed_at AND s.message_id > t.message_id)"
+
+
+def ours(alias: str = "") -> str:
+    """SQL true for a row our scrape sent, or one written before rows kept their producer."""
+    return f"coalesce({alias}producer = '{SCRAPE_PRODUCER}', {alias}producer IS NULL)"
+
+
+# which of two analyses of a job is the latest, here and in the views: ours before another producer's (so a
+# stranger sending a posting under a scraped job's key does not replace its row), then the newer, then the
+# larger message id
+ORDER = f"{ours()} DESC, analysed_at DESC, message_id DESC"
+# ours() as a polars column, for the sorts that pick the same row as ORDER
+OURS_COLUMN = (pl.col("producer") == SCRAPE_PRODUCER).fill_null(value=True).alias("_ours")
+
+
+def before(s: str, t: str) -> str:
+    """SQL true when the row aliased ``s`` comes before ``t`` in ORDER (the aliases with their dots)."""
+    return (
+        f"({ours(s)} AND NOT {ours(t)}) OR ({ours(s)} = {ours(t)} AND ({s}analysed_at > {t}analysed_at "
+        f"OR ({s}analysed_at = {t}analysed_at AND {s}message_id > {t}message_id)))"
+    )
+
+
+NEWER = before("s.", "t.")
 # a merge keeps the earliest and the latest scrape of a job, whichever analysis wins (NULL: a row merged before)
 KEEP_SEEN = {
     name: f"CASE WHEN t.{name} IS NULL OR s.{name} {sign} t.{name} THEN s.{name} ELSE t.{name} END"
@@ -61,6 +83,8 @@ KEEP_SEEN = {
 }
 # a plain append that lost a race to a schema change is written again, this many times in all
 APPEND_ATTEMPTS = 3
+# a merge record up to a moment this far past the clock is refused: forged, or from a clock gone wrong
+CLOCK_SKEW = timedelta(hours=1)
 # how many of the latest table's newest commits are searched for the last merge (maintenance adds ~4 others)
 MERGE_SEARCH_DEPTH = 50
 
@@ -129,11 +153,6 @@ class _Table:
             if not set(empty.columns) <= (self._columns() or set()):
                 raise
 
-    def forget_missing_files(self) -> int:
-        """Commit the removal of data files that are gone (moved to quarantine); how many there were."""
-        repaired = self.table().repair(dry_run=False)
-        return len(repaired.get("files_removed", []))
-
 
 class DeltaHistory(_Table):
     """Every analysis ever stored, one row each, partitioned by scrape date; appended by each batch."""
@@ -200,7 +219,7 @@ class Merged:
     rows_merged: int = 0
 
 
-def _recorded(commit: dict[str, Any]) -> Merged | None:
+def merge_record(commit: dict[str, Any]) -> Merged | None:
     """What a merge commit recorded; None (merge the whole history again) when it is not what a merge writes.
 
     The log is read from the lake, which is untrusted: the views splice the moment in, so it
@@ -216,6 +235,31 @@ def _recorded(commit: dict[str, Any]) -> Merged | None:
     return Merged(history_version=version, analysed_up_to=moment.astimezone(UTC))
 
 
+def implausible(merged: Merged, history_version: int, now: datetime) -> str | None:
+    """Why a merge record read from the lake cannot be one a merge wrote; None when it can.
+
+    A record past the history's newest version, or up to a moment after now, would hide every
+    later analysis from the views and the pings (they add only the rows analysed since it).
+    """
+    if merged.history_version > history_version:
+        return f"it merged up to history version {merged.history_version}, beyond the history's {history_version}"
+    if merged.analysed_up_to > now + CLOCK_SKEW:
+        return f"it holds analyses up to {merged.analysed_up_to.isoformat()}, after now"
+    return None
+
+
+def _checked(merged: Merged | None, history_version: int) -> Merged | None:
+    """``merged``, or None (the views read the whole history, the next merge rebuilds the table) when implausible."""
+    reason = None if merged is None else implausible(merged, history_version, datetime.now(UTC))
+    if reason is None:
+        return merged
+    logger.error(
+        "refusing the latest table's merge record: %s; the views read the whole history until "
+        "the next maintenance makes the latest table again", reason,
+    )  # fmt: skip
+    return None
+
+
 class DeltaLatest(_Table):
     """One row per job_key, its newest analysis: the history merged up to a version it records.
 
@@ -226,10 +270,13 @@ class DeltaLatest(_Table):
     def __init__(self, lake: Lake) -> None:
         super().__init__(lake, lake.latest_uri)
 
-    def merged(self) -> Merged | None:
-        """What the last merge recorded; None before the first (or when the table is gone)."""
+    def merged(self, history_version: int | None = None) -> Merged | None:
+        """What the last merge recorded; None before the first (or when the table is gone), and when it
+        is not plausible beside the history at ``history_version`` (see :func:`implausible`)."""
         found = self.snapshot()
-        return None if found is None else found[1]
+        if found is None or history_version is None:
+            return None if found is None else found[1]
+        return _checked(found[1], history_version)
 
     def snapshot(self) -> tuple[int, Merged | None] | None:
         """The table's version and what the last merge up to it recorded, from one read; None with no table.
@@ -250,7 +297,7 @@ class DeltaLatest(_Table):
         for limit in (MERGE_SEARCH_DEPTH, None):
             for commit in table.history(limit):
                 if MERGED_UP_TO in commit and ANALYSED_UP_TO in commit:
-                    return _recorded(commit)
+                    return merge_record(commit)
         return None
 
     def _written_since(self, history: DeltaHistory, start: int, version: int) -> pl.DataFrame:
@@ -271,7 +318,7 @@ class DeltaLatest(_Table):
     def merge(self, history: DeltaHistory) -> Merged:
         table = history.table()
         version = table.version()
-        before = self.merged()
+        before = self.merged(version)
         start = 0 if before is None else before.history_version + 1
         if before is not None and start > version:
             return before
@@ -285,7 +332,9 @@ class DeltaLatest(_Table):
             pl.col("scraped_at").min().alias(FIRST_SEEN), pl.col("scraped_at").max().alias(LAST_SEEN)
         )
         newest = (
-            rows.sort(["job_key", "analysed_at", "message_id"], descending=[False, True, True])
+            rows.with_columns(OURS_COLUMN)
+            .sort(["job_key", "_ours", "analysed_at", "message_id"], descending=[False, True, True, True])
+            .drop("_ours")
             .unique("job_key", keep="first", maintain_order=True)
             .join(seen, on="job_key", how="left", maintain_order="left")
         )
@@ -294,6 +343,9 @@ class DeltaLatest(_Table):
             default=datetime(1970, 1, 1, tzinfo=UTC),
         )
         assert isinstance(up_to, datetime)
+        # a row stamped in the future (a clock gone wrong, a forged file) is merged, but the record stays
+        # at now: the views still add every row analysed after it, and the next read accepts the record
+        up_to = min(up_to, datetime.now(UTC))
         merged = Merged(history_version=version, analysed_up_to=up_to, rows_merged=newest.height)
         commit = CommitProperties(
             custom_metadata={MERGED_UP_TO: str(version), ANALYSED_UP_TO: up_to.astimezone(UTC).isoformat()}
@@ -353,9 +405,10 @@ class LakeSnapshot:
             sightings_version: int | None = DeltaSightings(lake).table().version()
         except TableNotFoundError:
             sightings_version = None
-        if latest is None or latest[1] is None:
+        merged = None if latest is None else _checked(latest[1], history_version)
+        if latest is None or merged is None:
             return cls(history_version, sightings_version=sightings_version)
-        return cls(history_version, *latest, sightings_version=sightings_version)
+        return cls(history_version, latest[0], merged, sightings_version=sightings_version)
 
 
 @dataclass(frozen=True)

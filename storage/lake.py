@@ -6,15 +6,21 @@
     quarantine/              data files no reader could read, each with the reason beside it
 
 :class:`Lake` hides whether the lake is local or on S3: the filesystem that reaches it, the
-options delta-rs needs, and DuckDB connections able to read it with no download.
+options delta-rs needs, and DuckDB connections able to read it with no download. A path read
+from a table's log is untrusted: :meth:`Lake.resolve` places it inside its table or refuses it,
+and the quarantine moves only files inside one of the lake's tables (storage/repair.py).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import posixpath
+import re
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 import fsspec
 
@@ -33,6 +39,10 @@ LATEST_TABLE = "enriched_jobs_latest"
 SIGHTINGS_TABLE = "sightings"
 # where files the readers cannot read are moved, so that one bad file stops no run
 QUARANTINE = "quarantine"
+# a table's log: a folder of the table, never a data file
+DELTA_LOG = "_delta_log"
+# a path that starts with a scheme is an absolute URI to Delta readers (file:, s3:, https:, ...)
+SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 # the DuckDB extensions a lake needs, shipped on PyPI for the pinned DuckDB (no download here)
 DELTA = "delta"
 HTTPFS = "httpfs"
@@ -186,14 +196,86 @@ class Lake:
         bucket = self.url.split("/", 3)[2]
         return f"CREATE OR REPLACE TEMPORARY SECRET jobping_lake (TYPE s3, {', '.join(parts)}, SCOPE 's3://{bucket}')"
 
-    def quarantine(self, path: str, reason: str) -> str:
-        """Move an unreadable file to ``quarantine/`` beside the tables, with the reason beside it."""
+    def resolve(self, table_uri: str, path: str) -> str | None:
+        """Where ``path`` (an ``add`` action's, from the log of the table at ``table_uri``) points, if inside it.
+
+        The log is untrusted: the path is URL-decoded as Delta readers decode it, ``..`` is
+        normalised and, on a local lake, symlinks are followed; None when the result leaves the
+        table's folder, is the folder itself or lies in its log. An absolute path or URI is
+        taken only when it lands inside the table too.
+        """
+        if self.remote:
+            return self._resolve_key(table_uri, path)
+        root = os.path.realpath(table_uri)
+        if SCHEME.match(path):
+            parts = urlsplit(path)
+            if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+                return None
+            target = unquote(parts.path)
+        else:
+            target = os.path.join(root, unquote(path))
+        real = os.path.realpath(target)
+        if real == root or os.path.commonpath([real, root]) != root:
+            return None
+        return None if os.path.relpath(real, root).split(os.sep)[0] == DELTA_LOG else real
+
+    def _resolve_key(self, table_uri: str, path: str) -> str | None:
+        bucket, _, prefix = table_uri.removeprefix("s3://").partition("/")
+        if SCHEME.match(path):
+            parts = urlsplit(path)
+            if parts.scheme not in ("s3", "s3a") or parts.netloc != bucket:
+                return None
+            key = unquote(parts.path)
+        elif path.startswith("/"):
+            return None  # a key from the bucket's root or a local path: no reader of ours means either
+        else:
+            key = f"{prefix}/{unquote(path)}"
+        normal = posixpath.normpath("/" + key).lstrip("/")
+        if not normal.startswith(prefix + "/") or normal.startswith(f"{prefix}/{DELTA_LOG}/"):
+            return None
+        return f"s3://{bucket}/{normal}"
+
+    def locate(self, path: str) -> tuple[str, str] | None:
+        """The table of the lake holding the data file ``path`` once resolved, and the file's path inside it.
+
+        A path named by a reader's error (DuckDB names a file as the log spelled it, ``..`` and all)
+        is resolved before it is trusted: None for the quarantine folder, a table's log and every
+        place outside a table.
+        """
         relative = path.removeprefix(self.url + "/")
-        target = self.join(QUARANTINE, relative)
+        name = relative.split("/", 1)[0]
+        if relative == path or "/" not in relative or name in (".", "..", QUARANTINE):
+            return None
+        table_uri = self.join(name)
+        location = self.resolve(table_uri, relative.split("/", 1)[1])
+        if location is None:
+            return None
+        root = self.resolve_root(table_uri)
+        return name, location.removeprefix(root + "/")
+
+    def resolve_root(self, table_uri: str) -> str:
+        """The table's folder as :meth:`resolve` compares paths with it."""
+        if self.remote:
+            bucket, _, key = table_uri.removeprefix("s3://").partition("/")
+            return f"s3://{bucket}/{posixpath.normpath('/' + key).lstrip('/')}"
+        return os.path.realpath(table_uri)
+
+    def quarantine(self, path: str, reason: str) -> str:
+        """Move an unreadable data file of one of the lake's tables to ``quarantine/``, with the reason beside it.
+
+        ``path`` is resolved first: a file that is not inside one of the lake's tables (``..``, a
+        symlink, an absolute path, the log) is refused with a ValueError, and nothing moves.
+        """
+        found = self.locate(path)
+        if found is None:
+            raise ValueError(f"refusing to quarantine {path}: it is not a data file inside one of {self}'s tables")
+        name, relative = found
+        source = f"{self.resolve_root(self.join(name))}/{relative}"
+        target = self.join(QUARANTINE, name, relative)
         self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
-        self.fs.mv(path, target)
+        self.fs.mv(source, target)
         self.fs.pipe_file(target + ".reason.txt", reason.encode("utf-8"))
-        logger.warning("moved the unreadable %s to %s: %s", path, target, reason)
+        logger.warning("moved the unreadable %s to %s: %s", source, target, reason)
         return target
 
     def quarantined(self) -> list[str]:

@@ -93,14 +93,20 @@ def new_fitting_matches(lake: Lake, min_score: int) -> tuple[int, list[Match]]:
 
 
 def top_matches_since(lake: Lake, since: datetime | None, limit: int) -> list[TopMatch]:
-    """The best ``limit`` job groups among the postings analysed since ``since`` (all, when None)."""
+    """The best ``limit`` job groups with a posting analysed since ``since`` (all, when None).
+
+    Each group is shown by its best posting among all of its own, as the jobs view and the digest
+    show it: a posting of another producer analysed since does not stand for a group we scraped before.
+    """
 
     def read() -> list[TopMatch]:
         try:
             con = reader(lake, caching=False)
         except LakeEmptyError:
             return []
-        where = "" if since is None else " WHERE analysed_at >= $since"
+        group = "coalesce(job_group, job_key)"
+        touched = f"SELECT {group} FROM {LATEST_VIEW} WHERE analysed_at >= $since"  # noqa: S608
+        where = "" if since is None else f" WHERE {group} IN ({touched})"
         source = f"(SELECT * FROM {LATEST_VIEW}{where})"  # noqa: S608
         with con:
             rows = con.execute(

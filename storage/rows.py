@@ -76,6 +76,7 @@ ROW_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "group_key": pl.String,
     "job_group": pl.String,
     "analysis_of": pl.String,
+    "producer": pl.String,
 }
 
 

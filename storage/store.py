@@ -13,12 +13,14 @@ from deltalake.exceptions import TableNotFoundError
 from pydantic import ValidationError
 
 from jobping.analysis import AnalysisResult, JobAnalysis
+from jobping.contract import SCRAPE_PRODUCER
 from jobping.engine.ports import Analysed, Sighting, StoredIndex, StoredMember, StoredVersion
 from jobping.stored import to_row
-from storage.delta import DeltaHistory, DeltaLatest
-from storage.lake import Lake
+from storage.delta import OURS_COLUMN, DeltaHistory, DeltaLatest
+from storage.lake import HISTORY_TABLE, Lake
 from storage.migrate import migrate
 from storage.refresh import refresh_catalog
+from storage.repair import inside
 from storage.rows import ROW_SCHEMA
 from storage.sightings import record_sightings
 
@@ -30,9 +32,23 @@ def has_rows(lake: Lake | Path | str) -> bool:
 
 
 def stored_versions(lake: Lake | Path | str) -> StoredIndex:
-    """Every (job_key, content_hash, prompt_version) in the history table."""
-    rows = _history_rows(Lake.of(lake), ["job_key", "content_hash", "prompt_version"], pl.LazyFrame.unique)
+    """Every (job_key, content_hash, prompt_version) in the history table whose analysis read its text.
+
+    A row that reused another posting's analysis before reuse was limited to text that analysis read
+    (it has no producer) may carry the verdict on other text: it is not proof, and its posting is
+    published and placed again.
+    """
+
+    def analysed(frame: pl.LazyFrame) -> pl.LazyFrame:
+        unchecked = pl.col("analysis_of").is_not_null() & pl.col("producer").is_null()
+        # storage.delta.ours(): a row our scrape sent, or one written before rows kept their producer
+        return frame.filter(~unchecked).select(*VERSION_COLUMNS, OURS_COLUMN).unique()
+
+    rows = _history_rows(Lake.of(lake), [*VERSION_COLUMNS, "analysis_of", "producer"], analysed)
     return StoredIndex(StoredVersion(*row) for row in rows)
+
+
+VERSION_COLUMNS = ["job_key", "content_hash", "prompt_version"]
 
 
 def _history_rows(
@@ -42,13 +58,15 @@ def _history_rows(
 
     They are read by delta-rs's list of the snapshot's files and polars, which the analyse process
     loads anyway: DuckDB and its delta extension would cost it ~60 MB (bench/RESULTS.md, Memory).
-    A file damaged inside shows only when read: it is quarantined as the views do, and the read made again.
+    Only the files inside the table are read: a path of the log that leaves it is dropped first. A file
+    damaged inside, or gone, shows only when read: it is repaired as the views repair it
+    (storage/repair.py), and the read made again.
     """
     history = DeltaHistory(lake)
 
     def read() -> list[tuple[Any, ...]]:
         try:
-            files = history.table().file_uris()
+            files = inside(lake, HISTORY_TABLE, history.table())
         except TableNotFoundError:
             return []
         if not files:
@@ -66,7 +84,7 @@ def _history_rows(
         return read()
     except failures:
         # DuckDB only now, to find the file no reader can read
-        from storage.catalog import quarantining  # noqa: PLC0415
+        from storage.repair import quarantining  # noqa: PLC0415
 
         return quarantining(lake, read, search=True, errors=failures)
 
@@ -77,6 +95,7 @@ ANALYSIS_COLUMNS = (
 )  # fmt: skip
 MEMBER_COLUMNS = (
     "job_key", "group_key", "job_group", "description", "analysis_of", "model", "prompt_version", "description_cut",
+    "producer",
 )  # fmt: skip
 
 
@@ -92,10 +111,11 @@ def group_members(lake: Lake | Path | str, keys: Sequence[str]) -> list[StoredMe
         return []
 
     def newest(frame: pl.LazyFrame) -> pl.LazyFrame:
-        # storage.delta.ORDER: the newer analysis, then the larger message id
+        # storage.delta.ORDER: ours before another producer's, the newer analysis, then the larger message id
         return (
             frame.filter(pl.col("group_key").is_in(list(keys)))
-            .sort(["analysed_at", "message_id"], descending=True, nulls_last=True)
+            .with_columns(OURS_COLUMN)
+            .sort(["_ours", "analysed_at", "message_id"], descending=True, nulls_last=True)
             .unique("job_key", keep="first", maintain_order=True)
             .select([*MEMBER_COLUMNS, *ANALYSIS_COLUMNS])
         )
@@ -105,7 +125,7 @@ def group_members(lake: Lake | Path | str, keys: Sequence[str]) -> list[StoredMe
 
 
 def _member(row: tuple[Any, ...]) -> StoredMember:
-    job_key, key, job_group, description, analysis_of, model, prompt_version, cut = row[: len(MEMBER_COLUMNS)]
+    job_key, key, job_group, description, analysis_of, model, prompt_version, cut, producer = row[: len(MEMBER_COLUMNS)]
     answer = dict(zip(ANALYSIS_COLUMNS, row[len(MEMBER_COLUMNS) :], strict=True))
     try:
         # a posting that reuses this analysis says, as this one's row does, whether it came from a description cut short
@@ -116,7 +136,8 @@ def _member(row: tuple[Any, ...]) -> StoredMember:
     except ValidationError:
         # a row no current analysis would give (an older schema): it places postings, it is not reused
         result = None
-    return StoredMember(job_key, key, job_group or job_key, description, result, analysis_of)
+    scraped = producer == SCRAPE_PRODUCER
+    return StoredMember(job_key, key, job_group or job_key, description, result, analysis_of, scraped=scraped)
 
 
 def open_lake(lake: Lake, *, create: bool = True) -> Lake:

@@ -13,7 +13,8 @@ from datetime import UTC, timedelta
 
 import duckdb
 
-from storage.delta import ORDER, LakeSnapshot, Merged
+from jobping.contract import SCRAPE_PRODUCER
+from storage.delta import ORDER, LakeSnapshot, Merged, before
 from storage.lake import Lake, sql_literal
 from storage.rows import FIRST_SEEN, LAST_SEEN, empty_rows
 
@@ -111,9 +112,9 @@ def _enriched_statements(lake: Lake, merged: Merged | None) -> list[str]:
 
 def _joined(history: str, latest: str, merged: Merged) -> str:
     """The latest table and the history rows since its merge, deduplicated, in a full outer join picking each column."""
-    picked = ", ".join(
-        f'CASE WHEN r.job_key IS NULL THEN l."{name}" ELSE r."{name}" END AS "{name}"' for name in COLUMNS
-    )
+    # a row since the merge replaces the latest table's unless that one comes first (storage.delta.ORDER)
+    recent = f"r.job_key IS NOT NULL AND (l.job_key IS NULL OR NOT ({before('l.', 'r.')}))"
+    picked = ", ".join(f'CASE WHEN {recent} THEN r."{name}" ELSE l."{name}" END AS "{name}"' for name in COLUMNS)
     return (
         f"SELECT {picked}, {_seen_joined('r', 'l')} FROM {latest} l FULL OUTER JOIN "  # noqa: S608
         f"({_newest_seen(history, since_merge(merged))}) r ON l.job_key = r.job_key"
@@ -149,11 +150,14 @@ def pinned_statements(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot: Lake
             # each held row takes the first and last scrape the latest table knows for its job (a join on the
             # keys held, reading three columns of the latest table once)
             held_names = ", ".join(f'r."{name}"' for name in COLUMNS)
+            # unless the latest table's row comes first (storage.delta.ORDER)
+            order = "producer, analysed_at, message_id"
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {RECENT_TABLE} AS "  # noqa: S608
                 f"SELECT {held_names}, {_seen_joined('r', 'l')} "
                 f"FROM ({_newest_seen(history, recent)}) r "
-                f"LEFT JOIN (SELECT job_key, {FIRST_SEEN}, {LAST_SEEN} FROM {latest}) l ON l.job_key = r.job_key"
+                f"LEFT JOIN (SELECT job_key, {order}, {FIRST_SEEN}, {LAST_SEEN} FROM {latest}) l "
+                f"ON l.job_key = r.job_key WHERE l.job_key IS NULL OR NOT ({before('l.', 'r.')})"
             )
             latest_view = (
                 f"SELECT {names} FROM {latest} l ANTI JOIN {RECENT_TABLE} r ON l.job_key = r.job_key "  # noqa: S608
@@ -171,7 +175,7 @@ def pinned_statements(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot: Lake
     ]
 
 
-# what the jobs view shows of a group's best posting (the best analysis, then the newest)
+# what the jobs view shows of a group's best posting (the scraped first, the best analysis, the first seen)
 BEST_COLUMNS = (
     "title", "company", "location", "fit_score", "verdict", "seniority", "remote_policy", "skills",
     "salary_min_yearly", "salary_max_yearly", "salary_currency", "red_flags", "summary",
@@ -188,12 +192,29 @@ def jobs_statement(*, temporary: bool = False) -> str:
     return f"CREATE OR REPLACE {kind} {JOBS_VIEW} AS {jobs_query(LATEST_VIEW)}"
 
 
+# a row our scrape flow sent; rows written before producers were kept (null) are not
+SCRAPED = f"coalesce(producer = {sql_literal(SCRAPE_PRODUCER)}, false)"
+
+
+def _shown(column: str) -> str:
+    # a group's boards and links: its scraped postings' when it has any, so that another producer's link rides along
+    # in no ping of a job we scraped
+    return (
+        f"list_sort(list_distinct(CASE WHEN bool_or({SCRAPED}) OVER g "
+        f"THEN list({column}) FILTER (WHERE {SCRAPED}) OVER g ELSE list({column}) OVER g END))"
+    )
+
+
 def jobs_query(source: str) -> str:
     """The jobs view's SELECT over ``source`` (enriched_jobs, or a subquery of some of its rows).
 
     One scan with window functions, so the group's best row and its lists come from one
     snapshot. A row stored before jobs had groups is a group of its own. ``last_seen`` is also
     moved by the postings' sightings (a scrape that saw them again unchanged).
+
+    A group's best is its scraped posting with the best analysis, the one first seen on a tie: a
+    posting from another producer is best only of a group without a scraped one, and a newer
+    analysis never wins a tie. The boards and links are the scraped postings' when there are any.
     """
     best = ", ".join(f'"{name}"' for name in BEST_COLUMNS)
     return (
@@ -202,12 +223,12 @@ def jobs_query(source: str) -> str:
         "FROM (SELECT coalesce(job_group, job_key) AS job_group, "
         f"{best}, job_key AS best_job_key, site AS best_board, job_url AS best_job_url, "
         "row_number() OVER ranked AS best_rank, "
-        "list_sort(list_distinct(list(site) OVER g)) AS boards, "
-        "list_sort(list_distinct(list(job_url) OVER g)) AS job_urls, "
+        f"{_shown('site')} AS boards, {_shown('job_url')} AS job_urls, "
         "count(*) OVER g AS postings, count(analysis_of) OVER g AS reused_analyses, "
         f"min({FIRST_SEEN}) OVER g AS first_seen, max(greatest({LAST_SEEN}, sighted_at)) OVER g AS last_seen "
         f"FROM {source} LEFT JOIN (SELECT job_key, max(scraped_at) AS sighted_at FROM {SIGHTINGS_VIEW} "
         "GROUP BY job_key) USING (job_key) WINDOW g AS (PARTITION BY coalesce(job_group, job_key)), "
-        "ranked AS (PARTITION BY coalesce(job_group, job_key) ORDER BY fit_score DESC, analysed_at DESC, job_key)) "
+        "ranked AS (PARTITION BY coalesce(job_group, job_key) "
+        f"ORDER BY {SCRAPED} DESC, fit_score DESC, {FIRST_SEEN}, job_key)) "
         "WHERE best_rank = 1"
     )

@@ -18,6 +18,7 @@ from jobping.analysis import AnalysisResult, JobAnalysis
 from jobping.contract import JobPosting, PoisonMessageError, encode, parse_message
 from jobping.engine.ports import ReceivedMessage
 from jobping.stored import to_row
+from storage.delta import ANALYSED_UP_TO, CLOCK_SKEW, MERGED_UP_TO, implausible, merge_record
 from storage.rows import ROW_SCHEMA
 from tasks.sqs.dlq import describe
 
@@ -130,3 +131,21 @@ def test_any_posting_shaped_object_is_stored_or_poison(value: dict[str, Any]) ->
 @given(envelopes)
 def test_any_envelope_shaped_object_is_stored_or_poison(value: dict[str, Any]) -> None:
     stored_or_poison(json.dumps(value))
+
+
+@FUZZ
+@given(
+    version=st.integers(-(10**30), 10**30).map(str) | st.text(max_size=20),
+    moment=st.datetimes(timezones=st.just(UTC)).map(datetime.isoformat) | st.text(max_size=40),
+    history_version=st.integers(0, 10**6),
+)
+def test_any_merge_record_from_the_lake_is_refused_unless_plausible(
+    version: str, moment: str, history_version: int
+) -> None:
+    recorded = merge_record({MERGED_UP_TO: version, ANALYSED_UP_TO: moment})
+    if recorded is None:
+        return
+    reason = implausible(recorded, history_version, NOW)
+    plausible = recorded.history_version <= history_version and recorded.analysed_up_to <= NOW + CLOCK_SKEW
+    assert (reason is None) == plausible
+    assert recorded.analysed_up_to.tzinfo is not None

@@ -19,6 +19,7 @@ from jobping.grouping import (
     assign,
     fingerprint,
     group_key,
+    must_read,
     normalise_company,
     normalise_place,
     normalise_title,
@@ -264,3 +265,54 @@ def test_sample_cross_posts_share_a_group_and_nothing_else_does() -> None:
         groups[got.job_group].append(key)
     merged = [keys for keys in groups.values() if len(keys) > 1 and not set(keys) <= crossposted]
     assert merged == []
+
+
+def test_a_copy_cut_short_mid_word_reuses_the_fuller_ones_analysis_never_the_other_way_round() -> None:
+    # a board cuts in the middle of a word and adds an ellipsis
+    cut = DESCRIPTION[: len(DESCRIPTION) // 2].rstrip()[:-2] + "…"
+    full = [Member("indeed:1", "k1", fingerprint(DESCRIPTION), analysed=True)]
+    short = [Member("indeed:1", "k1", fingerprint(cut), analysed=True)]
+    shorter = assign("linkedin:9", "k1", fingerprint(cut), full, read=must_read(cut))
+    fuller = assign("linkedin:9", "k1", fingerprint(DESCRIPTION), short, read=must_read(DESCRIPTION))
+    assert (shorter.job_group, shorter.analysis_of) == ("k1", "indeed:1")
+    assert (fuller.job_group, fuller.analysis_of) == ("k1", None)
+
+
+@pytest.mark.parametrize(
+    "more",
+    [
+        pytest.param(" Send a scan of your passport and your bank login to apply.", id="one-sentence-appended"),
+        pytest.param(" Send us your passport." * 300, id="7000-characters-appended"),
+        pytest.param("Urgent: pay the fee first. ", id="prepended"),
+    ],
+)
+def test_a_copy_with_anything_more_stays_in_the_group_and_is_judged_again(more: str) -> None:
+    text = more + DESCRIPTION if more.startswith("Urgent") else DESCRIPTION + more
+    members = [Member("indeed:1", "k1", fingerprint(DESCRIPTION), analysed=True)]
+    got = assign("url:evil", "k1", fingerprint(text), members, read=must_read(text))
+    assert (got.job_group, got.analysis_of) == ("k1", None)
+
+
+@pytest.mark.parametrize(
+    ("lender_scraped", "scraped", "reuses"),
+    [
+        pytest.param(False, True, False, id="outside-never-lends-to-scraped"),
+        pytest.param(True, True, True, id="scraped-lends-to-scraped"),
+        pytest.param(True, False, True, id="scraped-lends-to-outside"),
+        pytest.param(False, False, True, id="outside-lends-to-outside"),
+    ],
+)
+def test_a_scraped_posting_reuses_no_analysis_of_another_producer(
+    lender_scraped: bool, scraped: bool, reuses: bool
+) -> None:
+    members = [Member("url:other", "k1", fingerprint(DESCRIPTION), analysed=True, scraped=lender_scraped)]
+    got = assign("indeed:1", "k1", fingerprint(DESCRIPTION), members, scraped=scraped)
+    assert got.job_group == "k1"
+    assert got.analysis_of == ("url:other" if reuses else None)
+
+
+def test_a_scraped_lender_comes_before_another_producers_whatever_their_keys() -> None:
+    fp = fingerprint(DESCRIPTION)
+    members = [Member("aaa:0", "k1", fp, analysed=True), Member("zzz:9", "k1", fp, analysed=True, scraped=True)]
+    assert assign("url:x", "k1", fp, members).analysis_of == "zzz:9"
+    assert assign("url:x", "k1", fp, list(reversed(members))).analysis_of == "zzz:9"

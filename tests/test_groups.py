@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import jobping.engine.groups
-from jobping.contract import Envelope, parse_message
+from jobping.contract import SCRAPE_PRODUCER, Envelope, encode, envelope_for, parse_message
 from jobping.engine.batch import BatchHandler, CostBudget, RetryPolicy
 from jobping.engine.drain import DrainOptions, drain
 from jobping.engine.groups import Groups, Placement, key_of
@@ -230,3 +230,30 @@ def test_a_settled_key_met_again_is_not_forgotten_while_its_new_member_is_pendin
     held, members = asyncio.run(main())
     assert held == [KEY]
     assert members == [JOB, "glassdoor:2"]
+
+
+def scraped_body(body: str) -> str:
+    """The posting as our scrape flow sends it: an envelope marked with its producer."""
+    return encode(envelope_for(envelope(body).posting, SENT, producer=SCRAPE_PRODUCER))
+
+
+@pytest.mark.parametrize(
+    ("first_scraped", "reuses"),
+    [pytest.param(True, True, id="scraped-member-lends"), pytest.param(False, False, id="outside-member-does-not")],
+)
+def test_a_member_read_back_from_the_lake_lends_to_a_scraped_posting_only_when_our_scrape_sent_it(
+    tmp_path: Path, first_scraped: bool, reuses: bool
+) -> None:
+    store = LakeStore(open_lake(Lake(tmp_path)))
+    first = cross_post("linkedin", 1)
+    first = scraped_body(first) if first_scraped else first
+    result = asyncio.run(FakeAnalyser().analyse(envelope(first).posting))
+    store.write([Analysed(envelope(first), result, SENT, "m1", Grouping(KEY, KEY))])
+
+    async def main() -> Placement:
+        return await placed(Groups(store, result.prompt_version), scraped_body(cross_post("glassdoor", 2)))
+
+    (member,) = store.group_members([KEY])
+    assert member.scraped is first_scraped
+    second = asyncio.run(main())
+    assert (second.grouping.job_group, second.grouping.analysis_of) == (KEY, JOB if reuses else None)

@@ -15,11 +15,13 @@ import pytest
 from deltalake import write_deltalake
 from deltalake.transaction import CommitProperties
 
+from jobping.contract import OUTSIDE_PRODUCER, SCRAPE_PRODUCER
 from storage import views as views_module
 from storage.catalog import HISTORY_VIEW, LATEST_VIEW, RECENT_TABLE, reader, refresh_catalog
 from storage.delta import ANALYSED_UP_TO, MERGED_UP_TO, DeltaHistory, DeltaLatest, maintain
 from storage.lake import DELTA, Lake, load_extension
 from storage.migrate import migrate
+from storage.views import MAX_HELD_RECENT_ROWS
 from tests.lakes import write_rows
 from tests.test_storage import SCRAPED, row
 
@@ -303,3 +305,71 @@ def test_a_merge_after_the_log_since_the_last_one_was_cleaned_away_merges_every_
 
     assert [(k, s) for k, s, _ in latest(lake)] == [("indeed:1", 30), ("indeed:2", 20), ("indeed:3", 40)]
     assert history_rows(lake) == 4
+
+
+@pytest.mark.parametrize(
+    ("version", "moment"),
+    [("999999999", "2026-11-27T00:00:00+00:00"), ("1", "9999-12-31T00:00:00+00:00")],
+    ids=["a version beyond the history", "a moment in the future"],
+)
+def test_an_implausible_merge_record_is_refused_loudly_and_hides_no_later_analysis(
+    tmp_path: Path, version: str, moment: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    lake = Lake(tmp_path / "lake")
+    write_rows(lake, [row("1", 40, analysed=DAY)])
+    maintain(lake, timedelta(0))
+    # a commit carrying only a forged merge record, on the latest table
+    write_deltalake(
+        lake.latest_uri, pl.scan_delta(lake.latest_uri).head(0).collect(), mode="append",
+        commit_properties=CommitProperties(custom_metadata={MERGED_UP_TO: version, ANALYSED_UP_TO: moment}),
+    )  # fmt: skip
+    write_rows(lake, [row("2", 50, analysed=DAY + timedelta(hours=1))])
+
+    with caplog.at_level("ERROR", logger="storage.delta"):
+        assert [k for k, _, _ in latest(lake)] == ["indeed:1", "indeed:2"]
+    assert "refusing the latest table's merge record" in caplog.text
+    done = maintain(lake, timedelta(0))
+    assert done is not None
+    assert done.merged.rows_merged == 2
+    assert done.merged.history_version < int(version) or done.merged.analysed_up_to.year < 9999
+    write_rows(lake, [row("3", 60, analysed=DAY + timedelta(hours=2))])
+    assert [k for k, _, _ in latest(lake)] == ["indeed:1", "indeed:2", "indeed:3"]
+
+
+def test_a_row_stamped_in_the_future_is_merged_and_the_record_stays_at_now(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    write_rows(lake, [row("1", 40, analysed=datetime(9999, 1, 1, tzinfo=UTC))])
+    done = maintain(lake, timedelta(0))
+    assert done is not None
+    assert done.merged.analysed_up_to <= datetime.now(UTC)
+    recorded = DeltaLatest(lake).merged(DeltaHistory(lake).table().version())
+    assert recorded is not None
+    assert recorded.analysed_up_to == done.merged.analysed_up_to
+    # analysed after the merge: shown before the next one
+    write_rows(lake, [row("2", 50, analysed=datetime.now(UTC))])
+    assert [k for k, _, _ in latest(lake)] == ["indeed:1", "indeed:2"]
+
+
+@pytest.mark.parametrize("held", [MAX_HELD_RECENT_ROWS, 0], ids=["rows held by the reader", "rows joined"])
+def test_another_producer_s_posting_under_a_scraped_job_s_key_never_replaces_its_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, held: int
+) -> None:
+    monkeypatch.setattr(views_module, "MAX_HELD_RECENT_ROWS", held)
+    lake = Lake(tmp_path / "lake")
+
+    def sent(job: str, score: int, analysed: datetime, producer: str) -> dict[str, object]:
+        return {**row(job, score, analysed=analysed), "producer": producer}
+
+    write_rows(lake, [sent("1", 40, DAY, SCRAPE_PRODUCER), sent("2", 50, DAY, OUTSIDE_PRODUCER)])
+    # a stranger's newer posting under job 1's key, and a newer one of ours for job 2
+    write_rows(lake, [sent("1", 99, DAY + timedelta(hours=1), OUTSIDE_PRODUCER)])
+    write_rows(lake, [sent("2", 60, DAY + timedelta(hours=1), SCRAPE_PRODUCER)])
+    expected = [("indeed:1", 40, "2026-11-26"), ("indeed:2", 60, "2026-11-26")]
+    assert latest(lake) == expected
+    maintain(lake, timedelta(0))
+    assert latest(lake) == expected
+    write_rows(lake, [sent("1", 98, DAY + timedelta(hours=2), OUTSIDE_PRODUCER)])
+    assert latest(lake) == expected
+    maintain(lake, timedelta(0))
+    assert latest(lake) == expected
+    assert history_rows(lake) == 5

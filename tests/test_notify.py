@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +123,32 @@ def test_without_a_block_the_digest_is_json_posted_to_the_webhook_url(
     assert {match["job_group"] for match in payload["matches"]} == set(groups)
     assert all(match["fit_score"] >= 80 and match["verdict"] == "apply" for match in payload["matches"])
     assert {tuple(match["job_urls"]) for match in payload["matches"]} == {tuple(urls) for urls in groups.values()}
+
+
+SECRET_TOKEN = "XoXSECRETtoken123"
+SECRET_KEY = "QueryKEYsecret789"
+
+
+def test_a_webhook_answering_404_leaves_its_secret_url_out_of_the_run_the_logs_and_the_cli(
+    settings: Settings, env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    port = free_port()
+    hook = f"http://127.0.0.1:{port}/answer/404/services/T0001/B0001/{SECRET_TOKEN}?key={SECRET_KEY}"
+    monkeypatch.setenv("JOBPING_NOTIFY_WEBHOOK_URL", hook)
+    caplog.set_level(logging.DEBUG)
+    with webhook_receiver(tmp_path / "received.jsonl", port) as url:
+        scrape(ScrapeParameters(source="sample", sites=SITES))
+        report = asyncio.run(analyse())
+        cli = subprocess.run(
+            [str(Path(sys.executable).parent / "jobping"), "notify"],
+            env={**os.environ, **env, "JOBPING_NOTIFY_WEBHOOK_URL": hook},
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert len(received(url)) == 2
+    said = "the webhook http://127.0.0.1 answered 404 Not Found"
+    assert report.ping == f"{len(fitting(settings))} new matches not sent ({said}); the next run sends them"
+    assert cli.returncode == 1
+    assert "answered 404" in cli.stdout
+    shown = [cli.stdout, cli.stderr, caplog.text, *(record.getMessage() for record in caplog.records)]
+    assert [text for text in shown if SECRET_TOKEN in text or SECRET_KEY in text] == []

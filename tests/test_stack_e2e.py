@@ -208,6 +208,39 @@ def test_the_local_api_asks_for_the_generated_password_kept_owner_only(stack: St
     assert status_of(f"{stack.api}/admin/version", stack.auth) == 200
 
 
+def open_paths_in_the_readme() -> set[str]:
+    """The paths the README says answer without the password."""
+    text = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+    sentence = text.partition("Without it the server answers only")[2].partition("A server")[0]
+    return set(re.findall(r"`(/[^`]*)`", sentence))
+
+
+def test_what_answers_without_the_password_is_what_the_readme_lists(stack: Stack) -> None:
+    # every operation of the API the server itself describes, asked without the password
+    with urllib.request.urlopen(f"{stack.ui}/openapi.json", timeout=10) as response:
+        spec = json.load(response)
+    answered = set()
+    for path, operations in spec["paths"].items():
+        concrete = re.sub(r"\{[^}]*\}", "00000000-0000-0000-0000-000000000000", path)
+        for method in operations:
+            request = urllib.request.Request(
+                f"{stack.api}{concrete}", method=method.upper(), headers={"Content-Type": "application/json"},
+                data=b"{}" if method in {"post", "put", "patch"} else None,
+            )  # fmt: skip
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    code = int(response.status)
+            except urllib.error.HTTPError as error:
+                code = int(error.code)
+            if code != 401:
+                answered.add(f"/api{path}")
+    # and what the server serves beside the API (the UI, FastAPI's docs)
+    beside = ["/", "/docs", "/redoc", "/openapi.json", "/ui-settings", "/api/docs", "/api/openapi.json"]
+    answered |= {path for path in beside if status_of(f"{stack.ui}{path}") == 200}
+    assert len(spec["paths"]) > 100
+    assert answered == open_paths_in_the_readme()
+
+
 def test_a_command_with_another_password_is_refused_with_what_to_do(stack: Stack) -> None:
     other = stack.env | {"PREFECT_SERVER_API_AUTH_STRING": "admin:not-the-one"}
     done = subprocess.run(

@@ -14,12 +14,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from jobping.analysis import AnalysisResult
 from jobping.contract import Envelope, PoisonMessageError
+from jobping.engine.claims import Held, HeldElsewhere, SharedClaims, StoredElsewhere
 from jobping.engine.groups import Groups, Placement
 from jobping.engine.outcomes import (
     FINISHED,
     BatchResult,
+    Claimed,
     DeadLettered,
     Deferred,
     Duplicate,
@@ -83,14 +84,14 @@ class CostBudget:
         return self.limit_usd is not None and self.spent_usd >= self.limit_usd
 
 
-class Claims:
-    """Postings being analysed right now, so that a duplicate in another batch waits instead of paying twice."""
+class InFlight:
+    """Postings this process analyses right now: a duplicate in another batch waits instead of paying twice."""
 
     def __init__(self) -> None:
         self._analysed: dict[StoredVersion, asyncio.Future[bool]] = {}
 
     async def wait_for_other(self, version: StoredVersion) -> bool:
-        """True when another batch already analysed this version; else claim it for this one."""
+        """True when another batch already analysed this version; else take it for this one."""
         other = self._analysed.get(version)
         if other is not None and await asyncio.shield(other):
             return True
@@ -98,14 +99,14 @@ class Claims:
         return False
 
     def release(self, version: StoredVersion, *, analysed: bool) -> None:
-        claim = self._analysed.get(version)
-        if claim is not None and not claim.done():
-            claim.set_result(analysed)
+        taken = self._analysed.get(version)
+        if taken is not None and not taken.done():
+            taken.set_result(analysed)
 
     def forget(self, version: StoredVersion) -> None:
         """The analysis of ``version`` was not stored after all: the next message carrying it analyses it."""
-        claim = self._analysed.get(version)
-        if claim is not None and claim.done():
+        taken = self._analysed.get(version)
+        if taken is not None and taken.done():
             del self._analysed[version]
 
 
@@ -138,7 +139,8 @@ class BatchHandler:
         *,
         stored: StoredIndex,
         budget: CostBudget,
-        claims: Claims | None = None,
+        in_flight: InFlight | None = None,
+        shared: SharedClaims | None = None,
         answers: AnswerStore | None = None,
         retry: RetryPolicy | None = None,
         groups: Groups | None = None,
@@ -146,7 +148,8 @@ class BatchHandler:
     ) -> None:
         self.queue, self.lake, self.analyser = queue, lake, analyser
         self.stored, self.budget = stored, budget
-        self.claims = claims or Claims()
+        self.in_flight = in_flight or InFlight()
+        self.shared = shared
         # without one (a handler made for one batch, in tests) the groups start from an empty lake
         self.groups = groups or Groups(lake, analyser.prompt_version)
         self.answers = answers
@@ -163,7 +166,7 @@ class BatchHandler:
             if attempt > 1:
                 await self.sleep(self.retry.delay(attempt - 1))
             answers = await asyncio.gather(
-                *(self._analyse(envelope, placements[message_id]) for message_id, envelope in todo),
+                *(self._analyse(message_id, envelope, placements[message_id]) for message_id, envelope in todo),
                 return_exceptions=True,
             )
             for (message_id, _), answer in zip(todo, answers, strict=True):
@@ -202,7 +205,9 @@ class BatchHandler:
                 sightings.append(Sighting(tuple(envelope.job_keys), envelope.scraped_at, message.message_id))
                 outcomes[message.message_id] = Seen(len(envelope.job_keys))
                 continue
-            version = StoredVersion(envelope.job_key, envelope.content_hash, self.analyser.prompt_version)
+            version = StoredVersion(
+                envelope.job_key, envelope.content_hash, self.analyser.prompt_version, envelope.scraped
+            )
             if version in self.stored or version in seen:
                 outcomes[message.message_id] = Skipped()
                 continue
@@ -210,32 +215,51 @@ class BatchHandler:
             todo.append((message.message_id, envelope))
         return todo
 
-    async def _analyse(self, envelope: Envelope, placement: Placement) -> Stored | Duplicate | Deferred:
-        version = StoredVersion(envelope.job_key, envelope.content_hash, self.analyser.prompt_version)
-        if await self.claims.wait_for_other(version):
+    async def _analyse(self, message_id: str, envelope: Envelope, placement: Placement) -> Outcome:
+        version = StoredVersion(envelope.job_key, envelope.content_hash, self.analyser.prompt_version, envelope.scraped)
+        if await self.in_flight.wait_for_other(version):
             return Duplicate()
-        paid = self.answers.get(version) if self.answers is not None else None
+        try:
+            outcome = await self._analyse_claimed(version, message_id, envelope, placement)
+        except BaseException:
+            await self._let_go(version)
+            self.in_flight.release(version, analysed=False)
+            raise
+        if isinstance(outcome, Deferred):
+            await self._let_go(version)
+        self.in_flight.release(version, analysed=isinstance(outcome, Stored | Skipped))
+        return outcome
+
+    async def _let_go(self, version: StoredVersion) -> None:
+        """This call stores nothing of ``version``: its shared claim is anyone's at once, with its answer."""
+        if self.shared is not None:
+            await asyncio.to_thread(self.shared.release, [version])
+
+    async def _analyse_claimed(
+        self, version: StoredVersion, message_id: str, envelope: Envelope, placement: Placement
+    ) -> Stored | Skipped | Claimed | Deferred:
+        shared = self.shared
+        claim = await asyncio.to_thread(shared.claim, version, message_id) if shared is not None else Held()
+        if isinstance(claim, StoredElsewhere):
+            self.stored.add_all([version])
+            return Skipped()
+        if isinstance(claim, HeldElsewhere):
+            return Claimed(claim.retry_after_seconds)
+        paid = claim.answer or (self.answers.get(version) if self.answers is not None else None)
         if paid is not None:
-            self.claims.release(version, analysed=True)
             return Stored(paid, placement.settle(paid, reused=False))
         reused = await placement.reusable()
         if reused is not None:
             # the same job's near-identical posting was analysed: its analysis, at no cost
-            self.claims.release(version, analysed=True)
             return Stored(reused, placement.settle(reused, reused=True))
-        result: AnalysisResult
-        try:
-            async with self.budget.slots:
-                if self.budget.exhausted:
-                    self.claims.release(version, analysed=False)
-                    return Deferred()
-                result = await self.analyser.analyse(envelope.posting)
-                if self.answers is not None and result.prompt_tokens:
-                    self.answers.put(version, result)
-        except BaseException:
-            self.claims.release(version, analysed=False)
-            raise
-        self.claims.release(version, analysed=True)
+        async with self.budget.slots:
+            if self.budget.exhausted:
+                return Deferred()
+            result = await self.analyser.analyse(envelope.posting)
+            if self.answers is not None and result.prompt_tokens:
+                self.answers.put(version, result)
+        if self.shared is not None and result.prompt_tokens:
+            await asyncio.to_thread(self.shared.answered, version, result)
         self.budget.spent_usd += result.cost_usd
         return Stored(result, placement.settle(result, reused=False))
 
@@ -258,9 +282,11 @@ class BatchHandler:
             self.lake.write(analysed)
         except BaseException:
             for written in analysed:
-                self.claims.forget(written.version)
+                self.in_flight.forget(written.version)
             raise
         self.stored.add_all(a.version for a in analysed)
+        if self.shared is not None:
+            self.shared.stored(a.version for a in analysed)
         if sightings:
             # durable before any delete too; if it raises the analyses above are stored, and their
             # messages, coming again, are skipped
@@ -280,10 +306,7 @@ class BatchHandler:
 
         finished = [m for m in messages if isinstance(outcomes[m.message_id], FINISHED)]
         not_deleted = self.queue.delete(finished) if finished else []
-        deferred = [m for m in messages if isinstance(outcomes[m.message_id], Deferred)]
-        if deferred:
-            # the budget stopped them, not a failure: visible again at once for the next run
-            self.queue.release(deferred)
+        self._come_back(messages, outcomes)
 
         result = BatchResult(outcomes=[(m.message_id, outcomes[m.message_id]) for m in messages])
         for _, outcome in result.outcomes:
@@ -293,6 +316,20 @@ class BatchHandler:
         result.counts.not_deleted = len(not_deleted)
         result.top = [top_match(a) for a in analysed]
         return result
+
+    def _come_back(self, messages: Sequence[ReceivedMessage], outcomes: dict[str, Outcome]) -> None:
+        """Make visible again what was left for later for a reason that is no failure."""
+        deferred = [m for m in messages if isinstance(outcomes[m.message_id], Deferred)]
+        if deferred:
+            # the budget stopped them: visible again at once for the next run
+            self.queue.release(deferred)
+        claimed: dict[int, list[ReceivedMessage]] = {}
+        for m in messages:
+            if isinstance(outcome := outcomes[m.message_id], Claimed):
+                claimed.setdefault(outcome.retry_after_seconds, []).append(m)
+        for seconds, held in claimed.items():
+            # back when the claim met is stored (then skipped) or has run out (then taken over)
+            self.queue.extend(held, seconds)
 
 
 def top_match(analysed: Analysed) -> TopMatch:

@@ -3,7 +3,9 @@
 While the analyser works on some batches, the next are already received, so it is never
 idle while the queue is polled; a heartbeat keeps every held message invisible; a batch
 that stores nothing and leaves work behind means the analyser is down, and receiving
-stops rather than spending the messages' receive counts.
+stops rather than spending the messages' receive counts. Given a shared claim record, every
+posting is claimed for all consumers before it costs anything, and the heartbeat renews the
+claims as it extends the messages.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
-from jobping.engine.batch import BatchHandler, Claims, CostBudget, RetryPolicy
+from jobping.engine.batch import BatchHandler, CostBudget, InFlight, RetryPolicy
+from jobping.engine.claims import SharedClaims
 from jobping.engine.groups import Groups
 from jobping.engine.outcomes import BatchResult, Counts, Retry, TopMatch
-from jobping.engine.ports import Analyser, AnswerStore, Lake, Queue, ReceivedMessage
+from jobping.engine.ports import Analyser, AnswerStore, ClaimRecord, Lake, Queue, ReceivedMessage
 
 # SQS hands out at most ten messages per receive
 MAX_BATCH_ENTRIES = 10
@@ -114,25 +118,38 @@ async def drain(
     limits: Limits | None = None,
     options: DrainOptions | None = None,
     answers: AnswerStore | None = None,
+    claims: ClaimRecord | None = None,
     run_batch: RunBatch = handle_directly,
 ) -> AnalyseReport:
     """Receive, analyse, store and delete until the queue is empty or a limit is reached.
 
     ``run_batch`` runs one batch through the handler; the flow passes one that makes each
     batch a task of its own. Whatever one batch raises stops the drain; the batches already
-    running finish first, and the report says what every received message became.
+    running finish first, and the report says what every received message became. ``claims``
+    is the record every consumer of the queue shares; without it, duplicates are caught within
+    this drain only.
     """
     limits, options = limits or Limits(), options or DrainOptions()
+    # a claim stored since this moment may be newer than what the drain reads next
+    known_since = datetime.now(UTC)
     stored = await asyncio.to_thread(lake.stored_versions)
+    shared = None
+    if claims is not None:
+        shared = SharedClaims(claims, lease_seconds=options.visibility_timeout_seconds, known_since=known_since)
     groups = Groups(lake, analyser.prompt_version)
     budget = CostBudget(limits.max_cost_usd, options.concurrency)
     handler = BatchHandler(
-        queue, lake, analyser, stored=stored, budget=budget, claims=Claims(), answers=answers, retry=options.retry,
-        groups=groups,
+        queue, lake, analyser, stored=stored, budget=budget, in_flight=InFlight(), shared=shared, answers=answers,
+        retry=options.retry, groups=groups,
     )  # fmt: skip
     report = AnalyseReport(model=analyser.model, prompt_version=analyser.prompt_version, already_stored=len(stored))
     run = _Drain(queue, handler, report=report, limits=limits, options=options, run_batch=run_batch)
-    await run.run()
+    try:
+        await run.run()
+    finally:
+        if shared is not None:
+            # what is still held (a batch that raised) is anyone's at once; old claims are pruned
+            await asyncio.to_thread(shared.close)
     if budget.exhausted and report.stopped_by == "empty queue":
         report.stopped_by = limits.reached(0, 0, budget) or report.stopped_by
     return report
@@ -163,7 +180,9 @@ class _Drain:
         wait = self.options.receive_wait_seconds
         # nothing queued or in flight: one short poll to be sure, not a long poll for nothing
         first_wait = min(wait, IDLE_PROBE_WAIT_SECONDS) if idle else wait
-        async with heartbeat(self.queue, self.held, self.options.visibility_timeout_seconds):
+        shared = self.handler.shared
+        renew = shared.renew if shared is not None else None
+        async with heartbeat(self.queue, self.held, self.options.visibility_timeout_seconds, renew=renew):
             try:
                 while self.report.failure is None:
                     await self.make_room()
@@ -227,12 +246,17 @@ class _Drain:
 
 @contextlib.asynccontextmanager
 async def heartbeat(
-    queue: Queue, held: Callable[[], Sequence[ReceivedMessage]], timeout_seconds: int
+    queue: Queue,
+    held: Callable[[], Sequence[ReceivedMessage]],
+    timeout_seconds: int,
+    *,
+    renew: Callable[[], object] | None = None,
 ) -> AsyncIterator[None]:
-    """While the block runs, every half visibility timeout, extend the messages still held.
+    """While the block runs, every half visibility timeout, extend the messages still held (and ``renew``).
 
     Slow work (a slow LLM) is then not delivered a second time; a batch waiting for the
-    analyser is held too, from its receive on.
+    analyser is held too, from its receive on. ``renew`` extends the claims held, whose lease
+    is a visibility timeout too.
     """
 
     async def beat() -> None:
@@ -241,6 +265,8 @@ async def heartbeat(
             messages = list(held())
             if messages:
                 await asyncio.to_thread(queue.extend, messages, timeout_seconds)
+            if renew is not None:
+                await asyncio.to_thread(renew)
 
     task = asyncio.create_task(beat())
     try:

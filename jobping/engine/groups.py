@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from jobping.analysis import AnalysisResult
 from jobping.contract import Envelope
 from jobping.engine.ports import Grouping, Lake, StoredMember
-from jobping.grouping import Member, assign, fingerprint, group_key
+from jobping.grouping import Member, assign, fingerprint, fingerprints, group_key
 
 SHINGLE_TYPECODE = "I"
 # members of settled keys a drain holds before it forgets the least recently met: a night of the default
@@ -41,11 +41,13 @@ class _Known:
     reusing: bool = False
     # True: its row is in the lake; False: its batch is over with no row for it; None: its batch is not over
     stored: bool | None = None
+    # our scrape flow sent it: only then does it lend its analysis to a scraped posting
+    scraped: bool = False
 
     def member(self) -> Member:
         pending = not self.result.done()
         own = not self.reusing and (pending or (not self.result.cancelled() and self.result.result() is not None))
-        return Member(self.job_key, self.job_group, frozenset(self.shingles), analysed=own)
+        return Member(self.job_key, self.job_group, frozenset(self.shingles), analysed=own, scraped=self.scraped)
 
 
 def _compact(fp: frozenset[int]) -> array[int]:
@@ -155,17 +157,21 @@ class Groups:
         # only a member's own analysis, under today's prompt and profile, is reused
         current = stored.result is not None and stored.result.prompt_version == self.prompt_version
         result.set_result(stored.result if current and stored.analysis_of is None else None)
-        known = _Known(stored.job_key, stored.job_group, _compact(fingerprint(stored.description)), result, stored=True)
+        shingles = _compact(fingerprint(stored.description))
+        known = _Known(stored.job_key, stored.job_group, shingles, result, stored=True, scraped=stored.scraped)
         self._join(stored.group_key, known)
 
     def place(self, envelope: Envelope, key: str | None) -> Placement:
         """The posting's group among the members of its ``key`` known now; it joins them before this returns."""
-        fp = fingerprint(envelope.posting.description)
+        fp, read = fingerprints(envelope.posting.description)
         members = [known for known in self.members.get(key, []) if known.job_key != envelope.job_key] if key else []
-        chosen = assign(envelope.job_key, key, fp, [known.member() for known in members])
+        scraped = envelope.scraped
+        placed = [known.member() for known in members]
+        chosen = assign(envelope.job_key, key, fp, placed, scraped=scraped, read=read)
         source = next((known for known in members if known.job_key == chosen.analysis_of), None)
         future: asyncio.Future[AnalysisResult | None] = asyncio.get_running_loop().create_future()
-        own = _Known(envelope.job_key, chosen.job_group, _compact(fp), future, reusing=source is not None)
+        reusing = source is not None
+        own = _Known(envelope.job_key, chosen.job_group, _compact(fp), future, reusing=reusing, scraped=scraped)
         if key is not None:
             self._join(key, own)
         return Placement(Grouping(key, chosen.job_group, chosen.analysis_of), source=source, own=own)

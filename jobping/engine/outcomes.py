@@ -57,13 +57,20 @@ class Retry:
 
 
 @dataclass(frozen=True)
+class Claimed:
+    """Another consumer holds this posting's claim; left on the queue until that claim is stored or runs out."""
+
+    retry_after_seconds: int
+
+
+@dataclass(frozen=True)
 class Fatal:
     """Failed in a way that fails every posting alike (a rejected key); kept, and the run stops."""
 
     error: BaseException
 
 
-Outcome = Stored | Skipped | Seen | Duplicate | DeadLettered | Deferred | Retry | Fatal
+Outcome = Stored | Skipped | Seen | Duplicate | DeadLettered | Deferred | Retry | Claimed | Fatal
 # outcomes after which the message is deleted from the queue
 FINISHED = (Stored, Skipped, Seen, Duplicate, DeadLettered)
 
@@ -77,8 +84,10 @@ class Counts:
     # already stored, or analysed by another message of the run
     skipped: int = 0
     dead_lettered: int = 0
-    # retried, deferred by a budget, or kept by a fatal error: they come again
+    # retried, deferred by a budget, claimed by another consumer, or kept by a fatal error: they come again
     left_for_retry: int = 0
+    # of those, left because another consumer held the posting's claim
+    claimed: int = 0
     # finished, but the delete failed: they come again and are then skipped
     not_deleted: int = 0
     # stored with the analysis of another posting of the same job: no LLM request
@@ -110,6 +119,9 @@ class Counts:
                 self.seen_postings += postings
             case DeadLettered():
                 self.dead_lettered += 1
+            case Claimed():
+                self.left_for_retry += 1
+                self.claimed += 1
             case Deferred() | Retry() | Fatal():
                 self.left_for_retry += 1
 

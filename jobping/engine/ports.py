@@ -7,9 +7,11 @@ the OpenAI client are implementations of these, built by the flow (or by a test,
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from jobping.analysis import Analyser, AnalysisResult
 from jobping.contract import Envelope
@@ -19,6 +21,8 @@ __all__ = [
     "Analysed",
     "Analyser",
     "AnswerStore",
+    "ClaimEntry",
+    "ClaimRecord",
     "Grouping",
     "Lake",
     "Queue",
@@ -28,6 +32,7 @@ __all__ = [
     "StoredIndex",
     "StoredMember",
     "StoredVersion",
+    "UnreadableClaim",
 ]
 
 
@@ -58,11 +63,21 @@ class QueueDepth:
 
 @dataclass(frozen=True)
 class StoredVersion:
-    """One analysis of one posting's content by one prompt: what makes a second analysis unnecessary."""
+    """One analysis of one posting's content by one prompt: what makes a second analysis unnecessary.
+
+    ``scraped``: in a row our scrape sent. A scraped posting is stored only when a row of ours holds
+    it (a stranger who sent its content first, with their own link, does not make it stored); any
+    row holds another producer's posting.
+    """
 
     job_key: str
     content_hash: str
     prompt_version: str
+    scraped: bool = False
+
+    def held(self) -> tuple[StoredVersion, ...]:
+        """The versions a row of this one makes stored: a row of ours holds anyone's posting of it."""
+        return (self, replace(self, scraped=False)) if self.scraped else (self,)
 
 
 class StoredIndex:
@@ -73,7 +88,8 @@ class StoredIndex:
     """
 
     def __init__(self, versions: Iterable[StoredVersion] = ()) -> None:
-        self._versions = set(versions)
+        self._versions: set[StoredVersion] = set()
+        self.add_all(versions)
 
     def __contains__(self, version: object) -> bool:
         return version in self._versions
@@ -85,7 +101,7 @@ class StoredIndex:
         return len(self._versions)
 
     def add_all(self, versions: Iterable[StoredVersion]) -> None:
-        self._versions.update(versions)
+        self._versions.update(held for version in versions for held in version.held())
 
 
 @dataclass(frozen=True)
@@ -99,6 +115,8 @@ class StoredMember:
     # its newest analysis (None when it cannot be read back), and whose it reused (None: its own)
     result: AnalysisResult | None
     analysis_of: str | None
+    # our scrape flow sent it (contract.SCRAPE_PRODUCER): only such a member lends its analysis to a scraped posting
+    scraped: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,7 +131,9 @@ class Analysed:
 
     @property
     def version(self) -> StoredVersion:
-        return StoredVersion(self.envelope.job_key, self.envelope.content_hash, self.result.prompt_version)
+        return StoredVersion(
+            self.envelope.job_key, self.envelope.content_hash, self.result.prompt_version, self.envelope.scraped
+        )
 
 
 @dataclass(frozen=True)
@@ -179,3 +199,59 @@ class AnswerStore(Protocol):
     def get(self, version: StoredVersion) -> AnalysisResult | None: ...
 
     def put(self, version: StoredVersion, result: AnalysisResult) -> None: ...
+
+
+# an owner names a process (host, pid and a random part), never more
+MAX_OWNER_CHARS = 200
+
+
+class ClaimEntry(BaseModel):
+    """One generation of a posting's claim, as every consumer reads it: who holds it, until when, how far it got.
+
+    ``claimed``: the holder is working on it; ``answered``: it paid for ``answer``, not stored yet;
+    ``stored``: its row is durable since ``stored_at``. A claim whose ``expires_at`` has passed is
+    anyone's to take over, with its answer; so is one whose ``message_id`` came back to another
+    consumer (its holder no longer keeps that message invisible).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    owner: str = Field(min_length=1, max_length=MAX_OWNER_CHARS)
+    # the queue's id of the message the holder is working on
+    message_id: str | None = Field(default=None, max_length=MAX_OWNER_CHARS)
+    state: Literal["claimed", "answered", "stored"]
+    expires_at: AwareDatetime
+    stored_at: AwareDatetime | None = None
+    answer: AnalysisResult | None = None
+
+
+@dataclass(frozen=True)
+class UnreadableClaim:
+    """A claim file that is not a claim (cut short, forged, too large): taken over like an expired one."""
+
+    reason: str
+
+
+class ClaimRecord(Protocol):
+    """The claims every consumer shares, in generations per stored version (the lake's ``claims/``, or memory).
+
+    A generation is created once, by whoever is first; only its creator replaces it afterwards. A
+    claim that ran out is taken over by creating the next generation, so two consumers never both
+    take one over.
+    """
+
+    def read(self, version: StoredVersion, generation: int) -> ClaimEntry | UnreadableClaim | None:
+        """The entry of this generation; None when it does not exist."""
+        ...
+
+    def create(self, version: StoredVersion, generation: int, entry: ClaimEntry) -> bool:
+        """Write ``entry`` whole if this generation does not exist yet; False when another was first."""
+        ...
+
+    def replace(self, version: StoredVersion, generation: int, entry: ClaimEntry) -> None:
+        """Overwrite a generation this consumer created, whole."""
+        ...
+
+    def prune(self, older_than: datetime) -> int:
+        """Delete the claims of every version whose generations are all older than ``older_than``; how many files."""
+        ...
