@@ -597,6 +597,7 @@ def stack_up() -> None:
     from app import stack
 
     settings = _settings()
+    _say_stale(settings)
     if _services_running(settings, "`jobping stack up` started nothing"):
         with _friendly_errors():
             stack.deploy(settings)
@@ -614,22 +615,28 @@ def stack_up() -> None:
         f"Prefect UI: [bold]{ui}[/bold]  (deployments: scrape/scrape nightly, analyse/analyse as the queue fills)"
     )
     console.print(Text(_sign_in(settings)), soft_wrap=True)
-    # what the worker really has, which is what runs from the UI use
-    shown = ", ".join(f"{k}={v}" for k, v in state.worker_env.items() if k != "JOBPING_AWS_CREDENTIALS_BLOCK")
-    console.print(
-        Text(f"the worker runs with {shown or 'the default settings'}; logs in {settings.run_dir}"), soft_wrap=True
-    )
+    # what the worker really has, which is what runs from the UI use; a secret only as <set>
+    shown = state.shown_settings or "the default settings"
+    console.print(Text(f"the worker runs with {shown}; logs in {settings.run_dir}"), soft_wrap=True)
     console.print("`jobping ...` commands run in this UI too (they use this server); stop everything with `make down`")
 
 
 def _sign_in(settings: Settings) -> str:
-    """How to sign in to the local server's UI: the generated password is shown, a given one is named."""
+    """How to sign in to the local server's UI: where its password is, never the password itself."""
     from app import stack
 
     secret = stack.auth(settings)
     if secret.path is None:
         return f"sign in to the UI with the value of {stack.AUTH_ENV}"
-    return f"sign in to the UI with {secret.string} (kept owner-only in {secret.path})"
+    return f"sign in to the UI with the user:password kept owner-only in {secret.path} (`cat` it)"
+
+
+def _say_stale(settings: Settings) -> None:
+    """Say once which pids of stack.json are not the processes we started; they are dropped from it."""
+    from app import stack_state
+
+    for line in stack_state.forget_stale(settings):
+        console.print(Text(line), soft_wrap=True)
 
 
 @stack_app.command("down")
@@ -638,11 +645,7 @@ def stack_down() -> None:
     from app import stack
 
     settings = _settings()
-    for part in stack.stale(settings):
-        console.print(
-            Text(f"left alone: {settings.run_dir / 'stack.json'} names a live pid for the {part} that is not the "
-                 f"{part} this data dir started (a reboot reuses pids)"), soft_wrap=True
-        )  # fmt: skip
+    _say_stale(settings)
     stopped = stack.down(settings)
     console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing of ours was running")
     _services_running(settings, "`jobping stack down` leaves them to their service manager, which would restart them")
@@ -671,6 +674,7 @@ def stack_status() -> None:
     from app import service, stack
 
     settings = _settings()
+    _say_stale(settings)
     parts = stack.status(settings)
     services = {part.part: (part, record) for part, record in service.running_services(settings)}
     rows = []

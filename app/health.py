@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from jobping.processes import alive
+from jobping import private
+from jobping.processes import Started, start_time
 from jobping.text import one_line
 
 logger = logging.getLogger(__name__)
@@ -44,27 +45,30 @@ class PartStatus:
     state: str
     reason: str
     since: datetime
+    # the writer's start time: the pid is the writer's only while it matches
+    started: str = ""
 
     @classmethod
     def read(cls, path: Path) -> PartStatus | None:
         """The status in ``path`` when it is well-formed and its process still runs; else None.
 
-        The file is outside input like any other: a wrong type, an oversized file or a pid that
-        is gone gives None, never an exception or a stranger's text on the screen.
+        The file is outside input like any other: a wrong type, an oversized file, a pid that
+        is gone or that another process holds now (its start time is not the writer's) gives
+        None, never an exception or a stranger's text on the screen.
         """
         try:
             if path.stat().st_size > MAX_STATUS_BYTES:
                 return None
             data = json.loads(path.read_text(encoding="utf-8"))
-            pid, state, reason = data["pid"], data["state"], data["reason"]
+            pid, state, reason, started = data["pid"], data["state"], data["reason"], data["started"]
             since = datetime.fromisoformat(data["since"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
         if not (isinstance(pid, int) and pid > 0 and state in (OK, FAILING) and isinstance(reason, str)):
             return None
-        if not alive(pid):
+        if not (isinstance(started, str) and Started(pid, started).running()):
             return None
-        return cls(pid, state, one_line(reason, MAX_REASON_CHARS), since)
+        return cls(pid, state, one_line(reason, MAX_REASON_CHARS), since, started)
 
 
 class Health:
@@ -87,6 +91,8 @@ class Health:
         self.since: datetime | None = None
         self.alerted = False
         self.failures = 0
+        # read once: on macOS it asks ps
+        self.started = start_time(os.getpid()) or ""
         self._write(OK, "")
 
     def failed(self, exc: BaseException) -> float:
@@ -124,15 +130,13 @@ class Health:
     def _write(self, state: str, reason: str) -> None:
         data = {
             "pid": os.getpid(),
+            "started": self.started,
             "state": state,
             "reason": reason,
             "since": (self.since or self.clock()).isoformat(),
             "failures": self.failures,
         }
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-            temporary.write_text(json.dumps(data), encoding="utf-8")
-            temporary.replace(self.path)
+            private.write_text(self.path, json.dumps(data))
         except OSError as exc:
             logger.warning("%s: its status file %s could not be written: %s", self.part, self.path, describe(exc))

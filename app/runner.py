@@ -20,9 +20,9 @@ from pathlib import Path
 from types import FrameType
 
 from app import stack
-from jobping import logpipe
+from jobping import logpipe, private
 from jobping.errors import ConfigurationError
-from jobping.processes import alive, command_line
+from jobping.processes import Started, command_line, start_time
 from jobping.settings import Settings
 from tasks.sqs import emulator
 
@@ -92,6 +92,11 @@ def log_path(part: Component, settings: Settings) -> Path:
     return settings.run_dir / f"{part.log}.log"
 
 
+def launchd_log_path(part: Component, settings: Settings) -> Path:
+    """Where launchd writes the runner's own output (systemd: the journal)."""
+    return settings.run_dir / f"{part.log}.launchd.log"
+
+
 @dataclass
 class Record:
     """What a runner says about its component: written at each change, read by status and the next start."""
@@ -104,10 +109,12 @@ class Record:
     failures: int = 0
     code: int | None = None
     since: float = 0.0
+    # the runner's start time: its pid is the runner's only while it matches (pids are reused)
+    started: str = ""
 
     def running(self, name: str) -> bool:
-        """Whether the runner lives: its pid alive and still `jobping stack run <name>` (pids are reused)."""
-        if self.state == "exited" or self.pid <= 0 or not alive(self.pid):
+        """Whether the runner lives: the process with its pid and start time, still `jobping stack run <name>`."""
+        if self.state == "exited" or not Started(self.pid, self.started).running():
             return False
         args = command_line(self.pid) or []
         return "run" in args and name in args
@@ -126,11 +133,9 @@ def read_record(name: str, settings: Settings) -> Record:
 
 
 def _write(record: Record, name: str, settings: Settings) -> None:
-    path = record_path(name, settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".tmp")
-    partial.write_text(json.dumps(asdict(record)), encoding="utf-8")
-    os.replace(partial, path)
+    # run/ first: mkdir would make it as a parent with the default mode, open to others
+    private.folder(settings.run_dir)
+    private.write_text(record_path(name, settings), json.dumps(asdict(record)))
 
 
 def _manager() -> str:
@@ -165,10 +170,13 @@ def _wait_for_server(settings: Settings, stop: threading.Event, log: logpipe.Rot
 def run(name: str, settings: Settings) -> int:
     """Run one component in the foreground until it exits or we are told to stop; its exit code."""
     part = component(name, settings)
+    # launchd made it with its own umask: the runner's lines are the user's alone too
+    private.tighten(launchd_log_path(part, settings))
     previous = read_record(name, settings)
     if previous.running(name) and previous.pid != os.getpid():
         raise ConfigurationError(f"the {part.part} already runs under `jobping stack run` (pid {previous.pid})")
-    record = Record(pid=os.getpid(), state="waiting", manager=_manager(), failures=previous.failures, since=time.time())
+    record = Record(pid=os.getpid(), state="waiting", manager=_manager(), failures=previous.failures, since=time.time(),
+                    started=start_time(os.getpid()) or "")  # fmt: skip
     _write(record, name, settings)
     stop = threading.Event()
 

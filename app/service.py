@@ -18,12 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, SecretStr
-from pydantic_settings import BaseSettings
-
-from app import runner, stack
+from app import runner, stack, stack_state
+from jobping import private
 from jobping.errors import ConfigurationError
-from jobping.processes import alive
 from jobping.settings import Settings
 
 Platform = Literal["systemd", "launchd"]
@@ -60,25 +57,9 @@ def default_dir(platform: Platform) -> Path:
     return Path(config) / "systemd" / "user"
 
 
-def secret_variables(model: type[BaseSettings] = Settings) -> set[str]:
-    """Every variable a SecretStr setting is read from, derived from the settings tree itself."""
-    prefix = str(model.model_config.get("env_prefix", ""))
-    names: set[str] = set()
-    for name, field in model.model_fields.items():
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseSettings):
-            names |= secret_variables(annotation)
-        elif SecretStr in getattr(annotation, "__args__", ()) or annotation is SecretStr:
-            alias = field.validation_alias
-            choices = alias.choices if isinstance(alias, AliasChoices) else [alias or prefix + name]
-            names |= {str(choice).upper() for choice in choices}
-    return names
-
-
 def unit_environment(settings: Settings) -> dict[str, str]:
-    """The settings a unit carries: this shell's non-secret JOBPING_* variables and the data dir."""
-    secret = secret_variables()
-    env = {k: v for k, v in sorted(os.environ.items()) if k.startswith("JOBPING_") and k.upper() not in secret}
+    """The settings a unit carries: this shell's JOBPING_* variables but the secret ones (private.is_secret)."""
+    env = {k: v for k, v in sorted(os.environ.items()) if k.startswith("JOBPING_") and not private.is_secret(k, v)}
     env["JOBPING_DATA_DIR"] = str(settings.data_dir)
     return env
 
@@ -138,9 +119,9 @@ def _launchd(part: runner.Component, settings: Settings) -> str:
         "KeepAlive": True,
         "ThrottleInterval": THROTTLE_SECONDS,
         "ExitTimeOut": STOP_TIMEOUT_SECONDS,
-        # the runner's own few lines; the component's output goes to its rotated log
-        "StandardOutPath": str(settings.run_dir / f"{part.log}.launchd.log"),
-        "StandardErrorPath": str(settings.run_dir / f"{part.log}.launchd.log"),
+        # the runner's own few lines (it makes the file owner-only); the component's output goes to its rotated log
+        "StandardOutPath": str(runner.launchd_log_path(part, settings)),
+        "StandardErrorPath": str(runner.launchd_log_path(part, settings)),
     }
     return plistlib.dumps(plist, sort_keys=False).decode()
 
@@ -179,8 +160,8 @@ def _call(args: list[str], what: str) -> str:
 def install(settings: Settings, platform: Platform, folder: Path, *, start: bool) -> list[Path]:
     """Write every unit into ``folder``; with ``start``, enable and start them, then deploy."""
     if start:
-        running = [name for name, pid in stack.StackState.load(settings.run_dir / "stack.json").pids.items()
-                   if alive(pid)]  # fmt: skip
+        state = stack_state.StackState.load(stack_state.state_path(settings))
+        running = [name for name in state.pids if stack_state.ours(name, state, settings)]
         if running:
             raise ConfigurationError(
                 f"`jobping stack up` runs {', '.join(running)} here: stop it with `jobping stack down` first"

@@ -1,15 +1,15 @@
 """The local stack behind `make up` / `make down`: emulator, Prefect server, deployments, worker.
 
-Every process it starts runs in its own session with its pid recorded, so that `make down`
-stops exactly those and nothing else. Running `up` again reuses what is still running.
+Every process it starts runs in its own session with its pid and start time recorded in
+stack.json (app/stack_state.py), so that `make down` stops exactly those and nothing else.
+Running `up` again reuses what is still running. No secret reaches a file or the console:
+every part gets them from the environment when it starts.
 """
 
 from __future__ import annotations
 
 import base64
 import fcntl
-import hashlib
-import json
 import logging
 import os
 import secrets
@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 
@@ -32,9 +32,10 @@ from app.alerts import ensure_alerts
 from app.autoscale import STATUS_FILE, prepare
 from app.health import FAILING, PartStatus
 from app.port_owner import refused
-from jobping import logpipe
+from app.stack_state import StackState, ours, state_path
+from jobping import logpipe, private
 from jobping.errors import ConfigurationError
-from jobping.processes import alive, command_line, stop_group
+from jobping.processes import alive, stop_group
 from jobping.settings import Settings
 from tasks.llm.limit import GLOBAL_LIMIT_NAME
 from tasks.sqs import emulator
@@ -54,56 +55,6 @@ POLL_SECONDS = 0.5
 # once and kept owner-only in the data dir; "user:password", as the UI's login form asks for it
 AUTH_ENV = "PREFECT_SERVER_API_AUTH_STRING"
 AUTH_USER = "jobping"
-# JOBPING_* settings whose value is a secret (a webhook url carries its token)
-SECRET_VARIABLES = frozenset({"JOBPING_NOTIFY_WEBHOOK_URL"})
-
-
-@dataclass
-class StackState:
-    """What `up` started, by pid; `down` stops these and nothing else."""
-
-    pids: dict[str, int] = field(default_factory=dict)
-    api_url: str = ""
-    # the JOBPING_* settings the running worker was started with
-    worker_env: dict[str, str] = field(default_factory=dict)
-    # a digest of the auth string the worker was started with (never the string itself)
-    worker_auth: str = ""
-    # a digest of the settings the running autoscaler was started with
-    autoscaler_settings: str = ""
-    restarted: bool = False
-    # where alerts go, one line for the console (never saved)
-    alerts: str = ""
-
-    @classmethod
-    def load(cls, path: Path) -> StackState:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return cls()
-        return cls(
-            pids={str(k): int(v) for k, v in data.get("pids", {}).items()},
-            api_url=str(data.get("api_url", "")),
-            worker_env={str(k): str(v) for k, v in data.get("worker_env", {}).items()},
-            worker_auth=str(data.get("worker_auth", "")),
-            autoscaler_settings=str(data.get("autoscaler_settings", "")),
-        )
-
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = {"pids": self.pids, "api_url": self.api_url, "worker_env": self.worker_env,
-                "worker_auth": self.worker_auth, "autoscaler_settings": self.autoscaler_settings}  # fmt: skip
-        path.write_text(json.dumps(data, indent=1), encoding="utf-8")
-
-
-def _kept(name: str, value: str) -> str:
-    """A setting as stack.json keeps it and the console shows it: a secret as a digest of its value."""
-    if name in SECRET_VARIABLES:
-        return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:16]
-    return value
-
-
-def _state_path(settings: Settings) -> Path:
-    return settings.run_dir / "stack.json"
 
 
 def _healthy(url: str) -> bool:
@@ -125,10 +76,6 @@ class Auth:
     def header(self) -> dict[str, str]:
         return {"Authorization": "Basic " + base64.b64encode(self.string.encode()).decode()}
 
-    @property
-    def digest(self) -> str:
-        return hashlib.sha256(self.string.encode()).hexdigest()[:16]
-
 
 def auth_path(settings: Settings) -> Path:
     return settings.data_dir / "prefect" / "api-auth"
@@ -144,9 +91,8 @@ def auth(settings: Settings) -> Auth:
     if given:
         return Auth(given, None)
     path = auth_path(settings)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     # the server's database beside it is the users' too: the folder is theirs alone
-    path.parent.chmod(0o700)
+    private.folder(path.parent)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -186,6 +132,8 @@ def prefect_env(settings: Settings) -> dict[str, str]:
     # the CLI's one-line console is for a person at a terminal; the stack's logs keep tracebacks
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_LOGGING_HANDLERS_CONSOLE_")}
     secret = auth(settings).string
+    # the server's database: owner-only also when the password comes from the environment
+    private.folder(settings.data_dir / "prefect")
     env.update(
         {
             "PREFECT_HOME": str(settings.data_dir / "prefect"),
@@ -210,7 +158,8 @@ def prefect_env(settings: Settings) -> dict[str, str]:
 
 
 def _spawn(name: str, args: list[str], env: dict[str, str], settings: Settings) -> int:
-    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    """Start ``args`` in its own session through the log pipe; its pid (record it with its start time)."""
+    private.folder(settings.run_dir)
     # through the log pipe: the process's log rotates (JOBPING_LOG_MAX_BYTES, JOBPING_LOG_BACKUPS)
     piped = logpipe.command(settings.run_dir / f"{name}.log", settings.stack.log_max_bytes,
                             settings.stack.log_backups, args)  # fmt: skip
@@ -225,30 +174,6 @@ def _spawn(name: str, args: list[str], env: dict[str, str], settings: Settings) 
         start_new_session=True,
     )
     return process.pid
-
-
-# the log each part of `up` writes through the log pipe: its command line names it
-LOGS = {"server": "prefect-server", "worker": "prefect-worker", "autoscaler": "autoscaler"}
-
-
-def ours(part: str, pid: int | None, settings: Settings) -> bool:
-    """Whether ``pid`` is the ``part`` this data dir's `up` started: alive, and its command line says so.
-
-    stack.json is a file on disk: after a reboot its pids may be anyone's, and a forged one may
-    name any process. Only a process whose arguments are our log pipe writing this data dir's
-    log of that part is signalled.
-    """
-    if pid is None or pid <= 0 or not alive(pid):
-        return False
-    args = command_line(pid) or []
-    log = str(settings.run_dir / f"{LOGS[part]}.log")
-    return "jobping.logpipe" in args and log in args
-
-
-def stale(settings: Settings) -> list[str]:
-    """The parts stack.json names by a pid that is not (or no longer) ours, alive: to be ignored, said once."""
-    state = StackState.load(_state_path(settings))
-    return [part for part, pid in state.pids.items() if part in LOGS and alive(pid) and not ours(part, pid, settings)]
 
 
 def _wait(what: str, ready: object, pid: int, timeout: float, log: Path) -> None:
@@ -309,8 +234,7 @@ def api_url(settings: Settings) -> str:
 def _server_lock(settings: Settings) -> Iterator[None]:
     """One command at a time decides whether to start the server: two would race for the port."""
 
-    settings.run_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.run_dir / "prefect-server.lock", "w", encoding="ascii") as lock:
+    with private.open_file(settings.run_dir / "prefect-server.lock") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
@@ -333,10 +257,11 @@ def ensure_server(settings: Settings) -> tuple[str, int | None]:
                 f"port {settings.stack.prefect_port} is taken by something that is not a healthy Prefect server: "
                 "stop it or set JOBPING_PREFECT_PORT"
             )
-        path = _state_path(settings)
+        path = state_path(settings)
         pid = _spawn("prefect-server", server_command(settings), prefect_env(settings), settings)
         state = StackState.load(path)
-        state.pids["server"], state.api_url = pid, url
+        state.record("server", pid)
+        state.api_url = url
         state.save(path)
         _wait("Prefect server", lambda: _healthy(url + "/health"), pid, SERVER_START_SECONDS,
               settings.run_dir / "prefect-server.log")  # fmt: skip
@@ -355,10 +280,10 @@ def _reusable(url: str, secret: Auth, settings: Settings) -> bool:
         raise ConfigurationError(refused(settings.stack.prefect_port, settings.data_dir, where, AUTH_ENV))
     if _answers(version, {}) != HTTPStatus.OK:
         return True
-    pid = StackState.load(_state_path(settings)).pids.get("server")
-    if not ours("server", pid, settings):
+    state = StackState.load(state_path(settings))
+    pid = state.pids.get("server")
+    if pid is None or not ours("server", state, settings):
         return True
-    assert pid is not None
     logger.warning("restarting the local Prefect server (pid %d) with authentication on", pid)
     stop_group(pid, STOP_SECONDS)
     return False
@@ -367,54 +292,48 @@ def _reusable(url: str, secret: Auth, settings: Settings) -> bool:
 def up(settings: Settings) -> StackState:
     """Start (or reuse) the emulator, the server and a worker; create the pool; deploy.
 
-    A worker started with other JOBPING_* settings than this command's is restarted, so that
-    runs from the UI use what this command says they use.
+    A worker started with other settings than this command's (secrets and the password
+    included, compared by digest) is restarted, so that runs from the UI use what this command
+    says they use. A pid is reused or stopped only when it is proven ours (:func:`ours`).
     """
 
     if not (PROJECT_ROOT / "prefect.yaml").is_file():
         raise ConfigurationError(f"no prefect.yaml in {PROJECT_ROOT}: run `make up` from a jobping checkout")
-    path = _state_path(settings)
+    path = state_path(settings)
     if settings.sqs.uses_emulator:
         started = emulator.ensure_running(settings)
         if started.started_here and started.pid:
             state = StackState.load(path)
-            state.pids["emulator"] = started.pid
+            state.record("emulator", started.pid)
             state.save(path)
     url, _ = ensure_server(settings)
     state = StackState.load(path)
     state.api_url = url
     env = prefect_env(settings)
-    # the JOBPING_* environment a worker started now gets: what runs from the UI will use
-    wanted = {k: _kept(k, v) for k, v in sorted(env.items()) if k.startswith("JOBPING_")}
-    # the password the worker gets, as a digest: stack.json never holds the password itself
-    password_digest = Auth(env[AUTH_ENV], None).digest
+    # what runs from the UI will use, secrets and the password included: only its digest is kept
+    digest = state.digest(env)
     state.restarted = False
 
     here = {PREFECT_API_URL: url, PREFECT_HOME: Path(env["PREFECT_HOME"]), PREFECT_API_AUTH_STRING: env[AUTH_ENV]}
     with temporary_settings(here):
         _deploy(settings, env)
-        worker = state.pids.get("worker")
-        changed = state.worker_env != wanted or state.worker_auth != password_digest
-        if ours("worker", worker, settings) and changed:
-            stop_group(worker, STOP_SECONDS)  # type: ignore[arg-type]
+        if ours("worker", state, settings) and state.worker_digest != digest:
+            stop_group(state.pids["worker"], STOP_SECONDS)
             state.restarted = True
-            worker = None
-        if not ours("worker", worker, settings):
-            state.pids["worker"] = _spawn("prefect-worker", worker_command(), env, settings)
-            state.worker_env, state.worker_auth = wanted, password_digest
+        if not ours("worker", state, settings):
+            state.record("worker", _spawn("prefect-worker", worker_command(), env, settings))
+            state.keep_worker(env)
             state.save(path)
         _wait("Prefect worker", _worker_online, state.pids["worker"], WORKER_START_SECONDS,
               settings.run_dir / "prefect-worker.log")  # fmt: skip
         prepare(settings)
         state.alerts = ensure_alerts(settings)
         # restarted only when this command's settings differ from those it runs with
-        autoscaler = state.pids.get("autoscaler")
-        settings_digest = hashlib.sha256(json.dumps([wanted, password_digest]).encode()).hexdigest()[:16]
-        if ours("autoscaler", autoscaler, settings) and state.autoscaler_settings != settings_digest:
-            stop_group(autoscaler, STOP_SECONDS)  # type: ignore[arg-type]
-        if not ours("autoscaler", autoscaler, settings):
-            state.pids["autoscaler"] = _spawn("autoscaler", autoscaler_command(), env, settings)
-            state.autoscaler_settings = settings_digest
+        if ours("autoscaler", state, settings) and state.autoscaler_digest != digest:
+            stop_group(state.pids["autoscaler"], STOP_SECONDS)
+        if not ours("autoscaler", state, settings):
+            state.record("autoscaler", _spawn("autoscaler", autoscaler_command(), env, settings))
+            state.autoscaler_digest = digest
     state.save(path)
     return state
 
@@ -482,7 +401,7 @@ class Part:
 def status(settings: Settings) -> list[Part]:
     """What of the local stack runs, where, with which pids."""
 
-    state = StackState.load(_state_path(settings))
+    state = StackState.load(state_path(settings))
     parts = []
     if settings.sqs.uses_emulator:
         found = emulator.status(settings)
@@ -490,23 +409,22 @@ def status(settings: Settings) -> list[Part]:
     else:
         parts.append(Part("SQS", str(settings.sqs.endpoint_url), True, None))
     url = api_url(settings)
-    server = state.pids.get("server")
-    parts.append(Part("Prefect server", url.removesuffix("/api"), _healthy(url + "/health"),
-                      server if ours("server", server, settings) else None))  # fmt: skip
-    worker = state.pids.get("worker")
-    running = ours("worker", worker, settings)
-    parts.append(Part("Prefect worker", f"pool {WORK_POOL}", running, worker if running else None))
-    autoscaler = state.pids.get("autoscaler")
-    running = ours("autoscaler", autoscaler, settings)
+    server = state.pids.get("server") if ours("server", state, settings) else None
+    parts.append(Part("Prefect server", url.removesuffix("/api"), _healthy(url + "/health"), server))
+    worker = state.pids.get("worker") if ours("worker", state, settings) else None
+    parts.append(Part("Prefect worker", f"pool {WORK_POOL}", worker is not None, worker))
+    autoscaler = state.pids.get("autoscaler") if ours("autoscaler", state, settings) else None
     said = PartStatus.read(settings.run_dir / STATUS_FILE)
     # the autoscaler writes its own pid; stack.json holds the pid of the log pipe that leads its group
-    problem = said.reason if said and running and said.state == FAILING and _in_group(said.pid, autoscaler) else None
-    parts.append(Part("autoscaler", f"analyse runs for {settings.sqs.queue_name}", running,
-                      autoscaler if running else None, problem))  # fmt: skip
+    problem = said.reason if said and said.state == FAILING and _in_group(said.pid, autoscaler) else None
+    parts.append(Part("autoscaler", f"analyse runs for {settings.sqs.queue_name}", autoscaler is not None,
+                      autoscaler, problem))  # fmt: skip
     return parts
 
 
 def _in_group(pid: int, leader: int | None) -> bool:
+    if leader is None:
+        return False
     try:
         return pid == leader or os.getpgid(pid) == leader
     except ProcessLookupError:
@@ -521,13 +439,12 @@ def _port_free(port: int) -> bool:
 def down(settings: Settings) -> list[str]:
     """Stop what jobping started for this data dir (worker, server, emulator), and nothing else."""
 
-    path = _state_path(settings)
+    path = state_path(settings)
     state = StackState.load(path)
     stopped = []
     for name in ("autoscaler", "worker", "server"):
-        pid = state.pids.get(name)
-        if ours(name, pid, settings):
-            stop_group(pid, STOP_SECONDS)  # type: ignore[arg-type]
+        if ours(name, state, settings):
+            stop_group(state.pids[name], STOP_SECONDS)
             stopped.append(name)
     # the emulator this data dir started, whether by `up` or by a flow command
     if emulator.stop(settings):

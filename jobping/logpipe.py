@@ -26,6 +26,8 @@ from pathlib import Path
 from types import FrameType
 from typing import BinaryIO
 
+from jobping import private
+
 # a line longer than this is cut into pieces of this size: one line cannot hold the log over its bound
 MAX_LINE_BYTES = 64 * 1024
 # after the child exits, how long its output may still drain (a grandchild can hold the pipe open)
@@ -41,14 +43,15 @@ class RotatingLog:
 
     A write that would take the file past ``max_bytes`` first moves it to ``.1`` (``.1`` to ``.2``,
     and so on, the oldest dropped); so no file is ever over the bound unless a single line is.
+    Every file is owner-only (0600 in a 0700 folder): a component may print what is the user's.
     """
 
     def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
         if max_bytes < 1 or backups < 1:
             raise ValueError(f"max_bytes and backups must be positive, not {max_bytes} and {backups}")
         self.path, self.max_bytes, self.backups = path, max_bytes, backups
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: BinaryIO = open(path, "ab")  # noqa: SIM115 - held open between writes, closed by close()
+        # held open between writes, closed by close()
+        self._file: BinaryIO = private.open_file(path)
         self._size = self._file.tell()
         self._lock = threading.Lock()
 
@@ -68,7 +71,7 @@ class RotatingLog:
             if older.exists():
                 os.replace(older, self.path.with_name(f"{self.path.name}.{number + 1}"))
         os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
-        self._file = open(self.path, "ab")  # noqa: SIM115 - see __init__
+        self._file = private.open_file(self.path)
         self._size = 0
 
     def note(self, text: str) -> None:

@@ -16,7 +16,8 @@ import pytest
 from prefect.settings import PREFECT_API_URL
 
 from app.health import ALERT_AFTER_SECONDS, FAILING, MAX_BACKOFF_SECONDS, OK, Health, PartStatus
-from app.stack import StackState, _spawn
+from app.stack import _spawn
+from app.stack_state import StackState
 from jobping.processes import alive, stop_group
 from jobping.settings import Settings
 from standins.servers import free_port
@@ -102,7 +103,9 @@ def autoscaler(env: dict[str, str], prefect_api: None) -> Iterator[tuple[int, Se
     }
     settings = Settings()
     pid = _spawn("autoscaler", [JOBPING, "autoscale"], values, settings)
-    StackState(pids={"autoscaler": pid}).save(settings.run_dir / "stack.json")
+    state = StackState()
+    state.record("autoscaler", pid)
+    state.save(settings.run_dir / "stack.json")
     yield pid, settings
     stop_group(pid, 30)
 

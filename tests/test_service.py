@@ -7,6 +7,7 @@ import os
 import plistlib
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -18,6 +19,9 @@ from typing import Any
 import pytest
 import yaml
 
+from app import stack, stack_state
+from jobping.processes import stop_group
+from jobping.settings import Settings
 from standins.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +37,7 @@ POLL_SECONDS = 0.2
 OPENAI_KEY = "sk-service-test-" + "k3y" * 8
 WEBHOOK = "https://hooks.example.com/services/T0/B0/" + "t0ken" * 5
 AUTH = "jobping:" + "pa55word" * 4
+PROXY_PASSWORD = "pr0xy-" + "pa55" * 5
 SYSTEMD_UNITS = ["jobping-emulator.service", "jobping-prefect-server.service", "jobping-prefect-worker.service",
                  "jobping-autoscaler.service"]  # fmt: skip
 LAUNCHD_LABELS = ["local.jobping.emulator", "local.jobping.prefect-server", "local.jobping.prefect-worker",
@@ -162,14 +167,49 @@ def test_install_without_systemctl_writes_the_units_and_says_so_in_one_line(user
 
 
 def test_install_refuses_while_stack_up_s_processes_run(user_env: dict[str, str]) -> None:
-    # a worker `stack up` started: this test's own process stands in for it, alive and ours
-    run = Path(user_env["JOBPING_DATA_DIR"], "run")
-    run.mkdir(parents=True)
-    (run / "stack.json").write_text(json.dumps({"pids": {"worker": os.getpid()}}), encoding="utf-8")
-    done = jobping(user_env, "stack", "service", "install", "--platform", "systemd")
+    # a worker as `stack up` starts one (its log pipe, recorded with its start time), running sleep
+    settings = Settings(data_dir=Path(user_env["JOBPING_DATA_DIR"]))  # type: ignore[call-arg]
+    state = stack_state.StackState()
+    state.record("worker", stack._spawn("prefect-worker", ["sleep", "300"], user_env, settings))
+    try:
+        deadline = time.monotonic() + START_SECONDS
+        while not stack_state.ours("worker", state, settings):
+            assert time.monotonic() < deadline, "the spawned worker never showed its command line"
+            time.sleep(POLL_SECONDS)
+        state.save(settings.run_dir / "stack.json")
+        done = jobping(user_env, "stack", "service", "install", "--platform", "systemd")
+    finally:
+        stop_group(state.pids["worker"], 10)
     assert done.returncode == 1
     assert done.stderr.strip() == "error: `jobping stack up` runs worker here: stop it with `jobping stack down` first"
     assert not Path(user_env["HOME"], ".config").exists()
+
+
+def test_install_is_not_refused_for_a_stack_json_naming_a_process_that_is_not_ours(user_env: dict[str, str]) -> None:
+    # a stale or forged stack.json: this test's own process is alive but no part `up` started
+    run = Path(user_env["JOBPING_DATA_DIR"], "run")
+    run.mkdir(parents=True)
+    (run / "stack.json").write_text(json.dumps({"pids": {"worker": os.getpid()}}), encoding="utf-8")
+    done = jobping(user_env | {"PATH": "/nonexistent"}, "stack", "service", "install", "--platform", "systemd")
+    assert "stop it with `jobping stack down` first" not in done.stderr
+    assert done.stderr.strip().endswith("(the units are written to " + str(Path(user_env["HOME"], ".config",
+                                        "systemd", "user")) + ", not started)")  # fmt: skip
+
+
+@pytest.mark.parametrize("platform", ["systemd", "launchd"])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("JOBPING_SCRAPE_PROXIES", "http://scraper:" + PROXY_PASSWORD + "@proxy.example:3128"),
+     ("JOBPING_SOME_FUTURE_TOKEN", PROXY_PASSWORD),
+     ("JOBPING_EXTRA_URL", "https://api.example.com/v1?api_key=" + PROXY_PASSWORD)],
+    ids=["proxy-with-userinfo", "a-token-by-its-name", "url-with-a-query"],
+)  # fmt: skip
+def test_a_credential_by_its_name_or_its_url_reaches_no_printed_unit(
+    user_env: dict[str, str], platform: str, name: str, value: str
+) -> None:
+    text = "".join(printed(user_env | {name: value}, platform).values())
+    assert PROXY_PASSWORD not in text
+    assert name not in text
 
 
 def test_a_command_writing_past_max_bytes_leaves_at_most_backups_plus_one_files(tmp_path: Path) -> None:
@@ -239,6 +279,20 @@ def test_stack_run_rotates_its_component_s_log_and_stops_it_on_sigterm(
     # a moto request line is ~100 bytes: no file is over the bound by more than one line
     for name in logs:
         assert (run / name).stat().st_size <= 1024, name
+
+
+def test_a_service_runner_s_record_and_rotated_logs_are_owner_only_in_owner_only_folders(
+    emulator_runner: subprocess.Popen[bytes], user_env: dict[str, str]
+) -> None:
+    url = f"http://127.0.0.1:{user_env['JOBPING_EMULATOR_PORT']}/moto-api/data.json"
+    for _ in range(50):
+        assert _answers(url)
+    run = Path(user_env["JOBPING_DATA_DIR"], "run")
+    _wait((run / "emulator.log.1").exists, "the log rotated")
+    found = {str(p.relative_to(run)): oct(stat.S_IMODE(p.stat().st_mode)) for p in [run, *run.rglob("*")]}
+    assert {"services/emulator.json", "emulator.log", "emulator.log.1"} <= set(found), found
+    assert {name: mode for name, mode in found.items()
+            if mode != ("0o700" if (run / name).is_dir() else "0o600")} == {}  # fmt: skip
 
 
 def test_stack_status_and_down_tell_a_part_run_as_a_service_and_leave_it_running(

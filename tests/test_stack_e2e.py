@@ -172,7 +172,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, webhook: str) -> Iterator[St
         assert up.returncode == 0, up.stdout + up.stderr
         started = Stack(env, data)
         assert started.ui in up.stdout
-        assert f"sign in to the UI with {started.auth}" in up.stdout
+        assert f"owner-only in {data / 'prefect' / 'api-auth'}" in up.stdout
+        assert started.auth not in up.stdout + up.stderr
         yield started
     finally:
         down = subprocess.run(
@@ -256,7 +257,7 @@ def test_a_scrape_run_of_the_deployment_completes_after_the_emulator_was_killed_
 ) -> None:
     pid_file = stack.data / "run" / f"emulator-{stack.env['JOBPING_EMULATOR_PORT']}.pid"
     # the pid leads the emulator's process group (its log pipe and moto): all of it dies, as in a crash
-    os.killpg(int(pid_file.read_text(encoding="ascii")), signal.SIGKILL)
+    os.killpg(int(pid_file.read_text(encoding="ascii").split()[0]), signal.SIGKILL)
     deadline = time.monotonic() + 30
     while port_open(int(stack.env["JOBPING_EMULATOR_PORT"])):
         assert time.monotonic() < deadline, "the killed emulator still listens"

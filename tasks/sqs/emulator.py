@@ -20,9 +20,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobping import logpipe
+from jobping import logpipe, private
 from jobping.errors import ConfigurationError
-from jobping.processes import alive, command_line, stop_group
+from jobping.processes import Started, alive, command_line, stop_group
 from jobping.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -62,12 +62,16 @@ def is_our_emulator(pid: int, settings: Settings) -> bool:
 
 
 def _read_pid(settings: Settings) -> int | None:
-    """The pid of the emulator this data dir started on the configured port, if it still runs."""
+    """The pid of the emulator this data dir started on the configured port, if that very process still runs.
+
+    The file holds the pid and its start time: a pid reused since (or after a reboot) is not ours.
+    """
     try:
-        pid = int(_pid_file(settings).read_text(encoding="ascii").strip())
+        pid, _, started = _pid_file(settings).read_text(encoding="ascii").strip().partition(" ")
+        recorded = Started(int(pid), started)
     except (OSError, ValueError):
         return None
-    return pid if is_our_emulator(pid, settings) else None
+    return recorded.pid if recorded.running() and is_our_emulator(recorded.pid, settings) else None
 
 
 def answers(settings: Settings) -> bool:
@@ -107,8 +111,7 @@ def ensure_running(settings: Settings) -> EmulatorStatus:
     """
     if answers(settings):
         return EmulatorStatus(url=settings.sqs.emulator_url, running=True, pid=_read_pid(settings))
-    settings.run_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.run_dir / f"emulator-{settings.sqs.emulator_port}.lock", "w", encoding="ascii") as lock:
+    with private.open_file(settings.run_dir / f"emulator-{settings.sqs.emulator_port}.lock") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         return _start(settings)
 
@@ -121,7 +124,7 @@ def _start(settings: Settings) -> EmulatorStatus:
             f"port {settings.sqs.emulator_port} on {settings.sqs.emulator_host} is taken by something that is "
             "not an SQS emulator: set JOBPING_EMULATOR_PORT to a free port"
         )
-    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    private.folder(settings.run_dir)
     log_path = settings.run_dir / "emulator.log"
     # through the log pipe, whose command line still names moto.server, host and port (is_our_emulator)
     piped = logpipe.command(
@@ -146,7 +149,9 @@ def _start(settings: Settings) -> EmulatorStatus:
                 f"the SQS emulator did not answer within {START_TIMEOUT_SECONDS:.0f} s; see {log_path}"
             )
         time.sleep(POLL_INTERVAL_SECONDS)
-    _pid_file(settings).write_text(str(process.pid), encoding="ascii")
+    # our child, not yet reaped: its start time is its own
+    started = Started.of(process.pid)
+    private.write_text(_pid_file(settings), f"{process.pid} {started.at if started else ''}")
     logger.warning(
         "started the embedded SQS emulator at %s (pid %d); %s",
         settings.sqs.emulator_url,
