@@ -139,6 +139,24 @@ def _stale_reason(part: str, state: StackState, settings: Settings) -> str | Non
     return None if ours(part, state, settings) else "its command line is not ours"
 
 
+def _adopt_unstamped(state: StackState, path: Path) -> bool:
+    """Give the pids an older jobping recorded without a start time theirs, when the process running
+    under each had started before the file was written (so not a pid reused since, nor after a reboot);
+    True when one was. The command line is still proved by :func:`ours`, as for any pid."""
+    try:
+        written_at = path.stat().st_mtime
+    except OSError:
+        return False
+    adopted = False
+    for part, pid in state.pids.items():
+        if state.started.get(part):
+            continue
+        found = Started.recorded_before(pid, written_at)
+        if found is not None:
+            state.started[part], adopted = found.at, True
+    return adopted
+
+
 def forget_stale(settings: Settings) -> list[str]:
     """Drop from stack.json every pid that is not the process we started; one line for each said.
 
@@ -147,7 +165,7 @@ def forget_stale(settings: Settings) -> list[str]:
     """
     path = state_path(settings)
     state = StackState.load(path)
-    lines, dropped = [], False
+    lines, dropped = [], _adopt_unstamped(state, path)
     for part, pid in list(state.pids.items()):
         if ours(part, state, settings):
             continue

@@ -101,6 +101,29 @@ def start_time(pid: int) -> str | None:
     return f"{boot_id()}/{fields[START_FIELD]}" if len(fields) > START_FIELD else None
 
 
+def started_at(pid: int) -> float | None:
+    """When ``pid`` started, in seconds since the epoch (to a clock tick, or a second on macOS); None if gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+        boot = next(
+            line for line in Path("/proc/stat").read_text(encoding="ascii").splitlines() if line.startswith("btime")
+        )
+    except FileNotFoundError:
+        if Path("/proc/self").exists():
+            return None
+        started = _ps(["ps", "-o", "lstart=", "-p", str(pid)])
+        try:
+            return time.mktime(time.strptime(started, "%a %b %d %H:%M:%S %Y")) if started else None
+        except ValueError:
+            return None
+    except (OSError, StopIteration):
+        return None
+    fields = stat.rpartition(")")[2].split()
+    if len(fields) <= START_FIELD:
+        return None
+    return int(boot.split()[1]) + int(fields[START_FIELD]) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass(frozen=True)
 class Started:
     """A process we started, as a state file records it: its pid and its :func:`start_time`."""
@@ -113,6 +136,15 @@ class Started:
         """``pid`` as it is now (call it while the process cannot have been reaped: it is our child)."""
         at = start_time(pid)
         return cls(pid, at) if at else None
+
+    @classmethod
+    def recorded_before(cls, pid: int, written_at: float) -> Started | None:
+        """``pid``, from a record an older jobping wrote without a start time at ``written_at`` (the file's
+        mtime), if the process running now had started by then; None for a pid reused since, or after a reboot.
+        """
+        started = started_at(pid)
+        # a clock tick of slack: the record is written just after the start it follows
+        return cls.of(pid) if started is not None and started <= written_at + 1.0 else None
 
     def running(self) -> bool:
         """Whether this very process still runs: its pid is alive with the start time we recorded."""

@@ -145,7 +145,7 @@ def test_a_part_started_by_up_is_ours_for_its_data_dir_only(settings: Settings, 
 
 
 @pytest.mark.parametrize(
-    "start", [None, "1"], ids=["pid-only-as-an-older-jobping-wrote-it", "a-start-time-we-did-not-record"]
+    "start", [None, "1"], ids=["pid-only-written-before-the-process-started", "a-start-time-we-did-not-record"]
 )
 def test_emulator_stop_spares_a_process_with_moto_s_command_line_that_it_did_not_start(
     settings: Settings, start: str | None
@@ -161,6 +161,9 @@ def test_emulator_stop_spares_a_process_with_moto_s_command_line_that_it_did_not
         pid_file = settings.run_dir / f"emulator-{port}.pid"
         pid_file.parent.mkdir(parents=True, exist_ok=True)
         pid_file.write_text(str(mimic.pid) if start is None else f"{mimic.pid} {boot_id()}/{start}", encoding="ascii")
+        # as an older jobping wrote it, for a process that held the pid before this one did
+        written = time.time() - 60
+        os.utime(pid_file, (written, written))
         done = subprocess.run([JOBPING, "emulator", "stop"], env=env, capture_output=True, text=True,
                               timeout=COMMAND_SECONDS, check=False)  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
@@ -219,3 +222,23 @@ def test_stack_up_spares_processes_with_our_command_lines_that_it_did_not_start(
     assert down.returncode == 0, down.stdout + down.stderr
     assert "stopped: autoscaler, worker, server" in down.stdout
     assert [part for part, pid in mimics.items() if not alive(pid)] == []
+
+
+@pytest.mark.parametrize("before", [True, False], ids=["written-after-they-started", "written-before-they-started"])
+def test_a_stack_json_an_older_jobping_wrote_without_start_times_is_ours_only_if_written_after_they_started(
+    settings: Settings, mimics: dict[str, int], before: bool
+) -> None:
+    # an older jobping's stack.json: pids alone, written once every part had started (or, for pids
+    # reused since, before the processes holding them now started)
+    forged(mimics, {}, settings)
+    if not before:
+        written = time.time() - 3600
+        os.utime(settings.run_dir / "stack.json", (written, written))
+    done = subprocess.run([JOBPING, "stack", "down"], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    if before:
+        assert [part for part, pid in mimics.items() if alive(pid)] == [], done.stdout
+        assert "stale" not in done.stdout
+    else:
+        assert [part for part, pid in mimics.items() if not alive(pid)] == []
+        assert done.stdout.count("(no start time was recorded for it); ignored") == len(mimics), done.stdout

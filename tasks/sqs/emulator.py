@@ -67,8 +67,12 @@ def _read_pid(settings: Settings) -> int | None:
     The file holds the pid and its start time: a pid reused since (or after a reboot) is not ours.
     """
     try:
-        pid, _, started = _pid_file(settings).read_text(encoding="ascii").strip().partition(" ")
+        path = _pid_file(settings)
+        pid, _, started = path.read_text(encoding="ascii").strip().partition(" ")
         recorded = Started(int(pid), started)
+        if not started:
+            # an older jobping wrote the pid alone: its process had started before the file was written
+            recorded = Started.recorded_before(int(pid), path.stat().st_mtime) or recorded
     except (OSError, ValueError):
         return None
     return recorded.pid if recorded.running() and is_our_emulator(recorded.pid, settings) else None
