@@ -258,7 +258,8 @@ def _print_analyse(report: AnalyseReport) -> None:
         f"DLQ: {report.dlq_visible}"
     )
     if report.ping:
-        console.print(f"pings: {report.ping}")
+        # Text: what a channel answered is never console markup
+        console.print(Text(f"pings: {report.ping}"), soft_wrap=True)
 
 
 @app.callback()
@@ -395,7 +396,7 @@ def notify(
         console.print(Text(digest.subject()), soft_wrap=True)
         console.print(Text(digest.body()), soft_wrap=True)
         return
-    console.print(report.line())
+    console.print(Text(report.line()), soft_wrap=True)
     if report.error is not None:
         raise typer.Exit(1)
 
