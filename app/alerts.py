@@ -31,6 +31,7 @@ from prefect.types import SecretDict
 from prefect.variables import Variable
 
 from jobping.errors import ConfigurationError
+from jobping.markup import NEUTRAL_TEXT
 from jobping.settings import NotifySettings, Settings, SqsSettings
 from jobping.text import one_line
 from tasks.notify.alerts import ALERT_EVENT_PREFIX, MAX_REASON_CHARS, MAX_TITLE_CHARS, emit_alert
@@ -82,8 +83,15 @@ EVENT_ALERT = (
     " %}"
 )
 JSON = "{{ a | tojson }}"
-SUBJECT = "{{ a.title }}"
-BODY = "{{ a.reason }}\n{% if a.hint %}{{ a.hint }}\n{% endif %}{% if a.url %}{{ a.url }}\n{% endif %}"
+# a notification block shows the text in its app's markup (Slack's, Discord's, ...): what the text
+# holds is made nothing any of them acts on, as jobping.markup's "text" does (no <, >, mention or
+# masked link); the JSON above is data, escaped by whoever shows it
+NEUTRAL = "".join(f" | replace({old!r}, {new!r})" for old, new in NEUTRAL_TEXT)
+SUBJECT = "{{ a.title" + NEUTRAL + " }}"
+BODY = (
+    "{{ a.reason" + NEUTRAL + " }}\n{% if a.hint %}{{ a.hint" + NEUTRAL + " }}\n{% endif %}"
+    "{% if a.url %}{{ a.url }}\n{% endif %}"
+)
 
 
 def _channel(client: SyncPrefectClient, notify: NotifySettings) -> UUID:

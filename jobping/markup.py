@@ -40,6 +40,15 @@ LINK_SCHEMES = ("http", "https")
 URL_PATH_SAFE = "/%:=&?;,+$!-._~"
 
 
+# the "text" markup as plain replacements, for templates rendered elsewhere (the Prefect server's alerts)
+NEUTRAL_TEXT = (
+    ("<", SINGLE_ANGLE_LEFT),
+    (">", SINGLE_ANGLE_RIGHT),
+    ("@", "@" + ZERO_WIDTH_SPACE),
+    ("](", "]" + ZERO_WIDTH_SPACE + "("),
+)
+
+
 def escape(text: str, markup: Markup) -> str:
     """``text`` (made one line) as ``markup`` shows it literally: no mention, link, html or formatting of its own."""
     line = one_line(text)
@@ -53,8 +62,9 @@ def escape(text: str, markup: Markup) -> str:
         case "markdown":
             return MARKDOWN_SPECIAL.sub(r"\\\1", line)
         case "text":
-            neutral = line.translate(ANGLES).replace("@", "@" + ZERO_WIDTH_SPACE)
-            return LINK_JOIN.sub("]" + ZERO_WIDTH_SPACE, neutral)
+            for found, shown in NEUTRAL_TEXT:
+                line = line.replace(found, shown)
+            return line
         case "plain":
             return line
 

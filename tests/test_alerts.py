@@ -17,6 +17,7 @@ from prefect.settings import PREFECT_UI_URL, temporary_settings
 
 from app.alerts import BODY, EVENT_ALERT, JSON, RUN_ALERT, SUBJECT, DlqWatch
 from jobping.digest import Digest, Match
+from jobping.markup import escape
 from jobping.settings import Settings
 from tasks.notify.alerts import alert_event
 from tasks.sqs.queues import Queues
@@ -70,7 +71,7 @@ def test_a_failed_run_reaches_a_notification_block_as_a_plain_subject_and_body()
     context = failed_run_context()
     assert render(RUN_ALERT + SUBJECT, context) == "jobping: analyse run failed: tidy-fox"
     assert render(RUN_ALERT + BODY, context).splitlines() == [
-        ONE_LINE,
+        escape(ONE_LINE, "text"),
         "the run's page in the Prefect UI shows its logs",
         f"{UI}/runs/flow-run/{context['flow_run'].id}",
     ]
@@ -166,3 +167,20 @@ def test_the_dlq_watch_reports_new_dead_letters_once_and_remembers_across_a_rest
     assert watch().look(sqs) == 1
     assert sent[-1]["total"] == 1
     assert len(sent) == 3
+
+
+def test_an_alert_s_text_reaches_a_notification_block_with_nothing_a_chat_app_acts_on() -> None:
+    hostile = "<!channel> URGENT @everyone [Verify your account](https://evil.example/login) <https://evil.example|ok>"
+    context = failed_run_context()
+    context["flow_run"].state.message = hostile
+    body = render(RUN_ALERT + BODY, context).splitlines()
+    assert body[0] == escape(hostile, "text")
+    event = ReceivedEvent(**alert_event("dlq", hostile, hostile, hint=hostile).model_dump())
+    shown = [
+        render(EVENT_ALERT + SUBJECT, {"event": event}),
+        *render(EVENT_ALERT + BODY, {"event": event}).splitlines(),
+    ]
+    for line in [body[0], *shown[:3]]:
+        assert not {"<", ">"} & set(line), line
+        assert "](" not in line
+        assert "@everyone" not in line
