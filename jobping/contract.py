@@ -179,6 +179,7 @@ class JobPosting(BaseModel):
     def _http_url(cls, value: str) -> str:
         if not value.lower().startswith(("http://", "https://")):
             raise ValueError("job_url must be an http(s) URL")
+        _parses(value)
         return value
 
     @field_validator("job_url_direct", "company_url", "company_logo", "company_url_direct")
@@ -187,7 +188,17 @@ class JobPosting(BaseModel):
         # a javascript: or data: link from a posting must never reach a page or a terminal as a link
         if value and not value.lower().startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
+        if value:
+            _parses(value)
         return value
+
+
+def _parses(url: str) -> None:
+    """Refuse a URL no reader can take apart (``https://[``: urlsplit's "Invalid IPv6 URL")."""
+    try:
+        urlsplit(url.strip()).port  # noqa: B018 (the port is checked only when asked for)
+    except ValueError as exc:
+        raise ValueError(f"not a URL: {exc}") from None
 
 
 class SearchSpec(BaseModel):

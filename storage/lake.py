@@ -20,7 +20,7 @@ import re
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 import fsspec
 
@@ -208,8 +208,8 @@ class Lake:
             return self._resolve_key(table_uri, path)
         root = os.path.realpath(table_uri)
         if SCHEME.match(path):
-            parts = urlsplit(path)
-            if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+            parts = _split(path)
+            if parts is None or parts.scheme != "file" or parts.netloc not in ("", "localhost"):
                 return None
             target = unquote(parts.path)
         else:
@@ -222,8 +222,8 @@ class Lake:
     def _resolve_key(self, table_uri: str, path: str) -> str | None:
         bucket, _, prefix = table_uri.removeprefix("s3://").partition("/")
         if SCHEME.match(path):
-            parts = urlsplit(path)
-            if parts.scheme not in ("s3", "s3a") or parts.netloc != bucket:
+            parts = _split(path)
+            if parts is None or parts.scheme not in ("s3", "s3a") or parts.netloc != bucket:
                 return None
             key = unquote(parts.path)
         elif path.startswith("/"):
@@ -281,3 +281,11 @@ class Lake:
     def quarantined(self) -> list[str]:
         """The files moved to quarantine so far."""
         return [p for p in self.glob(f"{QUARANTINE}/**") if p.endswith(".parquet")]
+
+
+def _split(uri: str) -> SplitResult | None:
+    """``uri`` taken apart; None for one no reader can take apart (``s3://[``), which names no file of ours."""
+    try:
+        return urlsplit(uri)
+    except ValueError:
+        return None

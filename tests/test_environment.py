@@ -31,6 +31,9 @@ TYPOS = {
 }
 # misspelt on purpose, by the tests of the warning and the docstrings that show it
 MISSPELT = {typo.upper() for typo, _ in TYPOS.values()} | {"JOBPING_QUEUE_NAM", "JOBPING_ZZZ"}
+# no settings, made up by the tests of the rule that tells a secret by its name (JOBPING_SCRAPE_PROXIES
+# is issue 28's, not read yet)
+MADE_UP = {"JOBPING_SCRAPE_PROXIES", "JOBPING_SOME_FUTURE_TOKEN", "JOBPING_EXTRA_URL", "JOBPING_SOME_PASSWORD"}
 
 
 def names_in_the_code() -> set[str]:
@@ -43,7 +46,7 @@ def names_in_the_code() -> set[str]:
             # a name ends in a letter or digit: JOBPING_LLM_ is a prefix being built, not a variable
             quoted = r"""(?<=["'`])""" if path.suffix == ".py" else r"\b"
             found |= set(re.findall(quoted + r"JOBPING_[A-Z0-9_]*[A-Z0-9]\b", path.read_text(encoding="utf-8")))
-    return found - MISSPELT
+    return found - MISSPELT - MADE_UP
 
 
 def test_no_jobping_variable_the_code_reads_or_sets_is_called_unknown() -> None:
