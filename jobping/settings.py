@@ -215,6 +215,15 @@ class LakeSettings(BaseSettings):
         default=None,
         description="Unset: AWS S3. An http(s) URL: an S3-compatible store for the lake (MinIO, moto).",
     )
+    s3_max_retries: int = Field(
+        default=10,
+        ge=0,
+        le=100,
+        description=(
+            "Retries of one request to the S3 lake (5xx, throttling, timeouts, resets), with exponential backoff, "
+            "before its write fails; a batch whose write failed so is then retried whole by its Prefect task."
+        ),
+    )
 
     @field_validator("s3_endpoint_url")
     @classmethod

@@ -85,10 +85,19 @@ class Lake:
     ``s3_endpoint_url`` points at an S3-compatible store instead of AWS.
     """
 
-    def __init__(self, location: str | Path, *, s3_endpoint_url: str | None = None, region: str | None = None) -> None:
+    def __init__(
+        self,
+        location: str | Path,
+        *,
+        s3_endpoint_url: str | None = None,
+        region: str | None = None,
+        s3_max_retries: int | None = None,
+    ) -> None:
         text = str(location)
         self.remote = text.startswith("s3://")
         self.s3_endpoint_url = s3_endpoint_url
+        # None: delta-rs's own retries of one request
+        self.s3_max_retries = s3_max_retries
         self.region = region or "us-east-1"
         if self.remote:
             # s3fs is imported only for a lake on S3: it costs 0.25 s of every start-up
@@ -112,7 +121,10 @@ class Lake:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Lake:
-        return cls(settings.lake_location, s3_endpoint_url=settings.lake.s3_endpoint_url, region=settings.sqs.region)
+        return cls(
+            settings.lake_location, s3_endpoint_url=settings.lake.s3_endpoint_url, region=settings.sqs.region,
+            s3_max_retries=settings.lake.s3_max_retries,
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         return f"Lake({self.url!r})"
@@ -150,6 +162,8 @@ class Lake:
             options["AWS_ENDPOINT_URL"] = self.s3_endpoint_url
             if self.s3_endpoint_url.startswith("http://"):
                 options["AWS_ALLOW_HTTP"] = "true"
+        if self.s3_max_retries is not None:
+            options["max_retries"] = str(self.s3_max_retries)
         return options
 
     def glob(self, pattern: str) -> list[str]:
