@@ -46,7 +46,7 @@ def _handler(proxy: RefusingProxy) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass  # the test reads proxy.refused, not a log
 
         def _body(self) -> bytes:
@@ -65,7 +65,7 @@ def _handler(proxy: RefusingProxy) -> type[BaseHTTPRequestHandler]:
                 if name.lower() not in NOT_FORWARDED:
                     self.send_header(name, value)
             # a HEAD's length is the object's, which its empty body is not
-            length = dict((k.lower(), v) for k, v in headers).get("content-length") if self.command == "HEAD" else None
+            length = {k.lower(): v for k, v in headers}.get("content-length") if self.command == "HEAD" else None
             self.send_header("Content-Length", length or str(len(body)))
             self.end_headers()
             if self.command != "HEAD":
@@ -85,7 +85,20 @@ def _handler(proxy: RefusingProxy) -> type[BaseHTTPRequestHandler]:
             finally:
                 upstream.close()
 
-        do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
+        def do_GET(self) -> None:
+            self._forward()
+
+        def do_HEAD(self) -> None:
+            self._forward()
+
+        def do_PUT(self) -> None:
+            self._forward()
+
+        def do_POST(self) -> None:
+            self._forward()
+
+        def do_DELETE(self) -> None:
+            self._forward()
 
     return Handler
 

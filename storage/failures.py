@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from deltalake.exceptions import CommitFailedError, DeltaError
 
 from jobping.errors import TransientError
+from jobping.text import one_line
 
 # what object_store and botocore say of a request that S3 may answer on a later try
 PASSING = re.compile(
@@ -42,4 +43,5 @@ def transient_when_passing() -> Iterator[None]:
     except (DeltaError, OSError) as exc:
         if not passing(exc):
             raise
-        raise TransientError(f"the lake write failed for a passing reason: {exc}") from exc
+        # object_store's errors come as indented trees, with colours
+        raise TransientError(one_line(f"the lake write failed for a passing reason: {exc}")) from exc

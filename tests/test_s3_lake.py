@@ -19,11 +19,11 @@ from flows.compact import compact_lake
 from flows.scrape import scrape
 from jobping.search import ScrapeParameters
 from jobping.settings import Settings
+from standins.refusing_proxy import refusing_proxy
 from storage.catalog import reader, refresh_catalog
 from storage.delta import maintain
 from storage.lake import HISTORY_TABLE, Lake
 from storage.store import open_lake, stored_versions
-from standins.refusing_proxy import refusing_proxy
 from tasks.jobspy.source import sample_sites
 from tasks.sqs.queues import Queues, depth
 from tests.fakes import posting
