@@ -220,8 +220,8 @@ class LakeSettings(BaseSettings):
         ge=0,
         le=100,
         description=(
-            "Retries of one request to the S3 lake (5xx, throttling, timeouts, resets), with exponential backoff, "
-            "before its write fails; a batch whose write failed so is then retried whole by its Prefect task."
+            "Retries of one request of a batch's write to an S3 lake (5xx, throttling, timeouts, resets), with "
+            "exponential backoff, before the write fails; Prefect then retries the batch whole."
         ),
     )
 

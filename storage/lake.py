@@ -96,7 +96,7 @@ class Lake:
         text = str(location)
         self.remote = text.startswith("s3://")
         self.s3_endpoint_url = s3_endpoint_url
-        # None: delta-rs's own retries of one request
+        # None: delta-rs's own number of retries of one request
         self.s3_max_retries = s3_max_retries
         self.region = region or "us-east-1"
         if self.remote:
@@ -162,9 +162,19 @@ class Lake:
             options["AWS_ENDPOINT_URL"] = self.s3_endpoint_url
             if self.s3_endpoint_url.startswith("http://"):
                 options["AWS_ALLOW_HTTP"] = "true"
-        if self.s3_max_retries is not None:
-            options["max_retries"] = str(self.s3_max_retries)
         return options
+
+    @property
+    def write_options(self) -> dict[str, str] | None:
+        """delta-rs's options for an analyse batch's writes: :attr:`storage_options`, and how often the S3 client
+        retries one request before the write fails (then Prefect retries the batch).
+
+        Not for reads: polars, which reads with the same options, wants the retries as a number.
+        """
+        options = self.storage_options
+        if options is None or self.s3_max_retries is None:
+            return options
+        return options | {"max_retries": str(self.s3_max_retries)}
 
     def glob(self, pattern: str) -> list[str]:
         """Full paths (with s3:// for a remote lake) matching a pattern under the lake, sorted."""
