@@ -11,7 +11,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 from jobping.errors import TransientError
 from jobping.text import one_line
 
-# what object_store and botocore say of a request that S3 may answer on a later try
+# what object_store (delta-rs's S3 client) says of a request that S3 may answer on a later try
 PASSING = re.compile(
     r"status code: (5\d\d|429)\b|\b(SlowDown|Throttl\w*|RequestTimeout|ServiceUnavailable|InternalError)\b"
     r"|\b(timed out|timeout)\b|connection (reset|closed|aborted|refused)|broken pipe|error sending request",
