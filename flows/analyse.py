@@ -2,9 +2,11 @@
 
 The rules (delete only after a durable write, each message's outcome its own, budgets, the
 heartbeat, the outage rule) live in :mod:`jobping.engine`. This flow builds the real queue,
-lake and analyser from the settings, runs each batch as a task of its own (retried by
-Prefect when its write fails for a passing reason), and turns the report into logs and
-artifacts.
+lake and analyser from the settings, runs each batch as a task of its own, and turns the
+report into logs and artifacts. Prefect retries a batch whose task raised a TransientError:
+its lake write failed for a passing reason (storage/failures.py: S3 5xx or throttling, a
+timeout, a connection reset or refused, a lost commit race). Any other error fails the run
+at once, the batch's messages left on the queue.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ from tasks.sqs.queues import depth, locate_queues
 MAX_JOBS_LIMIT = 1_000_000
 MAX_SECONDS_LIMIT = 86_400.0
 MAX_COST_LIMIT_USD = 10_000.0
-# a batch whose write failed for a passing reason is handled again from the start
+# a batch whose write failed for a passing reason is handled again from the start: nothing of it was
+# deleted, and what it stored is skipped
 BATCH_RETRIES = 2
 BATCH_BACKOFF_SECONDS = 2.0
 BATCH_JITTER_FACTOR = 0.5

@@ -215,6 +215,15 @@ class LakeSettings(BaseSettings):
         default=None,
         description="Unset: AWS S3. An http(s) URL: an S3-compatible store for the lake (MinIO, moto).",
     )
+    s3_max_retries: int = Field(
+        default=10,
+        ge=0,
+        le=100,
+        description=(
+            "Retries of one request of a batch's write to an S3 lake (5xx, throttling, timeouts, resets), with "
+            "exponential backoff, before the write fails; Prefect then retries the batch whole."
+        ),
+    )
 
     @field_validator("s3_endpoint_url")
     @classmethod

@@ -146,7 +146,7 @@ class _Table:
         try:
             write_deltalake(
                 self.uri, empty, mode="append", partition_by=[PARTITION], configuration=configuration,
-                schema_mode="merge", storage_options=self.lake.storage_options,
+                schema_mode="merge", storage_options=self.lake.write_options,
             )  # fmt: skip
         except CommitFailedError:
             # another process made the same change first, or it failed
@@ -188,7 +188,7 @@ class DeltaHistory(_Table):
             try:
                 write_deltalake(
                     snapshot or self.uri, frame, mode="append", partition_by=[PARTITION],
-                    storage_options=self.lake.storage_options,
+                    storage_options=self.lake.write_options,
                     configuration=HISTORY_CONFIGURATION, writer_properties=WRITER, commit_properties=commit,
                     # a column added to ROW_SCHEMA later joins the table's schema; older rows read it as NULL
                     schema_mode="merge",

@@ -85,10 +85,19 @@ class Lake:
     ``s3_endpoint_url`` points at an S3-compatible store instead of AWS.
     """
 
-    def __init__(self, location: str | Path, *, s3_endpoint_url: str | None = None, region: str | None = None) -> None:
+    def __init__(
+        self,
+        location: str | Path,
+        *,
+        s3_endpoint_url: str | None = None,
+        region: str | None = None,
+        s3_max_retries: int | None = None,
+    ) -> None:
         text = str(location)
         self.remote = text.startswith("s3://")
         self.s3_endpoint_url = s3_endpoint_url
+        # None: delta-rs's own number of retries of one request
+        self.s3_max_retries = s3_max_retries
         self.region = region or "us-east-1"
         if self.remote:
             # s3fs is imported only for a lake on S3: it costs 0.25 s of every start-up
@@ -112,7 +121,10 @@ class Lake:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Lake:
-        return cls(settings.lake_location, s3_endpoint_url=settings.lake.s3_endpoint_url, region=settings.sqs.region)
+        return cls(
+            settings.lake_location, s3_endpoint_url=settings.lake.s3_endpoint_url, region=settings.sqs.region,
+            s3_max_retries=settings.lake.s3_max_retries,
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         return f"Lake({self.url!r})"
@@ -151,6 +163,18 @@ class Lake:
             if self.s3_endpoint_url.startswith("http://"):
                 options["AWS_ALLOW_HTTP"] = "true"
         return options
+
+    @property
+    def write_options(self) -> dict[str, str] | None:
+        """delta-rs's options for an analyse batch's writes: :attr:`storage_options`, and how often the S3 client
+        retries one request before the write fails (then Prefect retries the batch).
+
+        Not for reads: polars, which reads with the same options, wants the retries as a number.
+        """
+        options = self.storage_options
+        if options is None or self.s3_max_retries is None:
+            return options
+        return options | {"max_retries": str(self.s3_max_retries)}
 
     def glob(self, pattern: str) -> list[str]:
         """Full paths (with s3:// for a remote lake) matching a pattern under the lake, sorted."""

@@ -50,7 +50,7 @@ def record_sightings(lake: Lake, sightings: Sequence[Sighting]) -> None:
         try:
             write_deltalake(
                 lake.sightings_uri, frame, mode="append", configuration=SIGHTINGS_CONFIGURATION,
-                writer_properties=WRITER, storage_options=lake.storage_options,
+                writer_properties=WRITER, storage_options=lake.write_options,
             )  # fmt: skip
         except CommitFailedError:
             # two processes creating the table at once: one loses the first commit and appends again

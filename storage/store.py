@@ -17,6 +17,7 @@ from jobping.contract import SCRAPE_PRODUCER
 from jobping.engine.ports import Analysed, Sighting, StoredIndex, StoredMember, StoredVersion
 from jobping.stored import to_row
 from storage.delta import OURS_COLUMN, DeltaHistory, DeltaLatest
+from storage.failures import transient_when_passing
 from storage.lake import HISTORY_TABLE, Lake
 from storage.migrate import migrate
 from storage.refresh import refresh_catalog
@@ -152,6 +153,9 @@ def open_lake(lake: Lake, *, create: bool = True) -> Lake:
 class LakeStore:
     """The engine's Lake: each batch one append commit to the history table.
 
+    A write that fails for a passing reason (storage/failures.py) raises a TransientError, which
+    the flow's task retries; any other failure is raised as it is, and fails the run.
+
     The catalog file is written once the first batch is stored, when the lake was empty before:
     its views read later commits by themselves, so the refresh at the end of the run is a no-op
     unless a maintenance ran meanwhile.
@@ -176,13 +180,13 @@ class LakeStore:
 
     def write(self, analysed: Sequence[Analysed]) -> None:
         rows = [to_row(a.envelope, a.result, a.analysed_at, a.message_id, a.grouping) for a in analysed]
-        with self._writing:
+        with self._writing, transient_when_passing():
             self.history.append(rows)
         if analysed and not self._bound:
             self.bind_catalog()
 
     def record_sightings(self, sightings: Sequence[Sighting]) -> None:
-        with self._writing:
+        with self._writing, transient_when_passing():
             record_sightings(self.lake, sightings)
 
     def bind_catalog(self) -> None:

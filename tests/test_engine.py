@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from jobping.engine.batch import BatchHandler, CostBudget, RetryPolicy
+from jobping.engine.batch import RetryPolicy
 from jobping.engine.drain import AnalyseReport, DrainOptions, Limits, drain
 from jobping.engine.ports import StoredVersion
 from jobping.errors import ConfigurationError
@@ -52,20 +52,6 @@ def test_nothing_is_deleted_or_dead_lettered_when_the_write_fails() -> None:
     assert queue.deleted == []
     assert queue.dlq == []
     assert len(queue.in_flight) == 3  # they come back when their visibility ends
-
-
-def test_a_batch_handled_again_after_a_failed_write_stores_each_posting_once() -> None:
-    queue, lake, analyser = FakeQueue(), FakeLake(write_failures=1), FakeAnalyser()
-    queue.send(posting(1), posting(2), "not json")
-    messages = queue.receive(10, 0)
-    handle = BatchHandler(queue, lake, analyser, stored=lake.stored_versions(), budget=CostBudget(None, 4))
-    with pytest.raises(OSError, match="No space left"):
-        asyncio.run(handle(messages))
-    result = asyncio.run(handle(messages))  # what Prefect's retry of the batch task does
-    assert (result.counts.stored, result.counts.dead_lettered) == (2, 1)
-    assert len(lake.rows) == 2
-    assert len(queue.dlq) == 1
-    assert sorted(queue.deleted) == ["m1", "m2", "m3"]
 
 
 def test_poison_goes_to_the_dlq_with_its_reason_and_the_rest_is_stored() -> None:

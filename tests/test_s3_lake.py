@@ -6,22 +6,32 @@ import asyncio
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import boto3
+import polars as pl
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from flows.analyse import analyse
 from flows.compact import compact_lake
 from flows.scrape import scrape
 from jobping.search import ScrapeParameters
 from jobping.settings import Settings
+from standins.refusing_proxy import refusing_proxy
 from storage.catalog import reader, refresh_catalog
 from storage.delta import maintain
-from storage.lake import Lake
-from storage.store import stored_versions
+from storage.lake import HISTORY_TABLE, Lake
+from storage.store import open_lake, stored_versions
 from tasks.jobspy.source import sample_sites
+from tasks.sqs.queues import Queues, depth
+from tests.fakes import posting
 from tests.lakes import write_rows
 from tests.test_storage import SCRAPED, row
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 FAKE_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -99,3 +109,43 @@ def test_two_analyse_workers_write_one_s3_lake_that_the_catalog_reads(
         assert con.execute("SELECT count(*) FROM enriched_jobs").fetchall() == [(published.published,)]
     # a second scrape finds every job already stored in the S3 lake
     assert scrape(ScrapeParameters(source="sample", sites=sample_sites())).published == 0
+
+
+# one batch: SQS hands out ten at most
+POSTINGS = 7
+# the lake's client tries each request this often in all; the proxy refuses one write more, so the first
+# data file's upload fails the batch, and the batch's second attempt finds S3 answering again
+S3_TRIES = 2
+REFUSED_WRITES = S3_TRIES
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_batch_whose_s3_write_meets_503s_is_retried_by_prefect_and_stored_once(
+    env: dict[str, str], moto_url: str, bucket: str, sqs: SQSClient, queues: Queues, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the table exists before the outage: only the batch's write meets it
+    direct = open_lake(Lake(f"s3://{bucket}/lake", s3_endpoint_url=moto_url, region="us-east-1"))
+    for n in range(POSTINGS):
+        sqs.send_message(QueueUrl=queues.url, MessageBody=posting(n))
+    # a partition folder's "=" may come percent-encoded
+    data_files = f"/{bucket}/lake/{HISTORY_TABLE}/scrape_date"
+    with refusing_proxy(moto_url, refusals=REFUSED_WRITES, path_prefix=data_files) as proxy:
+        monkeypatch.setenv("JOBPING_LAKE_URL", f"s3://{bucket}/lake")
+        monkeypatch.setenv("JOBPING_S3_ENDPOINT_URL", proxy.url)
+        monkeypatch.setenv("JOBPING_S3_MAX_RETRIES", str(S3_TRIES - 1))
+        state = asyncio.run(analyse(return_state=True))
+        assert state.is_completed(), state.message
+        assert len(proxy.refused) == REFUSED_WRITES
+    report = state.result()
+    assert (report.received, report.stored, report.dead_lettered, report.batches) == (POSTINGS, POSTINGS, 0, 1)
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+        )
+    batches = [run for run in runs if run.task_key.startswith("analyse_batch")]
+    assert [(run.run_count, run.state_name) for run in batches] == [(2, "Completed")]
+    rows = pl.read_delta(direct.history_uri, storage_options=direct.storage_options)
+    assert rows.height == POSTINGS
+    assert rows["job_key"].n_unique() == POSTINGS
+    main, dlq = depth(sqs, queues.url), depth(sqs, queues.dlq_url)
+    assert (main.visible, main.in_flight, dlq.visible) == (0, 0, 0)

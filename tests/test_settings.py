@@ -22,6 +22,7 @@ VALUES = {
     "JOBPING_DATA_DIR": "/tmp/jobping-settings-test",
     "JOBPING_LAKE_URL": "s3://bucket/prefix",
     "JOBPING_S3_ENDPOINT_URL": "http://127.0.0.1:9000",
+    "JOBPING_S3_MAX_RETRIES": "2",
     "JOBPING_SQS_ENDPOINT_URL": "http://127.0.0.1:9324",
     "JOBPING_AWS_CREDENTIALS_BLOCK": "my-aws",
     "JOBPING_AWS_REGION": "eu-central-1",
