@@ -61,7 +61,7 @@ def make_sqs_client(settings: Settings, *, start_emulator: bool = True) -> SQSCl
     already runs; the caller checks :func:`emulator.answers` first.
     """
     if settings.sqs.credentials_block:
-        # prefect-aws is imported only when a block is named: it costs 0.3 s of every start-up
+        # prefect-aws is imported only when a block is named: importing it slows every start-up
         from prefect_aws import AwsCredentials  # noqa: PLC0415
 
         block = AwsCredentials.load(settings.sqs.credentials_block, _sync=True)  # type: ignore[call-arg]
