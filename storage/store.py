@@ -27,10 +27,6 @@ from storage.sightings import record_sightings
 logger = logging.getLogger(__name__)
 
 
-def has_rows(lake: Lake | Path | str) -> bool:
-    return DeltaHistory(Lake.of(lake)).exists()
-
-
 def stored_versions(lake: Lake | Path | str) -> StoredIndex:
     """Every (job_key, content_hash, prompt_version) in the history table whose analysis read its text.
 
