@@ -76,13 +76,16 @@ def test_prefect_yaml_limits_analyse_runs_to_the_settings_default_of_max_consume
     assert analyse["concurrency_limit"] == default(ScaleSettings, "max_consumers")
 
 
-def test_the_readme_s_defaults_are_the_settings_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    rows = re.findall(
-        r"^\| `((?:JOBPING|OPENAI)_[A-Z_0-9]+)` \| `([^`]*)` \|",
-        (ROOT / "README.md").read_text(encoding="utf-8"),
-        re.MULTILINE,
-    )
-    assert len(rows) >= 20
+def test_the_defaults_the_readme_and_docs_quote_are_the_settings_defaults(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    # the README's table of variables, and a variable's default quoted in prose: `JOBPING_X` (10)
+    quoted = re.findall(r"^\| `((?:JOBPING|OPENAI)_[A-Z_0-9]+)` \| `([^`]*)` \|", readme, re.MULTILINE)
+    for page in [readme, *(path.read_text(encoding="utf-8") for path in sorted((ROOT / "docs").glob("*.md")))]:
+        quoted += re.findall(r"\b((?:JOBPING|OPENAI)_[A-Z_0-9]+)`?,? \(([0-9][0-9,.]*)\)", page)
+    assert len(quoted) >= 30
     defaults = settings_with(monkeypatch, tmp_path, {})
-    for name, value in rows:
-        assert settings_with(monkeypatch, tmp_path, {name: value}) == defaults, f"README: {name} `{value}`"
+    for name, value in quoted:
+        given = value.replace(",", "")
+        assert settings_with(monkeypatch, tmp_path, {name: given}) == defaults, f"{name} quoted as {value}"
