@@ -49,7 +49,6 @@ RUN_AUTOMATION = "jobping: a run failed"
 ALERT_AUTOMATION = "jobping: alert"
 AUTOMATIONS = (RUN_AUTOMATION, ALERT_AUTOMATION)
 WEBHOOK_BLOCK = "jobping-alerts"
-WEBHOOK_SLUG = f"webhook/{WEBHOOK_BLOCK}"
 JOBPING_TAG = "jobping"
 # a run that ends in one of these went wrong; Cancelled is someone's choice, not a failure
 FAILED_STATES = ("Failed", "Crashed", "TimedOut")

@@ -365,7 +365,7 @@ def notify(
 ) -> None:
     """Send the job groups that fit and were never sent as one digest (each analyse run does this too).
 
-    A job fits at JOBPING_NOTIFY_MIN_SCORE (default 80) or above with the verdict apply. The
+    A job fits at JOBPING_NOTIFY_MIN_SCORE or above with the verdict apply. The
     digest goes through the Prefect notification block JOBPING_NOTIFY_BLOCK ('<block type>/<name>':
     Slack, Teams, Discord, email, a custom webhook), or as JSON to JOBPING_NOTIFY_WEBHOOK_URL.
     Each job is sent once, ever: the lake keeps a ledger of what was sent. Failed runs and a DLQ

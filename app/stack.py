@@ -198,7 +198,7 @@ def _ensure_aws_block(settings: Settings) -> bool:
     An existing block is the user's to edit (pointing the deployments at AWS is one edit of it
     in the UI): `up` never writes it back.
     """
-    # prefect-aws only here, for `make up`: every flow command imports this module and it costs 0.3 s
+    # prefect-aws only here, for `make up`: every flow command imports this module, and prefect-aws is slow to import
     from prefect_aws import AwsClientParameters, AwsCredentials  # noqa: PLC0415
 
     try:

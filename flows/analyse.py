@@ -26,7 +26,7 @@ from pydantic import Field
 from flows.artifacts import top_matches_markdown
 from flows.preflight import preflight_failure
 from flows.run_settings import run_settings
-from jobping.engine.batch import BatchHandler, RetryPolicy
+from jobping.engine.batch import BatchHandler
 from jobping.engine.drain import AnalyseReport, DrainOptions, Limits, drain
 from jobping.engine.outcomes import BatchResult
 from jobping.engine.ports import ReceivedMessage
@@ -52,9 +52,6 @@ MAX_COST_LIMIT_USD = 10_000.0
 BATCH_RETRIES = 2
 BATCH_BACKOFF_SECONDS = 2.0
 BATCH_JITTER_FACTOR = 0.5
-# a posting that failed for a passing reason (429, 5xx, a timeout) is tried this often in its batch
-POSTING_ATTEMPTS = 3
-POSTING_BACKOFF_SECONDS = 2.0
 MAX_LOGGED_REASONS = 20
 
 
@@ -140,7 +137,6 @@ async def analyse(
         receive_wait_seconds=settings.sqs.receive_wait_seconds,
         visibility_timeout_seconds=settings.sqs.visibility_timeout_seconds,
         concurrency=settings.llm.concurrency,
-        retry=RetryPolicy(attempts=POSTING_ATTEMPTS, backoff_seconds=POSTING_BACKOFF_SECONDS),
     )
     async with analyser_in_use(analyser):
         with closing(AnswerLog(settings.data_dir)) as answers:

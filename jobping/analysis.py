@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Annotated, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from jobping.contract import JobPosting
 
@@ -20,6 +20,10 @@ MAX_SUMMARY_CHARS = 600
 # a yearly salary above this is implausible: a figure in the wrong unit, not a job's pay
 MAX_YEARLY_SALARY = 100_000_000
 
+# an answer with a longer one is refused like any answer out of bounds: the schema tells the model
+Skill = Annotated[str, StringConstraints(max_length=MAX_SKILL_CHARS)]
+RedFlag = Annotated[str, StringConstraints(max_length=MAX_RED_FLAG_CHARS)]
+
 
 class JobAnalysis(BaseModel):
     """How well one posting fits the user's profile; the LLM answers in this shape."""
@@ -30,7 +34,7 @@ class JobAnalysis(BaseModel):
     verdict: Verdict = Field(description="apply, maybe or skip.")
     seniority: Seniority = Field(description="Seniority the posting asks for.")
     remote_policy: RemotePolicy = Field(description="remote, hybrid, onsite or unknown.")
-    skills: list[str] = Field(max_length=MAX_SKILLS, description="Skills the posting asks for, short names.")
+    skills: list[Skill] = Field(max_length=MAX_SKILLS, description="Skills the posting asks for, short names.")
     salary_min_yearly: float | None = Field(
         ge=0, le=MAX_YEARLY_SALARY, description="Lowest yearly salary offered, if stated."
     )
@@ -38,7 +42,7 @@ class JobAnalysis(BaseModel):
         ge=0, le=MAX_YEARLY_SALARY, description="Highest yearly salary offered, if stated."
     )
     salary_currency: str | None = Field(max_length=10, description="ISO currency code.")
-    red_flags: list[str] = Field(max_length=MAX_RED_FLAGS, description="Deal-breakers or warning signs found.")
+    red_flags: list[RedFlag] = Field(max_length=MAX_RED_FLAGS, description="Deal-breakers or warning signs found.")
     summary: str = Field(max_length=MAX_SUMMARY_CHARS, description="One or two sentences.")
 
 

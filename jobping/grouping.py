@@ -5,24 +5,13 @@ key, :func:`group_key`) and their descriptions are similar (:func:`similarity` a
 ``SAME_JOB_SIMILARITY``). Group ids are derived, never drawn, so that two processes assigning
 postings of one job at the same time, neither seeing the other's row, agree (:func:`assign`).
 
-Measured on tests/cases/groups/labelled.json (synthetic: 1,277 postings of 441 jobs, 1,545 truly
-same pairs; bench/grouping.py), assigning in file order, pairwise precision / recall, 4-word shingles:
-
-    containment         >= 0.60: 0.880 / 1.000   >= 0.70: 0.995 / 1.000
-                        >= 0.75: 1.000 / 1.000   >= 0.80: 1.000 / 0.992
-    jaccard             >= 0.30: 0.832 / 0.997   >= 0.40: 0.872 / 0.968   >= 0.50: 0.987 / 0.913
-    tf-idf cosine (*)   >= 0.40: 0.996 / 0.999   >= 0.50: 1.000 / 0.997
-    tf-idf contain. (*) >= 0.50: 0.988 / 1.000   >= 0.60: 1.000 / 1.000
-
-(*) weighted by the labelled set's own document frequencies, which :func:`assign` does not have:
-it sees only the postings of one key. 3- and 5-word shingles: containment at 0.75 gives 0.995 /
-1.000 and 1.000 / 0.997. Jaccard loses the cut-short, trimmed and boilerplate-appended copies (a
-copy cut to half has jaccard 0.5 at best): no threshold reaches both goals (precision 0.98,
-recall 0.95). Containment (shared shingles over the smaller set) keeps them; two openings of one
-company, title and city share the company's about-us, benefits and family duties: containment
-median 0.57, highest 0.73, against copies of one job at median 0.99, 5th percentile 0.88,
-lowest 0.68 (a copy cut short and rewritten beside one trimmed; it joins through another copy).
-Hence ``SAME_JOB_SIMILARITY = 0.75``, the middle of the 0.70-0.80 span where both goals hold.
+Similarity is containment of 4-word shingles (shared shingles over the smaller set), not
+jaccard: a copy cut short, trimmed or with boilerplate appended shares little of the union with
+its original, so jaccard loses those copies, while containment keeps them. Two openings of one
+company, title and city share the company's about-us, benefits and duties, and copies of one job
+are near-identical; ``SAME_JOB_SIMILARITY`` sits between the two, in the middle of the span where
+the precision and recall goals both hold on the labelled set (tests/cases/groups/labelled.json,
+measured by bench/grouping.py; figures in bench/RESULTS.md, "Job groups").
 
 Containment is symmetric, so one job's group holds its copies cut short and its copies with more
 appended alike; an analysis is not. It is reused only for text it has read: a posting reuses a
@@ -31,9 +20,6 @@ copy cut short takes the fuller copy's analysis (its last word may be cut in the
 :func:`must_read`), and a copy with anything more (boilerplate appended, or a request for passport
 scans) is judged again. A scraped posting reuses only a scraped member's analysis: a posting from any
 other producer on the queue never lends its analysis to ours (:class:`Member`).
-
-On the labelled set, reuse of read text only: 393 of 1,277 postings reuse an analysis (779 when
-containment >= 0.9 in either direction was enough), none of another job; groups are unchanged.
 """
 
 from __future__ import annotations

@@ -10,13 +10,14 @@ import math
 from dataclasses import dataclass
 
 from jobping.engine.ports import QueueDepth
+from jobping.settings import ACTIVATION_MESSAGES, MAX_CONSUMERS, MESSAGES_PER_CONSUMER
 
 
 @dataclass(frozen=True)
 class ScalePolicy:
-    max_consumers: int = 4
-    messages_per_consumer: int = 200
-    activation_messages: int = 1
+    max_consumers: int = MAX_CONSUMERS
+    messages_per_consumer: int = MESSAGES_PER_CONSUMER
+    activation_messages: int = ACTIVATION_MESSAGES
 
     def __post_init__(self) -> None:
         if min(self.max_consumers, self.messages_per_consumer, self.activation_messages) < 1:

@@ -19,6 +19,17 @@ EMULATOR_DEFAULT_PORT = 9330
 LOG_MAX_BYTES = 10 * 1024 * 1024
 MIN_LOG_BYTES = 1024
 MAX_LOG_BYTES = 1024 * 1024 * 1024
+# defaults that code outside the settings falls back on too (the engine's options, the autoscaler's
+# policy, the queue's attributes): declared here once, read there
+VISIBILITY_TIMEOUT_SECONDS = 60
+RECEIVE_WAIT_SECONDS = 20
+# sqs's longest long poll
+MAX_RECEIVE_WAIT_SECONDS = 20
+LLM_CONCURRENCY = 16
+MAX_CONSUMERS = 4
+MESSAGES_PER_CONSUMER = 200
+ACTIVATION_MESSAGES = 1
+NOTIFY_MIN_SCORE = 80
 
 
 DEFAULT_LLM_MODEL = "gpt-4.1-mini"
@@ -96,10 +107,16 @@ class SqsSettings(BaseSettings):
         description="Main queue name; the dead-letter queue is '<name>-dlq'.",
     )
     visibility_timeout_seconds: int = Field(
-        default=60, ge=1, le=43_200, description="How long a received message stays hidden before redelivery."
+        default=VISIBILITY_TIMEOUT_SECONDS,
+        ge=1,
+        le=43_200,
+        description="How long a received message stays hidden before redelivery.",
     )
     receive_wait_seconds: int = Field(
-        default=20, ge=0, le=20, description="Long-poll wait of each receive; the drain ends on an empty receive."
+        default=RECEIVE_WAIT_SECONDS,
+        ge=0,
+        le=MAX_RECEIVE_WAIT_SECONDS,
+        description="Long-poll wait of each receive; the drain ends on an empty receive.",
     )
     emulator_host: str = Field(default="127.0.0.1", description="Address the embedded SQS emulator binds.")
     emulator_port: int = Field(
@@ -156,7 +173,7 @@ class LlmSettings(BaseSettings):
     timeout_seconds: float = Field(default=30.0, gt=0, le=600, description="Timeout of one LLM request.")
     max_retries: int = Field(default=2, ge=0, le=10, description="Retries of one LLM request inside the SDK.")
     concurrency: int = Field(
-        default=16,
+        default=LLM_CONCURRENCY,
         ge=1,
         le=512,
         description="LLM requests in flight at once: per analyse process, and with `make up` across all of them.",
@@ -288,13 +305,19 @@ class ScaleSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="JOBPING_", **_SECTION)  # type: ignore[typeddict-item]
 
-    max_consumers: int = Field(default=4, ge=1, le=1_000, description="Analyse runs at most, at once.")
+    max_consumers: int = Field(default=MAX_CONSUMERS, ge=1, le=1_000, description="Analyse runs at most, at once.")
     messages_per_consumer: int = Field(
-        default=200, ge=1, le=1_000_000, description="Queued messages (visible and in flight) per analyse run."
+        default=MESSAGES_PER_CONSUMER,
+        ge=1,
+        le=1_000_000,
+        description="Queued messages (visible and in flight) per analyse run.",
     )
     scale_poll_seconds: float = Field(default=10.0, gt=0, le=3_600, description="How often the queue is looked at.")
     scale_activation_messages: int = Field(
-        default=1, ge=1, le=1_000_000, description="Below this many queued messages, no analyse run is started."
+        default=ACTIVATION_MESSAGES,
+        ge=1,
+        le=1_000_000,
+        description="Below this many queued messages, no analyse run is started.",
     )
 
 
@@ -303,7 +326,9 @@ class NotifySettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="JOBPING_NOTIFY_", **_SECTION)  # type: ignore[typeddict-item]
 
-    min_score: int = Field(default=80, ge=0, le=100, description="A job fits at this fit_score or above (and apply).")
+    min_score: int = Field(
+        default=NOTIFY_MIN_SCORE, ge=0, le=100, description="A job fits at this fit_score or above (and apply)."
+    )
     block: str | None = Field(
         default=None,
         min_length=3,

@@ -84,26 +84,6 @@ class StoredRow(TypedDict):
     producer: str
 
 
-# JobSpy columns stored under their own name, beyond those to_row names one by one
-JOBSPY_EXTRA_COLUMNS = (
-    "salary_source",
-    "job_function",
-    "listing_type",
-    "emails",
-    "work_from_home_type",
-    "experience_range",
-    "vacancy_count",
-    "company_logo",
-    "company_url_direct",
-    "company_addresses",
-    "company_num_employees",
-    "company_revenue",
-    "company_description",
-    "company_rating",
-    "company_reviews_count",
-)
-
-
 def to_row(
     envelope: Envelope, result: AnalysisResult, analysed_at: datetime, message_id: str, grouping: Grouping | None = None
 ) -> StoredRow:

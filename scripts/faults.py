@@ -41,7 +41,6 @@ from storage.catalog import reader
 from storage.delta import DeltaHistory
 from storage.lake import DELTA, Lake, extension_path
 from storage.rows import PARTITION
-from storage.store import has_rows
 from tasks.sqs.client import make_sqs_client
 from tasks.sqs.messages import send_entries
 from tasks.sqs.queues import depth, ensure_queues
@@ -193,7 +192,7 @@ class Case:
         visible, in_flight, o.in_dlq = self.depth()
         o.on_queue = visible + in_flight
         lake = self.data / "lake"
-        if has_rows(lake):
+        if DeltaHistory(Lake(lake)).exists():
             with reader(lake) as con:
                 o.rows, o.distinct = con.execute(
                     "SELECT count(*), count(DISTINCT job_key) FROM enriched_jobs_history"

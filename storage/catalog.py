@@ -182,11 +182,11 @@ def reader(
 
     With a ``memory_limit`` (what `jobping sql` gives a user's query) it never spills to disk either.
     With ``caching`` it keeps every file's footer and the bytes it read for the next query: faster
-    when it is asked more than once; about 240 KB a file of analyse batches (190 MB at 800 files).
+    when it is asked more than once, at the cost of memory that grows with the lake's files.
 
     Every query reads the snapshot of the moment the reader was opened, so one reader's queries
     agree with each other; open a new reader to see newer commits. A snapshot's files stay for
-    the maintenance's retention (7 days by default) after a newer one replaces them. A data file
+    the maintenance's retention (storage.delta.DEFAULT_RETENTION) after a newer one replaces them. A data file
     of the lake that cannot be read is moved to quarantine, and one that is gone or lies outside its
     table is dropped from it, by a repair commit (storage/repair.py); the views go on without it.
     """
@@ -221,7 +221,7 @@ def _open_reader(lake: Lake, memory_limit: str | None, caching: bool) -> duckdb.
     except BaseException:
         con.close()
         raise
-    # spliced, quoted, not bound: binding a list parameter makes DuckDB import pandas (0.3 s, 50 MB)
+    # spliced, quoted, not bound: binding a list parameter makes DuckDB import pandas, slow and large
     con.execute(f"SET allowed_directories = [{sql_literal(lake.url + '/')}]")
     if memory_limit is not None:
         con.execute(f"SET memory_limit = '{_size(memory_limit)}'")

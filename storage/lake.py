@@ -50,7 +50,7 @@ HTTPFS = "httpfs"
 
 def extension_path(name: str) -> Path:
     """The DuckDB extension ``name`` for the running DuckDB, from the duckdb-extension-<name> package."""
-    # DuckDB is imported only where it is used: an analyse process never loads it (~35 MB, bench/RESULTS.md)
+    # DuckDB is imported only where it is used: an analyse process never loads it (bench/RESULTS.md, Memory)
     import duckdb  # noqa: PLC0415
 
     package, version = f"duckdb_extension_{name}", f"v{duckdb.__version__}"
@@ -100,7 +100,7 @@ class Lake:
         self.s3_max_retries = s3_max_retries
         self.region = region or "us-east-1"
         if self.remote:
-            # s3fs is imported only for a lake on S3: it costs 0.25 s of every start-up
+            # s3fs is imported only for a lake on S3: importing it slows every start-up
             import s3fs  # noqa: PLC0415
 
             client_kwargs = {"region_name": self.region}

@@ -1,6 +1,6 @@
 """The catalog's refresh as an analyse run makes it: only when the catalog is stale, in a short child process.
 
-Writing the catalog file takes DuckDB and its delta extension, ~60 MB that an analyse process
+Writing the catalog file takes DuckDB and its delta extension, memory that an analyse process
 otherwise never maps (bench/RESULTS.md, Memory). The run reads the lake's state through
 delta-rs, which it loads anyway, and compares it with the catalog's sidecar version: when they
 agree and the file is a DuckDB file, there is nothing to do; otherwise a child process

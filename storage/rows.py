@@ -84,10 +84,6 @@ ROW_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
 # and last scraped over all its analyses, so that a re-analysis (a new prompt, a new scraped_at) keeps first_seen
 FIRST_SEEN = "first_seen"
 LAST_SEEN = "last_seen"
-SEEN_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
-    FIRST_SEEN: pl.Datetime("us", "UTC"),
-    LAST_SEEN: pl.Datetime("us", "UTC"),
-}
 
 
 def empty_rows() -> pl.DataFrame:

@@ -28,10 +28,6 @@ from storage.sightings import record_sightings
 logger = logging.getLogger(__name__)
 
 
-def has_rows(lake: Lake | Path | str) -> bool:
-    return DeltaHistory(Lake.of(lake)).exists()
-
-
 def stored_versions(lake: Lake | Path | str) -> StoredIndex:
     """Every (job_key, content_hash, prompt_version) in the history table whose analysis read its text.
 
@@ -58,7 +54,7 @@ def _history_rows(
     """The rows of the history table's ``columns``, as ``shape`` makes them; none while the lake holds no row.
 
     They are read by delta-rs's list of the snapshot's files and polars, which the analyse process
-    loads anyway: DuckDB and its delta extension would cost it ~60 MB (bench/RESULTS.md, Memory).
+    loads anyway: DuckDB and its delta extension would add to its peak (bench/RESULTS.md, Memory).
     Only the files inside the table are read: a path of the log that leaves it is dropped first. A file
     damaged inside, or gone, shows only when read: it is repaired as the views repair it
     (storage/repair.py), and the read made again.
@@ -73,7 +69,7 @@ def _history_rows(
         if not files:
             return []
         # read as delta_scan reads them: a column a file lacks (written before ROW_SCHEMA gained it) is NULL.
-        # Not pl.scan_delta: its schema conversion imports pyarrow (+12 MB)
+        # Not pl.scan_delta: its schema conversion imports pyarrow, which the analyse process otherwise never maps
         frame = pl.scan_parquet(
             files, schema={name: ROW_SCHEMA[name] for name in columns}, missing_columns="insert",
             extra_columns="ignore", hive_partitioning=False, storage_options=lake.storage_options,

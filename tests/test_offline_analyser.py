@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from jobping.analysis import MAX_SKILL_CHARS
 from jobping.contract import JobPosting
 from jobping.profile import Profile, ProfileError, load_profile
 from tasks.llm.offline import OFFLINE_MODEL, OfflineAnalyser, infer_remote_policy, infer_seniority, yearly_salary
@@ -148,3 +149,12 @@ def test_a_profile_with_several_errors_names_the_first_three_fields_and_values_i
         'about = "[bold]' + "x" * 30 + "...: string should have at most 4000 characters "
         "(and 1 more)"
     )
+
+
+def test_a_profile_skill_longer_than_an_answer_s_skill_may_be_is_reported_cut_to_the_limit() -> None:
+    long_skill = "stream processing with exactly-once delivery across many regions and clouds"
+    assert len(long_skill) > MAX_SKILL_CHARS
+    profile = PROFILE.model_copy(update={"skills": [*PROFILE.skills, long_skill]})
+    analysis = OfflineAnalyser(profile).judge(posting(description=f"You know {long_skill}, Python and SQL."))
+    assert long_skill[:MAX_SKILL_CHARS] in analysis.skills
+    assert all(len(skill) <= MAX_SKILL_CHARS for skill in analysis.skills)

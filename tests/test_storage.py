@@ -16,7 +16,7 @@ from deltalake.transaction import CommitProperties
 from jobping.analysis import AnalysisResult, JobAnalysis
 from jobping.contract import JobPosting, envelope_for
 from jobping.engine.ports import StoredVersion
-from jobping.stored import JOBSPY_EXTRA_COLUMNS, to_row
+from jobping.stored import to_row
 from storage.catalog import (
     LakeEmptyError,
     QueryResult,
@@ -149,8 +149,27 @@ def test_refresh_writes_views_once_and_then_leaves_the_catalog_alone(tmp_path: P
         assert con.execute("SELECT count(*) FROM enriched_jobs").fetchall() == [(2,)]
 
 
-# the columns a lake written before issue 10 lacks
-LATER_COLUMNS = ["truncated_fields", "cleared_fields", *JOBSPY_EXTRA_COLUMNS, "posting_skills"]
+# the columns a lake written before issue 10 lacks: the salvage's, JobSpy's beyond the first ones, the skills
+LATER_COLUMNS = [
+    "truncated_fields",
+    "cleared_fields",
+    "salary_source",
+    "job_function",
+    "listing_type",
+    "emails",
+    "work_from_home_type",
+    "experience_range",
+    "vacancy_count",
+    "company_logo",
+    "company_url_direct",
+    "company_addresses",
+    "company_num_employees",
+    "company_revenue",
+    "company_description",
+    "company_rating",
+    "company_reviews_count",
+    "posting_skills",
+]
 
 
 def write_old_table(lake: Path, rows: list[dict[str, object]]) -> None:

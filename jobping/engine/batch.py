@@ -57,7 +57,7 @@ _JITTER = random.Random()  # noqa: S311
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often a posting that failed for a passing reason is tried again within its batch."""
+    """How often a posting that failed for a passing reason (429, 5xx, a timeout) is tried within its batch."""
 
     attempts: int = 3
     backoff_seconds: float = 2.0

@@ -21,10 +21,17 @@ from jobping.engine.batch import BatchHandler, CostBudget, InFlight, RetryPolicy
 from jobping.engine.claims import SharedClaims
 from jobping.engine.groups import Groups
 from jobping.engine.outcomes import BatchResult, Counts, Retry, TopMatch
-from jobping.engine.ports import Analyser, AnswerStore, ClaimRecord, Lake, Queue, ReceivedMessage
+from jobping.engine.ports import (
+    MAX_BATCH_ENTRIES,
+    Analyser,
+    AnswerStore,
+    ClaimRecord,
+    Lake,
+    Queue,
+    ReceivedMessage,
+)
+from jobping.settings import LLM_CONCURRENCY, RECEIVE_WAIT_SECONDS, VISIBILITY_TIMEOUT_SECONDS
 
-# SQS hands out at most ten messages per receive
-MAX_BATCH_ENTRIES = 10
 # postings received ahead of the analyser, per request it may have in flight
 PREFETCH_FACTOR = 4
 # the poll that confirms an idle queue (nothing visible, in flight or delayed) is empty
@@ -57,12 +64,12 @@ class Limits:
 
 @dataclass(frozen=True)
 class DrainOptions:
-    """How the drain uses the queue and the analyser."""
+    """How the drain uses the queue and the analyser; unsaid, as the settings' defaults say."""
 
-    receive_wait_seconds: int = 20
-    visibility_timeout_seconds: int = 60
+    receive_wait_seconds: int = RECEIVE_WAIT_SECONDS
+    visibility_timeout_seconds: int = VISIBILITY_TIMEOUT_SECONDS
     # requests the analyser may have in flight at once
-    concurrency: int = 4
+    concurrency: int = LLM_CONCURRENCY
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     @property

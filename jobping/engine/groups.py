@@ -23,8 +23,8 @@ from jobping.grouping import Member, assign, fingerprint, fingerprints, group_ke
 
 SHINGLE_TYPECODE = "I"
 # members of settled keys a drain holds before it forgets the least recently met: a night of the default
-# searches (20 results a board and term) holds them all, and a re-read scans every file of the history
-# (0.15 s at 800 commits); at about 3.5 KB a member, 2,000 take ~7 MB
+# searches holds them all, since a re-read scans every file of the history; they take a few megabytes,
+# as the bench's memory harness measures them
 MAX_HELD_MEMBERS = 2_000
 
 
@@ -32,8 +32,8 @@ MAX_HELD_MEMBERS = 2_000
 class _Known:
     job_key: str
     job_group: str
-    # the description's shingles as 4-byte values: a frozenset of Python ints took about 15 KB a
-    # posting, 8,000 postings 150 MB more for the drain (measured by the bench's memory harness)
+    # the description's shingles as 4-byte values: a frozenset of Python ints costs several times as
+    # much per posting, which a long drain holds for every member (bench/RESULTS.md, Memory)
     shingles: array[int]
     # its own analysis under the current prompt: resolved when known, None when it has none
     result: asyncio.Future[AnalysisResult | None]

@@ -145,6 +145,10 @@ class Sighting:
     message_id: str
 
 
+# sqs hands out, sends and deletes at most ten messages per call
+MAX_BATCH_ENTRIES = 10
+
+
 class Queue(Protocol):
     """A queue with a dead-letter queue beside it (SQS, or an in-memory fake)."""
 

@@ -29,6 +29,7 @@ from pydantic import SecretStr
 from jobping.analysis import AnalysisResult, JobAnalysis
 from jobping.contract import JobPosting, envelope_for
 from jobping.digest import Digest
+from jobping.settings import NOTIFY_MIN_SCORE
 from jobping.stored import to_row
 from standins.servers import free_port, received, webhook_receiver
 from standins.webhook import chat_apps_at
@@ -143,7 +144,7 @@ def probe(work: Path) -> str:
     history = DeltaHistory(lake)
     history.ensure()
     history.append(hostile_rows())
-    _, matches = new_fitting_matches(lake, 80)
+    _, matches = new_fitting_matches(lake, NOTIFY_MIN_SCORE)
     if len(matches) != 2:
         raise AssertionError(f"the hostile lake gave {len(matches)} new matches, not 2")
     digest = Digest(matches)

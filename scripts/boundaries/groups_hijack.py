@@ -19,7 +19,7 @@ from jobping.analysis import AnalysisResult
 from jobping.contract import JobPosting, encode, envelope_for
 from jobping.engine.drain import DrainOptions, drain
 from jobping.profile import load_profile
-from jobping.settings import Settings, SqsSettings
+from jobping.settings import NOTIFY_MIN_SCORE, Settings, SqsSettings
 from standins.servers import moto_server
 from storage.catalog import reader
 from storage.lake import Lake
@@ -33,7 +33,6 @@ from tasks.sqs.queues import ensure_queues
 # what our scrape flow writes on its envelopes (jobping.contract.SCRAPE_PRODUCER), spelled as on the wire
 SCRAPE_PRODUCER = "jobping-scrape"
 JOBS = 3
-MIN_SCORE = 80
 DESCRIPTION = (
     "{company} builds the data platform behind logistics planning for three hundred warehouses. "
     "As a senior data engineer you own our batch and streaming pipelines end to end. "
@@ -114,7 +113,7 @@ def probe(work: Path) -> str:
             best = {row[0] for row in con.execute("SELECT best_job_url FROM jobs").fetchall()}
             links = {u for row in con.execute("SELECT job_urls FROM jobs").fetchall() for u in row[0]}
             (joined,) = con.execute("SELECT count(*) FILTER (WHERE postings = 2) FROM jobs").fetchone() or (0,)
-        _, matches = new_fitting_matches(lake, MIN_SCORE)
+        _, matches = new_fitting_matches(lake, NOTIFY_MIN_SCORE)
 
     real_urls = {p.job_url for p in (*decoyed, *padded_jobs)}
     lent = sum(reused[p.job_url] is not None for p in decoyed)

@@ -43,7 +43,7 @@ def make_analyser(llm: LlmSettings, profile: Profile) -> Analyser:
     """The LLM analyser when a key, a secret block or a base URL is set; else the offline one."""
     if not llm.configured:
         return OfflineAnalyser(profile)
-    # the openai sdk is imported only when an LLM is configured: it costs 0.3 s of every start-up
+    # the openai sdk is imported only when an LLM is configured: importing it slows every start-up
     import openai  # noqa: PLC0415
 
     from tasks.llm.analyser import LLMAnalyser  # noqa: PLC0415

@@ -7,11 +7,10 @@ stays as the second bound. `make up` creates the limit.
 The slots are taken from Prefect's API directly, each on its own lease, and a process passes a
 slot it holds from one of its requests to the next. Taking one through ``prefect.concurrency``
 for every request cost most of the throughput: Prefect's client serialises a process's
-acquisitions and sleeps the server's Retry-After on each refusal, and a saturated limit of 16
-served one consumer 5.5 requests/s where 31.6 were possible without it (400 postings at 500 ms
-on the local stack). A held slot goes back to Prefect once no request of the process has wanted
-it for ``LINGER_SECONDS``, and after ``HOLD_SECONDS`` in any case, so that other consumers get
-their turn. A process that dies holding slots loses them when their lease ends.
+acquisitions and sleeps the server's Retry-After on each refusal, so a saturated limit served one
+consumer a fraction of what concurrency / latency allows. A held slot goes back to Prefect once
+no request of the process has wanted it for ``LINGER_SECONDS``, and after ``HOLD_SECONDS`` in any
+case, so that other consumers get their turn. A process that dies holding slots loses them when their lease ends.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ import re
 from functools import cache
 
 from jobping.analysis import (
+    MAX_RED_FLAG_CHARS,
     MAX_RED_FLAGS,
+    MAX_SKILL_CHARS,
     MAX_SKILLS,
     MAX_SUMMARY_CHARS,
     MAX_YEARLY_SALARY,
@@ -165,11 +167,12 @@ class OfflineAnalyser:
             verdict=verdict,
             seniority=seniority,
             remote_policy=remote,
-            skills=skills,
+            # a skill of the profile may be longer than an answer's skill may be
+            skills=[skill[:MAX_SKILL_CHARS] for skill in skills],
             salary_min_yearly=low,
             salary_max_yearly=high,
             salary_currency=posting.currency if (low or high) else None,
-            red_flags=[flag[:200] for flag in flags[:MAX_RED_FLAGS]],
+            red_flags=[flag[:MAX_RED_FLAG_CHARS] for flag in flags[:MAX_RED_FLAGS]],
             summary=summary[:MAX_SUMMARY_CHARS],
         )
 

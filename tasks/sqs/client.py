@@ -10,7 +10,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
 from jobping.errors import ConfigurationError, TransientError
-from jobping.settings import AWS_ENDPOINT, Settings, SqsSettings
+from jobping.settings import AWS_ENDPOINT, MAX_RECEIVE_WAIT_SECONDS, Settings, SqsSettings
 from tasks.sqs import emulator
 
 if TYPE_CHECKING:
@@ -19,9 +19,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SECONDS = 5
-# a long poll may hold the connection for its whole wait, which a call that names none
-# takes from the queue's own default; sqs allows at most 20 s
-MAX_RECEIVE_WAIT_SECONDS = 20
 READ_MARGIN_SECONDS = 10
 BOTO_MAX_ATTEMPTS = 4
 # the emulator accepts any credentials; never used against AWS
@@ -50,6 +47,8 @@ class QueueConfigurationError(ConfigurationError):
 def _config() -> Config:
     return Config(
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        # a long poll may hold the connection for its whole wait, which a call that names none
+        # takes from the queue's own default
         read_timeout=MAX_RECEIVE_WAIT_SECONDS + READ_MARGIN_SECONDS,
         retries={"mode": "standard", "max_attempts": BOTO_MAX_ATTEMPTS},
     )
@@ -62,7 +61,7 @@ def make_sqs_client(settings: Settings, *, start_emulator: bool = True) -> SQSCl
     already runs; the caller checks :func:`emulator.answers` first.
     """
     if settings.sqs.credentials_block:
-        # prefect-aws is imported only when a block is named: it costs 0.3 s of every start-up
+        # prefect-aws is imported only when a block is named: importing it slows every start-up
         from prefect_aws import AwsCredentials  # noqa: PLC0415
 
         block = AwsCredentials.load(settings.sqs.credentials_block, _sync=True)  # type: ignore[call-arg]

@@ -81,7 +81,7 @@ def describe(message: ReceivedMessage, now: datetime) -> DeadLetter:
 def _peek_all(sqs: SQSClient, dlq_url: str, limit: int) -> list[ReceivedMessage]:
     seen: dict[str, ReceivedMessage] = {}
     while len(seen) < limit:
-        batch = receive(sqs, dlq_url, max_messages=min(10, limit - len(seen)), wait_seconds=0,
+        batch = receive(sqs, dlq_url, max_messages=limit - len(seen), wait_seconds=0,
                         visibility_seconds=PEEK_VISIBILITY_SECONDS)  # fmt: skip
         fresh = [m for m in batch if m.message_id not in seen]
         if not fresh:
@@ -116,7 +116,7 @@ def redrive(
     keep: list[ReceivedMessage] = []
     cap = limit if limit is not None else 1_000_000
     while report.moved < cap:
-        batch = receive(sqs, dlq_url, max_messages=min(10, cap - report.moved), wait_seconds=0,
+        batch = receive(sqs, dlq_url, max_messages=cap - report.moved, wait_seconds=0,
                         visibility_seconds=PEEK_VISIBILITY_SECONDS)  # fmt: skip
         if not batch:
             break

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from jobping.engine.ports import ReceivedMessage
-from tasks.sqs.messages import MAX_BATCH_ENTRIES
+from jobping.engine.ports import MAX_BATCH_ENTRIES, ReceivedMessage
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

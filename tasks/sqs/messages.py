@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from jobping.engine.ports import ReceivedMessage
+from jobping.engine.ports import MAX_BATCH_ENTRIES, ReceivedMessage
+from jobping.settings import RECEIVE_WAIT_SECONDS
 from jobping.text import one_line
 from tasks.sqs.client import translate
 
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-MAX_BATCH_ENTRIES = 10
 MAX_BATCH_BYTES = 262_144
 ENTRY_ATTEMPTS = 5
 BACKOFF_BASE_SECONDS = 0.2
@@ -121,7 +121,7 @@ def receive(
     queue_url: str,
     *,
     max_messages: int = MAX_BATCH_ENTRIES,
-    wait_seconds: int = 20,
+    wait_seconds: int = RECEIVE_WAIT_SECONDS,
     visibility_seconds: int | None = None,
 ) -> list[ReceivedMessage]:
     """One ReceiveMessage call: up to ten messages, long-polling for ``wait_seconds``."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from jobping.engine.ports import QueueDepth
-from jobping.settings import SqsSettings
+from jobping.settings import RECEIVE_WAIT_SECONDS, SqsSettings
 from tasks.sqs.client import translate
 
 if TYPE_CHECKING:
@@ -20,7 +20,6 @@ logger = logging.getLogger(__name__)
 
 MESSAGE_RETENTION_SECONDS = 86_400
 DLQ_RETENTION_SECONDS = 1_209_600
-RECEIVE_WAIT_SECONDS = 20
 MAX_RECEIVE_COUNT = 3
 SSE_ATTRIBUTE = "SqsManagedSseEnabled"
 NOT_FOUND_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
