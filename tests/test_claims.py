@@ -330,3 +330,21 @@ def test_the_heartbeat_renews_the_claims_of_slow_work_and_the_claim_ends_stored(
     assert renewals
     assert renewals == sorted(renewals)
     assert record.leases[-1][0] == "stored"
+
+
+def test_a_holder_whose_claim_was_taken_over_while_it_lived_does_not_store_the_posting_too(
+    record: LocalClaims,
+) -> None:
+    clock = Clock()
+    alive, other = consumer(record, clock), consumer(record, clock)
+    alive.claim(VERSION, "m1")
+    kept = StoredVersion("indeed:2", "d" * 64, "p1")
+    alive.claim(kept, "m2")
+    # SQS hands the holder's own message to another consumer while the holder still works on it
+    assert other.claim(VERSION, "m1") == Held()
+    # just before its durable write the holder asks, and leaves the posting to the one who stores it
+    assert alive.taken_over([VERSION, kept]) == {VERSION}
+    alive.stored([VERSION, kept])
+    other.stored([VERSION])
+    assert consumer(record, clock).claim(kept) == StoredElsewhere()
+    assert consumer(record, clock).claim(VERSION) == StoredElsewhere()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -277,6 +278,13 @@ class BatchHandler:
             for m in messages
             if isinstance(outcome := outcomes[m.message_id], Stored)
         ]
+        if self.shared is not None and analysed:
+            # another consumer took over the claim (and stores the posting): this message comes back, and is skipped
+            lost = self.shared.taken_over(a.version for a in analysed)
+            for elsewhere in (a for a in analysed if a.version in lost):
+                outcomes[elsewhere.message_id] = Claimed(max(1, math.ceil(self.shared.lease.total_seconds())))
+                self.in_flight.forget(elsewhere.version)
+            analysed = [a for a in analysed if a.version not in lost]
         # the durable write comes first; if it raises, nothing below runs and nothing is deleted
         try:
             self.lake.write(analysed)

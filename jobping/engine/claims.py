@@ -181,6 +181,26 @@ class SharedClaims:
             [version], lambda entry: entry.model_copy(update={"state": "answered", "answer": answer}), keep=True
         )
 
+    def taken_over(self, versions: Iterable[StoredVersion]) -> set[StoredVersion]:
+        """Of ``versions`` this drain holds, those another consumer has taken over since (a newer generation
+        exists): it stores them, so storing them here too would store them twice. They are held no more.
+
+        A claim taken over while its holder lives (SQS handed the holder's message to another consumer,
+        or the holder stalled past its lease) is asked about just before the durable write.
+        """
+        with self._writing:
+            held = {version: self._held[version][0] for version in versions if version in self._held}
+        lost = set()
+        for version, generation in held.items():
+            try:
+                if self.record.read(version, generation + 1) is not None:
+                    lost.add(version)
+            except Exception:
+                logger.exception("could not ask whether the claim of %s was taken over", version.job_key[:200])
+        # run out at once, so that others walk on to the generation that took it over
+        self.release(lost)
+        return lost
+
     def stored(self, versions: Iterable[StoredVersion]) -> None:
         """The rows of ``versions`` are durable: every consumer now skips them."""
         now = self.clock()
