@@ -80,7 +80,7 @@ def test_the_defaults_the_readme_and_docs_quote_are_the_settings_defaults(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    # the README's table of variables, and a variable's default quoted in prose: `JOBPING_X` (10)
+    # the README's table of variables, and a variable's default quoted in prose: `JOBPING_<NAME>` (10)
     quoted = re.findall(r"^\| `((?:JOBPING|OPENAI)_[A-Z_0-9]+)` \| `([^`]*)` \|", readme, re.MULTILINE)
     for page in [readme, *(path.read_text(encoding="utf-8") for path in sorted((ROOT / "docs").glob("*.md")))]:
         quoted += re.findall(r"\b((?:JOBPING|OPENAI)_[A-Z_0-9]+)`?,? \(([0-9][0-9,.]*)\)", page)
