@@ -37,6 +37,11 @@ PREFETCH_FACTOR = 4
 # the poll that confirms an idle queue (nothing visible, in flight or delayed) is empty
 IDLE_PROBE_WAIT_SECONDS = 0
 TOP_MATCHES = 10
+# a claim's lease, in visibility timeouts: the heartbeat renews it with the messages' visibility, and a
+# heartbeat a whole visibility timeout late (a loaded machine) must not let another consumer take a live
+# holder's claim over and store the posting a second time; a killed holder gives its claim up when its
+# own message comes back, whatever the lease
+LEASE_VISIBILITIES = 2
 
 RunBatch = Callable[[BatchHandler, list[ReceivedMessage]], Awaitable[BatchResult]]
 
@@ -142,7 +147,8 @@ async def drain(
     stored = await asyncio.to_thread(lake.stored_versions)
     shared = None
     if claims is not None:
-        shared = SharedClaims(claims, lease_seconds=options.visibility_timeout_seconds, known_since=known_since)
+        lease = LEASE_VISIBILITIES * options.visibility_timeout_seconds
+        shared = SharedClaims(claims, lease_seconds=lease, known_since=known_since)
     groups = Groups(lake, analyser.prompt_version)
     budget = CostBudget(limits.max_cost_usd, options.concurrency)
     handler = BatchHandler(
