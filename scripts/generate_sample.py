@@ -5,7 +5,7 @@ Every company and posting is invented. Each record is python-jobspy 1.4.1
 JobSpy's own models from it and JobSpy's own model serializer (``model_dump``)
 turns them into ``scrape_jobs`` DataFrame rows, so the rest of the pipeline can
 be exercised offline and deterministically. The words, places and companies are
-data files in scripts/sample/data/; the code that draws from them is scripts/sample/.
+data files in scripts/sample_data/; the code that draws from them is scripts/sample/.
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""The synthetic sample's generator (scripts/generate_sample.py runs it): tables in data/, drawn from with one seed."""
+"""The synthetic sample's generator, run by scripts/generate_sample.py; its tables are in scripts/sample_data/."""

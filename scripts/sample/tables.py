@@ -1,7 +1,8 @@
 """What the sample is made of: places, companies, job families and the words of postings.
 
-The tables are data files in ``data/`` beside this module (JSON keeps their order, which the seeded
-generator depends on); this module turns them into the typed values the generator draws from.
+The tables are data files in scripts/sample_data/ (JSON keeps their order, which the seeded generator
+depends on; not in a folder called data/, which git ignores); this module turns them into the typed
+values the generator draws from.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "sample_data"
 
 
 def load(name: str) -> Any:
