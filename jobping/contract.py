@@ -10,52 +10,31 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from jobping.columns import CONTENT_FIELDS, JOBSPY_COLUMNS, MAX_SHORT_TEXT_CHARS, MAX_URL_CHARS
 from jobping.errors import describe
+from jobping.posting import MAX_FUTURE_DAYS
+from jobping.posting import JobPosting as JobPosting  # noqa: PLC0414 (the envelope's: its readers import it here)
 
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION: Literal[1] = 1
 MAX_MESSAGE_BYTES = 262_144
-MAX_TITLE_CHARS = 500
-MAX_SHORT_TEXT_CHARS = 2_000
-MAX_URL_CHARS = 4_096
-MAX_DESCRIPTION_CHARS = 200_000
-MAX_SALARY_AMOUNT = 100_000_000.0
-MAX_COUNT = 1_000_000_000
-# dates outside these are typos or attacks: a partition named +10000-01-01 breaks the lake for good
-EARLIEST_POSTED = date(1990, 1, 1)
+# a scrape before this is a typo or an attack: a partition named +10000-01-01 breaks the lake for good
 EARLIEST_SCRAPE = datetime(2000, 1, 1, tzinfo=UTC)
-MAX_FUTURE_DAYS = 2
 # who sent a posting: our scrape flow marks its envelopes so; a bare posting or another producer's envelope
 # is from outside. A claim, not a proof: anyone who may send to the queue can write it (README, Job groups)
 SCRAPE_PRODUCER = "jobping-scrape"
 OUTSIDE_PRODUCER = "outside"
 PRODUCER_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 
-# fields whose change means the posting says something new and deserves a new analysis
-CONTENT_FIELDS = (
-    "title",
-    "company",
-    "location",
-    "description",
-    "job_type",
-    "interval",
-    "min_amount",
-    "max_amount",
-    "currency",
-    "is_remote",
-    "work_from_home_type",
-    "job_level",
-)
 # query parameters that only track the visitor and never identify the job
 TRACKING_PARAMS = frozenset(
     {"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "ref", "refid", "trk", "trackingid", "from"}
@@ -81,124 +60,6 @@ class PoisonMessageError(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def _absent(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-class JobPosting(BaseModel):
-    """A posting in JobSpy's own field names (``jobspy.model.JobPost`` as a DataFrame row)."""
-
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-
-    id: str | None = Field(default=None, max_length=MAX_SHORT_TEXT_CHARS)
-    site: str | None = Field(default=None, max_length=100)
-    job_url: str = Field(min_length=1, max_length=MAX_URL_CHARS)
-    job_url_direct: str | None = Field(default=None, max_length=MAX_URL_CHARS)
-    title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
-    company: str | None = Field(default=None, max_length=MAX_SHORT_TEXT_CHARS)
-    location: str | None = Field(default=None, max_length=MAX_SHORT_TEXT_CHARS)
-    date_posted: date | None = None
-    job_type: str | None = Field(default=None, max_length=MAX_SHORT_TEXT_CHARS)
-    salary_source: str | None = Field(default=None, max_length=100)
-    interval: Literal["yearly", "monthly", "weekly", "daily", "hourly"] | None = None
-    min_amount: float | None = Field(default=None, ge=0, le=MAX_SALARY_AMOUNT)
-    max_amount: float | None = Field(default=None, ge=0, le=MAX_SALARY_AMOUNT)
-    currency: str | None = Field(default=None, max_length=10)
-    is_remote: bool | None = None
-    job_level: str | None = Field(default=None, max_length=MAX_SHORT_TEXT_CHARS)
-    job_function: str | None = Field(default=None, max_length=MAX_SHORT_TEXT_CHARS)
-    listing_type: str | None = Field(default=None, max_length=MAX_SHORT_TEXT_CHARS)
-    emails: str | None = Field(default=None, max_length=MAX_SHORT_TEXT_CHARS)
-    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_CHARS)
-    company_industry: str | None = Field(default=None, max_length=MAX_SHORT_TEXT_CHARS)
-    company_url: str | None = Field(default=None, max_length=MAX_URL_CHARS)
-    company_logo: str | None = Field(default=None, max_length=MAX_URL_CHARS)
-    company_url_direct: str | None = Field(default=None, max_length=MAX_URL_CHARS)
-    company_addresses: str | None = Field(default=None, max_length=MAX_SHORT_TEXT_CHARS)
-    company_num_employees: str | None = Field(default=None, max_length=100)
-    company_revenue: str | None = Field(default=None, max_length=100)
-    company_description: str | None = Field(default=None, max_length=20_000)
-    skills: str | None = Field(default=None, max_length=MAX_SHORT_TEXT_CHARS)
-    experience_range: str | None = Field(default=None, max_length=100)
-    company_rating: float | None = Field(default=None, ge=0, le=5)
-    # bounded: the lake stores them as 64-bit integers, and a larger one would fail a whole batch
-    company_reviews_count: int | None = Field(default=None, ge=0, le=MAX_COUNT)
-    vacancy_count: int | None = Field(default=None, ge=0, le=MAX_COUNT)
-    work_from_home_type: str | None = Field(default=None, max_length=100)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _missing_values(cls, data: Any) -> Any:
-        # pandas rows carry NaN for missing values, and json.dumps writes them as NaN
-        if isinstance(data, dict):
-            return {key: None if _absent(value) else value for key, value in data.items()}
-        return data
-
-    @field_validator("id", mode="before")
-    @classmethod
-    def _id_as_text(cls, value: Any) -> Any:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return str(int(value)) if float(value).is_integer() else str(value)
-        return value
-
-    @field_validator("date_posted", mode="before")
-    @classmethod
-    def _date_only(cls, value: Any) -> Any:
-        # pandas timestamps serialise as '2026-11-20 00:00:00' or '2026-11-20T00:00:00'
-        if isinstance(value, str) and len(value) > 10 and value[10] in " T":
-            return value[:10]
-        if isinstance(value, datetime):
-            return value.date()
-        return value
-
-    @field_validator("date_posted")
-    @classmethod
-    def _plausible_date(cls, value: date | None) -> date | None:
-        latest = datetime.now(UTC).date() + timedelta(days=MAX_FUTURE_DAYS)
-        if value is not None and not EARLIEST_POSTED <= value <= latest:
-            raise ValueError(f"date_posted {value.isoformat()} is outside {EARLIEST_POSTED} .. {latest}")
-        return value
-
-    @field_validator("job_type", "emails", "skills", mode="before")
-    @classmethod
-    def _joined(cls, value: Any) -> Any:
-        # jobspy's row joins lists with ', '; a producer may send the list itself
-        if isinstance(value, list):
-            return ", ".join(str(item) for item in value) or None
-        return value
-
-    @field_validator("interval", mode="before")
-    @classmethod
-    def _lower(cls, value: Any) -> Any:
-        return value.strip().lower() or None if isinstance(value, str) else value
-
-    @field_validator("job_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.lower().startswith(("http://", "https://")):
-            raise ValueError("job_url must be an http(s) URL")
-        _parses(value)
-        return value
-
-    @field_validator("job_url_direct", "company_url", "company_logo", "company_url_direct")
-    @classmethod
-    def _optional_http_url(cls, value: str | None) -> str | None:
-        # a javascript: or data: link from a posting must never reach a page or a terminal as a link
-        if value and not value.lower().startswith(("http://", "https://")):
-            raise ValueError("must be an http(s) URL")
-        if value:
-            _parses(value)
-        return value
-
-
-def _parses(url: str) -> None:
-    """Refuse a URL no reader can take apart (``https://[``: urlsplit's "Invalid IPv6 URL")."""
-    try:
-        urlsplit(url.strip()).port  # noqa: B018 (the port is checked only when asked for)
-    except ValueError as exc:
-        raise ValueError(f"not a URL: {exc}") from None
 
 
 class SearchSpec(BaseModel):
@@ -284,7 +145,9 @@ def envelope_for(
 
 
 # a posting without these is no posting at all; any other field may be cut or cleared
-REQUIRED_FIELDS = ("job_url", "title")
+REQUIRED_FIELDS = tuple(column.read_as for column in JOBSPY_COLUMNS if not column.nullable)
+# a text longer than its limit is cut to it
+MAX_CHARS = {column.read_as: column.max_chars for column in JOBSPY_COLUMNS if column.max_chars}
 
 
 @dataclass(frozen=True)
@@ -302,13 +165,6 @@ class Salvaged:
         ]
 
 
-def _max_chars(name: str) -> int | None:
-    return next(
-        (limit for item in JobPosting.model_fields[name].metadata if (limit := getattr(item, "max_length", None))),
-        None,
-    )
-
-
 def salvage_posting(data: dict[str, Any]) -> Salvaged:
     """A posting from a row or a plain producer's object; only a missing or bad title or job_url refuses it.
 
@@ -319,7 +175,7 @@ def salvage_posting(data: dict[str, Any]) -> Salvaged:
     values = dict(data)
     cut: dict[str, str] = {}
     for name in JobPosting.model_fields:
-        limit, value = _max_chars(name), values.get(name)
+        limit, value = MAX_CHARS.get(name), values.get(name)
         if limit and isinstance(value, str) and len(text := value.strip()) > limit:
             values[name] = text[:limit]
             cut[name] = f"cut from {len(text):,} to {limit:,} characters (its limit)"

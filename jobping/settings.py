@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic import AfterValidator, AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_QUEUE_NAME = "jobping-jobs-to-filter"
@@ -70,15 +70,21 @@ def _http_url(value: str | None) -> str | None:
     return value.strip()
 
 
-# every section reads the same environment and .env; a field's env name is JOBPING_ + its name
-# unless an alias says otherwise, so the variable names are those of the flat settings before
-_SECTION = {"env_file": ".env", "extra": "ignore", "frozen": True, "populate_by_name": True}
+HttpUrlText = Annotated[str | None, AfterValidator(_http_url)]
 
 
-class SqsSettings(BaseSettings):
+class _Section(BaseSettings):
+    """A part of the settings: every part reads the same environment and .env; a field's env name is
+    JOBPING_ + its name unless an alias or the part's prefix says otherwise, so the variable names are
+    those of the flat settings before."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="JOBPING_", env_file=".env", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+
+class SqsSettings(_Section):
     """The queue, its DLQ, and the embedded emulator that stands in for SQS by default."""
-
-    model_config = SettingsConfigDict(env_prefix="JOBPING_", **_SECTION)  # type: ignore[typeddict-item]
 
     endpoint_url: str | None = Field(
         default=None,
@@ -146,17 +152,17 @@ class SqsSettings(BaseSettings):
         return f"http://{self.emulator_host}:{self.emulator_port}"
 
 
-class LlmSettings(BaseSettings):
+class LlmSettings(_Section):
     """Which LLM judges the postings, and how it is asked; unset, the offline analyser does."""
 
-    model_config = SettingsConfigDict(env_prefix="JOBPING_LLM_", **_SECTION)  # type: ignore[typeddict-item]
+    model_config = SettingsConfigDict(env_prefix="JOBPING_LLM_")
 
     api_key: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("OPENAI_API_KEY", "JOBPING_OPENAI_API_KEY"),
         description="OpenAI API key (OPENAI_API_KEY). Never logged or stored.",
     )
-    base_url: str | None = Field(
+    base_url: HttpUrlText = Field(
         default=None,
         validation_alias=AliasChoices("OPENAI_BASE_URL", "JOBPING_OPENAI_BASE_URL"),
         description="An OpenAI-compatible server (Ollama, vLLM, llama.cpp), e.g. http://127.0.0.1:11434/v1.",
@@ -193,11 +199,6 @@ class LlmSettings(BaseSettings):
         description='USD per million tokens by model, JSON: {"my-model": {"input_per_million": 1, ...}}.',
     )
 
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        return _http_url(value)
-
     @field_validator("global_limit", mode="before")
     @classmethod
     def _unset_when_empty(cls, value: object) -> object:
@@ -215,20 +216,10 @@ class LlmSettings(BaseSettings):
         return bool(self.api_key or self.base_url or self.secret_block)
 
 
-class LakeSettings(BaseSettings):
+class LakeSettings(_Section):
     """Where the enriched jobs are stored, when not in the data dir."""
 
-    model_config = SettingsConfigDict(env_prefix="JOBPING_", **_SECTION)  # type: ignore[typeddict-item]
-
-    url: str | None = Field(
-        default=None,
-        validation_alias="JOBPING_LAKE_URL",
-        description=(
-            "Unset: the lake is the folder <data>/lake. 's3://bucket/prefix': a lake on object storage, "
-            "which analyse workers on several machines can share."
-        ),
-    )
-    s3_endpoint_url: str | None = Field(
+    s3_endpoint_url: HttpUrlText = Field(
         default=None,
         description="Unset: AWS S3. An http(s) URL: an S3-compatible store for the lake (MinIO, moto).",
     )
@@ -241,11 +232,11 @@ class LakeSettings(BaseSettings):
             "exponential backoff, before the write fails; Prefect then retries the batch whole."
         ),
     )
-
-    @field_validator("s3_endpoint_url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        return _http_url(value)
+    url: str | None = Field(
+        default=None,
+        validation_alias="JOBPING_LAKE_URL",
+        description="Unset: the folder <data>/lake. s3://bucket/prefix: object storage, shared by workers anywhere.",
+    )
 
     @field_validator("url")
     @classmethod
@@ -259,10 +250,8 @@ class LakeSettings(BaseSettings):
         return value
 
 
-class StackSettings(BaseSettings):
+class StackSettings(_Section):
     """The local Prefect server, UI and worker that `make up` starts."""
-
-    model_config = SettingsConfigDict(env_prefix="JOBPING_", **_SECTION)  # type: ignore[typeddict-item]
 
     prefect_port: int = Field(
         default=4200, ge=1, le=65_535, description="Port of the Prefect server and UI that `make up` starts."
@@ -300,31 +289,27 @@ class StackSettings(BaseSettings):
         return value
 
 
-class ScaleSettings(BaseSettings):
+# a count of queued messages the autoscaler acts on
+Messages = Annotated[int, Field(ge=1, le=1_000_000)]
+
+
+class ScaleSettings(_Section):
     """How many analyse runs the autoscaler keeps going for the queue's depth."""
 
-    model_config = SettingsConfigDict(env_prefix="JOBPING_", **_SECTION)  # type: ignore[typeddict-item]
-
     max_consumers: int = Field(default=MAX_CONSUMERS, ge=1, le=1_000, description="Analyse runs at most, at once.")
-    messages_per_consumer: int = Field(
-        default=MESSAGES_PER_CONSUMER,
-        ge=1,
-        le=1_000_000,
-        description="Queued messages (visible and in flight) per analyse run.",
+    messages_per_consumer: Messages = Field(
+        default=MESSAGES_PER_CONSUMER, description="Queued messages (visible and in flight) per analyse run."
     )
     scale_poll_seconds: float = Field(default=10.0, gt=0, le=3_600, description="How often the queue is looked at.")
-    scale_activation_messages: int = Field(
-        default=ACTIVATION_MESSAGES,
-        ge=1,
-        le=1_000_000,
-        description="Below this many queued messages, no analyse run is started.",
+    scale_activation_messages: Messages = Field(
+        default=ACTIVATION_MESSAGES, description="Below this many queued messages, no analyse run is started."
     )
 
 
-class NotifySettings(BaseSettings):
+class NotifySettings(_Section):
     """Pings: where a digest of new fitting jobs goes after each analyse run, and what fits."""
 
-    model_config = SettingsConfigDict(env_prefix="JOBPING_NOTIFY_", **_SECTION)  # type: ignore[typeddict-item]
+    model_config = SettingsConfigDict(env_prefix="JOBPING_NOTIFY_")
 
     min_score: int = Field(
         default=NOTIFY_MIN_SCORE, ge=0, le=100, description="A job fits at this fit_score or above (and apply)."
@@ -358,10 +343,8 @@ class NotifySettings(BaseSettings):
         return value
 
 
-class Settings(BaseSettings):
+class Settings(_Section):
     """Everything jobping reads from its environment, built once at the edge, one section per part."""
-
-    model_config = SettingsConfigDict(env_prefix="JOBPING_", **_SECTION)  # type: ignore[typeddict-item]
 
     data_dir: Path = Field(
         default=Path("data"),

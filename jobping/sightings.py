@@ -16,9 +16,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
+from jobping.columns import MAX_URL_CHARS
 from jobping.contract import (
     BODY_BUDGET_BYTES,
-    MAX_URL_CHARS,
     Envelope,
     PoisonMessageError,
     envelope_from,

@@ -13,6 +13,7 @@ from deltalake.exceptions import TableNotFoundError
 from pydantic import ValidationError
 
 from jobping.analysis import AnalysisResult, JobAnalysis
+from jobping.columns import ANSWER_COLUMNS
 from jobping.contract import SCRAPE_PRODUCER
 from jobping.engine.ports import Analysed, Sighting, StoredIndex, StoredMember, StoredVersion
 from jobping.stored import to_row
@@ -86,10 +87,6 @@ def _history_rows(
         return quarantining(lake, read, search=True, errors=failures)
 
 
-ANALYSIS_COLUMNS = (
-    "fit_score", "verdict", "seniority", "remote_policy", "skills", "salary_min_yearly", "salary_max_yearly",
-    "salary_currency", "red_flags", "summary",
-)  # fmt: skip
 MEMBER_COLUMNS = (
     "job_key", "group_key", "job_group", "description", "analysis_of", "model", "prompt_version", "description_cut",
     "producer",
@@ -114,16 +111,16 @@ def group_members(lake: Lake | Path | str, keys: Sequence[str]) -> list[StoredMe
             .with_columns(OURS_COLUMN)
             .sort(["_ours", "analysed_at", "message_id"], descending=True, nulls_last=True)
             .unique("job_key", keep="first", maintain_order=True)
-            .select([*MEMBER_COLUMNS, *ANALYSIS_COLUMNS])
+            .select([*MEMBER_COLUMNS, *ANSWER_COLUMNS])
         )
 
-    read = [*MEMBER_COLUMNS, *ANALYSIS_COLUMNS, "analysed_at", "message_id"]
+    read = [*MEMBER_COLUMNS, *ANSWER_COLUMNS, "analysed_at", "message_id"]
     return [_member(row) for row in _history_rows(Lake.of(lake), read, newest)]
 
 
 def _member(row: tuple[Any, ...]) -> StoredMember:
     job_key, key, job_group, description, analysis_of, model, prompt_version, cut, producer = row[: len(MEMBER_COLUMNS)]
-    answer = dict(zip(ANALYSIS_COLUMNS, row[len(MEMBER_COLUMNS) :], strict=True))
+    answer = dict(zip(ANSWER_COLUMNS, row[len(MEMBER_COLUMNS) :], strict=True))
     try:
         # a posting that reuses this analysis says, as this one's row does, whether it came from a description cut short
         result: AnalysisResult | None = AnalysisResult(

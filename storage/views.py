@@ -13,6 +13,7 @@ from datetime import UTC, timedelta
 
 import duckdb
 
+from jobping.columns import ANSWER_COLUMNS
 from jobping.contract import SCRAPE_PRODUCER
 from storage.delta import ORDER, LakeSnapshot, Merged, before
 from storage.lake import Lake, sql_literal
@@ -176,10 +177,7 @@ def pinned_statements(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot: Lake
 
 
 # what the jobs view shows of a group's best posting (the scraped first, the best analysis, the first seen)
-BEST_COLUMNS = (
-    "title", "company", "location", "fit_score", "verdict", "seniority", "remote_policy", "skills",
-    "salary_min_yearly", "salary_max_yearly", "salary_currency", "red_flags", "summary",
-)  # fmt: skip
+BEST_COLUMNS = ("title", "company", "location", *ANSWER_COLUMNS)
 
 
 def jobs_statement(*, temporary: bool = False) -> str:

@@ -20,7 +20,6 @@ from jobping.settings import Settings
 from storage.catalog import reader, saved_query, saved_query_names
 from storage.delta import DeltaHistory, DeltaLatest, maintain
 from storage.lake import Lake
-from storage.rows import empty_rows
 from tasks.jobspy.source import sample_sites
 from tests.lakes import write_rows
 from tests.test_storage import row
@@ -106,12 +105,6 @@ def test_the_latest_table_appears_at_the_first_maintenance_as_the_readme_says(tm
     maintain(lake)
     assert DeltaHistory(lake).exists()
     assert DeltaLatest(lake).table().to_pyarrow_table(columns=["job_key"]).num_rows == 2
-
-
-def test_the_readme_lists_every_stored_column() -> None:
-    section = README.split("Columns:", 1)[1].split("Five useful", 1)[0]
-    listed = re.findall(r"`(\w+)`", section)
-    assert listed == empty_rows().columns
 
 
 RESULTS = (Path(__file__).parent.parent / "bench" / "RESULTS.md").read_text(encoding="utf-8")

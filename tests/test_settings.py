@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import re
-import types
-import typing
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from jobping.profile import Profile
 from jobping.settings import LlmSettings, Settings
-from jobping.stored import StoredRow
-from storage.rows import ROW_SCHEMA
 from tasks.llm.factory import make_analyser, prompt_version
 
 README = Path(__file__).parent.parent / "README.md"
@@ -94,21 +89,3 @@ def test_the_scrape_flow_s_prompt_version_is_the_analyser_s_without_building_it(
     assert prompt_version(offline, profile) == make_analyser(offline, profile).prompt_version
     assert prompt_version(llm, profile) == make_analyser(llm, profile).prompt_version
     assert prompt_version(llm, profile) != prompt_version(offline, profile)
-
-
-POLARS_TYPES = {str: pl.String, int: (pl.Int16, pl.Int32, pl.Int64), float: pl.Float64, bool: pl.Boolean}
-
-
-def test_the_stored_row_type_and_the_parquet_schema_agree_column_for_column() -> None:
-    hints = typing.get_type_hints(StoredRow)
-    assert list(hints) == list(ROW_SCHEMA)
-    for name, hint in hints.items():
-        optional = typing.get_origin(hint) in (typing.Union, types.UnionType)
-        (kind,) = [kind for kind in typing.get_args(hint) if kind is not type(None)] if optional else [hint]
-        dtype = ROW_SCHEMA[name]
-        if typing.get_origin(kind) is list:
-            assert dtype == pl.List(pl.String), name
-        elif kind in POLARS_TYPES:
-            assert dtype in (wanted if isinstance(wanted := POLARS_TYPES[kind], tuple) else (wanted,)), name
-        else:
-            assert kind.__name__ == ("date" if dtype == pl.Date else "datetime"), name

@@ -25,6 +25,7 @@ from jobspy import column_types, scrape_jobs
 from jobspy.model import JobPost, ScraperInput
 from pydantic import ValidationError
 
+from jobping.columns import JOBSPY_COLUMNS, Kind
 from jobping.errors import ConfigurationError, TerminalError, TransientError, describe
 from jobping.search import ScrapeParameters, SiteName
 
@@ -37,46 +38,6 @@ logger = logging.getLogger(__name__)
 SAMPLE_FILE = "sample/postings.json"
 SEARCH_COLUMNS = ("search_term", "search_location")
 JOBSPY_VERSION = "1.4.1"
-
-# jobspy's JobPost as a DataFrame row: every column as scrape_jobs returns it (lists and
-# enums joined into text by JobPost's serializer, the location as its display string)
-JOBSPY_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
-    "id": pl.String,
-    "site": pl.String,
-    "job_url": pl.String,
-    "job_url_direct": pl.String,
-    "title": pl.String,
-    "company": pl.String,
-    "location": pl.String,
-    "date_posted": pl.Date,
-    "job_type": pl.String,
-    "salary_source": pl.String,
-    "interval": pl.String,
-    "min_amount": pl.Float64,
-    "max_amount": pl.Float64,
-    "currency": pl.String,
-    "is_remote": pl.Boolean,
-    "job_level": pl.String,
-    "job_function": pl.String,
-    "listing_type": pl.String,
-    "emails": pl.String,
-    "description": pl.String,
-    "company_industry": pl.String,
-    "company_url": pl.String,
-    "company_logo": pl.String,
-    "company_url_direct": pl.String,
-    "company_addresses": pl.String,
-    "company_num_employees": pl.String,
-    "company_revenue": pl.String,
-    "company_description": pl.String,
-    "skills": pl.String,
-    "experience_range": pl.String,
-    "company_rating": pl.Float64,
-    "company_reviews_count": pl.Int64,
-    "vacancy_count": pl.Int64,
-    "work_from_home_type": pl.String,
-}
-FRAME_SCHEMA = {**JOBSPY_SCHEMA, **dict.fromkeys(SEARCH_COLUMNS, pl.String)}
 
 
 class SiteFailedError(TransientError):
@@ -149,20 +110,27 @@ def _as_text(value: object) -> str | None:
     return None
 
 
-CONVERTERS: dict[pl.DataType | type[pl.DataType], Callable[[object], object]] = {
-    pl.Date: _as_date,
-    pl.Int64: _as_int,
-    pl.Float64: _as_float,
-    pl.Boolean: _as_bool,
-    pl.String: _as_text,
+PolarsType = pl.DataType | type[pl.DataType]
+# a JobSpy column's polars type, and the reader of its pandas cells, by its kind (jobping/columns.py)
+CELLS: dict[Kind, tuple[PolarsType, Callable[[object], object]]] = {
+    "text": (pl.String, _as_text),
+    "date": (pl.Date, _as_date),
+    "int64": (pl.Int64, _as_int),
+    "float": (pl.Float64, _as_float),
+    "bool": (pl.Boolean, _as_bool),
 }
+# jobspy's JobPost as a DataFrame row: every column as scrape_jobs returns it (lists and
+# enums joined into text by JobPost's serializer, the location as its display string)
+JOBSPY_SCHEMA = {column.read_as: CELLS[column.kind][0] for column in JOBSPY_COLUMNS}
+FRAME_SCHEMA = {**JOBSPY_SCHEMA, **dict.fromkeys(SEARCH_COLUMNS, pl.String)}
 
 
-def _cell(value: object, dtype: pl.DataType | type[pl.DataType]) -> object:
+def _cell(value: object, kind: Kind) -> object:
     """One value of a JobSpy column as the Python value its polars column holds."""
     if _missing(value):
         return None
-    converted = CONVERTERS[dtype](value)
+    dtype, read = CELLS[kind]
+    converted = read(value)
     if converted is None:
         raise TypeError(f"{type(value).__name__} {str(value)[:60]!r} is not a {dtype}")
     return converted
@@ -178,10 +146,12 @@ def to_polars(jobs: pd.DataFrame, site: str, term: str | None, location: str | N
     if unknown:
         logger.warning("%s: JobSpy gave columns jobping does not know, left out: %s", site, ", ".join(unknown))
     columns: list[pl.Series] = []
-    for name, dtype in JOBSPY_SCHEMA.items():
+    for column in JOBSPY_COLUMNS:
+        name, dtype = column.read_as, JOBSPY_SCHEMA[column.read_as]
         values = jobs[name].tolist() if name in jobs.columns else [None] * len(jobs)
         try:
-            columns.append(pl.Series(name, [_cell(value, dtype) for value in values], dtype=dtype, strict=True))
+            cells = [_cell(value, column.kind) for value in values]
+            columns.append(pl.Series(name, cells, dtype=dtype, strict=True))
         except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError) as exc:
             raise NormalisationError(site, name, str(exc)) from exc
     searches = [

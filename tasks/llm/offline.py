@@ -67,7 +67,7 @@ def infer_seniority(posting: JobPosting) -> Seniority:
 
 
 def infer_remote_policy(posting: JobPosting) -> RemotePolicy:
-    wfh = (posting.work_from_home_type or "").lower()
+    wfh = (posting.text("work_from_home_type") or "").lower()
     text = f"{posting.location or ''} {posting.description or ''}".lower()
     if "hybrid" in wfh or _mentions(text, "hybrid"):
         return "hybrid"

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import json
 
+from jobping.columns import PROMPT_FIELDS
 from jobping.contract import JobPosting
 from jobping.profile import Profile
 
 PROMPT_VERSION = "llm-v1"
 POSTING_TAG = "posting"
-# the fields that say what the job is; the rest (logos, ratings) only cost tokens
-POSTING_FIELDS = (
-    "title", "company", "location", "job_type", "job_level", "is_remote", "work_from_home_type",
-    "interval", "min_amount", "max_amount", "currency", "date_posted", "skills", "experience_range", "site",
-)  # fmt: skip
 
 SYSTEM_PROMPT = """\
 You judge job postings for one job seeker. Their profile:
@@ -44,7 +40,8 @@ def system_message(profile: Profile) -> str:
 
 def user_message(posting: JobPosting, description_chars: int) -> tuple[str, bool]:
     """The posting as delimited JSON data, its description cut to the budget; and whether it was cut."""
-    data = {name: getattr(posting, name) for name in POSTING_FIELDS if getattr(posting, name) is not None}
+    # the fields that say what the job is (jobping/columns.py's prompt columns); logos and ratings only cost tokens
+    data = {name: getattr(posting, name) for name in PROMPT_FIELDS if getattr(posting, name) is not None}
     description = posting.description or ""
     cut = len(description) > description_chars
     data["description"] = description[:description_chars] + (" [cut]" if cut else "")
