@@ -163,11 +163,11 @@ def _use_prefect(settings: Settings) -> None:
                 "or unset PREFECT_API_URL to use jobping's local one"
             )
         return
-    from app import stack
+    from app import prefect_server, stack
 
     with _friendly_errors():
         url, started = stack.ensure_server(settings)
-        secret = stack.auth(settings).string
+        secret = prefect_server.auth(settings).string
     if started:
         errors.print(
             f"started a local Prefect server for this and later commands: {url.removesuffix('/api')} "
@@ -624,11 +624,11 @@ def stack_up() -> None:
 
 def _sign_in(settings: Settings) -> str:
     """How to sign in to the local server's UI: where its password is, never the password itself."""
-    from app import stack
+    from app import prefect_server
 
-    secret = stack.auth(settings)
+    secret = prefect_server.auth(settings)
     if secret.path is None:
-        return f"sign in to the UI with the value of {stack.AUTH_ENV}"
+        return f"sign in to the UI with the value of {prefect_server.AUTH_ENV}"
     return f"sign in to the UI with the user:password kept owner-only in {secret.path} (`cat` it)"
 
 
@@ -749,7 +749,7 @@ def service_install(
     platform: Annotated[str | None, _PLATFORM] = None, folder: Annotated[Path | None, _DIR] = None
 ) -> None:
     """Install the units, enable and start them (started at boot), and deploy onto their server."""
-    from app import service, stack
+    from app import prefect_server, service
 
     settings = _settings()
     chosen = _platform(platform)
@@ -761,10 +761,10 @@ def service_install(
         console.print(Text(f"wrote {names} to {target}; nothing started (`--dir` only writes)"), soft_wrap=True)
         return
     console.print(Text(f"installed and started {names} in {target}; deployed prefect.yaml"), soft_wrap=True)
-    if os.environ.get(stack.AUTH_ENV, "").strip():
+    if os.environ.get(prefect_server.AUTH_ENV, "").strip():
         # no unit carries a secret: the services use data/prefect/api-auth unless told otherwise
         console.print(
-            f"{stack.AUTH_ENV} is set in this shell, but no unit carries it: put it in ~/.config/jobping/env "
+            f"{prefect_server.AUTH_ENV} is set in this shell, but no unit carries it: put it in ~/.config/jobping/env "
             "(chmod 600) and install again, or unset it to use the services' password"
         )
     console.print(Text(f"logs: {settings.run_dir}/<part>.log, rotated; `jobping stack service status` shows them"),
@@ -920,7 +920,7 @@ def demo() -> None:
     os.environ.setdefault("JOBPING_RECEIVE_WAIT_SECONDS", DEMO_RECEIVE_WAIT_SECONDS)
     settings = _settings()
     _flow_command(settings)
-    from app import stack
+    from app import prefect_server
     from flows.analyse import analyse as analyse_flow
     from storage.catalog import saved_query
     from tasks.jobspy.source import sample_sites
@@ -938,7 +938,7 @@ def demo() -> None:
             console.print(f"\nthe catalog is {settings.catalog_path}; try: {TRY_QUERY}")
             ui = os.environ["PREFECT_API_URL"].removesuffix("/api")
             console.print(f"the runs are in the Prefect UI at {ui}; `make down` stops its server")
-            if os.environ["PREFECT_API_URL"] == stack.api_url(settings):
+            if os.environ["PREFECT_API_URL"] == prefect_server.api_url(settings):
                 console.print(Text(_sign_in(settings)), soft_wrap=True)
         finally:
             if started_emulator:
