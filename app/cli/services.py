@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
 
 from app.cli.common import PLAIN, console, error_exit, friendly_errors, load_settings, make_table
+from jobping.settings import Settings
+
+if TYPE_CHECKING:
+    from app.service import Platform
 
 service_app = typer.Typer(
     help="The stack as services that start at boot and restart on failure: systemd user units or launchd agents.",
@@ -19,13 +23,19 @@ service_app = typer.Typer(
 )
 
 
-_PLATFORM = typer.Option("--platform", help="systemd (Linux) or launchd (macOS); default: this system's.")
-_DIR = typer.Option(
-    "--dir", help="Write the units here instead of the service manager's folder; nothing is started or stopped then."
-)
+PlatformOption = Annotated[
+    str | None, typer.Option("--platform", help="systemd (Linux) or launchd (macOS); default: this system's.")
+]
+DirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--dir",
+        help="Write the units here instead of the service manager's folder; nothing is started or stopped then.",
+    ),
+]
 
 
-def _platform(given: str | None) -> Literal["systemd", "launchd"]:
+def _platform(given: str | None) -> Platform:
     from app import service
 
     if given is None:
@@ -35,8 +45,17 @@ def _platform(given: str | None) -> Literal["systemd", "launchd"]:
     return "systemd" if given == "systemd" else "launchd"
 
 
+def _units(platform: str | None, folder: Path | None) -> tuple[Settings, Platform, Path]:
+    """The settings, the platform and the units' folder a service command works on (``--dir`` or the manager's)."""
+    from app import service
+
+    settings = load_settings()
+    chosen = _platform(platform)
+    return settings, chosen, folder or service.default_dir(chosen)
+
+
 @service_app.command("print")
-def service_print(platform: Annotated[str | None, _PLATFORM] = None) -> None:
+def service_print(platform: PlatformOption = None) -> None:
     """Write every unit to standard output, each after a line `# file: <name>`; install nothing."""
     from app import service
 
@@ -47,15 +66,11 @@ def service_print(platform: Annotated[str | None, _PLATFORM] = None) -> None:
 
 
 @service_app.command("install")
-def service_install(
-    platform: Annotated[str | None, _PLATFORM] = None, folder: Annotated[Path | None, _DIR] = None
-) -> None:
+def service_install(platform: PlatformOption = None, folder: DirOption = None) -> None:
     """Install the units, enable and start them (started at boot), and deploy onto their server."""
     from app import prefect_server, service
 
-    settings = load_settings()
-    chosen = _platform(platform)
-    target = folder or service.default_dir(chosen)
+    settings, chosen, target = _units(platform, folder)
     with friendly_errors():
         written = service.install(settings, chosen, target, start=folder is None)
     names = ", ".join(path.name for path in written)
@@ -79,29 +94,22 @@ def service_install(
 
 
 @service_app.command("uninstall")
-def service_uninstall(
-    platform: Annotated[str | None, _PLATFORM] = None, folder: Annotated[Path | None, _DIR] = None
-) -> None:
+def service_uninstall(platform: PlatformOption = None, folder: DirOption = None) -> None:
     """Stop and disable the units, and remove their files."""
     from app import service
 
-    settings = load_settings()
-    chosen = _platform(platform)
+    settings, chosen, target = _units(platform, folder)
     with friendly_errors():
-        removed = service.uninstall(settings, chosen, folder or service.default_dir(chosen), stop=folder is None)
+        removed = service.uninstall(settings, chosen, target, stop=folder is None)
     console.print(Text(f"removed {', '.join(p.name for p in removed)}" if removed else "no jobping unit was installed"))
 
 
 @service_app.command("status")
-def service_status(
-    platform: Annotated[str | None, _PLATFORM] = None, folder: Annotated[Path | None, _DIR] = None
-) -> None:
+def service_status(platform: PlatformOption = None, folder: DirOption = None) -> None:
     """Each unit: installed or not, what the service manager says, what its runner says, its log."""
     from app import service
 
-    settings = load_settings()
-    chosen = _platform(platform)
-    states = service.status(settings, chosen, folder or service.default_dir(chosen))
+    states = service.status(*_units(platform, folder))
     rows = [(s.unit, "yes" if s.installed else "no", s.manager, s.runner) for s in states]
     console.print(make_table(["unit", "installed", "service manager", "runner"], rows))
     console.print(Text(f"logs: {', '.join(str(s.log) for s in states)} (rotated)"), soft_wrap=True)
