@@ -131,21 +131,26 @@ def automations(notify: NotifySettings, block_id: UUID) -> list[AutomationCore]:
         within=timedelta(0),
     )
     raised = EventTrigger(expect={ALERT_EVENT_PREFIX + "*"}, posture=Posture.Reactive, threshold=1, within=timedelta(0))
-    return [
-        AutomationCore(
-            name=RUN_AUTOMATION,
-            description="A run of a jobping deployment failed, crashed or timed out: tell the user (made by "
+    # each automation: its name, what it is for, the trigger, and the alert it sends
+    wanted = [
+        (
+            RUN_AUTOMATION,
+            "A run of a jobping deployment failed, crashed or timed out: tell the user (made by "
             "`jobping stack up` from JOBPING_NOTIFY_*; edits here are replaced by the next `stack up`).",
-            trigger=failed,
-            actions=list(send(RUN_ALERT)),
+            failed,
+            RUN_ALERT,
         ),
-        AutomationCore(
-            name=ALERT_AUTOMATION,
-            description="A jobping.alert.* event (a DLQ that received messages, an autoscaler that keeps "
+        (
+            ALERT_AUTOMATION,
+            "A jobping.alert.* event (a DLQ that received messages, an autoscaler that keeps "
             "failing): tell the user (made by `jobping stack up` from JOBPING_NOTIFY_*).",
-            trigger=raised,
-            actions=list(send(EVENT_ALERT)),
+            raised,
+            EVENT_ALERT,
         ),
+    ]
+    return [
+        AutomationCore(name=name, description=description, trigger=trigger, actions=list(send(alert)))
+        for name, description, trigger, alert in wanted
     ]
 
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
 
-from app import stack
+from app import prefect_server, stack
 from jobping import logpipe, private
 from jobping.errors import ConfigurationError
 from jobping.processes import Started, command_line, start_time
@@ -156,9 +156,9 @@ def backoff_seconds(failures: int) -> float:
 
 def _wait_for_server(settings: Settings, stop: threading.Event, log: logpipe.RotatingLog) -> bool:
     deadline = time.monotonic() + SERVER_WAIT_SECONDS
-    if not stack.healthy(settings):
-        log.note(f"waiting for the Prefect server at {stack.api_url(settings)}")
-    while not stack.healthy(settings):
+    if not prefect_server.healthy(settings):
+        log.note(f"waiting for the Prefect server at {prefect_server.api_url(settings)}")
+    while not prefect_server.healthy(settings):
         if time.monotonic() > deadline:
             log.note(f"the Prefect server did not answer within {SERVER_WAIT_SECONDS:.0f} s")
             return False

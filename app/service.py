@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from app import runner, stack, stack_state
+from app import prefect_server, runner, stack, stack_state
 from jobping import private
 from jobping.errors import ConfigurationError
 from jobping.settings import Settings
@@ -191,7 +191,7 @@ def install(settings: Settings, platform: Platform, folder: Path, *, start: bool
 
 def _wait_for_server(settings: Settings) -> None:
     deadline = time.monotonic() + SERVER_START_SECONDS
-    while not stack.healthy(settings):
+    while not prefect_server.healthy(settings):
         if time.monotonic() > deadline:
             log = runner.log_path(runner.component("server", settings), settings)
             raise ConfigurationError(

@@ -8,17 +8,13 @@ every part gets them from the environment when it starts.
 
 from __future__ import annotations
 
-import base64
 import fcntl
 import logging
 import os
-import secrets
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +28,7 @@ from app.alerts import ensure_alerts
 from app.autoscale import STATUS_FILE, prepare
 from app.health import FAILING, PartStatus
 from app.port_owner import refused
+from app.prefect_server import AUTH_ENV, Auth, api_url, auth, healthy, http_status
 from app.stack_state import StackState, ours, state_path
 from jobping import logpipe, private
 from jobping.errors import ConfigurationError
@@ -51,76 +48,6 @@ SERVER_START_SECONDS = 90.0
 WORKER_START_SECONDS = 60.0
 STOP_SECONDS = 15.0
 POLL_SECONDS = 0.5
-# the server's basic authentication: this environment variable's value, else a secret generated
-# once and kept owner-only in the data dir; "user:password", as the UI's login form asks for it
-AUTH_ENV = "PREFECT_SERVER_API_AUTH_STRING"
-AUTH_USER = "jobping"
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own http url
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-@dataclass(frozen=True)
-class Auth:
-    """The local server's basic-auth string, and the file it was generated into (None: from the env)."""
-
-    string: str
-    path: Path | None
-
-    @property
-    def header(self) -> dict[str, str]:
-        return {"Authorization": "Basic " + base64.b64encode(self.string.encode()).decode()}
-
-
-def auth_path(settings: Settings) -> Path:
-    return settings.data_dir / "prefect" / "api-auth"
-
-
-def auth(settings: Settings) -> Auth:
-    """The auth string of the local Prefect server: PREFECT_SERVER_API_AUTH_STRING, else a generated one.
-
-    The generated secret is written once, owner-only (0600 in a 0700 folder), and reused; a file
-    that others can read is refused, as ssh refuses a key that others can read.
-    """
-    given = os.environ.get(AUTH_ENV, "").strip()
-    if given:
-        return Auth(given, None)
-    path = auth_path(settings)
-    # the server's database beside it is the users' too: the folder is theirs alone
-    private.folder(path.parent)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        if path.stat().st_mode & 0o077:
-            raise ConfigurationError(
-                f"{path} (the Prefect server's password) can be read by other users: "
-                f"`chmod 600 {path}`, or delete it to make a new one"
-            ) from None
-        string = path.read_text(encoding="ascii").strip()
-        if string:
-            return Auth(string, path)
-        raise ConfigurationError(f"{path} is empty: delete it to make a new password") from None
-    string = f"{AUTH_USER}:{secrets.token_urlsafe(24)}"
-    with os.fdopen(fd, "w", encoding="ascii") as out:
-        out.write(string + "\n")
-    return Auth(string, path)
-
-
-def _answers(url: str, headers: dict[str, str]) -> int:
-    """The HTTP status of a GET (0 when nothing answers)."""
-    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - our own http url
-    try:
-        with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 - our own http url
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
-    except (urllib.error.URLError, OSError):
-        return 0
 
 
 def _prefect_bin() -> str:
@@ -226,10 +153,6 @@ def _worker_online() -> bool:
     return any(worker.name == WORKER_NAME and str(worker.status).upper().endswith("ONLINE") for worker in workers)
 
 
-def api_url(settings: Settings) -> str:
-    return f"http://127.0.0.1:{settings.stack.prefect_port}/api"
-
-
 @contextmanager
 def _server_lock(settings: Settings) -> Iterator[None]:
     """One command at a time decides whether to start the server: two would race for the port."""
@@ -247,10 +170,10 @@ def ensure_server(settings: Settings) -> tuple[str, int | None]:
     """
     url = api_url(settings)
     secret = auth(settings)
-    if _healthy(url + "/health") and _reusable(url, secret, settings):
+    if healthy(settings) and _reusable(url, secret, settings):
         return url, None
     with _server_lock(settings):
-        if _healthy(url + "/health") and _reusable(url, secret, settings):
+        if healthy(settings) and _reusable(url, secret, settings):
             return url, None
         if not _port_free(settings.stack.prefect_port):
             raise ConfigurationError(
@@ -263,7 +186,7 @@ def ensure_server(settings: Settings) -> tuple[str, int | None]:
         state.record("server", pid)
         state.api_url = url
         state.save(path)
-        _wait("Prefect server", lambda: _healthy(url + "/health"), pid, SERVER_START_SECONDS,
+        _wait("Prefect server", lambda: healthy(settings), pid, SERVER_START_SECONDS,
               settings.run_dir / "prefect-server.log")  # fmt: skip
     return url, pid
 
@@ -275,10 +198,10 @@ def _reusable(url: str, secret: Auth, settings: Settings) -> bool:
     it. A server of someone else's is theirs to secure, and is used as it is.
     """
     version = url + "/admin/version"
-    if _answers(version, secret.header) == HTTPStatus.UNAUTHORIZED:
+    if http_status(version, secret.header) == HTTPStatus.UNAUTHORIZED:
         where = f"{AUTH_ENV}" if secret.path is None else f"{secret.path}"
         raise ConfigurationError(refused(settings.stack.prefect_port, settings.data_dir, where, AUTH_ENV))
-    if _answers(version, {}) != HTTPStatus.OK:
+    if http_status(version, {}) != HTTPStatus.OK:
         return True
     state = StackState.load(state_path(settings))
     pid = state.pids.get("server")
@@ -355,11 +278,6 @@ def autoscaler_command() -> list[str]:
     return [_jobping_bin(), "autoscale"]
 
 
-def healthy(settings: Settings) -> bool:
-    """Whether the local Prefect server answers its health check."""
-    return _healthy(api_url(settings) + "/health")
-
-
 def _deploy(settings: Settings, env: dict[str, str]) -> None:
     """The blocks, the work pool and the deployments of prefect.yaml, on the server of ``env``."""
     if "JOBPING_AWS_CREDENTIALS_BLOCK" in env and env["JOBPING_AWS_CREDENTIALS_BLOCK"] == AWS_BLOCK:
@@ -410,7 +328,7 @@ def status(settings: Settings) -> list[Part]:
         parts.append(Part("SQS", str(settings.sqs.endpoint_url), True, None))
     url = api_url(settings)
     server = state.pids.get("server") if ours("server", state, settings) else None
-    parts.append(Part("Prefect server", url.removesuffix("/api"), _healthy(url + "/health"), server))
+    parts.append(Part("Prefect server", url.removesuffix("/api"), healthy(settings), server))
     worker = state.pids.get("worker") if ours("worker", state, settings) else None
     parts.append(Part("Prefect worker", f"pool {WORK_POOL}", worker is not None, worker))
     autoscaler = state.pids.get("autoscaler") if ours("autoscaler", state, settings) else None

@@ -12,7 +12,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from app.cli import dlq_list
+from app.cli.sqs import dlq_list
 from flows.analyse import analyse
 from flows.dlq import dlq_redrive
 from flows.scrape import scrape

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app import stack
+from app import prefect_server, stack
 from app.port_owner import data_dir_on_port
 from jobping.errors import ConfigurationError
 from jobping.settings import Settings
@@ -54,7 +54,7 @@ def test_a_second_data_dir_on_the_port_is_told_whose_server_it_is_and_how_to_sto
         stack.ensure_server(second)
     assert str(refused.value) == (
         f"port {port} is taken by the Prefect server of the data dir {first.data_dir}, which refuses this data "
-        f"dir's password (from {stack.auth_path(second)}): set JOBPING_PREFECT_PORT to another port for "
+        f"dir's password (from {prefect_server.auth_path(second)}): set JOBPING_PREFECT_PORT to another port for "
         f"{second.data_dir}, or stop that server with `JOBPING_DATA_DIR='{first.data_dir}' jobping stack down`"
     )
     # what it suggests works: the second data dir's own `stack down` could not have stopped it

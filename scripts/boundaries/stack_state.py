@@ -25,8 +25,10 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from app import cli, stack, stack_state
+from app import stack, stack_state
 from app.autoscale import STATUS_FILE
+from app.cli import common
+from app.cli.local_stack import sign_in
 from app.health import Health
 from jobping import logpipe
 from jobping.processes import alive, boot_id, command_line, stop_group
@@ -140,13 +142,13 @@ def _up_s_worker(env: dict[str, str], settings: Settings) -> str:
         state.save(settings.run_dir / "stack.json")
         # the autoscaler's status file, as it writes it
         Health("autoscaler", settings.run_dir / STATUS_FILE, 1.0)
-        console = cli.console.file
-        cli.console.file = printed
+        console = common.console.file
+        common.console.file = printed
         try:
-            cli.console.print(f"the worker runs with {state.shown_settings}")
-            cli.console.print(cli._sign_in(settings))
+            common.console.print(f"the worker runs with {state.shown_settings}")
+            common.console.print(sign_in(settings))
         finally:
-            cli.console.file = console
+            common.console.file = console
     finally:
         os.environ.clear()
         os.environ.update(before)

@@ -1,0 +1,121 @@
+"""The lake's commands: read-only SQL over the views, and the Delta tables' upkeep."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from app.cli.common import PLAIN, console, error_exit, errors, friendly_errors, load_settings, make_table
+from jobping.settings import Settings
+
+lake_app = typer.Typer(help="The lake's Delta tables.", no_args_is_help=True, rich_markup_mode=PLAIN)
+
+
+def run_query(
+    settings: Settings, query: str, title: str | None = None, *, max_rows: int = 10_000, timeout: float = 60.0
+) -> None:
+    import duckdb
+
+    from storage.catalog import (
+        USER_QUERY_MEMORY_LIMIT,
+        LakeEmptyError,
+        QueryResult,
+        QueryTimeoutError,
+        ReadOnlyError,
+        reader,
+        run_read_only,
+    )
+    from storage.lake import Lake
+    from storage.repair import LakeDamagedError, quarantining
+    from storage.store import open_lake
+
+    lake = Lake.from_settings(settings)
+    with friendly_errors():
+        open_lake(lake, create=False)
+
+    def run() -> QueryResult:
+        with reader(lake, memory_limit=USER_QUERY_MEMORY_LIMIT) as con:
+            return run_read_only(con, query, max_rows=max_rows, timeout_seconds=timeout)
+
+    try:
+        result = quarantining(lake, run)
+    except (LakeEmptyError, ReadOnlyError, QueryTimeoutError, LakeDamagedError) as exc:
+        raise error_exit(exc) from exc
+    except duckdb.Error as exc:
+        raise error_exit(f"the query failed: {exc}") from exc
+    console.print(make_table(result.columns, result.rows, title=title))
+    if result.cut:
+        errors.print(f"showing the first {max_rows:,} rows; --max-rows shows more, a LIMIT fewer")
+
+
+def sql(
+    query: Annotated[
+        str | None,
+        typer.Argument(help="SQL over the views enriched_jobs (latest per job) and enriched_jobs_history."),
+    ] = None,
+    saved: Annotated[str | None, typer.Option(help="Run a saved query by name (see --list).")] = None,
+    list_saved: Annotated[bool, typer.Option("--list", help="List the saved queries.")] = False,
+    max_rows: Annotated[int, typer.Option(min=1, max=1_000_000, help="Show at most this many rows.")] = 10_000,
+    timeout: Annotated[float, typer.Option(min=0.1, max=86_400, help="Stop the query after this many seconds.")] = 60.0,
+) -> None:
+    """Run a read-only SQL query over the enriched jobs and print a table (1 GB of memory at most)."""
+    from storage.catalog import saved_query, saved_query_names
+
+    if list_saved:
+        for name in saved_query_names():
+            console.print(f"{name}: {saved_query(name).splitlines()[0].removeprefix('-- ')}")
+        return
+    if saved:
+        if saved not in saved_query_names():
+            raise error_exit(f"no saved query {saved!r}; there are: {', '.join(saved_query_names())}", 2)
+        query = saved_query(saved)
+    if not query:
+        raise error_exit("give a query, --saved NAME or --list", 2)
+    run_query(load_settings(), query, max_rows=max_rows, timeout=timeout)
+
+
+@lake_app.command("migrate")
+def lake_migrate() -> None:
+    """Convert a lake an older jobping wrote (Parquet batch folders) into the history table; the old folders move aside.
+
+    Every command that reads or writes the lake does this by itself the first time.
+    """
+    from storage.lake import Lake
+    from storage.migrate import migrate
+
+    lake = Lake.from_settings(load_settings())
+    with friendly_errors():
+        done = migrate(lake)
+    if done is None:
+        console.print(f"nothing to convert: {lake} holds no Parquet lake of an older jobping")
+        return
+    console.print(
+        Text(f"converted {done.rows:,} rows of {done.job_keys:,} jobs into {lake.history_uri}; "
+             f"the old folders are in {done.moved_to}")
+    )  # fmt: skip
+
+
+@lake_app.command("repair")
+def lake_repair(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be dropped or quarantined.")] = False,
+) -> None:
+    """Check every data file of the lake's tables; drop the gone ones and those outside their table, quarantine the bad.
+
+    Each drop is a repair commit in the table's history, saying which path and why. Every command that reads
+    the lake does this by itself for a few files; this does it for all of them.
+    """
+    from storage.lake import Lake
+    from storage.repair import LakeDamagedError, repair_lake
+
+    lake = Lake.from_settings(load_settings())
+    try:
+        done = repair_lake(lake, dry_run=dry_run)
+    except LakeDamagedError as exc:
+        raise error_exit(exc) from exc
+    except Exception as exc:
+        raise error_exit(f"cannot open the lake {lake}: {type(exc).__name__}: {exc}") from exc
+    for line in done.lines():
+        console.print(Text(line), soft_wrap=True)
+    console.print(Text(done.summary()), soft_wrap=True)
