@@ -35,7 +35,7 @@ from jobping.settings import LLM_CONCURRENCY, RECEIVE_WAIT_SECONDS, VISIBILITY_T
 
 # postings received ahead of the analyser, per request it may have in flight
 PREFETCH_FACTOR = 4
-# the poll that confirms an idle queue (nothing visible, in flight or delayed) is empty
+# the poll that confirms a queue with nothing visible or delayed is empty
 IDLE_PROBE_WAIT_SECONDS = 0
 TOP_MATCHES = 10
 # a claim's lease, in visibility timeouts: the heartbeat renews it with the messages' visibility, and a
@@ -187,14 +187,12 @@ class _Drain:
         self.limits, self.options, self.run_batch = limits, options, run_batch
         self.running: dict[asyncio.Future[BatchResult], list[ReceivedMessage]] = {}
         self.received = 0
+        # messages the queue last said were visible or delayed, less those received since
+        self.expected = 0
         self.outage = False
 
     async def run(self) -> None:
         started = time.monotonic()
-        idle = (await asyncio.to_thread(self.queue.depth)).idle
-        wait = self.options.receive_wait_seconds
-        # nothing queued or in flight: one short poll to be sure, not a long poll for nothing
-        first_wait = min(wait, IDLE_PROBE_WAIT_SECONDS) if idle else wait
         shared = self.handler.shared
         renew = shared.renew if shared is not None else None
         async with heartbeat(self.queue, self.holding, self.options.visibility_timeout_seconds, renew=renew):
@@ -206,13 +204,12 @@ class _Drain:
                     if stop or self.report.failure is not None:
                         self.report.stopped_by = stop or self.report.stopped_by
                         break
-                    wanted = self.limits.wanted(self.received)
-                    messages = await asyncio.to_thread(
-                        self.queue.receive, wanted, first_wait if self.received == 0 else wait
-                    )
+                    wanted, wait = self.limits.wanted(self.received), await self.poll_wait()
+                    messages = await asyncio.to_thread(self.queue.receive, wanted, wait)
                     if not messages:
                         break
                     self.received += len(messages)
+                    self.expected -= len(messages)
                     self.holding.hold(messages)
                     self.running[asyncio.ensure_future(self.run_batch(self.handler, messages))] = messages
             except Exception as exc:
@@ -223,6 +220,22 @@ class _Drain:
                     done, _ = await asyncio.wait(self.running)
                     self.collect(done)
         self.report.seconds = time.monotonic() - started
+
+    async def poll_wait(self) -> int:
+        """Seconds the next receive waits: a long poll while messages are known to wait, one short poll once none do.
+
+        Once this drain has received as many as the queue last said it held, it asks again (one request
+        per catch-up, not per receive): with nothing visible or delayed, a long poll could only hold the
+        drain's end back by its whole wait, since what is in flight elsewhere comes back at its visibility
+        timeout, later than a long poll waits. At the start, the same holds only when nothing is in flight.
+        """
+        wait = self.options.receive_wait_seconds
+        if self.expected > 0:
+            return wait
+        depth = await asyncio.to_thread(self.queue.depth)
+        self.expected = depth.visible + depth.delayed
+        nothing_waits = depth.idle if self.received == 0 else not self.expected
+        return min(wait, IDLE_PROBE_WAIT_SECONDS) if nothing_waits else wait
 
     def stop_reason(self, elapsed: float) -> str | None:
         """Why no further batch should be received, or None to go on."""
