@@ -149,7 +149,7 @@ def test_a_batch_whose_write_failed_forgets_none_of_its_members(monkeypatch: pyt
     handle = BatchHandler(queue, lake, FakeAnalyser(), stored=lake.stored_versions(), budget=CostBudget(None, 4))
     with pytest.raises(OSError, match="No space left"):
         asyncio.run(handle(queue.receive(10, 0)))
-    assert [known.job_key for known in handle.groups.members[KEY]] == [JOB]
+    assert [known.job_key for known in handle.placing.members[KEY]] == [JOB]
 
 
 class SlowLake(FakeLake):

@@ -12,19 +12,19 @@ import logging
 import math
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 
 from jobping.contract import Envelope, PoisonMessageError
 from jobping.engine.claims import Held, HeldElsewhere, SharedClaims, StoredElsewhere
 from jobping.engine.groups import Groups, Placement
+from jobping.engine.holding import Holding
 from jobping.engine.outcomes import (
     FINISHED,
     BatchResult,
     Claimed,
     DeadLettered,
     Deferred,
-    Duplicate,
     Fatal,
     Outcome,
     Retry,
@@ -124,45 +124,40 @@ def judge(error: BaseException) -> Outcome:
     return DeadLettered(one_line(f"analysis raised {type(error).__name__}: {error}", MAX_REASON_CHARS))
 
 
+@dataclass(eq=False)
 class BatchHandler:
     """Handles batches of one run: the queue, the lake and the analyser, and what the run shares.
 
     Calling it handles one batch to the end and returns each message's outcome. It keeps no
     state of the batch between calls: a batch handled again (a retry after a failed write)
-    starts afresh, and what an earlier call stored is skipped through ``stored``.
+    starts afresh, and what an earlier call stored is skipped through ``stored``. ``holding``
+    (the drain's) is told when a batch's messages are settled, before any of them is deleted.
     """
 
-    def __init__(
-        self,
-        queue: Queue,
-        lake: Lake,
-        analyser: Analyser,
-        *,
-        stored: StoredIndex,
-        budget: CostBudget,
-        in_flight: InFlight | None = None,
-        shared: SharedClaims | None = None,
-        answers: AnswerStore | None = None,
-        retry: RetryPolicy | None = None,
-        groups: Groups | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self.queue, self.lake, self.analyser = queue, lake, analyser
-        self.stored, self.budget = stored, budget
-        self.in_flight = in_flight or InFlight()
-        self.shared = shared
+    queue: Queue
+    lake: Lake
+    analyser: Analyser
+    _: KW_ONLY
+    stored: StoredIndex
+    budget: CostBudget
+    in_flight: InFlight = field(default_factory=InFlight)
+    shared: SharedClaims | None = None
+    answers: AnswerStore | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    groups: Groups | None = None
+    holding: Holding | None = None
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    def __post_init__(self) -> None:
         # without one (a handler made for one batch, in tests) the groups start from an empty lake
-        self.groups = groups or Groups(lake, analyser.prompt_version)
-        self.answers = answers
-        self.retry = retry or RetryPolicy()
-        self.sleep = sleep
+        self.placing: Groups = self.groups or Groups(self.lake, self.analyser.prompt_version)
 
     async def __call__(self, messages: Sequence[ReceivedMessage]) -> BatchResult:
         outcomes: dict[str, Outcome] = {}
         sightings: list[Sighting] = []
         todo = self._triage(messages, outcomes, sightings)
         envelopes = dict(todo)
-        placements = await self.groups.place_all(todo)
+        placements = await self.placing.place_all(todo)
         for attempt in range(1, self.retry.attempts + 1):
             if attempt > 1:
                 await self.sleep(self.retry.delay(attempt - 1))
@@ -182,7 +177,7 @@ class BatchHandler:
         result = await asyncio.to_thread(self._settle, messages, outcomes, envelopes, sightings)
         # the rows are durable: their keys' members can be read back from the lake. A batch that raised
         # forgets nothing (its rows may be stored or not): its keys' members stay until the drain ends
-        await self.groups.forget(placements.values())
+        await self.placing.forget(placements.values())
         return result
 
     def _triage(
@@ -219,7 +214,7 @@ class BatchHandler:
     async def _analyse(self, message_id: str, envelope: Envelope, placement: Placement) -> Outcome:
         version = StoredVersion(envelope.job_key, envelope.content_hash, self.analyser.prompt_version, envelope.scraped)
         if await self.in_flight.wait_for_other(version):
-            return Duplicate()
+            return Skipped(duplicate=True)
         try:
             outcome = await self._analyse_claimed(version, message_id, envelope, placement)
         except BaseException:
@@ -300,6 +295,9 @@ class BatchHandler:
             # messages, coming again, are skipped
             self.lake.record_sightings(sightings)
 
+        if self.holding is not None:
+            # every message's fate is decided: no extension may follow its delete, release or new timeout
+            self.holding.let_go(messages)
         poisoned = [(m, o.reason) for m in messages if isinstance(o := outcomes[m.message_id], DeadLettered)]
         try:
             taken = {m.message_id for m in self.queue.dead_letter(poisoned)} if poisoned else set()

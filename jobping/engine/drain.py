@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from jobping.engine.batch import BatchHandler, CostBudget, InFlight, RetryPolicy
 from jobping.engine.claims import SharedClaims
 from jobping.engine.groups import Groups
+from jobping.engine.holding import Holding
 from jobping.engine.outcomes import BatchResult, Counts, Retry, TopMatch
 from jobping.engine.ports import (
     MAX_BATCH_ENTRIES,
@@ -34,7 +35,7 @@ from jobping.settings import LLM_CONCURRENCY, RECEIVE_WAIT_SECONDS, VISIBILITY_T
 
 # postings received ahead of the analyser, per request it may have in flight
 PREFETCH_FACTOR = 4
-# the poll that confirms an idle queue (nothing visible, in flight or delayed) is empty
+# the poll that confirms a queue with nothing visible or delayed is empty
 IDLE_PROBE_WAIT_SECONDS = 0
 TOP_MATCHES = 10
 # a claim's lease, in visibility timeouts: the heartbeat renews it with the messages' visibility, and a
@@ -149,14 +150,14 @@ async def drain(
     if claims is not None:
         lease = LEASE_VISIBILITIES * options.visibility_timeout_seconds
         shared = SharedClaims(claims, lease_seconds=lease, known_since=known_since)
-    groups = Groups(lake, analyser.prompt_version)
+    groups, holding = Groups(lake, analyser.prompt_version), Holding()
     budget = CostBudget(limits.max_cost_usd, options.concurrency)
     handler = BatchHandler(
         queue, lake, analyser, stored=stored, budget=budget, in_flight=InFlight(), shared=shared, answers=answers,
-        retry=options.retry, groups=groups,
+        retry=options.retry, groups=groups, holding=holding,
     )  # fmt: skip
     report = AnalyseReport(model=analyser.model, prompt_version=analyser.prompt_version, already_stored=len(stored))
-    run = _Drain(queue, handler, report=report, limits=limits, options=options, run_batch=run_batch)
+    run = _Drain(queue, handler, holding, report=report, limits=limits, options=options, run_batch=run_batch)
     try:
         await run.run()
     finally:
@@ -175,27 +176,26 @@ class _Drain:
         self,
         queue: Queue,
         handler: BatchHandler,
+        holding: Holding,
         *,
         report: AnalyseReport,
         limits: Limits,
         options: DrainOptions,
         run_batch: RunBatch,
     ) -> None:
-        self.queue, self.handler, self.report = queue, handler, report
+        self.queue, self.handler, self.holding, self.report = queue, handler, holding, report
         self.limits, self.options, self.run_batch = limits, options, run_batch
         self.running: dict[asyncio.Future[BatchResult], list[ReceivedMessage]] = {}
         self.received = 0
+        # messages the queue last said were visible or delayed, less those received since
+        self.expected = 0
         self.outage = False
 
     async def run(self) -> None:
         started = time.monotonic()
-        idle = (await asyncio.to_thread(self.queue.depth)).idle
-        wait = self.options.receive_wait_seconds
-        # nothing queued or in flight: one short poll to be sure, not a long poll for nothing
-        first_wait = min(wait, IDLE_PROBE_WAIT_SECONDS) if idle else wait
         shared = self.handler.shared
         renew = shared.renew if shared is not None else None
-        async with heartbeat(self.queue, self.held, self.options.visibility_timeout_seconds, renew=renew):
+        async with heartbeat(self.queue, self.holding, self.options.visibility_timeout_seconds, renew=renew):
             try:
                 while self.report.failure is None:
                     await self.make_room()
@@ -204,13 +204,13 @@ class _Drain:
                     if stop or self.report.failure is not None:
                         self.report.stopped_by = stop or self.report.stopped_by
                         break
-                    wanted = self.limits.wanted(self.received)
-                    messages = await asyncio.to_thread(
-                        self.queue.receive, wanted, first_wait if self.received == 0 else wait
-                    )
+                    wanted, wait = self.limits.wanted(self.received), await self.poll_wait()
+                    messages = await asyncio.to_thread(self.queue.receive, wanted, wait)
                     if not messages:
                         break
                     self.received += len(messages)
+                    self.expected -= len(messages)
+                    self.holding.hold(messages)
                     self.running[asyncio.ensure_future(self.run_batch(self.handler, messages))] = messages
             except Exception as exc:
                 # a receive that fails still lets the batches already running settle and count
@@ -221,17 +221,31 @@ class _Drain:
                     self.collect(done)
         self.report.seconds = time.monotonic() - started
 
+    async def poll_wait(self) -> int:
+        """Seconds the next receive waits: a long poll while messages are known to wait, one short poll once none do.
+
+        Once this drain has received as many as the queue last said it held, it asks again (one request
+        per catch-up, not per receive): with nothing visible or delayed, a long poll could only hold the
+        drain's end back by its whole wait, since what is in flight elsewhere comes back at its visibility
+        timeout, later than a long poll waits. At the start, the same holds only when nothing is in flight.
+        """
+        wait = self.options.receive_wait_seconds
+        if self.expected > 0:
+            return wait
+        depth = await asyncio.to_thread(self.queue.depth)
+        self.expected = depth.visible + depth.delayed
+        nothing_waits = depth.idle if self.received == 0 else not self.expected
+        return min(wait, IDLE_PROBE_WAIT_SECONDS) if nothing_waits else wait
+
     def stop_reason(self, elapsed: float) -> str | None:
         """Why no further batch should be received, or None to go on."""
         if self.outage:
             return "the LLM being unavailable"
         return self.limits.reached(self.received, elapsed, self.handler.budget)
 
-    def held(self) -> list[ReceivedMessage]:
-        """Every message a running batch holds, from its receive until it is settled."""
-        return [message for messages in self.running.values() for message in messages]
-
     async def make_room(self) -> None:
+        # what finished while the receive waited is counted now: its failure or outage stops the drain at once
+        self.collect({batch for batch in self.running if batch.done()})
         while sum(len(messages) for messages in self.running.values()) >= self.options.prefetch:
             done, _ = await asyncio.wait(self.running, return_when=asyncio.FIRST_COMPLETED)
             self.collect(done)
@@ -240,6 +254,8 @@ class _Drain:
         report = self.report
         for finished in done:
             messages = self.running.pop(finished)
+            # a batch that raised let nothing go itself: its messages come back when their visibility ends
+            self.holding.let_go(messages)
             error = finished.exception()
             if error is not None:
                 # nothing of a batch that raised was deleted: all of it comes again
@@ -259,11 +275,7 @@ class _Drain:
 
 @contextlib.asynccontextmanager
 async def heartbeat(
-    queue: Queue,
-    held: Callable[[], Sequence[ReceivedMessage]],
-    timeout_seconds: int,
-    *,
-    renew: Callable[[], object] | None = None,
+    queue: Queue, holding: Holding, timeout_seconds: int, *, renew: Callable[[], object] | None = None
 ) -> AsyncIterator[None]:
     """While the block runs, every half visibility timeout, extend the messages still held (and ``renew``).
 
@@ -275,9 +287,7 @@ async def heartbeat(
     async def beat() -> None:
         while True:
             await asyncio.sleep(timeout_seconds / 2)
-            messages = list(held())
-            if messages:
-                await asyncio.to_thread(queue.extend, messages, timeout_seconds)
+            await asyncio.to_thread(holding.extend, queue, timeout_seconds)
             if renew is not None:
                 await asyncio.to_thread(renew)
 

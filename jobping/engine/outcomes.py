@@ -22,7 +22,10 @@ class Stored:
 
 @dataclass(frozen=True)
 class Skipped:
-    """Already stored with the same content and prompt; deleted without an analysis."""
+    """Deleted without an analysis: already stored with the same content and prompt, or (``duplicate``)
+    another message of this run carried the same posting and was analysed."""
+
+    duplicate: bool = False
 
 
 @dataclass(frozen=True)
@@ -30,11 +33,6 @@ class Seen:
     """A sightings message: the postings it names were recorded as seen, with no analysis; deleted."""
 
     postings: int
-
-
-@dataclass(frozen=True)
-class Duplicate:
-    """Another message of this run carried the same posting and was analysed; deleted."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +56,8 @@ class Retry:
 
 @dataclass(frozen=True)
 class Claimed:
-    """Another consumer holds this posting's claim; left on the queue until that claim is stored or runs out."""
+    """Another consumer holds this posting's claim: left on the queue until that claim is stored or runs
+    out, which is ``retry_after_seconds`` at the most."""
 
     retry_after_seconds: int
 
@@ -70,9 +69,9 @@ class Fatal:
     error: BaseException
 
 
-Outcome = Stored | Skipped | Seen | Duplicate | DeadLettered | Deferred | Retry | Claimed | Fatal
+Outcome = Stored | Skipped | Seen | DeadLettered | Deferred | Retry | Claimed | Fatal
 # outcomes after which the message is deleted from the queue
-FINISHED = (Stored, Skipped, Seen, Duplicate, DeadLettered)
+FINISHED = (Stored, Skipped, Seen, DeadLettered)
 
 
 @dataclass
@@ -112,7 +111,7 @@ class Counts:
                 self.prompt_tokens += result.prompt_tokens
                 self.completion_tokens += result.completion_tokens
                 self.cost_usd += result.cost_usd
-            case Skipped() | Duplicate():
+            case Skipped():
                 self.skipped += 1
             case Seen(postings):
                 self.seen += 1
