@@ -869,27 +869,6 @@ def sql(
     _run_query(_settings(), query, max_rows=max_rows, timeout=timeout)
 
 
-@lake_app.command("migrate")
-def lake_migrate() -> None:
-    """Convert a lake an older jobping wrote (Parquet batch folders) into the history table; the old folders move aside.
-
-    Every command that reads or writes the lake does this by itself the first time.
-    """
-    from storage.lake import Lake
-    from storage.migrate import migrate
-
-    lake = Lake.from_settings(_settings())
-    with _friendly_errors():
-        done = migrate(lake)
-    if done is None:
-        console.print(f"nothing to convert: {lake} holds no Parquet lake of an older jobping")
-        return
-    console.print(
-        Text(f"converted {done.rows:,} rows of {done.job_keys:,} jobs into {lake.history_uri}; "
-             f"the old folders are in {done.moved_to}")
-    )  # fmt: skip
-
-
 @lake_app.command("repair")
 def lake_repair(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be dropped or quarantined.")] = False,

@@ -21,7 +21,6 @@ from flows.run_settings import run_settings
 from storage.catalog import refresh_catalog
 from storage.delta import DEFAULT_RETENTION, LakeMaintenance, maintain
 from storage.lake import Lake
-from storage.migrate import migrate
 from storage.repair import quarantining, repair_unread
 
 MAX_RETAIN_HOURS = 365 * 24
@@ -45,7 +44,6 @@ def compact_lake(
     then delete jobping's Prefect runs older than JOBPING_RETENTION_DAYS."""
     settings = run_settings()
     lake = Lake.from_settings(settings)
-    migrate(lake)
     logger = get_run_logger()
     for damage in repair_unread(lake):
         logger.warning("%s", damage.line("dropped by a repair commit:"))

@@ -19,7 +19,6 @@ from jobping.stored import to_row
 from storage.delta import OURS_COLUMN, DeltaHistory, DeltaLatest
 from storage.failures import transient_when_passing
 from storage.lake import HISTORY_TABLE, Lake
-from storage.migrate import migrate
 from storage.refresh import refresh_catalog
 from storage.repair import inside
 from storage.rows import ROW_SCHEMA
@@ -138,9 +137,8 @@ def _member(row: tuple[Any, ...]) -> StoredMember:
 
 
 def open_lake(lake: Lake, *, create: bool = True) -> Lake:
-    """The lake, made current: an old Parquet lake converted, the history table created (unless
-    ``create`` is False) or given the columns a newer jobping added."""
-    migrate(lake)
+    """The lake, made current: the history table created (unless ``create`` is False) or given the
+    columns a newer jobping added."""
     DeltaHistory(lake).ensure(create=create)
     DeltaLatest(lake).ensure_columns()
     return lake
