@@ -810,17 +810,10 @@ def _run_query(
 ) -> None:
     import duckdb
 
-    from storage.catalog import (
-        USER_QUERY_MEMORY_LIMIT,
-        LakeEmptyError,
-        QueryResult,
-        QueryTimeoutError,
-        ReadOnlyError,
-        reader,
-        run_read_only,
-    )
     from storage.lake import Lake
+    from storage.reader import LakeEmptyError, reader
     from storage.repair import LakeDamagedError, quarantining
+    from storage.sql import USER_QUERY_MEMORY_LIMIT, QueryResult, QueryTimeoutError, ReadOnlyError, run_read_only
     from storage.store import open_lake
 
     lake = Lake.from_settings(settings)
@@ -854,7 +847,7 @@ def sql(
     timeout: Annotated[float, typer.Option(min=0.1, max=86_400, help="Stop the query after this many seconds.")] = 60.0,
 ) -> None:
     """Run a read-only SQL query over the enriched jobs and print a table (1 GB of memory at most)."""
-    from storage.catalog import saved_query, saved_query_names
+    from storage.sql import saved_query, saved_query_names
 
     if list_saved:
         for name in saved_query_names():
@@ -901,7 +894,7 @@ def demo() -> None:
     _flow_command(settings)
     from app import stack
     from flows.analyse import analyse as analyse_flow
-    from storage.catalog import saved_query
+    from storage.sql import saved_query
     from tasks.jobspy.source import sample_sites
     from tasks.sqs import emulator
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-import polars as pl
-from deltalake.exceptions import DeltaError
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from pydantic import Field
@@ -19,14 +17,12 @@ from pydantic import Field
 from flows.retention import forget_old_runs
 from flows.run_settings import run_settings
 from storage.catalog import refresh_catalog
+from storage.damage import READ_ERRORS
 from storage.delta import DEFAULT_RETENTION, LakeMaintenance, maintain
 from storage.lake import Lake
 from storage.repair import quarantining, repair_unread
 
 MAX_RETAIN_HOURS = 365 * 24
-# what delta-rs and polars raise when a data file of a table cannot be read (polars panics on a file shorter
-# than the log says)
-READ_ERRORS = (DeltaError, pl.exceptions.PolarsError, pl.exceptions.PanicException, OSError)
 
 
 @flow(name="compact", flow_run_name="maintain the lake", log_prints=True)

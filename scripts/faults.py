@@ -37,9 +37,9 @@ from jobping.contract import JobPosting, envelope_for
 from jobping.settings import Settings
 from standins.openai_api import FORGED_LINE
 from standins.servers import PIDS, StandIn, moto_server, openai_standin
-from storage.catalog import reader
 from storage.delta import DeltaHistory
 from storage.lake import DELTA, Lake, extension_path
+from storage.reader import reader
 from storage.rows import PARTITION
 from tasks.sqs.client import make_sqs_client
 from tasks.sqs.messages import send_entries

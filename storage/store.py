@@ -16,10 +16,10 @@ from jobping.analysis import AnalysisResult, JobAnalysis
 from jobping.contract import SCRAPE_PRODUCER
 from jobping.engine.ports import Analysed, Sighting, StoredIndex, StoredMember, StoredVersion
 from jobping.stored import to_row
+from storage.catalog import refresh_catalog
 from storage.delta import OURS_COLUMN, DeltaHistory, DeltaLatest
 from storage.failures import transient_when_passing
 from storage.lake import HISTORY_TABLE, Lake
-from storage.refresh import refresh_catalog
 from storage.repair import inside
 from storage.rows import ROW_SCHEMA
 from storage.sightings import record_sightings
@@ -145,7 +145,7 @@ def open_lake(lake: Lake, *, create: bool = True) -> Lake:
 
 
 class LakeStore:
-    """The engine's Lake: each batch one append commit to the history table.
+    """The engine's AnalysisStore: each batch one append commit to the history table.
 
     A write that fails for a passing reason (storage/failures.py) raises a TransientError, which
     the flow's task retries; any other failure is raised as it is, and fails the run.
@@ -189,6 +189,6 @@ class LakeStore:
         if self.catalog is None:
             return
         try:
-            refresh_catalog(self.catalog, self.lake)
+            refresh_catalog(self.catalog, self.lake, in_child=True)
         except OSError as exc:
             logger.warning("the catalog's views were not bound yet: %s", exc)

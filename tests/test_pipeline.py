@@ -25,9 +25,10 @@ from flows.scrape import scrape
 from jobping.contract import JobPosting, envelope_for
 from jobping.search import ScrapeParameters
 from jobping.settings import Settings
-from storage.catalog import reader, refresh_catalog
+from storage.catalog import refresh_catalog
 from storage.delta import DeltaHistory
 from storage.lake import DELTA, Lake, load_extension
+from storage.reader import reader
 from tasks.jobspy.source import _sample_records, sample_sites
 from tasks.sqs.messages import REASON_ATTRIBUTE, receive
 from tasks.sqs.queues import Queues, depth
@@ -225,11 +226,12 @@ def test_the_catalog_is_written_once_the_first_batch_is_stored_and_found_current
     versions_seen: list[int] = []
     written: list[bool] = []
 
-    def counting(catalog: Path, lake: Lake) -> bool:
+    def counting(catalog: Path, lake: Lake, *, in_child: bool = False) -> bool:
         versions_seen.append(DeltaHistory(lake).table().version())
         written.append(catalog.exists())
-        return refresh_catalog(catalog, lake)
+        return refresh_catalog(catalog, lake, in_child=in_child)
 
+    # one function, imported by the run and by the store that binds the catalog after the first batch
     monkeypatch.setattr(flows.analyse, "refresh_catalog", counting)
     monkeypatch.setattr(storage.store, "refresh_catalog", counting)
     scrape(sample_params())
