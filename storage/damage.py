@@ -77,6 +77,11 @@ def data_files(lake: Lake, name: str, table: DeltaTable) -> list[DataFile]:
     return [DataFile(str(p), s, lake.resolve(uri, str(p))) for p, s in zip(paths, sizes, strict=True)]
 
 
+def files_inside(lake: Lake, name: str, table: DeltaTable) -> list[str]:
+    """Where the snapshot's data files inside the table are; the paths that leave it are left out, unread."""
+    return [f.location for f in data_files(lake, name, table) if f.location is not None]
+
+
 def tables(lake: Lake) -> list[str]:
     """The names of the lake's Delta tables."""
     logs = lake.glob(f"*/{DELTA_LOG}")
