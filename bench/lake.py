@@ -18,8 +18,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from storage.delta import DeltaHistory, DeltaLatest, LakeSnapshot, maintain
+from storage.delta import DeltaHistory, DeltaLatest, LakeSnapshot
 from storage.lake import Lake
+from storage.maintenance import maintain
 from storage.reader import reader
 from storage.rows import ROW_SCHEMA
 from storage.views import scan, since_merge, view_statements

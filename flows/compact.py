@@ -18,8 +18,8 @@ from flows.retention import forget_old_runs
 from flows.run_settings import run_settings
 from storage.catalog import refresh_catalog
 from storage.damage import READ_ERRORS
-from storage.delta import DEFAULT_RETENTION, LakeMaintenance, maintain
 from storage.lake import Lake
+from storage.maintenance import DEFAULT_RETENTION, LakeMaintenance, maintain
 from storage.repair import quarantining, repair_unread
 
 MAX_RETAIN_HOURS = 365 * 24

@@ -33,8 +33,8 @@ import polars as pl
 from deltalake import DeltaTable
 
 from bench.lake import add_night, generate
-from storage.delta import maintain
 from storage.lake import DELTA, Lake, load_extension
+from storage.maintenance import maintain
 from storage.reader import reader
 from storage.views import HISTORY_VIEW, LATEST_VIEW
 

@@ -27,7 +27,7 @@ def reader(
 
     Every query reads the snapshot of the moment the reader was opened, so one reader's queries
     agree with each other; open a new reader to see newer commits. A snapshot's files stay for
-    the maintenance's retention (storage.delta.DEFAULT_RETENTION) after a newer one replaces them. A data file
+    the maintenance's retention (storage.maintenance.DEFAULT_RETENTION) after a newer one replaces them. A data file
     of the lake that cannot be read is moved to quarantine, and one that is gone or lies outside its
     table is dropped from it, by a repair commit (storage/repair.py); the views go on without it.
     """

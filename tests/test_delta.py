@@ -18,8 +18,9 @@ import pytest
 from deltalake import DeltaTable
 
 from storage import ALLOCATOR_SETTINGS, ALLOCATOR_VARIABLE, POLARS_ALLOCATOR_DEFAULT
-from storage.delta import DeltaHistory, DeltaLatest, maintain
+from storage.delta import DeltaHistory, DeltaLatest
 from storage.lake import DELTA, Lake, extension_path, load_extension
+from storage.maintenance import maintain
 from storage.reader import reader
 from storage.views import HISTORY_VIEW, LATE_COMMIT_MARGIN, LATEST_VIEW
 from tests.lakes import write_rows

@@ -24,8 +24,9 @@ from flows.compact import READ_ERRORS
 from jobping.contract import JobPosting, envelope_for
 from jobping.settings import Settings
 from storage.damage import LakeDamagedError, find_damage
-from storage.delta import DeltaHistory, maintain
+from storage.delta import DeltaHistory
 from storage.lake import Lake
+from storage.maintenance import maintain
 from storage.reader import reader
 from storage.repair import MAX_QUARANTINED_PER_OPEN, REPAIR_RECORD, quarantining, repair_unread
 from storage.rows import PARTITION

@@ -17,8 +17,9 @@ from deltalake.transaction import CommitProperties
 from jobping.contract import OUTSIDE_PRODUCER, SCRAPE_PRODUCER
 from storage import views as views_module
 from storage.catalog import refresh_catalog
-from storage.delta import ANALYSED_UP_TO, MERGED_UP_TO, DeltaHistory, DeltaLatest, maintain
+from storage.delta import ANALYSED_UP_TO, MERGED_UP_TO, DeltaHistory, DeltaLatest
 from storage.lake import DELTA, Lake, load_extension
+from storage.maintenance import maintain
 from storage.reader import reader
 from storage.views import HISTORY_VIEW, LATEST_VIEW, MAX_HELD_RECENT_ROWS, RECENT_TABLE
 from tests.lakes import write_rows

@@ -17,8 +17,9 @@ from flows.analyse import analyse
 from flows.scrape import scrape
 from jobping.search import ScrapeParameters
 from jobping.settings import Settings
-from storage.delta import DeltaHistory, DeltaLatest, maintain
+from storage.delta import DeltaHistory, DeltaLatest
 from storage.lake import Lake
+from storage.maintenance import maintain
 from storage.reader import reader
 from storage.rows import empty_rows
 from storage.sql import saved_query, saved_query_names

@@ -17,8 +17,9 @@ from jobping.profile import USER_PROFILE, bundled_example
 from jobping.search import ScrapeParameters
 from jobping.settings import Settings
 from storage.catalog import refresh_catalog
-from storage.delta import ANALYSED_UP_TO, MERGED_UP_TO, DeltaLatest, LakeSnapshot, maintain
+from storage.delta import ANALYSED_UP_TO, MERGED_UP_TO, DeltaLatest, LakeSnapshot
 from storage.lake import Lake
+from storage.maintenance import maintain
 from storage.reader import reader
 from storage.rows import FIRST_SEEN, LAST_SEEN
 from tasks.jobspy.source import sample_sites

@@ -18,8 +18,9 @@ from jobping.contract import JobPosting, envelope_for
 from jobping.engine.ports import StoredVersion
 from jobping.stored import to_row
 from storage.catalog import refresh_catalog
-from storage.delta import ANALYSED_UP_TO, HISTORY_CONFIGURATION, MERGED_UP_TO, DeltaLatest, maintain
+from storage.delta import ANALYSED_UP_TO, HISTORY_CONFIGURATION, MERGED_UP_TO, DeltaLatest
 from storage.lake import DELTA, Lake, load_extension
+from storage.maintenance import maintain
 from storage.reader import LakeEmptyError, reader
 from storage.rows import PARTITION, ROW_SCHEMA, to_frame
 from storage.sql import QueryResult, QueryTimeoutError, ReadOnlyError, run_read_only

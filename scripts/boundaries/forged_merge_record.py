@@ -17,8 +17,9 @@ from deltalake.transaction import CommitProperties
 from jobping.analysis import AnalysisResult, JobAnalysis
 from jobping.contract import JobPosting, envelope_for
 from jobping.stored import to_row
-from storage.delta import ANALYSED_UP_TO, MERGED_UP_TO, DeltaHistory, maintain
+from storage.delta import ANALYSED_UP_TO, MERGED_UP_TO, DeltaHistory
 from storage.lake import Lake
+from storage.maintenance import maintain
 from storage.reader import reader
 from storage.views import LATEST_VIEW
 
