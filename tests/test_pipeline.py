@@ -175,10 +175,12 @@ def test_nothing_is_deleted_when_the_lake_write_fails(
 ) -> None:
     scrape(ScrapeParameters(source="sample", sites=["google"]))
     published = depth(sqs, queues.url).visible
-    # files where the partitions' folders should be: every write fails, as on a broken disk
+    # the history table as the analyse run creates it (the scrape only reads the lake), then files where the
+    # partitions' folders should be: every write fails, as on a broken disk
+    lake = storage.store.open_lake(Lake.from_settings(settings))
     today = datetime.now(UTC).date()
     for day in (today - timedelta(days=1), today, today + timedelta(days=1)):
-        (Path(Lake.from_settings(settings).history_uri) / f"scrape_date={day}").write_text("not a folder")
+        (Path(lake.history_uri) / f"scrape_date={day}").write_text("not a folder")
     with pytest.raises(DeltaError, match="Not a directory"):
         asyncio.run(analyse())
     after = depth(sqs, queues.url)
