@@ -20,10 +20,9 @@ import polars as pl
 import pytest
 
 from flows.analyse import analyse
-from flows.compact import READ_ERRORS
 from jobping.contract import JobPosting, envelope_for
 from jobping.settings import Settings
-from storage.damage import LakeDamagedError, find_damage
+from storage.damage import READ_ERRORS, LakeDamagedError, find_damage
 from storage.delta import DeltaHistory
 from storage.lake import Lake
 from storage.maintenance import maintain
