@@ -18,10 +18,12 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from storage.catalog import reader, scan, since_merge, view_statements
-from storage.delta import DeltaHistory, DeltaLatest, LakeSnapshot, maintain
+from storage.delta import DeltaHistory, DeltaLatest, LakeSnapshot
 from storage.lake import Lake
+from storage.maintenance import maintain
+from storage.reader import reader
 from storage.rows import ROW_SCHEMA
+from storage.views import scan, since_merge, view_statements
 
 SKILLS = ["python", "sql", "aws", "airflow", "dbt", "spark", "kafka", "go", "kubernetes", "terraform", "react"]
 SENIORITY = ["intern", "junior", "mid", "senior", "staff", "manager", "unknown"]

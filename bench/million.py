@@ -33,7 +33,7 @@ def million_section(m: LakeTimings) -> list[str]:
         "over 30 days, as analyse writes them. Median seconds of each query through the `enriched_jobs` view",
         "(latest row per job_key) and on a bare `delta_scan` of the same snapshot, with no deduplication",
         "(goal: the view at most 1.5x the bare scan). Two sets of views: those of `jobping sql`",
-        "(storage.catalog.reader: what the flows, the pings and the CLI read), which pin the snapshot of the moment",
+        "(storage.reader.reader: what the flows, the pings and the CLI read), which pin the snapshot of the moment",
         "they open; and those of the catalog file a DuckDB shell opens, which read each table's newest snapshot at",
         "every query. Opening a reader probes every data file, and holds the rows analysed since the last",
         "maintenance, deduplicated once.",

@@ -25,7 +25,7 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterNam
 
 from bench.baseline import sample_bodies
 from standins.servers import StandIn, free_port
-from storage.catalog import reader
+from storage.reader import reader
 from tasks.sqs.client import EMULATOR_CREDENTIALS
 
 JOBPING = str(Path(sys.executable).parent / "jobping")

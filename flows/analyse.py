@@ -34,9 +34,9 @@ from jobping.errors import TransientError
 from jobping.profile import load_profile
 from jobping.settings import Settings
 from storage.answers import AnswerLog
+from storage.catalog import refresh_catalog
 from storage.claims import lake_claims
 from storage.lake import Lake
-from storage.refresh import refresh_catalog
 from storage.store import LakeStore, open_lake
 from tasks.llm.factory import analyser_in_use, make_analyser
 from tasks.llm.offline import OFFLINE_MODEL
@@ -146,7 +146,7 @@ async def analyse(
                 options=options, answers=answers, claims=lake_claims(lake), run_batch=_as_task,
             )  # fmt: skip
     report.offline = offline
-    refresh_catalog(settings.catalog_path, lake)
+    refresh_catalog(settings.catalog_path, lake, in_child=True)
     main, dlq = depth(sqs, queues.url), depth(sqs, queues.dlq_url)
     report.queue_visible, report.queue_in_flight, report.dlq_visible = main.visible, main.in_flight, dlq.visible
     await _record(report, top_matches=report_matches)

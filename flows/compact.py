@@ -10,8 +10,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-import polars as pl
-from deltalake.exceptions import DeltaError
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from pydantic import Field
@@ -19,15 +17,12 @@ from pydantic import Field
 from flows.retention import forget_old_runs
 from flows.run_settings import run_settings
 from storage.catalog import refresh_catalog
-from storage.delta import DEFAULT_RETENTION, LakeMaintenance, maintain
+from storage.damage import READ_ERRORS
 from storage.lake import Lake
-from storage.migrate import migrate
+from storage.maintenance import DEFAULT_RETENTION, LakeMaintenance, maintain
 from storage.repair import quarantining, repair_unread
 
 MAX_RETAIN_HOURS = 365 * 24
-# what delta-rs and polars raise when a data file of a table cannot be read (polars panics on a file shorter
-# than the log says)
-READ_ERRORS = (DeltaError, pl.exceptions.PolarsError, pl.exceptions.PanicException, OSError)
 
 
 @flow(name="compact", flow_run_name="maintain the lake", log_prints=True)
@@ -45,7 +40,6 @@ def compact_lake(
     then delete jobping's Prefect runs older than JOBPING_RETENTION_DAYS."""
     settings = run_settings()
     lake = Lake.from_settings(settings)
-    migrate(lake)
     logger = get_run_logger()
     for damage in repair_unread(lake):
         logger.warning("%s", damage.line("dropped by a repair commit:"))

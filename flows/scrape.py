@@ -17,14 +17,16 @@ from pydantic import BaseModel, Field
 from flows.preflight import preflight_failure
 from flows.run_settings import run_settings
 from jobping.contract import SCRAPE_PRODUCER, Envelope, encode_cut
+from jobping.engine.ports import StoredIndex
 from jobping.errors import JobpingError, TerminalError
 from jobping.profile import load_profile
 from jobping.search import ScrapeParameters, SiteName
 from jobping.settings import Settings
 from jobping.sightings import encode_sightings
 from jobping.text import one_line
+from storage.damage import READ_ERRORS
 from storage.lake import Lake
-from storage.store import open_lake, stored_versions
+from storage.store import stored_versions
 from tasks.jobspy.normalise import Normalised, drop_stored, normalise
 from tasks.jobspy.source import SiteFailedError, SiteResult, fetch_site, health_flags
 from tasks.llm.factory import prompt_version
@@ -126,11 +128,19 @@ def normalise_postings(results: list[SiteResult], scraped_at: datetime) -> Norma
 
 @task(name="drop-already-stored", cache_policy=NO_CACHE)
 def drop_already_stored(normalised: Normalised, lake: Lake, prompt_version: str) -> Normalised:
-    """Only what the lake does not hold yet, with this content and this prompt, goes on the queue."""
+    """Only what the lake does not hold yet, with this content and this prompt, goes on the queue.
+
+    The scrape only reads the lake: creating, widening and repairing its tables is the analyse run's and
+    `compact`'s. A lake it cannot read holds nothing as far as it knows: every posting is published, and
+    the analyse run skips what is stored.
+    """
+    try:
+        versions = stored_versions(lake, read_only=True)
+    except READ_ERRORS:
+        get_run_logger().exception("the lake %s could not be read: every posting is published", lake)
+        versions = StoredIndex()
     # a row of ours: content a stranger sent first, with their own link, is still published
-    stored = {
-        (v.job_key, v.content_hash) for v in stored_versions(lake) if v.prompt_version == prompt_version and v.scraped
-    }
+    stored = {(v.job_key, v.content_hash) for v in versions if v.prompt_version == prompt_version and v.scraped}
     return drop_stored(normalised, stored)
 
 
@@ -265,7 +275,7 @@ def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
         scraped_at = datetime.now(UTC)
         normalised = normalise_postings(results, scraped_at)
         version = prompt_version(settings.llm, load_profile(settings.profile_path))
-        new = drop_already_stored(normalised, open_lake(Lake.from_settings(settings)), version)
+        new = drop_already_stored(normalised, Lake.from_settings(settings), version)
         report.invalid, report.duplicates, report.already_stored = new.invalid, new.duplicates, new.already_stored
         report.new, report.stored = dict(new.new_by_site), dict(new.stored_by_site)
         _publish(new, scraped_at, settings, report)

@@ -33,9 +33,10 @@ import polars as pl
 from deltalake import DeltaTable
 
 from bench.lake import add_night, generate
-from storage.catalog import HISTORY_VIEW, LATEST_VIEW, reader
-from storage.delta import maintain
 from storage.lake import DELTA, Lake, load_extension
+from storage.maintenance import maintain
+from storage.reader import reader
+from storage.views import HISTORY_VIEW, LATEST_VIEW
 
 KEY = ["job_key", "message_id", "fit_score"]
 Rows = list[tuple[object, ...]]

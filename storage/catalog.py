@@ -1,90 +1,123 @@
-"""The DuckDB catalog: views over the lake's Delta tables, never written by a run while anyone reads it.
+"""The DuckDB catalog file: views over the lake's Delta tables, rewritten when stale, never while anyone reads it.
 
-The catalog file holds only views, so it changes only when their definition does: when the
-maintenance flow has merged the history into the latest table. A run refreshes it when its
-sidecar version says so; if a reader holds the file, the run logs a warning and goes on, since
+The file holds only views (their SQL is in storage/views.py), so it changes only when their
+definition does: when the maintenance flow has merged the history into the latest table. The
+sidecar file beside it holds the stamp its views were written for; a run refreshes the file when
+the lake's stamp differs. If a reader holds the file, the run logs a warning and goes on, since
 the views it already has read new commits by themselves. ``jobping sql`` never opens the file:
-it defines the same views in memory, on the snapshot of the moment it opens (:func:`reader`).
+it defines the same views in memory (storage/reader.py).
 
-The views (their SQL is in storage/views.py) read the tables with ``delta_scan``, from DuckDB's
-delta extension: a DuckDB shell loads it before querying them (the README says how).
+The views read the tables with ``delta_scan``, from DuckDB's delta extension: a DuckDB shell
+loads it before querying them (the README says how). The file is written in DuckDB's 1.4 storage
+format (STORAGE_VERSION), not in the newest one the duckdb package writes, so that older shells
+open it too. A DuckDB file keeps the format it was created in, so a refresh writes a new file and
+renames it over the old one.
 
-The file is written in DuckDB's 1.4 storage format (STORAGE_VERSION), not in the newest one
-the duckdb package writes, so that older shells open it too. A DuckDB file keeps the format it
-was created in, so a refresh writes a new file and renames it over the old one.
+Writing the file takes DuckDB and its delta extension, memory an analyse process otherwise never
+maps (bench/RESULTS.md, Memory): that process refreshes ``in_child``, comparing the stamp itself
+(through delta-rs, which it loads anyway) and leaving the writing to a short child process.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
+import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
+from storage.delta import LakeSnapshot, Merged
+from storage.lake import Lake
 
-from storage.delta import LakeSnapshot
-from storage.lake import Lake, sql_literal
-from storage.refresh import catalog_stamp, sidecar
-from storage.repair import MAX_QUARANTINED_PER_OPEN, LakeDamagedError, guarded_snapshot, quarantining, unreadable
-from storage.views import (
-    HISTORY_VIEW,
-    JOBS_VIEW,
-    LATE_COMMIT_MARGIN,
-    LATEST_VIEW,
-    RECENT_TABLE,
-    SIGHTINGS_VIEW,
-    jobs_query,
-    pinned_statements,
-    scan,
-    since_merge,
-    view_statements,
-)
-
-# the views' names and SQL live in storage/views.py; readers of the lake import them from here too
-__all__ = [
-    "HISTORY_VIEW",
-    "JOBS_VIEW",
-    "LATEST_VIEW",
-    "LATE_COMMIT_MARGIN",
-    "MAX_QUARANTINED_PER_OPEN",
-    "RECENT_TABLE",
-    "SIGHTINGS_VIEW",
-    "LakeDamagedError",
-    "jobs_query",
-    "quarantining",
-    "reader",
-    "refresh_catalog",
-    "scan",
-    "since_merge",
-    "unreadable",
-    "view_statements",
-]
+if TYPE_CHECKING:
+    import duckdb
 
 logger = logging.getLogger(__name__)
 
+# the views' definition; a catalog stamped with another is rebuilt ("7": first_seen and last_seen over the
+# history and the sightings)
+CATALOG_VERSION = "7"
 # the oldest DuckDB that opens the catalog file: 1.4 (the README says so; tests/test_duckdb_shell.py runs the 1.5 shell)
 STORAGE_VERSION = "v1.4.0"
-SAVED_QUERIES = "queries"
-USER_QUERY_MEMORY_LIMIT = "1GB"
-DEFAULT_MAX_ROWS = 10_000
-DEFAULT_TIMEOUT_SECONDS = 60.0
-READ_ONLY_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
+# a DuckDB database file says so at this offset of its first block
+DUCKDB_MAGIC = b"DUCK"
+DUCKDB_MAGIC_OFFSET = 8
+# a refresh writes a small file of views; one that takes longer is stuck on the filesystem
+CHILD_TIMEOUT_SECONDS = 300
 
 
-class ReadOnlyError(PermissionError):
-    """A statement that would write, attach, copy out, install or load was refused."""
+def catalog_stamp(lake: Lake, merged: Merged | None, *, sightings: bool = False) -> str:
+    """What the catalog's views depend on: their definition, the last merge, whether sightings exist, the lake."""
+    seen = " sightings" if sightings else ""
+    return f"{CATALOG_VERSION} {merged.analysed_up_to.isoformat() if merged else '-'}{seen} {lake.url}"
 
 
-class LakeEmptyError(LookupError):
-    """The lake holds no enriched job yet, so the views have nothing to read."""
+def sidecar(catalog: Path) -> Path:
+    """The file beside the catalog holding the stamp its views were written for."""
+    return catalog.with_suffix(".version")
+
+
+def refresh_catalog(catalog: Path, lake: Lake | Path | str, *, in_child: bool = False) -> bool:
+    """Create, update or rebuild the catalog's views when needed; False when there is nothing to view yet or the
+    file could not be written. The run goes on either way.
+
+    A reader holding the file is no error (its views read new files by themselves); a file that
+    cannot be read (truncated, overwritten) is rebuilt. With ``in_child`` this process loads no
+    DuckDB: it trusts a DuckDB file whose sidecar holds the current stamp, and otherwise has a child
+    process refresh the file, logging the child's warnings here.
+    """
+    lake = Lake.of(lake)
+    snapshot = LakeSnapshot.of(lake)
+    if snapshot is None:
+        return False
+    stamp = catalog_stamp(lake, snapshot.merged, sightings=snapshot.sightings_version is not None)
+    if in_child:
+        return _current(catalog, stamp) or _refresh_in_child(catalog, lake)
+    return _refresh(catalog, lake, snapshot, stamp)
+
+
+def _current(catalog: Path, stamp: str) -> bool:
+    try:
+        with catalog.open("rb") as file:
+            head = file.read(DUCKDB_MAGIC_OFFSET + len(DUCKDB_MAGIC))
+        return head[DUCKDB_MAGIC_OFFSET:] == DUCKDB_MAGIC and sidecar(catalog).read_text(encoding="utf-8") == stamp
+    except OSError:
+        return False
+
+
+def _refresh(catalog: Path, lake: Lake, snapshot: LakeSnapshot, stamp: str) -> bool:
+    # DuckDB only here: refresh_catalog(in_child=True) is imported by an analyse process, which never maps it
+    import duckdb  # noqa: PLC0415
+
+    from storage.views import view_statements  # noqa: PLC0415 - it imports DuckDB
+
+    if catalog.exists():
+        damage = _damage(catalog)
+        if damage is not None:
+            logger.warning("the catalog %s is damaged (%s): rebuilding it", catalog, damage)
+            sidecar(catalog).unlink(missing_ok=True)
+            catalog.unlink()
+        elif sidecar(catalog).exists() and sidecar(catalog).read_text(encoding="utf-8") == stamp:
+            return True
+    catalog.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with _held(catalog):
+            _write_replacing(catalog, lake, view_statements(lake, snapshot.merged, snapshot.sightings_version))
+    except duckdb.Error as exc:
+        if _locked(exc):
+            logger.warning("the catalog %s is held by another process, its views were not refreshed", catalog)
+        else:
+            logger.warning("the catalog %s could not be written (%s); the lake itself is intact", catalog, exc)
+        return False
+    except OSError as exc:
+        logger.warning("the catalog %s could not be written (%s); the lake itself is intact", catalog, exc.strerror)
+        return False
+    sidecar(catalog).write_text(stamp, encoding="utf-8")
+    return True
 
 
 @contextmanager
@@ -93,6 +126,8 @@ def _held(catalog: Path) -> Iterator[None]:
 
     It stays held until the new file has replaced it: no reader opens the old file meanwhile.
     """
+    import duckdb  # noqa: PLC0415 - see _refresh
+
     if not catalog.exists():
         yield
         return
@@ -121,6 +156,8 @@ def _locked(exc: duckdb.Error) -> bool:
 
 def _damage(catalog: Path) -> str | None:
     """Why the catalog file cannot be read, or None when it can (or another process holds it)."""
+    import duckdb  # noqa: PLC0415 - see _refresh
+
     try:
         with duckdb.connect(str(catalog), read_only=True) as con:
             con.execute("SELECT count(*) FROM duckdb_views()").fetchall()
@@ -131,165 +168,33 @@ def _damage(catalog: Path) -> str | None:
     return None
 
 
-def refresh_catalog(catalog: Path, lake: Lake | Path | str) -> bool:
-    """Create, update or rebuild the catalog's views when needed; False when it could not be written.
-
-    A reader holding the file is no error (its views read new files by themselves); a file
-    that cannot be read (truncated, overwritten) is rebuilt.
-    """
-    lake = Lake.of(lake)
-    snapshot = LakeSnapshot.of(lake)
-    if snapshot is None:
-        return False
-    stamp = catalog_stamp(lake, snapshot.merged, sightings=snapshot.sightings_version is not None)
-    if catalog.exists():
-        damage = _damage(catalog)
-        if damage is not None:
-            logger.warning("the catalog %s is damaged (%s): rebuilding it", catalog, damage)
-            sidecar(catalog).unlink(missing_ok=True)
-            catalog.unlink()
-        elif sidecar(catalog).exists() and sidecar(catalog).read_text(encoding="utf-8") == stamp:
-            return True
-    catalog.parent.mkdir(parents=True, exist_ok=True)
+def _refresh_in_child(catalog: Path, lake: Lake) -> bool:
+    # the child runs the code this process runs, whatever the working directory holds
+    root = str(Path(__file__).resolve().parent.parent)
+    script = "import sys; sys.path.insert(0, sys.argv[1]); import storage.catalog as c; c.child_main(sys.argv[2:])"
+    arguments = [root, str(catalog), lake.url, lake.region, lake.s3_endpoint_url or ""]
     try:
-        with _held(catalog):
-            _write_replacing(catalog, lake, view_statements(lake, snapshot.merged, snapshot.sightings_version))
-    except duckdb.Error as exc:
-        if _locked(exc):
-            logger.warning("the catalog %s is held by another process, its views were not refreshed", catalog)
-        else:
-            logger.warning("the catalog %s could not be written (%s); the lake itself is intact", catalog, exc)
+        done = subprocess.run(  # noqa: S603 - our own interpreter and module, paths as arguments
+            [sys.executable, "-c", script, *arguments],
+            capture_output=True, text=True, timeout=CHILD_TIMEOUT_SECONDS, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        logger.warning("the catalog %s could not be refreshed (%s); the lake itself is intact", catalog, exc)
         return False
-    except OSError as exc:
-        logger.warning("the catalog %s could not be written (%s); the lake itself is intact", catalog, exc.strerror)
+    lines = done.stderr.splitlines()
+    if done.returncode != 0:
+        why = lines[-1] if lines else f"exit {done.returncode}"
+        logger.warning("the catalog %s could not be refreshed (%s); the lake itself is intact", catalog, why)
         return False
-    sidecar(catalog).write_text(stamp, encoding="utf-8")
-    return True
+    for line in lines:
+        logger.warning("%s", line)
+    return done.stdout.strip() == "1"
 
 
-def refresh_main(argv: list[str]) -> None:
-    """The child process storage.refresh starts: ``CATALOG LAKE REGION ENDPOINT``; prints 1 when current, else 0."""
+def child_main(argv: list[str]) -> None:
+    """The child process of ``refresh_catalog(in_child=True)``: ``CATALOG LAKE REGION ENDPOINT``; prints 1 when
+    the catalog is current, else 0."""
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
     catalog, location, region, endpoint = argv
     refreshed = refresh_catalog(Path(catalog), Lake(location, s3_endpoint_url=endpoint or None, region=region))
     print("1" if refreshed else "0")
-
-
-def reader(
-    lake: Lake | Path | str, *, memory_limit: str | None = None, caching: bool = True
-) -> duckdb.DuckDBPyConnection:
-    """An in-memory connection with the views, able to read the lake and nothing else.
-
-    With a ``memory_limit`` (what `jobping sql` gives a user's query) it never spills to disk either.
-    With ``caching`` it keeps every file's footer and the bytes it read for the next query: faster
-    when it is asked more than once, at the cost of memory that grows with the lake's files.
-
-    Every query reads the snapshot of the moment the reader was opened, so one reader's queries
-    agree with each other; open a new reader to see newer commits. A snapshot's files stay for
-    the maintenance's retention (storage.delta.DEFAULT_RETENTION) after a newer one replaces them. A data file
-    of the lake that cannot be read is moved to quarantine, and one that is gone or lies outside its
-    table is dropped from it, by a repair commit (storage/repair.py); the views go on without it.
-    """
-    lake = Lake.of(lake)
-    # opening runs only our own statements: any failure of theirs is the lake's data or its reach
-    return quarantining(lake, lambda: _open_reader(lake, memory_limit, caching), search=True)
-
-
-def _open_reader(lake: Lake, memory_limit: str | None, caching: bool) -> duckdb.DuckDBPyConnection:
-    # the views read what the logs name: a path that leaves its table is dropped before anything reads it
-    snapshot = guarded_snapshot(lake)
-    if snapshot is None:
-        raise LakeEmptyError(f"the lake {lake} holds no enriched jobs yet: run `jobping analyse` first")
-    con = lake.connect()
-    try:
-        # no spill files, not even while the views are made: the temp directory (./.tmp by default)
-        # would be a second readable place
-        con.execute("SET temp_directory = ''")
-        # the probe below reads every file's footer; the caches let the caller's queries reuse them
-        con.execute(f"SET parquet_metadata_cache = {str(caching).lower()}")
-        con.execute(f"SET enable_external_file_cache = {str(caching).lower()}")
-        # a probe that reads one column of every file the snapshot names, so that a damaged one shows now
-        # (a count(*) would read only the log): a page damaged in another column shows when a query reads it
-        con.execute(f"SELECT count(job_key) FROM {scan(lake.history_uri, snapshot.history_version)}").fetchall()  # noqa: S608
-        if snapshot.merged is not None:
-            con.execute(f"SELECT count(job_key) FROM {scan(lake.latest_uri, snapshot.latest_version)}").fetchall()  # noqa: S608
-        if snapshot.sightings_version is not None:
-            sightings = scan(lake.sightings_uri, snapshot.sightings_version)
-            con.execute(f"SELECT count(job_key) FROM {sightings}").fetchall()  # noqa: S608
-        for statement in pinned_statements(con, lake, snapshot):
-            con.execute(statement)
-    except BaseException:
-        con.close()
-        raise
-    # spliced, quoted, not bound: binding a list parameter makes DuckDB import pandas, slow and large
-    con.execute(f"SET allowed_directories = [{sql_literal(lake.url + '/')}]")
-    if memory_limit is not None:
-        con.execute(f"SET memory_limit = '{_size(memory_limit)}'")
-    con.execute("SET enable_external_access = false")
-    con.execute("SET lock_configuration = true")
-    return con
-
-
-def _size(text: str) -> str:
-    # spliced into SET: only a number and a unit
-    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", text):
-        raise ValueError(f"not a memory size: {text!r}")
-    return text
-
-
-class QueryTimeoutError(TimeoutError):
-    """The query ran past its time limit and was interrupted."""
-
-
-@dataclass(frozen=True)
-class QueryResult:
-    columns: list[str]
-    rows: list[tuple[object, ...]]
-    # more rows matched than were fetched
-    cut: bool = False
-
-
-def run_read_only(
-    con: duckdb.DuckDBPyConnection,
-    query: str,
-    *,
-    max_rows: int = DEFAULT_MAX_ROWS,
-    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
-) -> QueryResult:
-    """Run one statement that may only read (a SELECT, or EXPLAIN of one), within time and row limits.
-
-    Rows are fetched up to ``max_rows``, never the whole result; past ``timeout_seconds`` the
-    query is interrupted and ``QueryTimeoutError`` raised.
-    """
-    try:
-        statements = con.extract_statements(query)
-    except duckdb.Error as exc:
-        raise duckdb.ParserException(f"cannot parse the query: {exc}") from exc
-    if not statements:
-        raise ReadOnlyError("the query is empty")
-    for statement in statements:
-        if statement.type not in READ_ONLY_STATEMENTS:
-            kind = str(statement.type).rsplit(".", 1)[-1]
-            raise ReadOnlyError(f"jobping sql is read-only: {kind} statements are refused, only SELECT runs")
-    if len(statements) > 1:
-        # only one result can be shown: the others would run unseen
-        raise ReadOnlyError(f"give one statement at a time: this query has {len(statements)}")
-    timer = threading.Timer(timeout_seconds, con.interrupt)
-    timer.start()
-    try:
-        cursor = con.execute(statements[0])
-        rows = cursor.fetchmany(max_rows + 1)
-    except duckdb.InterruptException as exc:
-        raise QueryTimeoutError(f"the query ran past {timeout_seconds:g} s and was stopped") from exc
-    finally:
-        timer.cancel()
-    return QueryResult([d[0] for d in cursor.description or []], rows[:max_rows], cut=len(rows) > max_rows)
-
-
-def saved_query(name: str) -> str:
-    return resources.files("storage").joinpath(SAVED_QUERIES, f"{name}.sql").read_text(encoding="utf-8")
-
-
-def saved_query_names() -> list[str]:
-    folder = resources.files("storage").joinpath(SAVED_QUERIES)
-    return sorted(entry.name.removesuffix(".sql") for entry in folder.iterdir() if entry.name.endswith(".sql"))

@@ -8,13 +8,12 @@ DuckDB, polars, pyarrow, Spark, Trino.
 - :class:`DeltaLatest` holds one row per job_key, merged from the history's change feed by
   the maintenance flow. Its commits record the history version and the newest ``analysed_at``
   they hold, so that the ``enriched_jobs`` view adds only the history rows since
-  (storage/catalog.py).
+  (storage/views.py).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,10 +31,6 @@ from storage.rows import FIRST_SEEN, LAST_SEEN, PARTITION, empty_rows, to_frame
 
 logger = logging.getLogger(__name__)
 
-# readers holding an older snapshot keep its files this long; Delta's own default, too
-DEFAULT_RETENTION = timedelta(days=7)
-# what optimize aims each rewritten file at
-TARGET_FILE_BYTES = 128 * 1024 * 1024
 # statistics for the columns readers filter on (Delta keeps them for the first 32 columns only, by default):
 # the enriched_jobs view skips the history's files analysed before the latest table's newest row
 STATISTICS: dict[str, str | None] = {
@@ -89,16 +84,6 @@ CLOCK_SKEW = timedelta(hours=1)
 MERGE_SEARCH_DEPTH = 50
 
 
-@dataclass(frozen=True)
-class Maintenance:
-    """What one round of optimize, checkpoint and vacuum did to a table."""
-
-    version: int
-    files_added: int
-    files_removed: int
-    files_vacuumed: int
-
-
 class _Table:
     def __init__(self, lake: Lake, uri: str) -> None:
         self.lake = lake
@@ -109,24 +94,6 @@ class _Table:
 
     def table(self, version: int | None = None) -> DeltaTable:
         return DeltaTable(self.uri, version=version, storage_options=self.lake.storage_options)
-
-    def maintain(self, retention: timedelta = DEFAULT_RETENTION) -> Maintenance:
-        """Compact small files, write a checkpoint (forgetting expired commits), and delete files no snapshot
-        within ``retention`` needs."""
-        table = self.table()
-        metrics = table.optimize.compact(target_size=TARGET_FILE_BYTES, writer_properties=WRITER)
-        table.create_checkpoint()
-        # the log's commits older than delta.logRetentionDuration (Delta's 30 days) and before this
-        # checkpoint go: without it the log grows by every maintenance's commits forever
-        table.cleanup_metadata()
-        hours = max(0, int(retention.total_seconds() // 3600))
-        vacuumed = table.vacuum(retention_hours=hours, enforce_retention_duration=False, dry_run=False)
-        return Maintenance(
-            version=table.version(),
-            files_added=int(metrics.get("numFilesAdded", 0)),
-            files_removed=int(metrics.get("numFilesRemoved", 0)),
-            files_vacuumed=len(vacuumed),
-        )
 
     def _columns(self) -> set[str] | None:
         """The table's column names; None when there is no table (one read of its log either way)."""
@@ -409,47 +376,3 @@ class LakeSnapshot:
         if latest is None or merged is None:
             return cls(history_version, sightings_version=sightings_version)
         return cls(history_version, latest[0], merged, sightings_version=sightings_version)
-
-
-@dataclass(frozen=True)
-class LakeMaintenance:
-    """What one maintenance of the lake did."""
-
-    merged: Merged
-    history: Maintenance
-    latest: Maintenance
-    seconds: float
-
-
-def maintain(lake: Lake, retention: timedelta = DEFAULT_RETENTION) -> LakeMaintenance | None:
-    """Merge the history into the latest table, then optimize, checkpoint and vacuum both; None on an empty lake.
-
-    The merge comes first: vacuum may delete the files of commits it has not read yet only
-    once they are older than ``retention``, and by then every maintenance has merged them.
-    """
-    started = time.perf_counter()
-    history, latest = DeltaHistory(lake), DeltaLatest(lake)
-    if not history.exists():
-        return None
-    # columns a newer ROW_SCHEMA added, which the merge reads
-    history.ensure(create=False)
-    latest.ensure_columns()
-    merged = latest.merge(history)
-    sightings = DeltaSightings(lake)
-    if sightings.exists():
-        # each analyse batch with sightings appended a small file: compacted like the others
-        sightings.maintain(retention)
-    done = LakeMaintenance(
-        merged=merged,
-        history=history.maintain(retention),
-        latest=latest.maintain(retention),
-        seconds=time.perf_counter() - started,
-    )
-    logger.info(
-        "maintenance of %s: %d rows merged into the latest table (history version %d); "
-        "history %d files compacted into %d, %d vacuumed; latest %d into %d, %d vacuumed; %.1f s",
-        lake, merged.rows_merged, merged.history_version, done.history.files_removed, done.history.files_added,
-        done.history.files_vacuumed, done.latest.files_removed, done.latest.files_added, done.latest.files_vacuumed,
-        done.seconds,
-    )  # fmt: skip
-    return done

@@ -15,8 +15,10 @@ from deltalake.exceptions import TableNotFoundError
 
 from jobping.digest import Match
 from jobping.engine.outcomes import TopMatch
-from storage.catalog import LATEST_VIEW, LakeEmptyError, jobs_query, quarantining, reader
 from storage.lake import Lake, sql_literal
+from storage.reader import LakeEmptyError, reader
+from storage.repair import quarantining
+from storage.views import LATEST_VIEW, jobs_query
 
 PINGS_TABLE = "pings"
 MATCH_COLUMNS = (

@@ -1,14 +1,9 @@
-"""The lake's damage, found and repaired: data files a table's log names that leave the table, are gone, or are bad.
+"""The lake's damage, repaired so that the run goes on (what is damage: storage/damage.py).
 
-A table's log is read from the lake, which is untrusted. Every ``add`` path is resolved inside
-its own table's folder (:meth:`storage.lake.Lake.resolve`) before anything reads, moves or
-deletes the file it names. Three kinds of damage, each repaired so that the run goes on:
-
-- a path that leaves its table (``..``, an absolute path or URI, a symlink out, the log itself):
-  dropped from the table by a repair commit; the file it names is never touched;
-- a data file that is gone: dropped by a repair commit, but only when the loss is proven (see
-  :func:`_gone`); anything else is an outage (a mount, permissions, the network) and drops nothing;
-- a data file that is there and cannot be read: moved to ``quarantine/``, then dropped.
+- a path that leaves its table is dropped from the table by a repair commit; the file it names is
+  never touched;
+- a data file that is gone (its loss proven) is dropped by a repair commit;
+- a data file that is there and cannot be read is moved to ``quarantine/``, then dropped.
 
 A repair commit is a Delta commit of ``remove`` actions whose commitInfo says, under ``jobping.repair``,
 which path went and why; each is logged too. The latest table is made from the history: damage
@@ -20,19 +15,41 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from deltalake import DeltaTable
-from deltalake.exceptions import TableNotFoundError
 
-from jobping.text import one_line, plain
+from jobping.text import plain
+from storage.damage import (
+    OUTSIDE,
+    Damage,
+    LakeDamagedError,
+    damage_behind,
+    data_files,
+    find_damage,
+    open_table,
+    tables,
+)
 from storage.delta import DeltaLatest, LakeSnapshot
-from storage.lake import DELTA_LOG, HISTORY_TABLE, LATEST_TABLE, QUARANTINE, SIGHTINGS_TABLE, Lake
+from storage.lake import DELTA_LOG, HISTORY_TABLE, LATEST_TABLE, SIGHTINGS_TABLE, Lake
+
+# LakeDamagedError: what a repair raises too; `from storage.repair import LakeDamagedError` keeps working
+__all__ = [
+    "MAX_QUARANTINED_PER_OPEN",
+    "REPAIR_RECORD",
+    "LakeDamagedError",
+    "LakeRepair",
+    "guarded_snapshot",
+    "inside",
+    "quarantining",
+    "repair",
+    "repair_lake",
+    "repair_unread",
+]
 
 T = TypeVar("T")
 
@@ -42,53 +59,10 @@ logger = logging.getLogger(__name__)
 MAX_QUARANTINED_PER_OPEN = 20
 # what a repair commit's commitInfo holds: a list of {"path", "why"}
 REPAIR_RECORD = "jobping.repair"
-# the tables a reader reads; `jobping lake repair` checks every table the lake holds
-READ_TABLES = (HISTORY_TABLE, LATEST_TABLE, SIGHTINGS_TABLE)
 # a log that names files outside its table again after each repair is a writer at work: stop and say so
 GUARD_ATTEMPTS = 3
 # a repair commit that finds its version taken reads the log again and tries the next one, this often
 COMMIT_ATTEMPTS = 10
-OUTSIDE = "its path leaves the table's folder"
-GONE = "the data file is gone"
-
-Kind = Literal["outside", "gone", "unreadable"]
-
-
-class LakeDamagedError(RuntimeError):
-    """The lake has more damaged files than one open repairs, or looks unreachable rather than damaged."""
-
-
-@dataclass(frozen=True)
-class Damage:
-    """A data file a table's log names, that no reader should read."""
-
-    table: str
-    # the add action's path, as the log spells it (a remove names it so)
-    path: str
-    kind: Kind
-    why: str
-    # where the file is inside the table; None when the path leaves it
-    location: str | None = None
-    size: int | None = None
-
-    def line(self, action: str) -> str:
-        # the path comes from the log: shown with its control characters blanked
-        return f"{action} {plain(self.path)} in {self.table}: {one_line(self.why)}"
-
-
-@dataclass(frozen=True)
-class DataFile:
-    path: str
-    size: int | None
-    location: str | None
-
-
-def data_files(lake: Lake, name: str, table: DeltaTable) -> list[DataFile]:
-    """The data files of ``table``'s snapshot, each with where it resolves inside the table (None: outside)."""
-    actions = table.get_add_actions(flatten=False)
-    paths, sizes = actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist()
-    uri = lake.join(name)
-    return [DataFile(str(p), s, lake.resolve(uri, str(p))) for p, s in zip(paths, sizes, strict=True)]
 
 
 def inside(lake: Lake, name: str, table: DeltaTable) -> list[str]:
@@ -98,19 +72,6 @@ def inside(lake: Lake, name: str, table: DeltaTable) -> list[str]:
     if outside:
         repair(lake, outside)
     return [f.location for f in files if f.location is not None]
-
-
-def tables(lake: Lake) -> list[str]:
-    """The names of the lake's Delta tables."""
-    logs = lake.glob(f"*/{DELTA_LOG}")
-    return sorted({p.rstrip("/").rsplit("/", 2)[-2] for p in logs} - {QUARANTINE})
-
-
-def _open(lake: Lake, name: str, version: int | None = None) -> DeltaTable | None:
-    try:
-        return DeltaTable(lake.join(name), version=version, storage_options=lake.storage_options)
-    except TableNotFoundError:
-        return None
 
 
 def guarded_snapshot(lake: Lake) -> LakeSnapshot | None:
@@ -126,7 +87,7 @@ def guarded_snapshot(lake: Lake) -> LakeSnapshot | None:
         found = [
             Damage(name, f.path, "outside", OUTSIDE)
             for name, version in pinned.items()
-            if version is not None and (table := _open(lake, name, version)) is not None
+            if version is not None and (table := open_table(lake, name, version)) is not None
             for f in data_files(lake, name, table)
             if f.location is None
         ]
@@ -134,84 +95,6 @@ def guarded_snapshot(lake: Lake) -> LakeSnapshot | None:
             return snapshot
         repair(lake, found)
     raise LakeDamagedError(f"the logs of {lake} name files outside their tables again after each repair: see the logs")
-
-
-def find_damage(lake: Lake, names: Sequence[str], *, read: bool) -> list[Damage]:
-    """The damage of these tables' newest snapshots: paths outside, files gone and, with ``read``, bad files.
-
-    Raises LakeDamagedError when files are missing but their loss is not proven (an outage).
-    """
-    found: list[Damage] = []
-    for name in names:
-        table = _open(lake, name)
-        if table is None:
-            continue
-        files = data_files(lake, name, table)
-        found += [Damage(name, f.path, "outside", OUTSIDE) for f in files if f.location is None]
-        present = [f for f in files if f.location is not None]
-        gone = _gone(lake, name, present)
-        found += [Damage(name, f.path, "gone", GONE, f.location, f.size) for f in gone]
-        if read:
-            for f in present:
-                if f in gone or f.location is None:
-                    continue
-                why = unreadable(lake, f.location)
-                if why is not None:
-                    found.append(Damage(name, f.path, "unreadable", why, f.location, f.size))
-    return found
-
-
-def _gone(lake: Lake, name: str, files: list[DataFile]) -> list[DataFile]:
-    """The files that are proven gone: not found, while the table's folder, its log and another of its files are.
-
-    An outage does not look like that: a mount that is gone takes the folder and the log with it,
-    permissions and a failing disk answer with another error than "not found", and a lake that is
-    only partly reachable answers "not found" for every file. So a file is dropped only on "not found"
-    for it, with the table's folder and log listed and at least one other data file of it found
-    (the latest table, made from the history, needs no other file); else LakeDamagedError, and nothing goes.
-    """
-    uri = lake.join(name)
-    outage = "an outage, nothing dropped"
-    try:
-        listed = {p.rstrip("/").rsplit("/", 1)[-1] for p in lake.fs.ls(uri, detail=False)}
-        # on S3 one listing of the table answers for every file, and only the unlisted ones are asked about
-        everything = {f"s3://{p}" for p in lake.fs.find(uri)} if lake.remote else None
-    except OSError as exc:
-        raise LakeDamagedError(f"the table {uri} cannot be listed ({one_line(exc)}): {outage}") from exc
-    if DELTA_LOG not in listed:
-        raise LakeDamagedError(f"the table {uri} lists no {DELTA_LOG}: {outage}")
-    gone = []
-    for file in files:
-        if file.location is None or (everything is not None and file.location in everything):
-            continue
-        try:
-            lake.fs.info(file.location)
-        except FileNotFoundError:
-            gone.append(file)
-        except OSError as exc:
-            raise LakeDamagedError(f"{file.location} cannot be reached ({one_line(exc)}): {outage}") from exc
-    if gone and len(gone) == len(files) and name != LATEST_TABLE:
-        raise LakeDamagedError(
-            f"every data file of {uri} is missing ({len(gone)}) while its log is there: "
-            "an outage or an emptied folder, nothing dropped"
-        )
-    return gone
-
-
-def unreadable(lake: Lake, path: str) -> str | None:
-    """Why the lake file ``path`` cannot be read, or None when it can (or cannot be reached now)."""
-    # DuckDB only here: an analyse process loads it only to prove a file bad (storage.store)
-    import duckdb  # noqa: PLC0415
-
-    with lake.connect() as probe:
-        try:
-            # every column of every row: a count alone reads only the footer
-            probe.execute("SELECT max(length(CAST(COLUMNS(*) AS VARCHAR))) FROM read_parquet(?)", [path]).fetchall()
-        except (duckdb.IOException, duckdb.HTTPException):
-            return None  # could not be reached (network, permissions, gone): not proof that the file is bad
-        except duckdb.Error as exc:
-            return one_line(exc, 1_000)
-    return None
 
 
 def repair(lake: Lake, damage: Sequence[Damage]) -> None:
@@ -236,7 +119,7 @@ def _remove(lake: Lake, name: str, damage: list[Damage]) -> None:
     as delta-rs's own commits are; a version taken by another writer is read, and the next one tried.
     """
     for _attempt in range(COMMIT_ATTEMPTS):
-        table = _open(lake, name)
+        table = open_table(lake, name)
         if table is None:
             return
         still = {f.path for f in data_files(lake, name, table)}
@@ -313,7 +196,7 @@ def quarantining(
         try:
             return work()
         except caught as exc:
-            found = _damage_behind(lake, exc, search=search)
+            found = damage_behind(lake, exc, search=search)
             if not found:
                 raise
             if len(found) > budget:
@@ -323,39 +206,6 @@ def quarantining(
                 ) from exc
             budget -= len(found)
             repair(lake, found)
-
-
-def _damage_behind(lake: Lake, error: Exception, *, search: bool) -> list[Damage]:
-    named = _named_file(lake, error)
-    if named is not None:
-        return [named]
-    import duckdb  # noqa: PLC0415 - see unreadable
-
-    reach = isinstance(error, duckdb.IOException | duckdb.HTTPException | OSError)
-    if not (search or reach):
-        return []
-    return find_damage(lake, READ_TABLES, read=search)
-
-
-# DuckDB names the file in single quotes when opening it, in double quotes when reading its pages
-UNREADABLE_FILE = re.compile(r"""file ['"]([^'"]+\.parquet)['"]""", re.IGNORECASE)
-
-
-def _named_file(lake: Lake, error: Exception) -> Damage | None:
-    """The data file ``error`` names, when it is inside one of the lake's tables and really cannot be read."""
-    found = UNREADABLE_FILE.search(str(error))
-    located = None if found is None else lake.locate(found.group(1))
-    if located is None:
-        return None
-    name, relative = located
-    table = _open(lake, name)
-    if table is None:
-        return None
-    for file in data_files(lake, name, table):
-        if file.location is not None and file.location == f"{lake.resolve_root(lake.join(name))}/{relative}":
-            why = unreadable(lake, file.location)
-            return None if why is None else Damage(name, file.path, "unreadable", why, file.location, file.size)
-    return None
 
 
 @dataclass(frozen=True)
@@ -393,7 +243,7 @@ def repair_lake(lake: Lake, *, dry_run: bool = False) -> LakeRepair:
     names = tables(lake)
     if HISTORY_TABLE not in names:
         raise LakeDamagedError(f"no lake at {lake}: it holds no {HISTORY_TABLE} table to check")
-    counted = sum(len(data_files(lake, n, t)) for n in names if (t := _open(lake, n)) is not None)
+    counted = sum(len(data_files(lake, n, t)) for n in names if (t := open_table(lake, n)) is not None)
     found = find_damage(lake, names, read=True)
     if found and not dry_run:
         repair(lake, found)

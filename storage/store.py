@@ -17,11 +17,11 @@ from jobping.columns import ANSWER_COLUMNS
 from jobping.contract import SCRAPE_PRODUCER
 from jobping.engine.ports import Analysed, Sighting, StoredIndex, StoredMember, StoredVersion
 from jobping.stored import to_row
+from storage.catalog import refresh_catalog
+from storage.damage import files_inside
 from storage.delta import OURS_COLUMN, DeltaHistory, DeltaLatest
 from storage.failures import transient_when_passing
 from storage.lake import HISTORY_TABLE, Lake
-from storage.migrate import migrate
-from storage.refresh import refresh_catalog
 from storage.repair import inside
 from storage.rows import ROW_SCHEMA
 from storage.sightings import record_sightings
@@ -29,12 +29,12 @@ from storage.sightings import record_sightings
 logger = logging.getLogger(__name__)
 
 
-def stored_versions(lake: Lake | Path | str) -> StoredIndex:
+def stored_versions(lake: Lake | Path | str, *, read_only: bool = False) -> StoredIndex:
     """Every (job_key, content_hash, prompt_version) in the history table whose analysis read its text.
 
     A row that reused another posting's analysis before reuse was limited to text that analysis read
     (it has no producer) may carry the verdict on other text: it is not proof, and its posting is
-    published and placed again.
+    published and placed again. With ``read_only`` the lake is not repaired (see :func:`_history_rows`).
     """
 
     def analysed(frame: pl.LazyFrame) -> pl.LazyFrame:
@@ -42,7 +42,7 @@ def stored_versions(lake: Lake | Path | str) -> StoredIndex:
         # storage.delta.ours(): a row our scrape sent, or one written before rows kept their producer
         return frame.filter(~unchecked).select(*VERSION_COLUMNS, OURS_COLUMN).unique()
 
-    rows = _history_rows(Lake.of(lake), [*VERSION_COLUMNS, "analysis_of", "producer"], analysed)
+    rows = _history_rows(Lake.of(lake), [*VERSION_COLUMNS, "analysis_of", "producer"], analysed, read_only=read_only)
     return StoredIndex(StoredVersion(*row) for row in rows)
 
 
@@ -50,7 +50,7 @@ VERSION_COLUMNS = ["job_key", "content_hash", "prompt_version"]
 
 
 def _history_rows(
-    lake: Lake, columns: list[str], shape: Callable[[pl.LazyFrame], pl.LazyFrame]
+    lake: Lake, columns: list[str], shape: Callable[[pl.LazyFrame], pl.LazyFrame], *, read_only: bool = False
 ) -> list[tuple[Any, ...]]:
     """The rows of the history table's ``columns``, as ``shape`` makes them; none while the lake holds no row.
 
@@ -58,13 +58,15 @@ def _history_rows(
     loads anyway: DuckDB and its delta extension would add to its peak (bench/RESULTS.md, Memory).
     Only the files inside the table are read: a path of the log that leaves it is dropped first. A file
     damaged inside, or gone, shows only when read: it is repaired as the views repair it
-    (storage/repair.py), and the read made again.
+    (storage/repair.py), and the read made again. With ``read_only`` nothing is repaired: a path that
+    leaves the table is left unread, and a damaged file's error is raised.
     """
     history = DeltaHistory(lake)
 
     def read() -> list[tuple[Any, ...]]:
         try:
-            files = inside(lake, HISTORY_TABLE, history.table())
+            table = history.table()
+            files = files_inside(lake, HISTORY_TABLE, table) if read_only else inside(lake, HISTORY_TABLE, table)
         except TableNotFoundError:
             return []
         if not files:
@@ -78,6 +80,8 @@ def _history_rows(
         return shape(frame).collect().rows()
 
     failures = (pl.exceptions.PolarsError, OSError)
+    if read_only:
+        return read()
     try:
         return read()
     except failures:
@@ -135,16 +139,15 @@ def _member(row: tuple[Any, ...]) -> StoredMember:
 
 
 def open_lake(lake: Lake, *, create: bool = True) -> Lake:
-    """The lake, made current: an old Parquet lake converted, the history table created (unless
-    ``create`` is False) or given the columns a newer jobping added."""
-    migrate(lake)
+    """The lake, made current: the history table created (unless ``create`` is False) or given the
+    columns a newer jobping added."""
     DeltaHistory(lake).ensure(create=create)
     DeltaLatest(lake).ensure_columns()
     return lake
 
 
 class LakeStore:
-    """The engine's Lake: each batch one append commit to the history table.
+    """The engine's AnalysisStore: each batch one append commit to the history table.
 
     A write that fails for a passing reason (storage/failures.py) raises a TransientError, which
     the flow's task retries; any other failure is raised as it is, and fails the run.
@@ -188,6 +191,6 @@ class LakeStore:
         if self.catalog is None:
             return
         try:
-            refresh_catalog(self.catalog, self.lake)
+            refresh_catalog(self.catalog, self.lake, in_child=True)
         except OSError as exc:
             logger.warning("the catalog's views were not bound yet: %s", exc)

@@ -2,8 +2,8 @@
 
 - enriched_jobs_history: every analysis; enriched_jobs: the latest per job_key, with first_seen
   and last_seen over all its analyses; job_sightings: the postings scrapes saw again unchanged;
-  jobs: one row per job group. storage/catalog.py writes them into the catalog file or runs them
-  on a reader's connection.
+  jobs: one row per job group. storage/catalog.py writes them into the catalog file, storage/reader.py
+  runs them on a reader's connection.
 """
 
 from __future__ import annotations

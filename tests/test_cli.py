@@ -8,7 +8,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -296,17 +295,3 @@ def test_posting_text_with_markup_and_escapes_is_shown_as_text_in_sql_and_dlq_li
         assert "\x1b" not in listed.stdout
     finally:
         run(user_env, "emulator", "stop", timeout=60)
-
-
-def test_lake_migrate_converts_a_lake_an_older_jobping_wrote_and_sql_reads_it(user_env: dict[str, str]) -> None:
-    data = Path(user_env["JOBPING_DATA_DIR"])
-    data.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(Path(__file__).parent / "cases" / "parquet-lake-a6d1db3.tar.gz") as archive:
-        archive.extractall(data, filter="data")
-    converted = run(user_env, "lake", "migrate", timeout=120)
-    assert converted.returncode == 0, converted.stderr
-    assert "converted 61 rows of 45 jobs" in converted.stdout
-    assert "nothing to convert" in run(user_env, "lake", "migrate", timeout=120).stdout
-    counted = run(user_env, "sql", "SELECT count(*) AS n FROM enriched_jobs_history", timeout=60)
-    assert counted.returncode == 0, counted.stderr
-    assert "61" in counted.stdout.split()

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import tarfile
 import textwrap
 import uuid
 from datetime import timedelta
@@ -20,17 +18,15 @@ import pytest
 from deltalake import DeltaTable
 
 from storage import ALLOCATOR_SETTINGS, ALLOCATOR_VARIABLE, POLARS_ALLOCATOR_DEFAULT
-from storage.catalog import HISTORY_VIEW, LATE_COMMIT_MARGIN, LATEST_VIEW, reader
-from storage.delta import DeltaHistory, DeltaLatest, maintain
+from storage.delta import DeltaHistory, DeltaLatest
 from storage.lake import DELTA, Lake, extension_path, load_extension
-from storage.migrate import MIGRATION_APP_ID, legacy_files, migrate
+from storage.maintenance import maintain
+from storage.reader import reader
+from storage.views import HISTORY_VIEW, LATE_COMMIT_MARGIN, LATEST_VIEW
 from tests.lakes import write_rows
 from tests.test_storage import SCRAPED, row
 
 KEY = ["job_key", "content_hash", "prompt_version", "fit_score"]
-CASES = Path(__file__).parent / "cases"
-# a lake written by main at a6d1db3 (Parquet batches, a compaction, batches after it), and its views' rows
-PARQUET_LAKE = CASES / "parquet-lake-a6d1db3.tar.gz"
 
 
 def batches() -> list[list[dict[str, object]]]:
@@ -204,65 +200,6 @@ def test_a_dropped_latest_table_is_made_again_from_the_whole_history(tmp_path: P
     assert view(lake, LATEST_VIEW) == expected
     maintain(lake, timedelta(0))
     assert keys(pl.scan_delta(lake.latest_uri).collect()) == expected
-
-
-def parquet_lake(tmp_path: Path) -> tuple[Lake, dict[str, object]]:
-    with tarfile.open(PARQUET_LAKE) as archive:
-        archive.extractall(tmp_path, filter="data")
-    return Lake(tmp_path / "lake"), json.loads((tmp_path / "expected.json").read_text(encoding="utf-8"))
-
-
-def rows_of(lake: Lake, name: str) -> list[list[object]]:
-    with reader(lake) as con:
-        got = con.execute(f"SELECT job_key, fit_score, analysed_at FROM {name}").fetchall()
-    return sorted(([k, s, a.isoformat()] for k, s, a in got), key=str)
-
-
-def test_a_lake_made_by_the_parquet_code_is_converted_with_no_row_lost_or_doubled(tmp_path: Path) -> None:
-    lake, expected = parquet_lake(tmp_path)
-    # the lake moved since it was written (its manifest names other absolute paths), and holds batch
-    # files its compaction merged: read twice, their rows would be doubled
-    assert not str(tmp_path).startswith("/tmp/fx")
-    done = migrate(lake)
-    assert done is not None
-    assert (done.rows, done.job_keys) == (expected["history_rows"], expected["latest_rows"]) == (61, 45)
-    assert rows_of(lake, HISTORY_VIEW) == expected["history"]
-    assert rows_of(lake, LATEST_VIEW) == expected["latest"]
-    # the ten rows of a file written before the JobSpy columns existed are among them
-    assert sum(1 for _, _, analysed in expected["history"] if analysed.startswith("2026-11-20T23:00")) == 10
-    # the Parquet folders are kept, moved aside; nothing but the tables is left at the top
-    assert {p.name for p in Path(lake.url).iterdir()} == {"enriched_jobs_history", "migrated"}
-    moved = Path(done.moved_to)
-    assert sorted(p.name for p in moved.iterdir()) == ["enriched_jobs", "enriched_jobs_compacted"]
-    assert migrate(lake) is None
-    maintain(lake, timedelta(0))
-    assert rows_of(lake, LATEST_VIEW) == expected["latest"]
-
-
-def test_two_processes_converting_at_once_commit_the_rows_once(tmp_path: Path) -> None:
-    lake, expected = parquet_lake(tmp_path)
-    script = f"from storage.lake import Lake\nfrom storage.migrate import migrate\nmigrate(Lake({lake.url!r}))"
-    workers = [subprocess.Popen([sys.executable, "-c", script]) for _ in range(2)]
-    assert [w.wait(timeout=120) for w in workers] == [0, 0]
-    assert rows_of(lake, HISTORY_VIEW) == expected["history"]
-    assert DeltaTable(lake.history_uri).transaction_version(MIGRATION_APP_ID) == 1
-
-
-def test_a_conversion_cut_short_after_its_commit_is_finished_without_a_second_commit(tmp_path: Path) -> None:
-    lake, expected = parquet_lake(tmp_path)
-    files = legacy_files(lake)
-    migrate(lake)
-    # as if the process had died between its commit and moving the old folders
-    (Path(lake.url) / "migrated").rename(tmp_path / "elsewhere")
-    for folder in (tmp_path / "elsewhere").iterdir():
-        for name in ("enriched_jobs", "enriched_jobs_compacted"):
-            (folder / name).rename(Path(lake.url) / name)
-    assert legacy_files(lake) == files
-    done = migrate(lake)
-    assert done is not None
-    assert done.rows == 0
-    assert rows_of(lake, HISTORY_VIEW) == expected["history"]
-    assert not (Path(lake.url) / "enriched_jobs").exists()
 
 
 def test_three_processes_appending_to_one_s3_table_lose_no_commit(

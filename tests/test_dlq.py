@@ -15,7 +15,7 @@ from flows.analyse import analyse
 from flows.dlq import dlq_redrive
 from jobping.settings import Settings
 from standins.servers import free_port
-from storage.catalog import reader
+from storage.reader import reader
 from tasks.sqs.dlq import NO_REASON, list_dead_letters, redrive
 from tasks.sqs.queues import MAX_RECEIVE_COUNT, Queues, depth
 

@@ -15,9 +15,10 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from storage.catalog import HISTORY_VIEW, LATEST_VIEW, refresh_catalog
-from storage.delta import maintain
+from storage.catalog import refresh_catalog
 from storage.lake import DELTA, Lake, extension_path
+from storage.maintenance import maintain
+from storage.views import HISTORY_VIEW, LATEST_VIEW
 from tests.lakes import write_rows
 from tests.test_storage import SCRAPED, row
 

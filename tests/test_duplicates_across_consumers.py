@@ -19,8 +19,8 @@ import pytest
 from prefect.settings import PREFECT_API_URL
 
 from standins.servers import PIDS, StandIn
-from storage.catalog import reader
 from storage.lake import Lake
+from storage.reader import reader
 from tasks.sqs.messages import send_entries
 from tasks.sqs.queues import Queues, depth
 

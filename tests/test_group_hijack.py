@@ -25,10 +25,10 @@ from jobping.profile import load_profile
 from jobping.search import ScrapeParameters
 from jobping.settings import Settings
 from jobping.stored import to_row
-from storage.catalog import reader
 from storage.delta import DeltaHistory
 from storage.lake import Lake
 from storage.pings import new_fitting_matches, top_matches_since
+from storage.reader import reader
 from storage.store import LakeStore, open_lake, stored_versions
 from tasks.llm.offline import OfflineAnalyser
 from tasks.sqs.messages import receive

@@ -21,7 +21,7 @@ from flows.scrape import AllSitesFailedError, SiteDataError, scrape
 from jobping.columns import MAX_DESCRIPTION_CHARS
 from jobping.search import ScrapeParameters
 from jobping.settings import Settings
-from storage.catalog import reader
+from storage.reader import reader
 from tasks.jobspy.source import (
     JOBSPY_SCHEMA,
     JOBSPY_VERSION,

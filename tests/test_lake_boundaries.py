@@ -20,22 +20,17 @@ import polars as pl
 import pytest
 
 from flows.analyse import analyse
-from flows.compact import READ_ERRORS
 from jobping.contract import JobPosting, envelope_for
 from jobping.settings import Settings
-from storage.catalog import HISTORY_VIEW, reader
-from storage.delta import DeltaHistory, maintain
+from storage.damage import READ_ERRORS, LakeDamagedError, find_damage
+from storage.delta import DeltaHistory
 from storage.lake import Lake
-from storage.repair import (
-    MAX_QUARANTINED_PER_OPEN,
-    REPAIR_RECORD,
-    LakeDamagedError,
-    find_damage,
-    quarantining,
-    repair_unread,
-)
+from storage.maintenance import maintain
+from storage.reader import reader
+from storage.repair import MAX_QUARANTINED_PER_OPEN, REPAIR_RECORD, quarantining, repair_unread
 from storage.rows import PARTITION
 from storage.store import stored_versions
+from storage.views import HISTORY_VIEW
 from tasks.sqs.queues import Queues
 from tests.lakes import write_rows
 from tests.test_storage import SCRAPED, row

@@ -22,7 +22,7 @@ from jobping.search import ScrapeParameters
 from jobping.settings import DEFAULT_LLM_MODEL, Settings
 from standins.openai_api import FORGED_LINE
 from standins.servers import StandIn
-from storage.catalog import reader
+from storage.reader import reader
 from tasks.jobspy.source import sample_sites
 from tasks.llm.analyser import LLMConfigurationError
 from tasks.llm.limit import ensure_global_limit

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
@@ -17,11 +16,12 @@ from deltalake.transaction import CommitProperties
 
 from jobping.contract import OUTSIDE_PRODUCER, SCRAPE_PRODUCER
 from storage import views as views_module
-from storage.catalog import HISTORY_VIEW, LATEST_VIEW, RECENT_TABLE, reader, refresh_catalog
-from storage.delta import ANALYSED_UP_TO, MERGED_UP_TO, DeltaHistory, DeltaLatest, maintain
+from storage.catalog import refresh_catalog
+from storage.delta import ANALYSED_UP_TO, MERGED_UP_TO, DeltaHistory, DeltaLatest
 from storage.lake import DELTA, Lake, load_extension
-from storage.migrate import migrate
-from storage.views import MAX_HELD_RECENT_ROWS
+from storage.maintenance import maintain
+from storage.reader import reader
+from storage.views import HISTORY_VIEW, LATEST_VIEW, MAX_HELD_RECENT_ROWS, RECENT_TABLE
 from tests.lakes import write_rows
 from tests.test_storage import SCRAPED, row
 
@@ -241,31 +241,6 @@ def test_readers_see_every_job_once_while_writers_and_maintenance_run(tmp_path: 
     assert reads[0] >= 20
     assert problems == []
     assert len(latest(lake)) == written[0]
-
-
-def test_a_crafted_manifest_in_an_old_lake_runs_no_sql_and_is_ignored(tmp_path: Path) -> None:
-    lake = Lake(tmp_path / "lake")
-    folder = Path(lake.url) / "enriched_jobs" / "scrape_date=2026-11-26"
-    folder.mkdir(parents=True)
-    pl.DataFrame([row("1", 40)]).write_parquet(folder / "20261126T235900000000Z-aaaa.parquet")
-    compacted = Path(lake.url) / "enriched_jobs_compacted"
-    compacted.mkdir()
-    target = tmp_path / "written-by-the-manifest.csv"
-    evil = {
-        "version": 1, "generation": 2, "created_at": "2026-11-27T00:00:00+00:00", "latest": [], "superseded": [],
-        "watermark": f"x' UNION ALL SELECT 1); COPY (SELECT 1) TO '{target}'; --",
-    }  # fmt: skip
-    (compacted / "manifest-00000002.json").write_text(json.dumps(evil))
-    outside = evil | {"generation": 3, "watermark": "20261127T000000000000Z", "latest": ["/etc/passwd.parquet"]}
-    (compacted / "manifest-00000003.json").write_text(json.dumps(outside))
-    quoted = outside | {"generation": 4, "latest": [f"{compacted}/1/latest/x'); COPY (SELECT 1) TO '{target}.parquet"]}
-    (compacted / "manifest-00000004.json").write_text(json.dumps(quoted))
-
-    done = migrate(lake)
-    assert done is not None
-    assert done.rows == 1  # the batch, read as if no compaction had run
-    assert not target.exists()
-    assert latest(lake) == [("indeed:1", 40, "2026-11-26")]
 
 
 def test_a_crafted_merge_record_in_the_latest_table_runs_no_sql_and_is_merged_over(tmp_path: Path) -> None:

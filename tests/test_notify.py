@@ -19,9 +19,9 @@ from flows.scrape import scrape
 from jobping.search import ScrapeParameters
 from jobping.settings import Settings
 from standins.servers import free_port, received, webhook_receiver
-from storage.catalog import reader
 from storage.lake import Lake
 from storage.pings import pinged_groups
+from storage.reader import reader
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

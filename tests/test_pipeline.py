@@ -25,9 +25,10 @@ from flows.scrape import scrape
 from jobping.contract import JobPosting, envelope_for
 from jobping.search import ScrapeParameters
 from jobping.settings import Settings
-from storage.catalog import reader, refresh_catalog
+from storage.catalog import refresh_catalog
 from storage.delta import DeltaHistory
 from storage.lake import DELTA, Lake, load_extension
+from storage.reader import reader
 from tasks.jobspy.source import _sample_records, sample_sites
 from tasks.sqs.messages import REASON_ATTRIBUTE, receive
 from tasks.sqs.queues import Queues, depth
@@ -174,10 +175,12 @@ def test_nothing_is_deleted_when_the_lake_write_fails(
 ) -> None:
     scrape(ScrapeParameters(source="sample", sites=["google"]))
     published = depth(sqs, queues.url).visible
-    # files where the partitions' folders should be: every write fails, as on a broken disk
+    # the history table as the analyse run creates it (the scrape only reads the lake), then files where the
+    # partitions' folders should be: every write fails, as on a broken disk
+    lake = storage.store.open_lake(Lake.from_settings(settings))
     today = datetime.now(UTC).date()
     for day in (today - timedelta(days=1), today, today + timedelta(days=1)):
-        (Path(Lake.from_settings(settings).history_uri) / f"scrape_date={day}").write_text("not a folder")
+        (Path(lake.history_uri) / f"scrape_date={day}").write_text("not a folder")
     with pytest.raises(DeltaError, match="Not a directory"):
         asyncio.run(analyse())
     after = depth(sqs, queues.url)
@@ -225,11 +228,12 @@ def test_the_catalog_is_written_once_the_first_batch_is_stored_and_found_current
     versions_seen: list[int] = []
     written: list[bool] = []
 
-    def counting(catalog: Path, lake: Lake) -> bool:
+    def counting(catalog: Path, lake: Lake, *, in_child: bool = False) -> bool:
         versions_seen.append(DeltaHistory(lake).table().version())
         written.append(catalog.exists())
-        return refresh_catalog(catalog, lake)
+        return refresh_catalog(catalog, lake, in_child=in_child)
 
+    # one function, imported by the run and by the store that binds the catalog after the first batch
     monkeypatch.setattr(flows.analyse, "refresh_catalog", counting)
     monkeypatch.setattr(storage.store, "refresh_catalog", counting)
     scrape(sample_params())

@@ -17,9 +17,11 @@ from flows.analyse import analyse
 from flows.scrape import scrape
 from jobping.search import ScrapeParameters
 from jobping.settings import Settings
-from storage.catalog import reader, saved_query, saved_query_names
-from storage.delta import DeltaHistory, DeltaLatest, maintain
+from storage.delta import DeltaHistory, DeltaLatest
 from storage.lake import Lake
+from storage.maintenance import maintain
+from storage.reader import reader
+from storage.sql import saved_query, saved_query_names
 from tasks.jobspy.source import sample_sites
 from tests.lakes import write_rows
 from tests.test_storage import row

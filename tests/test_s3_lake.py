@@ -20,9 +20,10 @@ from flows.scrape import scrape
 from jobping.search import ScrapeParameters
 from jobping.settings import Settings
 from standins.refusing_proxy import refusing_proxy
-from storage.catalog import reader, refresh_catalog
-from storage.delta import maintain
+from storage.catalog import refresh_catalog
 from storage.lake import HISTORY_TABLE, Lake
+from storage.maintenance import maintain
+from storage.reader import reader
 from storage.store import open_lake, stored_versions
 from tasks.jobspy.source import sample_sites
 from tasks.sqs.queues import Queues, depth

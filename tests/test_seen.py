@@ -16,9 +16,11 @@ from flows.scrape import scrape
 from jobping.profile import USER_PROFILE, bundled_example
 from jobping.search import ScrapeParameters
 from jobping.settings import Settings
-from storage.catalog import reader, refresh_catalog
-from storage.delta import ANALYSED_UP_TO, MERGED_UP_TO, DeltaLatest, LakeSnapshot, maintain
+from storage.catalog import refresh_catalog
+from storage.delta import ANALYSED_UP_TO, MERGED_UP_TO, DeltaLatest, LakeSnapshot
 from storage.lake import Lake
+from storage.maintenance import maintain
+from storage.reader import reader
 from storage.rows import FIRST_SEEN, LAST_SEEN
 from tasks.jobspy.source import sample_sites
 from tests.lakes import write_rows

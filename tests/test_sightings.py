@@ -13,9 +13,9 @@ from jobping.contract import BODY_BUDGET_BYTES, PoisonMessageError
 from jobping.engine.drain import AnalyseReport, drain
 from jobping.engine.ports import Sighting
 from jobping.sightings import MAX_KEYS_PER_MESSAGE, Sightings, encode_sightings, parse_body
-from storage.catalog import reader
 from storage.delta import DeltaSightings
 from storage.lake import Lake
+from storage.reader import reader
 from storage.sightings import record_sightings
 from tests.fakes import SENT, FakeAnalyser, FakeLake, FakeQueue, posting
 from tests.lakes import write_rows

@@ -46,7 +46,7 @@ from prefect_aws import AwsCredentials
 from app.autoscale import AUTOSCALED_TAG
 from bench.baseline import sample_bodies
 from standins.servers import free_port, received, webhook_receiver
-from storage.catalog import LakeEmptyError, reader
+from storage.reader import LakeEmptyError, reader
 from tasks.sqs.client import EMULATOR_CREDENTIALS
 
 JOBPING = str(Path(sys.executable).parent / "jobping")

@@ -17,18 +17,13 @@ from jobping.analysis import AnalysisResult, JobAnalysis
 from jobping.contract import JobPosting, envelope_for
 from jobping.engine.ports import StoredVersion
 from jobping.stored import to_row
-from storage.catalog import (
-    LakeEmptyError,
-    QueryResult,
-    QueryTimeoutError,
-    ReadOnlyError,
-    reader,
-    refresh_catalog,
-    run_read_only,
-)
-from storage.delta import ANALYSED_UP_TO, HISTORY_CONFIGURATION, MERGED_UP_TO, DeltaLatest, maintain
+from storage.catalog import refresh_catalog
+from storage.delta import ANALYSED_UP_TO, HISTORY_CONFIGURATION, MERGED_UP_TO, DeltaLatest
 from storage.lake import DELTA, Lake, load_extension
+from storage.maintenance import maintain
+from storage.reader import LakeEmptyError, reader
 from storage.rows import PARTITION, ROW_SCHEMA, to_frame
+from storage.sql import QueryResult, QueryTimeoutError, ReadOnlyError, run_read_only
 from storage.store import group_keys, group_members, open_lake, stored_versions
 from tests.lakes import write_rows
 

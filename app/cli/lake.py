@@ -18,17 +18,10 @@ def run_query(
 ) -> None:
     import duckdb
 
-    from storage.catalog import (
-        USER_QUERY_MEMORY_LIMIT,
-        LakeEmptyError,
-        QueryResult,
-        QueryTimeoutError,
-        ReadOnlyError,
-        reader,
-        run_read_only,
-    )
     from storage.lake import Lake
+    from storage.reader import LakeEmptyError, reader
     from storage.repair import LakeDamagedError, quarantining
+    from storage.sql import USER_QUERY_MEMORY_LIMIT, QueryResult, QueryTimeoutError, ReadOnlyError, run_read_only
     from storage.store import open_lake
 
     lake = Lake.from_settings(settings)
@@ -61,7 +54,7 @@ def sql(
     timeout: Annotated[float, typer.Option(min=0.1, max=86_400, help="Stop the query after this many seconds.")] = 60.0,
 ) -> None:
     """Run a read-only SQL query over the enriched jobs and print a table (1 GB of memory at most)."""
-    from storage.catalog import saved_query, saved_query_names
+    from storage.sql import saved_query, saved_query_names
 
     if list_saved:
         for name in saved_query_names():
@@ -74,27 +67,6 @@ def sql(
     if not query:
         raise error_exit("give a query, --saved NAME or --list", 2)
     run_query(load_settings(), query, max_rows=max_rows, timeout=timeout)
-
-
-@lake_app.command("migrate")
-def lake_migrate() -> None:
-    """Convert a lake an older jobping wrote (Parquet batch folders) into the history table; the old folders move aside.
-
-    Every command that reads or writes the lake does this by itself the first time.
-    """
-    from storage.lake import Lake
-    from storage.migrate import migrate
-
-    lake = Lake.from_settings(load_settings())
-    with friendly_errors():
-        done = migrate(lake)
-    if done is None:
-        console.print(f"nothing to convert: {lake} holds no Parquet lake of an older jobping")
-        return
-    console.print(
-        Text(f"converted {done.rows:,} rows of {done.job_keys:,} jobs into {lake.history_uri}; "
-             f"the old folders are in {done.moved_to}")
-    )  # fmt: skip
 
 
 @lake_app.command("repair")

@@ -213,7 +213,7 @@ def demo() -> None:
     flow_command(settings)
     from app import prefect_server
     from flows.analyse import analyse as analyse_flow
-    from storage.catalog import saved_query
+    from storage.sql import saved_query
     from tasks.jobspy.source import sample_sites
     from tasks.sqs import emulator
 

@@ -36,8 +36,8 @@ from jobping.engine.outcomes import (
 from jobping.engine.ports import (
     Analysed,
     Analyser,
+    AnalysisStore,
     AnswerStore,
-    Lake,
     Queue,
     ReceivedMessage,
     Sighting,
@@ -135,7 +135,7 @@ class BatchHandler:
     """
 
     queue: Queue
-    lake: Lake
+    lake: AnalysisStore
     analyser: Analyser
     _: KW_ONLY
     stored: StoredIndex

@@ -25,9 +25,9 @@ from jobping.engine.outcomes import BatchResult, Counts, Retry, TopMatch
 from jobping.engine.ports import (
     MAX_BATCH_ENTRIES,
     Analyser,
+    AnalysisStore,
     AnswerStore,
     ClaimRecord,
-    Lake,
     Queue,
     ReceivedMessage,
 )
@@ -125,7 +125,7 @@ async def handle_directly(handler: BatchHandler, messages: list[ReceivedMessage]
 
 async def drain(
     queue: Queue,
-    lake: Lake,
+    lake: AnalysisStore,
     analyser: Analyser,
     *,
     limits: Limits | None = None,

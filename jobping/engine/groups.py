@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from jobping.analysis import AnalysisResult
 from jobping.contract import Envelope
-from jobping.engine.ports import Grouping, Lake, StoredMember
+from jobping.engine.ports import AnalysisStore, Grouping, StoredMember
 from jobping.grouping import Member, assign, fingerprint, fingerprints, group_key
 
 SHINGLE_TYPECODE = "I"
@@ -96,7 +96,7 @@ class Groups:
     them back (with ``stored_keys``) when a later batch meets them.
     """
 
-    source: Lake
+    source: AnalysisStore
     prompt_version: str
     # read with the first batch that has a key: a run that receives nothing reads nothing
     stored_keys: set[str] | None = None

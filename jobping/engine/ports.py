@@ -20,11 +20,11 @@ from jobping.grouping import Grouping
 __all__ = [
     "Analysed",
     "Analyser",
+    "AnalysisStore",
     "AnswerStore",
     "ClaimEntry",
     "ClaimRecord",
     "Grouping",
-    "Lake",
     "Queue",
     "QueueDepth",
     "ReceivedMessage",
@@ -175,7 +175,7 @@ class Queue(Protocol):
         ...
 
 
-class Lake(Protocol):
+class AnalysisStore(Protocol):
     """Where analyses are stored durably."""
 
     def stored_versions(self) -> StoredIndex: ...

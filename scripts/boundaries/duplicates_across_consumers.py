@@ -23,8 +23,8 @@ from prefect.testing.utilities import prefect_test_harness
 
 from jobping.settings import Settings
 from standins.servers import PIDS, StandIn, moto_server, openai_standin
-from storage.catalog import reader
 from storage.lake import Lake
+from storage.reader import reader
 from tasks.sqs.client import make_sqs_client
 from tasks.sqs.messages import send_entries
 from tasks.sqs.queues import Queues, depth, ensure_queues

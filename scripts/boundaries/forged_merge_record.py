@@ -17,9 +17,11 @@ from deltalake.transaction import CommitProperties
 from jobping.analysis import AnalysisResult, JobAnalysis
 from jobping.contract import JobPosting, envelope_for
 from jobping.stored import to_row
-from storage.catalog import LATEST_VIEW, reader
-from storage.delta import ANALYSED_UP_TO, MERGED_UP_TO, DeltaHistory, maintain
+from storage.delta import ANALYSED_UP_TO, MERGED_UP_TO, DeltaHistory
 from storage.lake import Lake
+from storage.maintenance import maintain
+from storage.reader import reader
+from storage.views import LATEST_VIEW
 
 FORGERIES = {
     "a version beyond the history": {MERGED_UP_TO: "999999999", ANALYSED_UP_TO: "2026-01-01T00:00:00+00:00"},

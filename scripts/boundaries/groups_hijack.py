@@ -21,9 +21,9 @@ from jobping.engine.drain import DrainOptions, drain
 from jobping.profile import load_profile
 from jobping.settings import NOTIFY_MIN_SCORE, Settings, SqsSettings
 from standins.servers import moto_server
-from storage.catalog import reader
 from storage.lake import Lake
 from storage.pings import new_fitting_matches
+from storage.reader import reader
 from storage.store import LakeStore, open_lake
 from tasks.llm.offline import OfflineAnalyser
 from tasks.sqs.client import make_sqs_client

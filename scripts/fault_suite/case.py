@@ -18,9 +18,9 @@ from pathlib import Path
 
 from jobping.settings import Settings
 from standins.servers import StandIn
-from storage.catalog import reader
 from storage.delta import DeltaHistory
 from storage.lake import DELTA, Lake, extension_path
+from storage.reader import reader
 from tasks.sqs.client import make_sqs_client
 from tasks.sqs.messages import send_entries
 from tasks.sqs.queues import depth, ensure_queues

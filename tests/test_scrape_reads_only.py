@@ -1,0 +1,56 @@
+"""The scrape only reads the lake: it creates, widens and repairs no table, and still skips what is stored."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+from deltalake import write_deltalake
+
+from flows.analyse import analyse
+from flows.scrape import scrape
+from jobping.search import ScrapeParameters
+from jobping.settings import Settings
+from storage.rows import PARTITION
+from tasks.jobspy.source import _sample_records, sample_sites
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+def sample_params() -> ScrapeParameters:
+    return ScrapeParameters(source="sample", sites=sample_sites())
+
+
+def contents(folder: Path) -> dict[str, bytes | None]:
+    """Every path under ``folder``, with the bytes of each file (None for a folder)."""
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None for p in folder.rglob("*")}
+
+
+def test_a_scrape_against_a_lake_with_no_table_creates_nothing_there_and_publishes_every_posting(
+    settings: Settings,
+) -> None:
+    settings.lake_dir.mkdir(parents=True)
+    distinct = {(r["site"], r["id"] or r["job_url"]) for r in _sample_records()}
+    report = scrape(sample_params())
+    assert contents(settings.lake_dir) == {}
+    assert report.published == len(distinct)
+    assert report.queue_visible == len(distinct)
+
+
+def test_a_scrape_leaves_a_lake_an_older_jobping_wrote_byte_for_byte_as_it_was_and_skips_what_it_holds(
+    settings: Settings,
+) -> None:
+    scrape(sample_params())
+    stored = asyncio.run(analyse()).stored
+    # the history as a jobping before cost_usd wrote it: the analyse run would add the column, the scrape may not
+    history = settings.lake_dir / "enriched_jobs_history"
+    older = pl.read_delta(str(history)).drop("cost_usd")
+    shutil.rmtree(history)
+    write_deltalake(history, older, partition_by=[PARTITION])
+    before = contents(settings.lake_dir)
+    again = scrape(sample_params())
+    assert contents(settings.lake_dir) == before
+    assert (again.published, again.already_stored) == (0, stored)
