@@ -30,8 +30,8 @@ from jobping.columns import COLUMNS, ROW_COLUMNS, Column, Kind
 from jobping.contract import Envelope, JobPosting
 from jobping.settings import Settings
 from scripts.columns_table import table
-from storage.catalog import reader
 from storage.lake import DELTA, Lake, load_extension
+from storage.reader import reader
 from storage.rows import ROW_SCHEMA, empty_rows
 
 ROOT = Path(__file__).resolve().parent.parent
