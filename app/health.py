@@ -32,7 +32,7 @@ MAX_STATUS_BYTES = 4_096
 OK, FAILING = "ok", "failing"
 
 
-def describe(exc: BaseException) -> str:
+def error_line(exc: BaseException) -> str:
     """An error as one short line: its type and message, never a traceback."""
     return one_line(f"{type(exc).__name__}: {exc}", MAX_REASON_CHARS)
 
@@ -97,7 +97,7 @@ class Health:
 
     def failed(self, exc: BaseException) -> float:
         """Record a failed look; return how long to wait before the next one (a back-off)."""
-        reason = describe(exc)
+        reason = error_line(exc)
         now = self.clock()
         self.failures += 1
         if reason != self.reason:
@@ -114,7 +114,7 @@ class Health:
                 self.alert(f"the {self.part} keeps failing", f"{reason} (since {since:%Y-%m-%d %H:%M:%S} UTC)")
             # the alert goes through the prefect api, which may be what is away: the next look tries again
             except Exception as alert_error:
-                logger.warning("%s: the alert could not be sent: %s", self.part, describe(alert_error))
+                logger.warning("%s: the alert could not be sent: %s", self.part, error_line(alert_error))
             else:
                 self.alerted = True
         return float(min(MAX_BACKOFF_SECONDS, self.poll_seconds * 2 ** min(self.failures, 10)))
@@ -139,4 +139,4 @@ class Health:
         try:
             private.write_text(self.path, json.dumps(data))
         except OSError as exc:
-            logger.warning("%s: its status file %s could not be written: %s", self.part, self.path, describe(exc))
+            logger.warning("%s: its status file %s could not be written: %s", self.part, self.path, error_line(exc))

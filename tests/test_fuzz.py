@@ -26,7 +26,7 @@ from jobping.stored import to_row
 from storage.delta import ANALYSED_UP_TO, CLOCK_SKEW, MERGED_UP_TO, implausible, merge_record
 from storage.lake import Lake
 from storage.rows import ROW_SCHEMA
-from tasks.sqs.dlq import describe
+from tasks.sqs.dlq import dead_letter
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -95,7 +95,7 @@ def stored_or_poison(body: str) -> None:
 
 def dlq_shows(body: str) -> None:
     message = ReceivedMessage(message_id="m", receipt_handle="r", body=body, receive_count=1, sent_at=NOW)
-    describe(message, NOW)
+    dead_letter(message, NOW)
 
 
 @FUZZ

@@ -57,7 +57,7 @@ def _shown(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def describe(message: ReceivedMessage, now: datetime) -> DeadLetter:
+def dead_letter(message: ReceivedMessage, now: datetime) -> DeadLetter:
     title, site = "", ""
     try:
         data = json.loads(message.body)
@@ -98,7 +98,7 @@ def list_dead_letters(sqs: SQSClient, dlq_url: str, limit: int = 100) -> list[De
     messages = _peek_all(sqs, dlq_url, limit)
     release(sqs, dlq_url, messages)
     now = datetime.now(UTC)
-    return [describe(m, now) for m in messages]
+    return [dead_letter(m, now) for m in messages]
 
 
 def redrive(
