@@ -192,23 +192,24 @@ def _saving(report: AnalyseReport) -> float:
 
 
 async def _record(report: AnalyseReport, *, top_matches: bool) -> None:
-    rows = [
-        {"what": "received", "count": report.received},
-        {"what": "stored", "count": report.stored},
-        {"what": "of those, given the analysis of the same job's posting (no LLM request)", "count": report.reused},
-        {"what": "skipped as already stored", "count": report.skipped},
-        {"what": "sightings messages recorded (no analysis)", "count": report.seen},
-        {"what": "of those, postings seen again unchanged", "count": report.seen_postings},
-        {"what": "sent to the DLQ", "count": report.dead_lettered},
-        {"what": "left for retry", "count": report.left_for_retry},
-        {"what": "queue visible after the run", "count": report.queue_visible},
-        {"what": "queue in flight after the run", "count": report.queue_in_flight},
-        {"what": "DLQ depth after the run", "count": report.dlq_visible},
-        {"what": "prompt tokens", "count": report.prompt_tokens},
-        {"what": "completion tokens", "count": report.completion_tokens},
-        {"what": "estimated cost (USD)", "count": round(report.cost_usd, 6)},
-        {"what": "estimated saving by reused analyses (USD)", "count": round(_saving(report), 6)},
-    ]
+    counts = {
+        "received": report.received,
+        "stored": report.stored,
+        "of those, given the analysis of the same job's posting (no LLM request)": report.reused,
+        "skipped as already stored": report.skipped,
+        "sightings messages recorded (no analysis)": report.seen,
+        "of those, postings seen again unchanged": report.seen_postings,
+        "sent to the DLQ": report.dead_lettered,
+        "left for retry": report.left_for_retry,
+        "queue visible after the run": report.queue_visible,
+        "queue in flight after the run": report.queue_in_flight,
+        "DLQ depth after the run": report.dlq_visible,
+        "prompt tokens": report.prompt_tokens,
+        "completion tokens": report.completion_tokens,
+        "estimated cost (USD)": round(report.cost_usd, 6),
+        "estimated saving by reused analyses (USD)": round(_saving(report), 6),
+    }
+    rows = [{"what": what, "count": count} for what, count in counts.items()]
     analyser = "the OFFLINE analyser (no LLM configured)" if report.offline else f"the LLM {report.model}"
     description = (
         f"analysed with {analyser}, prompt {report.prompt_version}; {report.batches} batches in "
