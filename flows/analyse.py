@@ -24,6 +24,7 @@ from prefect.utilities.annotations import quote
 from pydantic import Field
 
 from flows.artifacts import top_matches_markdown
+from flows.notify import ping_new_matches
 from flows.preflight import preflight_failure
 from flows.run_settings import run_settings
 from jobping.engine.batch import BatchHandler
@@ -170,10 +171,11 @@ async def analyse(
 
 @task(name="ping new matches", cache_policy=NO_CACHE)
 async def ping_matches(settings: Settings) -> str:
-    """Send the job groups that fit and were never sent; whatever happens, the run goes on."""
-    # here, not at the top: the ping reads the lake through DuckDB, which a run without a notifier never loads
-    from flows.notify import ping_new_matches  # noqa: PLC0415
+    """Send the job groups that fit and were never sent; whatever happens, the run goes on.
 
+    They are this run's fitting analyses and those stored since the last digest by runs that ended before
+    their ping (storage/pings.py), read with delta-rs and polars: the run never loads DuckDB.
+    """
     logger = get_run_logger()
     try:
         ping = await ping_new_matches(settings)
