@@ -37,6 +37,7 @@ from bench.baseline import one_at_a_time, sample_bodies
 from bench.claims import WithAndWithout, claims_section, measure_claim_rates
 from bench.grouping import grouping_section, measure_grouping
 from bench.lake import LakeTimings, StateTimings, measure
+from bench.notify_peak import measure_notify_peaks, pings_section
 from bench.publish import PeakMemory, client, environment_for_child, jobping_analyse, peak_memory_mb, publish_rates
 from bench.scaling import measure_scaling
 from bench.startup import measure_startup, startup_section
@@ -421,6 +422,8 @@ def main() -> None:
             # the file-backed share of a single run's peak moves by ~15 MB from run to run
             memory = {n: [analyse_memory(base, moto, n) for _ in range(args.runs)] for n in MEMORY_POSTINGS}
             notifying = {n: analyse_memory(base, moto, n, notifier=True) for n in MEMORY_POSTINGS}
+            print("peak memory of analyse with a notifier (a webhook receiver) and without, in turn", flush=True)
+            pings = measure_notify_peaks(base, moto, args.runs)
             standin = StandIn(standin_url)
             standin.configure(latency_ms=LATENCY_MS)
             print(f"analyse throughput: {args.runs} runs of {args.postings} postings at {LATENCY_MS} ms", flush=True)
@@ -488,9 +491,10 @@ def main() -> None:
         f"Ratio 8,000 / 1,000: {peak(memory[MEMORY_POSTINGS[-1]]) / peak(memory[MEMORY_POSTINGS[0]]):.2f}. "
         "The rest of the resident memory is mapped from files: the code of the native libraries",
         "(polars and delta-rs; it never loads DuckDB), which processes share and the kernel can drop and read again.",
-        "With a notifier (a webhook nobody listens on), the run ends by reading the lake through DuckDB for its",
-        "digest: the fitting job groups never sent, each write of the run a file of the history.",
+        "With a notifier (a webhook nobody listens on), the run ends by reading the lake for its digest and fails",
+        "to send it; the next section measures a notifier that answers.",
         "",
+        *pings_section(pings),
         "## A million enriched rows",
         "",
         *million_section(million),
