@@ -35,6 +35,7 @@ from bench.grouping import grouping_section, measure_grouping
 from bench.harness import CONCURRENCY, LATENCY_MS, QUEUE_DEPTH, Feeder, environment, median_of, moto_cost
 from bench.lake import measure
 from bench.million import MILLION, million_section
+from bench.notify_peak import measure_notify_peaks, pings_section
 from bench.publish import PeakMemory, environment_for_child, jobping_analyse, peak_memory_mb, publish_rates
 from bench.scaling import measure_scaling
 from bench.startup import measure_startup, startup_section
@@ -184,6 +185,8 @@ def main() -> None:
             # the file-backed share of a single run's peak moves by ~15 MB from run to run
             memory = {n: [analyse_memory(base, moto, n) for _ in range(args.runs)] for n in MEMORY_POSTINGS}
             notifying = {n: analyse_memory(base, moto, n, notifier=True) for n in MEMORY_POSTINGS}
+            print("peak memory of analyse with a notifier (a webhook receiver) and without, in turn", flush=True)
+            pings = measure_notify_peaks(base, moto, args.runs)
             standin = StandIn(standin_url)
             standin.configure(latency_ms=LATENCY_MS)
             print(f"analyse throughput: {args.runs} runs of {args.postings} postings at {LATENCY_MS} ms", flush=True)
@@ -254,9 +257,10 @@ def main() -> None:
         f"Ratio 8,000 / 1,000: {peak(memory[MEMORY_POSTINGS[-1]]) / peak(memory[MEMORY_POSTINGS[0]]):.2f}. "
         "The rest of the resident memory is mapped from files: the code of the native libraries",
         "(polars and delta-rs; it never loads DuckDB), which processes share and the kernel can drop and read again.",
-        "With a notifier (a webhook nobody listens on), the run ends by reading the lake through DuckDB for its",
-        "digest: the fitting job groups never sent, each write of the run a file of the history.",
+        "With a notifier (a webhook nobody listens on), the run ends by reading the lake for its digest and fails",
+        "to send it; the next section measures a notifier that answers.",
         "",
+        *pings_section(pings),
         "## A million enriched rows",
         "",
         *million_section(million),

@@ -24,6 +24,7 @@ from prefect.utilities.annotations import quote
 from pydantic import Field
 
 from flows.artifacts import top_matches_markdown
+from flows.notify import ping_new_matches
 from flows.preflight import preflight_failure
 from flows.run_settings import run_settings
 from jobping.engine.batch import BatchHandler
@@ -170,10 +171,11 @@ async def analyse(
 
 @task(name="ping new matches", cache_policy=NO_CACHE)
 async def ping_matches(settings: Settings) -> str:
-    """Send the job groups that fit and were never sent; whatever happens, the run goes on."""
-    # here, not at the top: the ping reads the lake through DuckDB, which a run without a notifier never loads
-    from flows.notify import ping_new_matches  # noqa: PLC0415
+    """Send the job groups that fit and were never sent; whatever happens, the run goes on.
 
+    They are this run's fitting analyses and those stored since the last digest by runs that ended before
+    their ping (storage/pings.py), read with delta-rs and polars: the run never loads DuckDB.
+    """
     logger = get_run_logger()
     try:
         ping = await ping_new_matches(settings)
@@ -192,23 +194,24 @@ def _saving(report: AnalyseReport) -> float:
 
 
 async def _record(report: AnalyseReport, *, top_matches: bool) -> None:
-    rows = [
-        {"what": "received", "count": report.received},
-        {"what": "stored", "count": report.stored},
-        {"what": "of those, given the analysis of the same job's posting (no LLM request)", "count": report.reused},
-        {"what": "skipped as already stored", "count": report.skipped},
-        {"what": "sightings messages recorded (no analysis)", "count": report.seen},
-        {"what": "of those, postings seen again unchanged", "count": report.seen_postings},
-        {"what": "sent to the DLQ", "count": report.dead_lettered},
-        {"what": "left for retry", "count": report.left_for_retry},
-        {"what": "queue visible after the run", "count": report.queue_visible},
-        {"what": "queue in flight after the run", "count": report.queue_in_flight},
-        {"what": "DLQ depth after the run", "count": report.dlq_visible},
-        {"what": "prompt tokens", "count": report.prompt_tokens},
-        {"what": "completion tokens", "count": report.completion_tokens},
-        {"what": "estimated cost (USD)", "count": round(report.cost_usd, 6)},
-        {"what": "estimated saving by reused analyses (USD)", "count": round(_saving(report), 6)},
-    ]
+    counts = {
+        "received": report.received,
+        "stored": report.stored,
+        "of those, given the analysis of the same job's posting (no LLM request)": report.reused,
+        "skipped as already stored": report.skipped,
+        "sightings messages recorded (no analysis)": report.seen,
+        "of those, postings seen again unchanged": report.seen_postings,
+        "sent to the DLQ": report.dead_lettered,
+        "left for retry": report.left_for_retry,
+        "queue visible after the run": report.queue_visible,
+        "queue in flight after the run": report.queue_in_flight,
+        "DLQ depth after the run": report.dlq_visible,
+        "prompt tokens": report.prompt_tokens,
+        "completion tokens": report.completion_tokens,
+        "estimated cost (USD)": round(report.cost_usd, 6),
+        "estimated saving by reused analyses (USD)": round(_saving(report), 6),
+    }
+    rows = [{"what": what, "count": count} for what, count in counts.items()]
     analyser = "the OFFLINE analyser (no LLM configured)" if report.offline else f"the LLM {report.model}"
     description = (
         f"analysed with {analyser}, prompt {report.prompt_version}; {report.batches} batches in "

@@ -32,6 +32,7 @@ NOTIFY_RETRY_DELAY_SECONDS = 60
 class PingReport:
     """What one look for new matches found and did."""
 
+    # job groups with a fitting analysis since the last digest (storage/pings.py)
     fitting: int = 0
     new: list[Match] = field(default_factory=list)
     sent: int = 0
@@ -47,7 +48,7 @@ class PingReport:
             return f"{self.sent} new matches sent through {self.channel}"
         if self.new and self.channel is None:
             return f"{len(self.new)} new matches; no notifier set (JOBPING_NOTIFY_BLOCK or JOBPING_NOTIFY_WEBHOOK_URL)"
-        return f"no new matches to send ({self.fitting} fitting groups, all sent before)"
+        return f"no new matches to send ({self.fitting} fitting groups analysed since the last digest, all sent before)"
 
 
 async def ping_new_matches(settings: Settings, *, dry_run: bool = False) -> PingReport:
@@ -59,7 +60,7 @@ async def ping_new_matches(settings: Settings, *, dry_run: bool = False) -> Ping
     elif notify.webhook_url is not None:
         report.channel = "webhook"
     if not notify.configured and not dry_run:
-        # nowhere to send: the lake is not read (the jobs view costs a scan of every job)
+        # nowhere to send: the lake is not read
         return report
     lake = Lake.from_settings(settings)
     report.fitting, report.new = await asyncio.to_thread(new_fitting_matches, lake, notify.min_score)

@@ -34,7 +34,7 @@ def stored_versions(lake: Lake | Path | str, *, read_only: bool = False) -> Stor
 
     A row that reused another posting's analysis before reuse was limited to text that analysis read
     (it has no producer) may carry the verdict on other text: it is not proof, and its posting is
-    published and placed again. With ``read_only`` the lake is not repaired (see :func:`_history_rows`).
+    published and placed again. With ``read_only`` the lake is not repaired (see :func:`history_rows`).
     """
 
     def analysed(frame: pl.LazyFrame) -> pl.LazyFrame:
@@ -42,14 +42,14 @@ def stored_versions(lake: Lake | Path | str, *, read_only: bool = False) -> Stor
         # storage.delta.ours(): a row our scrape sent, or one written before rows kept their producer
         return frame.filter(~unchecked).select(*VERSION_COLUMNS, OURS_COLUMN).unique()
 
-    rows = _history_rows(Lake.of(lake), [*VERSION_COLUMNS, "analysis_of", "producer"], analysed, read_only=read_only)
+    rows = history_rows(Lake.of(lake), [*VERSION_COLUMNS, "analysis_of", "producer"], analysed, read_only=read_only)
     return StoredIndex(StoredVersion(*row) for row in rows)
 
 
 VERSION_COLUMNS = ["job_key", "content_hash", "prompt_version"]
 
 
-def _history_rows(
+def history_rows(
     lake: Lake, columns: list[str], shape: Callable[[pl.LazyFrame], pl.LazyFrame], *, read_only: bool = False
 ) -> list[tuple[Any, ...]]:
     """The rows of the history table's ``columns``, as ``shape`` makes them; none while the lake holds no row.
@@ -99,7 +99,7 @@ MEMBER_COLUMNS = (
 
 def group_keys(lake: Lake | Path | str) -> set[str]:
     """Every group key in the history table."""
-    rows = _history_rows(Lake.of(lake), ["group_key"], lambda frame: frame.drop_nulls().unique())
+    rows = history_rows(Lake.of(lake), ["group_key"], lambda frame: frame.drop_nulls().unique())
     return {row[0] for row in rows}
 
 
@@ -119,7 +119,7 @@ def group_members(lake: Lake | Path | str, keys: Sequence[str]) -> list[StoredMe
         )
 
     read = [*MEMBER_COLUMNS, *ANSWER_COLUMNS, "analysed_at", "message_id"]
-    return [_member(row) for row in _history_rows(Lake.of(lake), read, newest)]
+    return [_member(row) for row in history_rows(Lake.of(lake), read, newest)]
 
 
 def _member(row: tuple[Any, ...]) -> StoredMember:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from prefect.blocks.notifications import CustomWebhookNotificationBlock
+from prefect.settings import PREFECT_API_URL
 
 from flows.analyse import analyse
 from flows.scrape import scrape
@@ -104,6 +105,37 @@ def test_a_receiver_that_is_down_fails_nothing_and_the_next_run_delivers(
         sent = digests(url)
     assert len(sent) == 1
     assert_carries_each_group_once(sent[0]["body"], fitting(settings))
+
+
+# the analyse flow in a process of its own, which says at its end what it did and whether it loaded duckdb
+ANALYSE_IN_A_PROCESS = """
+import asyncio, json, sys
+from flows.analyse import analyse
+report = asyncio.run(analyse())
+print(json.dumps({"stored": report.stored, "ping": report.ping, "duckdb": "duckdb" in sys.modules}))
+"""
+
+
+def test_the_analyse_process_pings_every_new_fitting_group_and_never_loads_duckdb(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    monkeypatch.setenv("JOBPING_NOTIFY_WEBHOOK_URL", f"http://127.0.0.1:{port}/jobping")
+    with webhook_receiver(tmp_path / "received.jsonl", port) as url:
+        scrape(ScrapeParameters(source="sample", sites=SITES))
+        child = subprocess.run(
+            [sys.executable, "-c", ANALYSE_IN_A_PROCESS],
+            env={**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())},
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        sent = received(url)
+    assert child.returncode == 0, child.stderr[-3000:]
+    said = json.loads(child.stdout.splitlines()[-1])
+    groups = fitting(settings)
+    assert said["stored"] > len(groups) > 0
+    assert said["ping"] == f"{len(groups)} new matches sent through webhook http://127.0.0.1"
+    assert [{match["job_group"] for match in json.loads(record["body"])["matches"]} for record in sent] == [set(groups)]
+    assert said["duckdb"] is False
 
 
 def test_without_a_block_the_digest_is_json_posted_to_the_webhook_url(
