@@ -30,11 +30,14 @@ from tasks.llm.prompt import POSTING_TAG, user_message
 from tasks.sqs.messages import REASON_ATTRIBUTE, receive
 from tasks.sqs.queues import Queues, depth
 from tests.conftest import FAKE_OPENAI_KEY
+from tests.waiting import wait_until
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
+# the fault mix's visibility timeout: a hung request's batch comes back to a later run after it
+FAULT_MIX_VISIBILITY_SECONDS = 8
 
 
 def rows(settings: Settings, query: str) -> list[tuple[object, ...]]:
@@ -129,7 +132,8 @@ def test_a_refusal_that_forges_a_log_line_is_one_plain_line_in_the_dlq_the_logs_
     with get_client(sync_client=True) as client:
         logs = [log.message for log in client.read_logs(log_filter=only_this_run)]
     shown = [text for text in [reason, *logs] if "can't help" in text]
-    assert len(shown) >= 2, logs  # the DLQ reason, and the run's log line about it
+    # the DLQ reason, and the run's log lines about it (Prefect's own lines about the run vary by version)
+    assert len(shown) >= 2, logs
     for text in shown:
         assert not set(text) & {"\n", "\r", "\x1b"}, repr(text)
     console = "".join(capfd.readouterr())
@@ -142,6 +146,7 @@ def test_rate_limits_and_server_errors_are_retried_until_stored(settings: Settin
     scrape(ScrapeParameters(source="sample", sites=["google", "zip_recruiter"]))
     report = asyncio.run(analyse())
     stats = standin.stats()
+    # the stand-in draws its faults at random: some of each, how many varies
     assert stats["429"] > 0
     assert stats["500"] > 0
     assert report.balanced
@@ -188,6 +193,7 @@ def test_a_server_that_echoes_the_key_in_its_401_leaks_it_nowhere(
     caplog.set_level("INFO")
     state = asyncio.run(analyse(return_state=True))
     assert state.is_failed()
+    # how many requests were in flight when the first 401 stopped the run varies
     assert standin.stats()["401"] > 0
     with get_client(sync_client=True) as client:
         logs = client.read_logs(
@@ -318,7 +324,7 @@ def test_postings_carrying_injection_text_do_not_change_other_postings_results(
 def test_every_posting_ends_stored_or_in_the_dlq_under_a_fault_mix(
     settings: Settings, standin: StandIn, sqs: SQSClient, queues: Queues, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("JOBPING_VISIBILITY_TIMEOUT_SECONDS", "8")
+    monkeypatch.setenv("JOBPING_VISIBILITY_TIMEOUT_SECONDS", str(FAULT_MIX_VISIBILITY_SECONDS))
     standin.configure(
         rate_429=0.08, rate_500=0.08, rate_hang=0.01, rate_malformed=0.05, rate_invalid=0.05,
         retry_after_seconds=0.1, hang_seconds=30,
@@ -330,7 +336,10 @@ def test_every_posting_ends_stored_or_in_the_dlq_under_a_fault_mix(
         if left.visible + left.in_flight == 0:
             break
         if left.visible == 0:
-            asyncio.run(asyncio.sleep(4))
+            # what a run left in flight (a hung request's batch) comes back once its visibility ends
+            wait_until(lambda: (now := depth(sqs, queues.url)).visible or not now.in_flight,
+                       timeout=4 * FAULT_MIX_VISIBILITY_SECONDS, what="the messages left in flight back in the queue",
+                       seen=lambda: depth(sqs, queues.url))  # fmt: skip
             continue
         runs.append(asyncio.run(analyse()))
     assert all(run.balanced for run in runs)
