@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,14 +17,27 @@ from deltalake.transaction import CommitProperties
 from jobping.contract import OUTSIDE_PRODUCER, SCRAPE_PRODUCER
 from storage import views as views_module
 from storage.catalog import HISTORY_VIEW, LATEST_VIEW, RECENT_TABLE, reader, refresh_catalog
-from storage.delta import ANALYSED_UP_TO, MERGED_UP_TO, DeltaHistory, DeltaLatest, maintain
+from storage.delta import (
+    ANALYSED_UP_TO,
+    DEFAULT_RETENTION,
+    MERGED_UP_TO,
+    DeltaHistory,
+    DeltaLatest,
+    Maintenance,
+    maintain,
+)
 from storage.lake import DELTA, Lake, load_extension
 from storage.migrate import migrate
 from storage.views import MAX_HELD_RECENT_ROWS
 from tests.lakes import write_rows
 from tests.test_storage import SCRAPED, row
+from tests.waiting import wait_until
 
 DAY = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+# maintenances the readers must see through; each waits for a read for at most READ_DEADLINE_SECONDS
+MAINTENANCES = 3
+READ_DEADLINE_SECONDS = 60.0
+MAINTENANCE_DEADLINE_SECONDS = 240.0
 
 
 def latest(lake: Lake) -> list[tuple[str, int, str]]:
@@ -68,6 +80,7 @@ def test_maintenance_shows_the_same_jobs_keeps_every_row_and_leaves_few_files(tm
     lake = Lake(tmp_path)
     expected = write_history(lake, random.Random(1), batches=120, jobs=60, start=DAY)
     before_history = history_rows(lake)
+    # a file per batch and scrape date it touched: each of the 120 batches wrote one at least
     assert len(DeltaHistory(lake).table().file_uris()) >= 120
     assert latest(lake) == as_view(expected)
 
@@ -172,15 +185,34 @@ def test_a_reader_keeps_the_snapshot_it_opened_and_the_catalog_file_reads_the_ne
         assert not con.execute(f"SELECT * FROM duckdb_tables() WHERE table_name = '{RECENT_TABLE}'").fetchall()
 
 
-def test_readers_see_every_job_once_while_writers_and_maintenance_run(tmp_path: Path) -> None:
-    """Writers add batches, a maintainer merges and compacts them every few hundred ms, readers count."""
+def test_readers_see_every_job_once_while_writers_and_maintenance_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writers add batches, a maintainer merges and compacts them over and over, readers count.
+
+    Each maintenance stops halfway (the history compacted, the latest table not yet) until a read
+    that began after it stopped has completed: readers make progress while maintenance is under way.
+    """
     lake = Lake(tmp_path)
     DeltaHistory(lake).ensure()
-    stop = threading.Event()
+    stop, first_write = threading.Event(), threading.Event()
     written: list[int] = [0]
     problems: list[str] = []
-    reads = [0]
     maintenances = [0]
+    # the maintenance under way, while it waits for a read: an Event a reader sets when its read completes
+    halfway: list[threading.Event | None] = [None]
+    compact = DeltaHistory.maintain
+
+    def compact_then_wait_for_a_read(table: DeltaHistory, retention: timedelta = DEFAULT_RETENTION) -> Maintenance:
+        done = compact(table, retention)
+        read = threading.Event()
+        halfway[0] = read
+        if not read.wait(timeout=READ_DEADLINE_SECONDS):
+            problems.append(f"no read completed in {READ_DEADLINE_SECONDS:.0f} s while maintenance was under way")
+        halfway[0] = None
+        return done
+
+    monkeypatch.setattr(DeltaHistory, "maintain", compact_then_wait_for_a_read)
 
     def write() -> None:
         job = 0
@@ -188,10 +220,10 @@ def test_readers_see_every_job_once_while_writers_and_maintenance_run(tmp_path: 
             write_rows(lake, [row(str(job + i), 50, analysed=datetime.now(UTC)) for i in range(5)])
             job += 5
             written[0] = job
+            first_write.set()
             # every tenth batch analyses earlier jobs again
             if job % 50 == 0:
                 write_rows(lake, [row(str(j), 70, analysed=datetime.now(UTC)) for j in range(0, job, 7)])
-            time.sleep(0.01)
 
     def maintain_often() -> None:
         while not stop.is_set():
@@ -201,14 +233,11 @@ def test_readers_see_every_job_once_while_writers_and_maintenance_run(tmp_path: 
                 maintenances[0] += 1
             except Exception as exc:
                 problems.append(f"maintenance: {exc!r}")
-            time.sleep(0.2)
 
     def read() -> None:
+        first_write.wait()
         while not stop.is_set():
-            floor = written[0]
-            if floor == 0:
-                time.sleep(0.01)
-                continue
+            floor, during = written[0], halfway[0]
             try:
                 with reader(lake) as con:
                     total, distinct = con.execute(
@@ -217,7 +246,8 @@ def test_readers_see_every_job_once_while_writers_and_maintenance_run(tmp_path: 
             except Exception as exc:
                 problems.append(f"reader: {exc!r}")
                 continue
-            reads[0] += 1
+            if during is not None:
+                during.set()
             if total != distinct:
                 problems.append(f"a job shown twice: {total} rows for {distinct} jobs")
             if distinct < floor:
@@ -226,19 +256,16 @@ def test_readers_see_every_job_once_while_writers_and_maintenance_run(tmp_path: 
     threads = [threading.Thread(target=f) for f in (write, maintain_often, read, read)]
     for thread in threads:
         thread.start()
-    # 8 s at least, then on until enough reads overlapped enough maintenances: a loaded machine got
-    # 17 reads in 8 s. The deadline is only for a process that is stuck
-    started = time.monotonic()
-    while time.monotonic() - started < 120 and not problems:
-        if time.monotonic() - started >= 8 and reads[0] >= 20 and maintenances[0] >= 3:
-            break
-        time.sleep(0.1)
-    stop.set()
-    for thread in threads:
-        thread.join()
+    try:
+        wait_until(lambda: problems or maintenances[0] >= MAINTENANCES, timeout=MAINTENANCE_DEADLINE_SECONDS,
+                   what=f"{MAINTENANCES} maintenances, each with a read completed halfway through it",
+                   seen=lambda: f"{maintenances[0]} maintenances")  # fmt: skip
+    finally:
+        stop.set()
+        first_write.set()
+        for thread in threads:
+            thread.join()
 
-    assert maintenances[0] >= 3, "the maintainer should have run several times"
-    assert reads[0] >= 20
     assert problems == []
     assert len(latest(lake)) == written[0]
 
