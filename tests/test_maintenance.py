@@ -198,7 +198,7 @@ def test_readers_see_every_job_once_while_writers_and_maintenance_run(
     stop, first_write = threading.Event(), threading.Event()
     written: list[int] = [0]
     problems: list[str] = []
-    maintenances = [0]
+    maintenances, reads = [0], [0]
     # the maintenance under way, while it waits for a read: an Event a reader sets when its read completes
     halfway: list[threading.Event | None] = [None]
     compact = DeltaHistory.maintain
@@ -206,9 +206,11 @@ def test_readers_see_every_job_once_while_writers_and_maintenance_run(
     def compact_then_wait_for_a_read(table: DeltaHistory, retention: timedelta = DEFAULT_RETENTION) -> Maintenance:
         done = compact(table, retention)
         read = threading.Event()
+        # published before stop is asked, as the test's end sets stop before it opens what is published
         halfway[0] = read
-        if not read.wait(timeout=READ_DEADLINE_SECONDS):
-            problems.append(f"no read completed in {READ_DEADLINE_SECONDS:.0f} s while maintenance was under way")
+        if not stop.is_set() and not read.wait(timeout=READ_DEADLINE_SECONDS):
+            problems.append(f"no read completed in {READ_DEADLINE_SECONDS:.0f} s while maintenance was under way "
+                            f"({reads[0]} reads in all, {written[0]} jobs written)")  # fmt: skip
         halfway[0] = None
         return done
 
@@ -246,6 +248,7 @@ def test_readers_see_every_job_once_while_writers_and_maintenance_run(
             except Exception as exc:
                 problems.append(f"reader: {exc!r}")
                 continue
+            reads[0] += 1
             if during is not None:
                 during.set()
             if total != distinct:
@@ -263,6 +266,8 @@ def test_readers_see_every_job_once_while_writers_and_maintenance_run(
     finally:
         stop.set()
         first_write.set()
+        if (waiting := halfway[0]) is not None:
+            waiting.set()
         for thread in threads:
             thread.join()
 
