@@ -106,6 +106,9 @@ def consumer_env(
     return dict(os.environ) | {"PREFECT_API_URL": str(PREFECT_API_URL.value()), "COLUMNS": "250"}
 
 
+# two consumer processes and the runs after them (RUN_TIMEOUT_SECONDS each): measured 77 s on a machine
+# 40 to 70 processes deep for its 2 cores
+@pytest.mark.timeout(600)
 def test_a_posting_delivered_to_two_consumers_at_once_is_analysed_once_and_stored_once(
     consumer_env: dict[str, str], standin: StandIn, sqs: SQSClient, queues: Queues, tmp_path: Path
 ) -> None:
