@@ -2,57 +2,52 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import stat
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
-import boto3
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
-from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import (
-    ArtifactFilter,
-    ArtifactFilterFlowRunId,
-    DeploymentFilter,
-    DeploymentFilterName,
     FlowFilter,
     FlowFilterName,
-    FlowRunFilter,
-    FlowRunFilterState,
-    FlowRunFilterStateType,
 )
 from prefect.client.schemas.objects import StateType
-from prefect.deployments import run_deployment
 from prefect.exceptions import PrefectHTTPStatusError
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 from prefect_aws import AwsCredentials
 
 from app.autoscale import AUTOSCALED_TAG
 from bench.baseline import sample_bodies
-from standins.servers import free_port, received, webhook_receiver
-from storage.catalog import LakeEmptyError, reader
-from tasks.sqs.client import EMULATOR_CREDENTIALS
+from standins.servers import free_port, webhook_receiver
+from tests.e2e_stack import (
+    JOBPING,
+    POLL_SECONDS,
+    RUN_DEADLINE_SECONDS,
+    Stack,
+    analyse_runs,
+    digests,
+    drained,
+    port_open,
+    published_by,
+    sqs_of,
+    state_of,
+    status_of,
+)
 from tests.waiting import holds_for, wait_until
 
-JOBPING = str(Path(sys.executable).parent / "jobping")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# the issue's promise is four minutes from click to stored rows
-RUN_DEADLINE_SECONDS = 240.0
 # JOBPING_SAVE_SCREENSHOTS=1 refreshes the README's pictures
 DOCS_IMG = Path(__file__).parent.parent / "docs" / "img"
 CHROMIUM_ARGS = [
@@ -60,7 +55,6 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 
-POLL_SECONDS = 2
 MAX_CONSUMERS = 3
 MESSAGES_PER_CONSUMER = 20
 WEBHOOK_TOKEN = "T0001/B0001/XoXSECRETtoken123"
@@ -78,112 +72,11 @@ TEST_TIMEOUT_SECONDS = 900
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(TEST_TIMEOUT_SECONDS)]
 
 
-class Stack:
-    def __init__(self, env: dict[str, str], data: Path) -> None:
-        self.env = env
-        self.data = data
-        self.port = int(env["JOBPING_PREFECT_PORT"])
-        self.api = f"http://127.0.0.1:{self.port}/api"
-        self.ui = f"http://127.0.0.1:{self.port}"
-        # the password `stack up` generated, owner-only in the data dir
-        self.auth = (data / "prefect" / "api-auth").read_text(encoding="ascii").strip()
-
-    def client(self) -> Any:
-        return SyncPrefectClient(self.api, auth_string=self.auth)
-
-    def runs_of(self, deployment: str) -> list[Any]:
-        not_scheduled = FlowRunFilter(
-            state=FlowRunFilterState(type=FlowRunFilterStateType(not_any_=[StateType.SCHEDULED]))
-        )
-        with self.client() as client:
-            return list(
-                client.read_flow_runs(
-                    flow_run_filter=not_scheduled,
-                    deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment])),
-                )
-            )
-
-    def wait_for(self, deployment: str, after: datetime, *, autoscaled: bool = False, artifact: str = "") -> Any:
-        """The first finished run of ``deployment`` created after ``after`` (by the autoscaler, with ``artifact``)."""
-
-        def finished() -> Any:
-            for run in sorted(self.runs_of(deployment), key=lambda run: run.created):
-                if run.created < after or (autoscaled and AUTOSCALED_TAG not in run.tags):
-                    continue
-                if run.state and run.state.is_final():
-                    assert run.state.is_completed(), f"{run.name} ended {run.state.type}: {run.state.message}"
-                    if not artifact or artifact in self.artifacts(run.id):
-                        return run
-            return None
-
-        return wait_until(
-            finished, timeout=RUN_DEADLINE_SECONDS, interval=POLL_SECONDS,
-            what=f"a finished {deployment} run created after {after}" + (f" with {artifact}" if artifact else ""),
-            seen=lambda: [(run.name, state_of(run), run.created) for run in self.runs_of(deployment)],
-        )  # fmt: skip
-
-    def created_since(self, deployment: str, after: datetime) -> list[Any]:
-        """The runs of ``deployment`` created after ``after``, in any state (a new run is scheduled first)."""
-        with self.client() as client:
-            named = DeploymentFilter(name=DeploymentFilterName(any_=[deployment]))
-            runs = client.read_flow_runs(deployment_filter=named)
-        return [run for run in runs if run.created >= after]
-
-    def wait_until_final(self, run_id: UUID, what: str) -> Any:
-        """The run once it is in a final state, within RUN_DEADLINE_SECONDS; a timeout names the state it is in."""
-
-        def read() -> Any:
-            with self.client() as client:
-                return client.read_flow_run(run_id)
-
-        def final() -> Any:
-            run = read()
-            return run if run.state and run.state.is_final() else None
-
-        return wait_until(final, timeout=RUN_DEADLINE_SECONDS, interval=POLL_SECONDS, what=f"{what} to end",
-                          seen=lambda: state_of(read()))  # fmt: skip
-
-    def run(self, deployment: str, parameters: dict[str, Any]) -> Any:
-        with temporary_settings({PREFECT_API_URL: self.api, PREFECT_API_AUTH_STRING: self.auth}):
-            return run_deployment(deployment, parameters=parameters, timeout=0)
-
-    def artifacts(self, run_id: UUID) -> dict[str, Any]:
-        with self.client() as client:
-            found = client.read_artifacts(
-                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
-            )
-        return {artifact.key: artifact for artifact in found}
-
-    def stored(self) -> int:
-        try:
-            con = reader(self.data / "lake")
-        except LakeEmptyError:
-            return 0
-        with con:
-            return int(con.execute("SELECT count(*) FROM enriched_jobs").fetchall()[0][0])
-
-
-def state_of(run: Any) -> str:
-    """A run's state as a timeout names it: type, name and message."""
-    return f"{run.state.type.value} ({run.state.name}: {run.state.message})" if run.state else "no state"
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 @pytest.fixture(scope="module")
 def webhook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real webhook receiver process: the user's channel for matches and alerts."""
     with webhook_receiver(tmp_path_factory.mktemp("webhook") / "received.jsonl", free_port()) as url:
         yield url
-
-
-def digests(webhook: str) -> list[dict[str, Any]]:
-    """The matches digests the receiver got, in order (alerts are other messages)."""
-    bodies = [json.loads(record["body"]) for record in received(webhook)]
-    return [body for body in bodies if isinstance(body, dict) and "matches" in body]
 
 
 @pytest.fixture(scope="module")
@@ -218,17 +111,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, webhook: str) -> Iterator[St
         assert down.returncode == 0, down.stderr
     assert not port_open(int(env["JOBPING_PREFECT_PORT"])), "the Prefect server still listens after `stack down`"
     assert not port_open(int(env["JOBPING_EMULATOR_PORT"])), "the emulator still listens after `stack down`"
-
-
-def status_of(url: str, auth: str | None = None) -> int:
-    request = urllib.request.Request(url)
-    if auth is not None:
-        request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
 
 
 def test_the_local_api_asks_for_the_generated_password_kept_owner_only(stack: Stack) -> None:
@@ -286,14 +168,6 @@ def test_a_command_with_another_password_is_refused_with_what_to_do(stack: Stack
     assert done.returncode != 0
     assert "refuses jobping's password" in done.stderr, done.stderr
     assert "not-the-one" not in done.stdout + done.stderr
-
-
-def published_by(stack: Stack, scrape_run: Any) -> int:
-    """How many postings a scrape run published, from its summary artifact."""
-    summary = stack.artifacts(scrape_run.id)["scrape-summary"].description
-    published = int(re.search(r"(\d+) published", summary).group(1))  # type: ignore[union-attr]
-    assert published > 0, summary
-    return published
 
 
 def test_a_scrape_run_of_the_deployment_completes_after_the_emulator_was_killed_and_its_postings_are_stored(
@@ -447,28 +321,6 @@ def test_stack_up_with_other_settings_restarts_the_worker_and_shows_what_it_has(
     assert "JOBPING_SCRAPE_SOURCE=sample" in back
     again = up("sample")
     assert "restarted the worker" not in again
-
-
-def sqs_of(stack: Stack) -> Any:
-    # the queues exist once a flow or `queues ensure` has made them
-    subprocess.run([JOBPING, "queues", "ensure"], env=stack.env, capture_output=True, timeout=120, check=True)
-    endpoint = f"http://127.0.0.1:{stack.env['JOBPING_EMULATOR_PORT']}"
-    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1", **EMULATOR_CREDENTIALS)
-    url = next(u for u in sqs.list_queues()["QueueUrls"] if not u.endswith("-dlq"))
-    return sqs, url
-
-
-def analyse_runs(stack: Stack) -> list[Any]:
-    with stack.client() as client:
-        return list(
-            client.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["analyse"])))
-        )
-
-
-def drained(stack: Stack, sqs: Any, url: str) -> bool:
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    queued = int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
-    return queued == 0 and all(run.state.is_final() for run in analyse_runs(stack))
 
 
 def test_the_autoscaler_picks_up_any_producer_s_message_scales_with_a_backlog_and_back_to_zero(stack: Stack) -> None:
