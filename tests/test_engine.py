@@ -167,6 +167,7 @@ def test_the_heartbeat_keeps_slow_batches_invisible() -> None:
     options = DrainOptions(receive_wait_seconds=0, visibility_timeout_seconds=1, retry=FAST.retry)
     report = run(queue, analyser=analyser, options=options)
     assert report.stored == 2
+    # how often it beat in 1.2 s depends on the scheduler: once at least
     assert queue.extended["m1"] >= 1
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from prefect.logging.handlers import APILogHandler
 from flows.compact import compact_lake
 from jobping.environment import READ_ELSEWHERE, settings_variables, unknown_variables
 from jobping.settings import Settings
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).parent.parent
 # a value that must never be shown: a misspelt variable may well hold a key
@@ -97,15 +97,30 @@ def test_a_flow_run_warns_in_its_log_about_a_misspelt_variable(
     assert state.is_completed()
     APILogHandler().flush()  # the run's logs reach the API in batches
     only_this_run = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id]))
-    deadline = time.monotonic() + LOG_DEADLINE_SECONDS
-    warned: list[str] = []
-    while not warned and time.monotonic() < deadline:
+
+    def warned() -> list[str]:
         with get_client(sync_client=True) as client:
             logs = client.read_logs(log_filter=only_this_run)
-        warned = [log.message for log in logs if "JOBPING_SCRAPE_SOURSE" in log.message]
         assert not [log.message for log in logs if SECRET_VALUE in log.message]
-        time.sleep(0.2)
-    assert warned == [
+        return [log.message for log in logs if "JOBPING_SCRAPE_SOURSE" in log.message]
+
+    assert wait_until(warned, timeout=LOG_DEADLINE_SECONDS, what="the run's warning in its logs") == [
         "JOBPING_SCRAPE_SOURSE (set in the environment) is not a jobping setting and is ignored: "
         "did you mean JOBPING_SCRAPE_SOURCE?"
     ]
+
+
+# where tests/ may sleep: the one polling helper with a deadline, and the fakes' simulated latency
+SLEEPS_ALLOWED_IN = {"waiting.py", "fakes.py"}
+SLEEP = re.compile(r"\b(?:time|asyncio)\.sleep\b|\bfrom\s+(?:time|asyncio)\s+import\b[^\n]*\bsleep\b")
+
+
+def test_tests_wait_for_a_condition_with_a_deadline_and_sleep_only_in_the_polling_helper() -> None:
+    sleeping = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in sorted((ROOT / "tests").rglob("*.py"))
+        if path.name not in SLEEPS_ALLOWED_IN
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if SLEEP.search(line)
+    ]
+    assert sleeping == [], "use tests.waiting.wait_until (or an Event) instead of sleeping:\n" + "\n".join(sleeping)

@@ -165,18 +165,32 @@ class SlowLake(FakeLake):
         return super().group_members(keys)
 
 
+class WatchedLock(asyncio.Lock):
+    """A lock that says when a task has come to wait for it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.contended = asyncio.Event()
+
+    async def acquire(self) -> bool:
+        if self.locked():
+            self.contended.set()
+        return await super().acquire()
+
+
 def test_a_batch_meeting_a_key_another_batch_is_reading_waits_for_its_members() -> None:
     lake, earlier = SlowLake(), FakeQueue()
     earlier.send(cross_post("linkedin", 1))
     asyncio.run(drain(earlier, lake, FakeAnalyser(), options=ONE_BATCH_AT_A_TIME))
 
     async def main() -> Placement:
-        groups = Groups(lake, "p1")
+        groups, lock = Groups(lake, "p1"), WatchedLock()
+        groups._changing = lock
         reading = asyncio.create_task(placed(groups, cross_post("glassdoor", 2)))
         await asyncio.to_thread(lake.reading.wait, 10)
         waiting = asyncio.create_task(placed(groups, cross_post("indeed", 3)))
-        # it runs as far as it can while the other batch's read is under way
-        await asyncio.sleep(0)
+        # it runs as far as it can while the other batch's read is under way: to the lock that read holds
+        await asyncio.wait_for(lock.contended.wait(), timeout=10)
         lake.answer.set()
         await reading
         return await waiting

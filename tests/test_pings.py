@@ -16,10 +16,10 @@ from jobping.contract import OUTSIDE_PRODUCER, SCRAPE_PRODUCER, JobPosting, enve
 from jobping.settings import Settings
 from jobping.stored import to_row
 from standins.servers import free_port, received, webhook_receiver
-from storage.catalog import reader
-from storage.delta import maintain
 from storage.lake import Lake
+from storage.maintenance import maintain
 from storage.pings import PING_MARGIN, new_fitting_matches, pinged_groups, record_pings, top_matches_since
+from storage.reader import reader
 from tests.lakes import write_rows
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)

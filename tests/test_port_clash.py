@@ -15,7 +15,9 @@ from jobping.errors import ConfigurationError
 from jobping.settings import Settings
 from standins.servers import free_port
 
-pytestmark = pytest.mark.slow
+# a Prefect server started and asked (`stack up` measured 145 s in test_stack_e2e on a machine 40 to 70
+# processes deep for its 2 cores): not measured alone
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def port_open(port: int) -> bool:

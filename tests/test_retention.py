@@ -49,6 +49,7 @@ def test_runs_that_ended_before_the_retention_go_with_their_artifacts_and_no_one
         forget_old_runs(timedelta(hours=1))
         assert client.read_flow_run(ours_id).id == ours_id
 
+        # the session's other tests' runs go too: how many depends on which ran before in this worker
         assert forget_old_runs(timedelta(0)) >= 1
         with pytest.raises(ObjectNotFound):
             client.read_flow_run(ours_id)

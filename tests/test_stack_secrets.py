@@ -30,6 +30,9 @@ PROXIES = f"http://scraper:{PROXY_PASSWORD}@proxy.example:3128"
 SECRETS = (OPENAI_KEY, WEBHOOK_TOKEN, "w3bhookKey", PROXY_PASSWORD)
 UP_SECONDS = 300
 DOWN_SECONDS = 120
+# a test that starts the stack (up to two `stack up`s, each measured 145 s in test_stack_e2e on a machine 40 to 70
+# processes deep for its 2 cores): not measured alone
+STACK_TEST_TIMEOUT_SECONDS = 900
 
 
 @pytest.mark.parametrize(
@@ -156,6 +159,7 @@ def stack_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(STACK_TEST_TIMEOUT_SECONDS)
 def test_stack_up_names_the_secret_settings_but_no_secret_reaches_its_output_or_any_file(stack_up: Up) -> None:
     password = (stack_up.data / "prefect" / "api-auth").read_text(encoding="ascii").strip()
     assert [secret for secret in (*SECRETS, password) if secret in stack_up.output] == [], stack_up.output
@@ -175,6 +179,7 @@ def test_stack_up_names_the_secret_settings_but_no_secret_reaches_its_output_or_
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(STACK_TEST_TIMEOUT_SECONDS)
 def test_stack_up_leaves_every_state_and_log_file_owner_only_in_owner_only_folders(stack_up: Up) -> None:
     run = stack_up.data / "run"
     assert {"stack.json", "prefect-worker.log", "prefect-server.log", "autoscaler.log", "emulator.log"} <= {
@@ -187,6 +192,7 @@ def test_stack_up_leaves_every_state_and_log_file_owner_only_in_owner_only_folde
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(STACK_TEST_TIMEOUT_SECONDS)
 def test_a_new_key_restarts_the_worker_though_stack_json_never_held_the_old_one(stack_up: Up) -> None:
     same = subprocess.run([JOBPING, "stack", "up"], env=stack_up.env, capture_output=True, text=True,
                           timeout=UP_SECONDS, check=False)  # fmt: skip
