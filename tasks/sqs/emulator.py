@@ -31,8 +31,10 @@ START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
 PROBE_TIMEOUT_SECONDS = 2.0
 POLL_INTERVAL_SECONDS = 0.1
-# moto's server answers this with its state as JSON: how we know an emulator from any web server
-MOTO_STATE_PATH = "/moto-api/data.json"
+# moto's server answers this with its configuration as JSON: how we know an emulator from any web
+# server. Not /moto-api/data.json: that dumps every queue's messages, so a deep queue on a loaded
+# machine outlasted the probe and a live emulator was taken for a stranger on its port
+MOTO_CONFIG_PATH = "/moto-api/config"
 MEMORY_ONLY_WARNING = (
     "the embedded SQS emulator keeps messages in memory only: stopping it drops what is "
     "still queued (set JOBPING_SQS_ENDPOINT_URL for a durable queue)"
@@ -81,9 +83,10 @@ def _read_pid(settings: Settings) -> int | None:
 def answers(settings: Settings) -> bool:
     """True when an SQS emulator (moto's server) answers at the configured address."""
     try:
-        url = settings.sqs.emulator_url + MOTO_STATE_PATH
+        url = settings.sqs.emulator_url + MOTO_CONFIG_PATH
         with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_SECONDS) as reply:  # noqa: S310 - our own http url
-            return bool(reply.status == 200) and isinstance(json.loads(reply.read() or b"null"), dict)
+            # moto answers its config with 201
+            return reply.status in (200, 201) and isinstance(json.loads(reply.read() or b"null"), dict)
     except (urllib.error.URLError, OSError, ValueError):
         return False
 
@@ -124,6 +127,9 @@ def _start(settings: Settings) -> EmulatorStatus:
     if answers(settings):
         return EmulatorStatus(url=settings.sqs.emulator_url, running=True, pid=_read_pid(settings))
     if not _port_free(settings.sqs.emulator_host, settings.sqs.emulator_port):
+        if (ours := _read_pid(settings)) is not None:
+            # the emulator this data dir started, too busy to answer the probe in time: wait for it
+            return _answering(settings, ours)
         raise ConfigurationError(
             f"port {settings.sqs.emulator_port} on {settings.sqs.emulator_host} is taken by something that is "
             "not an SQS emulator: set JOBPING_EMULATOR_PORT to a free port"
@@ -163,6 +169,20 @@ def _start(settings: Settings) -> EmulatorStatus:
         MEMORY_ONLY_WARNING,
     )
     return EmulatorStatus(url=settings.sqs.emulator_url, running=True, pid=process.pid, started_here=True)
+
+
+def _answering(settings: Settings, pid: int) -> EmulatorStatus:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while not answers(settings):
+        if not is_our_emulator(pid, settings):
+            raise ConfigurationError(f"the SQS emulator (pid {pid}) exited; see {settings.run_dir / 'emulator.log'}")
+        if time.monotonic() > deadline:
+            raise ConfigurationError(
+                f"the SQS emulator (pid {pid}) holds port {settings.sqs.emulator_port} but did not answer within "
+                f"{START_TIMEOUT_SECONDS:.0f} s; `jobping emulator stop` stops it"
+            )
+        time.sleep(POLL_INTERVAL_SECONDS)
+    return EmulatorStatus(url=settings.sqs.emulator_url, running=True, pid=pid)
 
 
 def stop(settings: Settings) -> bool:
