@@ -41,7 +41,8 @@ typecheck: $(STAMP)  ## mypy --strict on all non-test code
 
 # two pytest workers, a test file to each at a time: most tests wait on real servers (moto, the
 # OpenAI stand-in, Prefect), so two cores serve two files at once
-PYTEST := $(BIN)/pytest -n 2 --dist loadfile
+# --durations: the slowest tests named in every run's output, where a slower make test shows first
+PYTEST := $(BIN)/pytest -n 2 --dist loadfile --durations=15
 
 unit: $(STAMP)  ## pytest without the slow end-to-end tests (the stack and its browser test)
 	$(PYTEST) -m "not slow"
@@ -59,7 +60,7 @@ browser:  ## Debian's chromium for the UI test (installed with apt-get when miss
 # other test slows them
 test: lint typecheck browser  ## ruff, lint-imports, mypy --strict and every test (the UI test drives chromium)
 	$(PYTEST) -m "not slow"
-	$(BIN)/pytest -m slow
+	$(BIN)/pytest -m slow --durations=10
 
 test-faults: $(STAMP)  ## the fault-injection suite and the 90-night soak, against real processes; writes docs/RELIABILITY.md
 	$(BIN)/python scripts/faults.py

@@ -18,7 +18,7 @@ from tasks.sqs import emulator
 from tasks.sqs.client import make_sqs_client
 from tasks.sqs.messages import send_entries
 
-MESSAGES = 2_000
+MESSAGES = 500
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ class CountingReply:
         return data
 
 
-def test_the_probe_reads_no_more_from_an_emulator_holding_thousands_of_messages_than_from_an_empty_one(
+def test_the_probe_reads_no_more_from_an_emulator_holding_hundreds_of_messages_than_from_an_empty_one(
     own_emulator: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sizes: list[int] = []
