@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,8 +59,10 @@ LOG_BACKUPS = 3
 EDITED_ON_FAULT_NIGHTS = 10
 STACK_TIMEOUT_SECONDS = 300
 DRAIN_SECONDS = 120.0
-# a size at the last night within this much of its size halfway through has levelled off
+# a size whose median over the last nights is within this much of its median up to halfway has levelled off
 LEVEL_OFF_RATIO = 1.25
+# two maintenance cycles: the windows the medians are taken over
+LEVEL_WINDOW_NIGHTS = 2 * MAINTAIN_EVERY_NIGHTS
 # a log rotates between lines: one line may pass the limit
 LOG_LINE_SLACK_BYTES = 4_096
 SHOWN_EVERY_NIGHTS = 10
@@ -193,7 +196,6 @@ def run_soak(nights: int, keep: Path | None = None) -> tuple[list[Night], list[s
                 fault_nights(EMULATOR_KILLED_AT, nights),
                 fault_nights(CONSUMER_KILLED_AT, nights),
             )
-            night_seconds: list[float] = []
 
             def stored_jobs() -> int:
                 try:
@@ -217,8 +219,12 @@ def run_soak(nights: int, keep: Path | None = None) -> tuple[list[Night], list[s
                     asyncio.run(analyse())
 
             with temporary_settings(api):
+                # when each night began: a retention of ten nights keeps what the last ten nights wrote, however
+                # fast each night ran (ten times a typical night's seconds kept more as the nights sped up)
+                night_starts: list[float] = []
                 for number in range(1, nights + 1):
                     started = time.monotonic()
+                    night_starts.append(started)
                     events: list[str] = []
                     tonight = window(number, len(pool))
                     met.update(tonight)
@@ -246,9 +252,8 @@ def run_soak(nights: int, keep: Path | None = None) -> tuple[list[Night], list[s
                         events.append("a consumer killed holding a batch")
                     drain()
                     if number % MAINTAIN_EVERY_NIGHTS == 0:
-                        # the retentions, of runs, replaced files and the log's commits: ten nights' worth
-                        seconds = sorted(night_seconds)[len(night_seconds) // 2] if night_seconds else 10.0
-                        retention = RETENTION_NIGHTS * seconds
+                        # the retentions, of runs, replaced files and the log's commits: the last ten nights
+                        retention = time.monotonic() - night_starts[max(0, number - RETENTION_NIGHTS)]
                         compress_log_retention(settings.lake_dir, retention)
                         os.environ["JOBPING_RETENTION_DAYS"] = f"{retention / 86_400:.9f}"
                         compact_lake(retain_hours=retention / 3_600)
@@ -258,13 +263,16 @@ def run_soak(nights: int, keep: Path | None = None) -> tuple[list[Night], list[s
                     log_bytes, log_files = folder_bytes(data / "run", "*.log*")
                     log_parts = len(list((data / "run").glob("*.log")))
                     lake_bytes, _ = folder_bytes(data / "lake")
+                    # which of the lake's tables and folders the bytes are in, for a lake that does not level off
+                    parts = {
+                        p.name: folder_bytes(p)[0] // 1024 for p in sorted((data / "lake").glob("*")) if p.is_dir()
+                    }
                     seconds = time.monotonic() - started
-                    night_seconds.append(seconds)
                     history.append(Night(number, seconds, report.published, stored_jobs(), db_bytes, runs,
                                          log_bytes, log_files, log_parts, lake_bytes, events))  # fmt: skip
                     print(f"night {number}: {report.published} published, {history[-1].stored_jobs} jobs, "
                           f"db {db_bytes // 1024} KiB, {runs} runs, logs {log_bytes // 1024} KiB, "
-                          f"lake {lake_bytes // 1024} KiB, {seconds:.1f} s", *events, flush=True)  # fmt: skip
+                          f"lake {lake_bytes // 1024} KiB {parts}, {seconds:.1f} s", *events, flush=True)  # fmt: skip
 
                 # every posting met on some night is stored: a scrape of them all finds none to publish
                 source._sample_records = lambda at=pool: tuple(at[i] for i in sorted(met))  # type: ignore[assignment]
@@ -277,10 +285,22 @@ def run_soak(nights: int, keep: Path | None = None) -> tuple[list[Night], list[s
     return history, problems, totals
 
 
+def level_windows(history: list[Night]) -> tuple[list[Night], list[Night]]:
+    """The nights up to halfway and the last nights, LEVEL_WINDOW_NIGHTS of each (fewer in a short soak)."""
+    half = len(history) // 2 + 1
+    width = min(LEVEL_WINDOW_NIGHTS, half)
+    return history[half - width : half], history[-width:]
+
+
 def levelled(history: list[Night], attribute: str) -> tuple[bool, int, int]:
-    """Whether a size has stopped growing: at the last night within LEVEL_OFF_RATIO of halfway."""
-    half, last = getattr(history[len(history) // 2], attribute), getattr(history[-1], attribute)
-    return last <= max(half, 1) * LEVEL_OFF_RATIO, half, last
+    """Whether a size has stopped growing: its median over the last nights within LEVEL_OFF_RATIO of its
+    median over the nights up to halfway. Medians of whole maintenance cycles, not single nights: where a
+    night falls in the cycle (just before a vacuum, or just after a compaction that keeps the files it
+    replaced for the retention) moves a single night's size by a fifth, and with the machine's speed."""
+    before, last = level_windows(history)
+    half = int(statistics.median(getattr(n, attribute) for n in before))
+    end = int(statistics.median(getattr(n, attribute) for n in last))
+    return end <= max(half, 1) * LEVEL_OFF_RATIO, half, end
 
 
 def logs_bounded(history: list[Night]) -> tuple[bool, int, int]:
@@ -293,6 +313,7 @@ def logs_bounded(history: list[Night]) -> tuple[bool, int, int]:
 def write_report(history: list[Night], problems: list[str], totals: dict[str, int], seconds: float) -> bool:
     names = ("prefect_db_bytes", "prefect_runs", "lake_bytes")
     checks = {name: levelled(history, name) for name in names}
+    before, last = level_windows(history)
     logs_ok, largest, bound = logs_bounded(history)
     holds = not problems and totals["lost"] == 0 and logs_ok and all(ok for ok, _, _ in checks.values())
     shown = [n for n in history if n.number == 1 or n.number % SHOWN_EVERY_NIGHTS == 0 or n.events]
@@ -316,7 +337,8 @@ def write_report(history: list[Night], problems: list[str], totals: dict[str, in
         f"second scrape found {totals['already_stored']} stored and {totals['lost']} not. "
         + ("**The soak holds.**" if holds else "**THE SOAK FAILS:** " + "; ".join(problems or ["see below"])),
         "",
-        "| size | night " + str(len(history) // 2 + 1) + " | night " + str(len(history)) + " | levelled off |",
+        f"| size | median of nights {before[0].number}-{before[-1].number} | median of nights "
+        f"{last[0].number}-{last[-1].number} | levelled off |",
         "|---|---|---|---|",
         *[f"| {name} | {half:,} | {last:,} | {'yes' if ok else 'NO'} |" for name, (ok, half, last) in checks.items()],
         "",
