@@ -24,7 +24,7 @@ from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, PREFECT_LOGGING_
 from prefect.testing.utilities import prefect_test_harness
 
 from bench.baseline import sample_bodies
-from bench.harness import CONCURRENCY, LATENCY_MS, environment, fresh_env
+from bench.harness import CONCURRENCY, LATENCY_MS, environment, fresh_env, write_section
 from flows.analyse import analyse
 from jobping.settings import RECEIVE_WAIT_SECONDS, Settings
 from standins.servers import StandIn, moto_server, openai_standin
@@ -32,7 +32,6 @@ from tasks.sqs.client import make_sqs_client
 from tasks.sqs.messages import send_entries
 from tasks.sqs.queues import ensure_queues
 
-RESULTS = Path(__file__).parent / "RESULTS.md"
 DEEP_POSTINGS = 480
 HEADING = "## Analyse throughput, deep queue"
 # the heartbeat's warning for an extension SQS refused (a receipt handle no longer valid: its message is gone)
@@ -144,17 +143,6 @@ def deep_queue_section(runs: list[DeepRun]) -> list[str]:
     ]
 
 
-def write_section(section: list[str], results: Path = RESULTS) -> None:
-    """Put ``section`` in place of its earlier self in ``results``, or right after the shallow case's section."""
-    lines = results.read_text(encoding="utf-8").split("\n") if results.exists() else []
-    after = HEADING if HEADING in lines else "## Analyse throughput"
-    start = lines.index(after) if after in lines else len(lines)
-    end = next((n for n in range(start + 1, len(lines)) if lines[n].startswith("## ")), len(lines))
-    if after != HEADING:
-        start = end
-    results.write_text("\n".join([*lines[:start], *section, *lines[end:]]), encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=3, help="runs; the median is reported")
@@ -169,7 +157,7 @@ def main() -> None:
     ):
         runs = measure_deep_queue(Path(tmp), moto, StandIn(standin_url), args.postings, args.runs)
     section = deep_queue_section(runs)
-    write_section(section)
+    write_section(section, after="## Analyse throughput")
     print("\n".join(section))
 
 

@@ -108,3 +108,24 @@ def fresh_env(base: Path, moto: str, standin: StandIn) -> dict[str, str]:
 def median_of(runs: int, measure: Callable[[], float]) -> tuple[float, list[float]]:
     values = [measure() for _ in range(runs)]
     return statistics.median(values), values
+
+
+RESULTS = Path(__file__).parent / "RESULTS.md"
+
+
+def write_section(section: list[str], *, after: str | None = None, results: Path = RESULTS) -> None:
+    """Put ``section`` (its heading first) in place of its earlier self in ``results``; a section new there goes
+    right after the one headed ``after``, or at the end. What a single case's bench run writes."""
+    lines = results.read_text(encoding="utf-8").split("\n") if results.exists() else []
+
+    def end_of(start: int) -> int:
+        return next((n for n in range(start + 1, len(lines)) if lines[n].startswith("## ")), len(lines))
+
+    if section[0] in lines:
+        start = lines.index(section[0])
+        end = end_of(start)
+    else:
+        start = end = end_of(lines.index(after)) if after in lines else len(lines)
+        if start == len(lines) and lines and lines[-1] != "":
+            section = ["", *section]
+    results.write_text("\n".join([*lines[:start], *section, *lines[end:]]), encoding="utf-8")

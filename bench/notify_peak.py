@@ -24,13 +24,13 @@ from prefect.settings import (
 from prefect.testing.utilities import prefect_test_harness
 
 from bench.baseline import sample_bodies
+from bench.harness import write_section
 from bench.publish import PeakMemory, client, environment_for_child, jobping_analyse, peak_memory_mb
 from jobping.settings import SqsSettings
 from standins.servers import free_port, moto_server, received, webhook_receiver
 from tasks.sqs.messages import send_entries
 from tasks.sqs.queues import ensure_queues
 
-RESULTS = Path(__file__).parent / "RESULTS.md"
 HEADING = "## Pings"
 POSTINGS = 1_000
 # the acceptance: an analyse run that pings peaks within this much of one that does not
@@ -116,19 +116,6 @@ def pings_section(p: NotifyPeaks) -> list[str]:
     ]
 
 
-def write_section(results: Path, lines: list[str]) -> None:
-    """Put ``lines`` (a section, its heading first) in place of that section of ``results``, or after the rest."""
-    text = results.read_text(encoding="utf-8") if results.exists() else ""
-    section = "\n".join(lines)
-    start = text.find(lines[0] + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(lines[0]))
-        text = text[:start] + section + ("" if end < 0 else text[end:])
-    results.write_text(text, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=3, help="runs with a notifier and without; the median is reported")
@@ -143,7 +130,7 @@ def main() -> None:
         peaks = measure_notify_peaks(Path(tmp), moto, args.runs, args.postings)
     lines = pings_section(peaks)
     lines[2] = f"Measured on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python -m bench.notify_peak`. " + lines[2]
-    write_section(RESULTS, lines)
+    write_section(lines, after="## Memory")
     print("\n".join(lines))
 
 

@@ -32,7 +32,7 @@ from bench.baseline import sample_bodies
 from bench.claims import claims_section
 from bench.deep_queue import DEEP_POSTINGS, deep_queue_section, measure_deep_queue
 from bench.grouping import grouping_section, measure_grouping
-from bench.harness import CONCURRENCY, LATENCY_MS, QUEUE_DEPTH, Feeder, environment, median_of, moto_cost
+from bench.harness import CONCURRENCY, LATENCY_MS, QUEUE_DEPTH, RESULTS, Feeder, environment, median_of, moto_cost
 from bench.lake import measure
 from bench.million import MILLION, million_section
 from bench.notify_peak import measure_notify_peaks, pings_section
@@ -47,7 +47,6 @@ from jobping.settings import Settings
 from standins.servers import StandIn, moto_server, openai_standin
 from tasks.jobspy.source import sample_sites
 
-RESULTS = Path(__file__).parent / "RESULTS.md"
 PUBLISH_COUNT = 500
 SINGLE_COUNT = 100
 MEMORY_POSTINGS = (1_000, 8_000)
