@@ -166,16 +166,14 @@ def _shown_groups(
     Every analysis of their postings is read, and those columns only: a posting's newest analysis
     says which group it is in, its earliest scrape when it was first seen.
     """
-    keys: list[str] | None = None
-    if groups is not None:
-        wanted = list(groups)
-        members = history_rows(
-            lake, ["job_key", "job_group"], lambda f: f.filter(GROUP.is_in(wanted)).select("job_key")
-        )
-        keys = sorted({row[0] for row in members})
+    wanted = [] if groups is None else list(groups)
 
     def shown(frame: pl.LazyFrame) -> pl.LazyFrame:
-        postings = _newest(frame if keys is None else frame.filter(pl.col("job_key").is_in(keys)))
+        if groups is not None:
+            # every analysis of a posting any of whose analyses placed it in one of the groups: one read of the table
+            members = frame.filter(GROUP.is_in(wanted)).select("job_key").unique()
+            frame = frame.join(members, on="job_key", how="semi")
+        postings = _newest(frame)
         if groups is not None:
             # a posting whose newest analysis placed it in another group is that group's
             postings = postings.filter(pl.col("job_group").is_in(wanted))
