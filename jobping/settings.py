@@ -7,7 +7,10 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AliasChoices, BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from jobping.scrape_settings import ScrapeSettings
+from jobping.settings_base import Section
 
 DEFAULT_QUEUE_NAME = "jobping-jobs-to-filter"
 DLQ_SUFFIX = "-dlq"
@@ -73,17 +76,7 @@ def _http_url(value: str | None) -> str | None:
 HttpUrlText = Annotated[str | None, AfterValidator(_http_url)]
 
 
-class _Section(BaseSettings):
-    """A part of the settings: every part reads the same environment and .env; a field's env name is
-    JOBPING_ + its name unless an alias or the part's prefix says otherwise, so the variable names are
-    those of the flat settings before."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="JOBPING_", env_file=".env", extra="ignore", frozen=True, populate_by_name=True
-    )
-
-
-class SqsSettings(_Section):
+class SqsSettings(Section):
     """The queue, its DLQ, and the embedded emulator that stands in for SQS by default."""
 
     endpoint_url: str | None = Field(
@@ -152,7 +145,7 @@ class SqsSettings(_Section):
         return f"http://{self.emulator_host}:{self.emulator_port}"
 
 
-class LlmSettings(_Section):
+class LlmSettings(Section):
     """Which LLM judges the postings, and how it is asked; unset, the offline analyser does."""
 
     model_config = SettingsConfigDict(env_prefix="JOBPING_LLM_")
@@ -216,7 +209,7 @@ class LlmSettings(_Section):
         return bool(self.api_key or self.base_url or self.secret_block)
 
 
-class LakeSettings(_Section):
+class LakeSettings(Section):
     """Where the enriched jobs are stored, when not in the data dir."""
 
     s3_endpoint_url: HttpUrlText = Field(
@@ -250,7 +243,7 @@ class LakeSettings(_Section):
         return value
 
 
-class StackSettings(_Section):
+class StackSettings(Section):
     """The local Prefect server, UI and worker that `make up` starts."""
 
     prefect_port: int = Field(
@@ -293,7 +286,7 @@ class StackSettings(_Section):
 Messages = Annotated[int, Field(ge=1, le=1_000_000)]
 
 
-class ScaleSettings(_Section):
+class ScaleSettings(Section):
     """How many analyse runs the autoscaler keeps going for the queue's depth."""
 
     max_consumers: int = Field(default=MAX_CONSUMERS, ge=1, le=1_000, description="Analyse runs at most, at once.")
@@ -306,7 +299,7 @@ class ScaleSettings(_Section):
     )
 
 
-class NotifySettings(_Section):
+class NotifySettings(Section):
     """Pings: where a digest of new fitting jobs goes after each analyse run, and what fits."""
 
     model_config = SettingsConfigDict(env_prefix="JOBPING_NOTIFY_")
@@ -343,7 +336,7 @@ class NotifySettings(_Section):
         return value
 
 
-class Settings(_Section):
+class Settings(Section):
     """Everything jobping reads from its environment, built once at the edge, one section per part."""
 
     data_dir: Path = Field(
@@ -365,6 +358,7 @@ class Settings(_Section):
     stack: StackSettings = Field(default_factory=StackSettings, description="What `make up` starts.")
     scale: ScaleSettings = Field(default_factory=ScaleSettings, description="The autoscaler of analyse runs.")
     notify: NotifySettings = Field(default_factory=NotifySettings, description="Pings of new fitting jobs.")
+    scrape: ScrapeSettings = Field(default_factory=ScrapeSettings, description="Proxies and pauses of the live scrape.")
 
     @field_validator("data_dir")
     @classmethod
