@@ -5,8 +5,9 @@ Each stored version has a chain of claim generations in a shared record (the lak
 consumer that creates a generation holds the claim for a lease (the queue's visibility timeout),
 renews it while it works, writes into it the answer it paid for, and finally that the row is stored.
 Another consumer that meets a live claim leaves its message on the queue until the claim is stored or
-runs out; one that meets a claim that ran out, or whose very message it has just received (the
-holder was killed and no longer keeps it invisible), creates the next generation, which only one
+runs out, even when that message is the holder's own come back: a holder whose heartbeat is late looks
+just like one that was killed until its lease runs out, and taking a live holder's claim over would pay
+for the posting twice. One that meets a claim that ran out creates the next generation, which only one
 consumer can, and reuses the answer already paid for.
 
 Whatever comes from the record is judged before it is believed: a lease longer than a lease, a
@@ -102,8 +103,8 @@ class SharedClaims:
         return len(self._held)
 
     def claim(self, version: StoredVersion, message_id: str | None = None) -> ClaimOutcome:
-        """Take the claim on ``version`` for the message ``message_id``, or say who has it; raises what the
-        record raises."""
+        """Take the claim on ``version`` for the message ``message_id`` (kept in the record, to tell which
+        message holds it), or say who has it; raises what the record raises."""
         answer: AnalysisResult | None = None
         generation, attempts = 0, 0
         while generation < MAX_GENERATIONS:
@@ -124,7 +125,7 @@ class SharedClaims:
                     continue
                 entry = UnreadableClaim("exists but cannot be read")
             attempts = 0
-            judged = self._judge(version, generation, entry, now, message_id)
+            judged = self._judge(version, generation, entry, now)
             if judged is not None:
                 return judged
             if isinstance(entry, ClaimEntry) and entry.answer is not None:
@@ -142,7 +143,6 @@ class SharedClaims:
         generation: int,
         entry: ClaimEntry | UnreadableClaim,
         now: datetime,
-        message_id: str | None,
     ) -> ClaimOutcome | None:
         """What a generation that exists means; None: it is to be taken over by the next one."""
         why = entry.reason if isinstance(entry, UnreadableClaim) else self._distrust(entry, now)
@@ -156,8 +156,8 @@ class SharedClaims:
             with self._writing:
                 self._held[version] = (generation, entry)
             return Held(entry.answer)
-        if entry.expires_at <= now or (message_id is not None and entry.message_id == message_id):
-            # ran out, or its holder let this very message be delivered again: it is gone
+        if entry.expires_at <= now:
+            # ran out: its holder is gone
             return None
         left = math.ceil((entry.expires_at - now).total_seconds()) + 1
         return HeldElsewhere(min(left, max(1, math.ceil(self.lease.total_seconds()))))

@@ -40,8 +40,8 @@ IDLE_PROBE_WAIT_SECONDS = 0
 TOP_MATCHES = 10
 # a claim's lease, in visibility timeouts: the heartbeat renews it with the messages' visibility, and a
 # heartbeat a whole visibility timeout late (a loaded machine) must not let another consumer take a live
-# holder's claim over and store the posting a second time; a killed holder gives its claim up when its
-# own message comes back, whatever the lease
+# holder's claim over and analyse the posting a second time; a killed holder's claim is taken over one
+# visibility timeout after its message comes back
 LEASE_VISIBILITIES = 2
 
 RunBatch = Callable[[BatchHandler, list[ReceivedMessage]], Awaitable[BatchResult]]
