@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 DEFAULT_EXPORT_LIMIT = 50
 DEFAULT_SHOWN_MISTAKES = 10
 MAX_NOTE_CHARS = 60
+# click rewraps every help paragraph but one that starts with this line: the format keeps its layout
+NO_REWRAP = "\b\n"
+PARAGRAPH = "\n\n"
 
 EVAL_HELP = f"""Measure the analyser the settings select (offline unless an LLM is configured) on a labelled set.
 
@@ -35,8 +38,7 @@ Unlabelled lines (no label.verdict) are skipped and counted.
 best first), each with the stored analysis under "stored"; fill in each label, then run
 jobping eval FILE.
 
-\b
-{FORMAT_HELP}"""
+{NO_REWRAP}{FORMAT_HELP.replace(PARAGRAPH, PARAGRAPH + NO_REWRAP)}"""
 
 
 @contextmanager
