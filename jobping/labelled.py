@@ -173,7 +173,9 @@ def parse_labelled(text: str, where: str, default: Profile) -> LabelledSet:
             continue
         postings.append(LabelledPosting(number, line.id or f"line {number}", profile, envelope, line.label))
     if not postings:
-        reason = f"none of its {unlabelled} posting lines has a label.verdict" if unlabelled else "it has no posting lines"
+        reason = (
+            f"none of its {unlabelled} posting lines has a label.verdict" if unlabelled else "it has no posting lines"
+        )
         raise LabelledSetError(f"{where}: nothing to evaluate: {reason}")
     return LabelledSet(postings, unlabelled)
 

@@ -44,7 +44,9 @@ def candidates(lake: Lake, min_score: int, limit: int) -> list[dict[str, Any]]:
             ["fit_score", "analysed_at", "job_key"], descending=[True, True, False]
         )
 
-    rows = [dict(zip([*READ_COLUMNS, FITS_COLUMN], row, strict=True)) for row in history_rows(lake, READ_COLUMNS, newest)]
+    rows = [
+        dict(zip([*READ_COLUMNS, FITS_COLUMN], row, strict=True)) for row in history_rows(lake, READ_COLUMNS, newest)
+    ]
     fitting = [row for row in rows if row[FITS_COLUMN]]
     others = [row for row in rows if not row[FITS_COLUMN]]
     half = (limit + 1) // 2
@@ -54,9 +56,7 @@ def candidates(lake: Lake, min_score: int, limit: int) -> list[dict[str, Any]]:
 
 
 def _line(row: dict[str, Any]) -> dict[str, Any]:
-    posting = {
-        column.read_as: _plain(row[column.name]) for column in JOBSPY_COLUMNS if row[column.name] is not None
-    }
+    posting = {column.read_as: _plain(row[column.name]) for column in JOBSPY_COLUMNS if row[column.name] is not None}
     return {
         "id": row["job_key"],
         "posting": posting,

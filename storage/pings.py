@@ -25,8 +25,8 @@ from deltalake.exceptions import TableNotFoundError
 
 from jobping.contract import SCRAPE_PRODUCER
 from jobping.digest import Match
-from jobping.fits import fits
 from jobping.engine.outcomes import TopMatch
+from jobping.fits import fits
 from storage.delta import OURS_COLUMN
 from storage.lake import Lake
 from storage.repair import inside

@@ -31,7 +31,12 @@ from tasks.llm.evaluate import evaluate
 
 JOBPING = shutil.which("jobping", path=str(Path(sys.executable).parent)) or "jobping"
 CLI_TIMEOUT_SECONDS = 120
-PROFILE = {"wanted_titles": ["data engineer"], "skills": ["python"], "locations": ["berlin"], "salary_floor_yearly": 70000}
+PROFILE = {
+    "wanted_titles": ["data engineer"],
+    "skills": ["python"],
+    "locations": ["berlin"],
+    "salary_floor_yearly": 70000,
+}
 # every figure the report carries, --json included
 FIGURES = {
     "model", "min_score", "postings", "unlabelled", "failed", "accuracy", "ping_precision", "ping_recall", "pinged",
@@ -42,7 +47,12 @@ FIGURES = {
 
 def line(key: str, verdict: Verdict | None, *, ping: bool | None = None, score: int | None = None,
          limits: list[str] | None = None, profile: object = "p") -> str:  # fmt: skip
-    posting = {"id": key, "site": "indeed", "job_url": f"https://example.invalid/{key}", "title": f"Data Engineer {key}"}
+    posting = {
+        "id": key,
+        "site": "indeed",
+        "job_url": f"https://example.invalid/{key}",
+        "title": f"Data Engineer {key}",
+    }
     label: dict[str, Any] = {"verdict": verdict, "limits_broken": limits or []}
     if ping is not None:
         label["ping"] = ping
@@ -143,14 +153,27 @@ def test_help_documents_every_field_of_the_format(env: dict[str, str], tmp_path:
 @pytest.mark.parametrize(
     ("text", "where"),
     [
-        pytest.param(labelled_file(line("a", "apply"), line("b", "yes")), "line 3: label.verdict", id="unknown-verdict"),
+        pytest.param(
+            labelled_file(line("a", "apply"), line("b", "yes")), "line 3: label.verdict", id="unknown-verdict"
+        ),
         pytest.param(labelled_file(line("a", "apply"), "{not json"), "line 3: not JSON", id="not-json"),
-        pytest.param(labelled_file('{"posting": {"job_url": "https://x.invalid/1"}, "label": {"verdict": "skip"}}'),
-                     "line 2: posting: invalid posting: title", id="no-title"),  # fmt: skip
-        pytest.param(labelled_file(line("a", "apply", profile="nobody")), "line 2: profile 'nobody'", id="unknown-profile"),
-        pytest.param(labelled_file(line("a", "apply", limits=["commute"])), "line 2: label.limits_broken", id="unknown-limit"),
+        pytest.param(
+            labelled_file('{"posting": {"job_url": "https://x.invalid/1"}, "label": {"verdict": "skip"}}'),
+            "line 2: posting: invalid posting: title",
+            id="no-title",
+        ),
+        pytest.param(
+            labelled_file(line("a", "apply", profile="nobody")), "line 2: profile 'nobody'", id="unknown-profile"
+        ),
+        pytest.param(
+            labelled_file(line("a", "apply", limits=["commute"])), "line 2: label.limits_broken", id="unknown-limit"
+        ),
         pytest.param("", "nothing to evaluate: it has no posting lines", id="empty"),
-        pytest.param(labelled_file(line("a", None)), "nothing to evaluate: none of its 1 posting lines has a label.verdict", id="all-unlabelled"),
+        pytest.param(
+            labelled_file(line("a", None)),
+            "nothing to evaluate: none of its 1 posting lines has a label.verdict",
+            id="all-unlabelled",
+        ),
     ],
 )
 @pytest.mark.timeout(CLI_TIMEOUT_SECONDS)
@@ -162,13 +185,15 @@ def test_a_bad_file_gives_one_line_naming_the_line_and_the_field(
     done = run_cli("eval", str(path), cwd=tmp_path)
     assert done.returncode == 1
     assert done.stdout == ""
-    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: "), done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("error: "), done.stderr
     assert f"{path} {where}" in done.stderr or f"{path}: {where}" in done.stderr, done.stderr
 
 
 def test_the_shipped_set_is_big_enough_in_three_languages_and_labels_no_break_as_a_ping() -> None:
     labelled = parse_labelled(bundled_set_text(), "shipped", Profile())
-    assert len(labelled.postings) >= 120 and labelled.unlabelled == 0
+    assert len(labelled.postings) >= 120
+    assert labelled.unlabelled == 0
     assert {case.id.split("-")[0] for case in labelled.postings} == {"en", "de", "fr"}
     assert len({case.profile.fingerprint for case in labelled.postings}) == 3
     assert not [case.id for case in labelled.postings if case.label.limits_broken and case.label.pinged]
@@ -181,8 +206,10 @@ def store_postings(settings_dir: Path, scores: dict[str, tuple[Verdict, int]]) -
     now = datetime.now(UTC)
     analysed = []
     for index, (key, (verdict, score)) in enumerate(scores.items()):
-        posting = JobPosting(id=key, site="indeed", job_url=f"https://example.invalid/{key}", title=f"Data Engineer {key}",
-                             company="ACME", location="Berlin", min_amount=80000.0, interval="yearly")  # fmt: skip
+        posting = JobPosting(
+            id=key, site="indeed", job_url=f"https://example.invalid/{key}", title=f"Data Engineer {key}",
+            company="ACME", location="Berlin", min_amount=80000.0, interval="yearly",
+        )  # fmt: skip
         analysis = JobAnalysis(
             fit_score=score, verdict=verdict, seniority="mid", remote_policy="hybrid", skills=["python"],
             salary_min_yearly=80000, salary_max_yearly=None, salary_currency="EUR", red_flags=[], summary=f"{key}",
@@ -207,13 +234,15 @@ def test_from_lake_exports_pings_and_misses_best_first_and_the_labelled_export_e
     assert [entry["posting"]["id"] for entry in lines] == ["p1", "p2", "n1", "n2"]
     assert [entry["stored"]["fits"] for entry in lines] == [True, True, False, False]
     assert all(entry["label"]["verdict"] is None and "profile" not in entry for entry in lines)
-    assert lines[0]["posting"]["min_amount"] == 80000.0 and lines[0]["posting"]["company"] == "ACME"
+    assert lines[0]["posting"]["min_amount"] == 80000.0
+    assert lines[0]["posting"]["company"] == "ACME"
     # the user labels three of the four; the fourth stays unlabelled and is skipped
     for entry, verdict in zip(lines, ["apply", "skip", "maybe"], strict=False):
         entry["label"]["verdict"] = verdict
     out.write_text("".join(json.dumps(entry) + "\n" for entry in lines), encoding="utf-8")
     again = run_cli("eval", "--from-lake", "--out", str(out), cwd=tmp_path)
-    assert again.returncode == 2 and "never overwritten" in again.stderr
+    assert again.returncode == 2
+    assert "never overwritten" in again.stderr
     done = run_cli("eval", str(out), "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)

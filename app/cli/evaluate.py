@@ -47,7 +47,7 @@ def _progress(total: int) -> Iterator[Any]:
     if not errors.is_terminal:
         yield None
         return
-    from rich.progress import Progress  # noqa: PLC0415
+    from rich.progress import Progress
 
     with Progress(console=errors, transient=True) as progress:
         task = progress.add_task("judging", total=total)
@@ -73,7 +73,10 @@ def _print_report(report: EvalReport, shown: int) -> None:
             f"{report.goals['ping_recall']})",
         ),
         ("hard-limit breaks among pings", f"{report.breaks_among_pings} (goal {report.goals['breaks']:g})"),
-        ("score error (mean absolute)", "-" if report.score_error is None else f"{report.score_error:.1f} over {report.scored}"),
+        (
+            "score error (mean absolute)",
+            "-" if report.score_error is None else f"{report.score_error:.1f} over {report.scored}",
+        ),
         ("tokens", f"{report.prompt_tokens} prompt + {report.completion_tokens} completion"),
         ("cost", f"${report.cost_usd:.4f}"),
         ("seconds", f"{report.seconds:.2f}"),
@@ -95,12 +98,14 @@ def _print_report(report: EvalReport, shown: int) -> None:
             ]
             for m in mistakes[:shown]
         ]
-        console.print(make_table(columns, cells, title=f"{len(mistakes)} disagreements (first {min(shown, len(mistakes))})"))
+        console.print(
+            make_table(columns, cells, title=f"{len(mistakes)} disagreements (first {min(shown, len(mistakes))})")
+        )
 
 
 def _export(out: Path, limit: int) -> None:
-    from storage.candidates import as_jsonl, candidates  # noqa: PLC0415
-    from storage.lake import Lake  # noqa: PLC0415
+    from storage.candidates import as_jsonl, candidates
+    from storage.lake import Lake
 
     settings = load_settings()
     if out.exists():
@@ -126,7 +131,9 @@ def evaluate(
         Path | None, typer.Argument(help="A labelled set (JSON Lines, format below); default: the shipped one.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with every figure on stdout.")] = False,
-    show: Annotated[int, typer.Option(min=0, max=10_000, help="Show this many disagreements.")] = DEFAULT_SHOWN_MISTAKES,
+    show: Annotated[
+        int, typer.Option(min=0, max=10_000, help="Show this many disagreements.")
+    ] = DEFAULT_SHOWN_MISTAKES,
     from_lake: Annotated[
         bool, typer.Option("--from-lake", help="Export postings of your lake to label (with --out), instead.")
     ] = False,
@@ -135,9 +142,9 @@ def evaluate(
     ),
     out: Annotated[Path | None, typer.Option(help="With --from-lake: the file to write (never overwritten).")] = None,
 ) -> None:
-    from jobping.labelled import bundled_set_text, parse_labelled, read_labelled  # noqa: PLC0415
-    from jobping.profile import load_profile  # noqa: PLC0415
-    from tasks.llm.evaluate import evaluate as run_evaluation  # noqa: PLC0415
+    from jobping.labelled import bundled_set_text, parse_labelled, read_labelled
+    from jobping.profile import load_profile
+    from tasks.llm.evaluate import evaluate as run_evaluation
 
     if from_lake:
         if out is None:
@@ -163,4 +170,3 @@ def evaluate(
         sys.stdout.write(json.dumps(report.as_json(), ensure_ascii=False) + "\n")
         return
     _print_report(report, show)
-

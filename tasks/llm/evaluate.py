@@ -133,7 +133,9 @@ def score(judged: list[Judged], *, model: str, min_score: int, unlabelled: int, 
         postings=len(outcomes),
         unlabelled=unlabelled,
         failed=sum(1 for o in outcomes if o.error),
-        accuracy=round(sum(1 for o in outcomes if o.verdict == o.label_verdict) / len(outcomes), 4) if outcomes else 0.0,
+        accuracy=round(sum(1 for o in outcomes if o.verdict == o.label_verdict) / len(outcomes), 4)
+        if outcomes
+        else 0.0,
         ping_precision=_ratio(sum(1 for o in pinged if o.label_ping), len(pinged)),
         ping_recall=_ratio(sum(1 for o in pinged if o.label_ping), sum(1 for o in outcomes if o.label_ping)),
         pinged=len(pinged),
