@@ -20,7 +20,7 @@ from jobping.contract import SCRAPE_PRODUCER, JobPosting, envelope_for
 from jobping.engine.ports import Analysed
 from jobping.fits import fits
 from jobping.grouping import Grouping
-from jobping.labelled import LIMITS, bundled_set_text, parse_labelled
+from jobping.labelled import FORMAT_HELP, LIMITS, bundled_set_text, parse_labelled
 from jobping.profile import Profile
 from jobping.settings import DEFAULT_PRICES, LlmSettings
 from standins.servers import StandIn
@@ -269,3 +269,8 @@ def test_the_llm_path_counts_every_token_and_its_cost_and_keeps_the_set_concurre
     price = DEFAULT_PRICES["gpt-4.1-mini"]
     assert report["cost_usd"] == pytest.approx(cost_usd(price, report["prompt_tokens"], report["completion_tokens"]))
     assert stats["max_in_flight"] == 3
+
+
+def test_the_docs_carry_the_format_that_help_prints() -> None:
+    docs = (Path(__file__).parents[1] / "docs" / "EVAL.md").read_text(encoding="utf-8")
+    assert FORMAT_HELP in docs
