@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import pty
 import shutil
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -274,3 +277,33 @@ def test_the_llm_path_counts_every_token_and_its_cost_and_keeps_the_set_concurre
 def test_the_docs_carry_the_format_that_help_prints() -> None:
     docs = (Path(__file__).parents[1] / "docs" / "EVAL.md").read_text(encoding="utf-8")
     assert FORMAT_HELP in docs
+
+
+@pytest.mark.timeout(CLI_TIMEOUT_SECONDS)
+def test_the_progress_bar_is_drawn_on_a_terminal_and_never_into_a_pipe(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "tiny.jsonl"
+    path.write_text(labelled_file(line("a", "apply"), line("b", "skip")), encoding="utf-8")
+    piped = run_cli("eval", str(path), "--json", cwd=tmp_path)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stderr == ""
+    terminal, child = pty.openpty()
+    drawn = bytearray()
+
+    def read() -> None:
+        # the terminal is read while the command writes, so that a full buffer never holds it up
+        with contextlib.suppress(OSError):
+            while chunk := os.read(terminal, 4096):
+                drawn.extend(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    done = subprocess.run(
+        [JOBPING, "eval", str(path), "--json"], env=dict(os.environ), cwd=tmp_path, stdout=subprocess.PIPE,
+        stderr=child, text=True, timeout=CLI_TIMEOUT_SECONDS, check=False,
+    )  # fmt: skip
+    os.close(child)
+    reader.join(CLI_TIMEOUT_SECONDS)
+    os.close(terminal)
+    assert done.returncode == 0
+    assert b"judging" in drawn
+    assert json.loads(done.stdout)["postings"] == 2
