@@ -8,7 +8,7 @@ ones that do not, best first within each, so that the user labels both the pings
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -24,6 +24,8 @@ STORED_COLUMNS = ["verdict", "fit_score", "summary", "model", "prompt_version", 
 POSTING_COLUMNS = [column.name for column in JOBSPY_COLUMNS]
 READ_COLUMNS = ["job_key", "message_id", "producer", *POSTING_COLUMNS, *STORED_COLUMNS]
 FITS_COLUMN = "fits"
+# recent: analysed within this long of the lake's newest analysis, so that an old lake still has candidates
+RECENT = timedelta(days=30)
 
 
 def _plain(value: Any) -> Any:
@@ -31,16 +33,18 @@ def _plain(value: Any) -> Any:
 
 
 def candidates(lake: Lake, min_score: int, limit: int) -> list[dict[str, Any]]:
-    """Up to ``limit`` postings of the lake as unlabelled lines of a labelled set (jobping/labelled.py).
+    """Up to ``limit`` recent postings of the lake as unlabelled lines of a labelled set (jobping/labelled.py).
 
-    Half fit at ``min_score`` and half do not (fewer of one kind: more of the other), each half best
-    first; the label is left empty and the stored analysis rides along under ``stored``.
+    Recent: the newest analysis is within ``RECENT`` of the lake's newest. Half fit at ``min_score`` and half
+    do not (fewer of one kind: more of the other), each half best first; the label is left empty and the
+    stored analysis rides along under ``stored``.
     """
 
     def newest(frame: pl.LazyFrame) -> pl.LazyFrame:
         order = [OURS_COLUMN, pl.col("analysed_at"), pl.col("message_id")]
         latest = frame.group_by("job_key").agg(pl.all().sort_by(order, descending=True, nulls_last=True).first())
-        return latest.with_columns(fits(pl.col("verdict"), pl.col("fit_score"), min_score).alias(FITS_COLUMN)).sort(
+        recent = latest.filter(pl.col("analysed_at") >= pl.col("analysed_at").max() - RECENT)
+        return recent.with_columns(fits(pl.col("verdict"), pl.col("fit_score"), min_score).alias(FITS_COLUMN)).sort(
             ["fit_score", "analysed_at", "job_key"], descending=[True, True, False]
         )
 

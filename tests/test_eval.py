@@ -203,8 +203,8 @@ def test_the_shipped_set_is_big_enough_in_three_languages_and_labels_no_break_as
     assert {limit for case in labelled.postings for limit in case.label.limits_broken} == set(LIMITS)
 
 
-def store_postings(settings_dir: Path, scores: dict[str, tuple[Verdict, int]]) -> None:
-    """Postings analysed and written as the analyse flow writes them: one LakeStore commit."""
+def store_postings(settings_dir: Path, scores: dict[str, tuple[Verdict, int]], days_ago: dict[str, int]) -> None:
+    """Postings analysed (``days_ago``, else now) and written as the analyse flow writes them: one LakeStore commit."""
     lake = open_lake(Lake.of(settings_dir / "lake"))
     now = datetime.now(UTC)
     analysed = []
@@ -220,7 +220,8 @@ def store_postings(settings_dir: Path, scores: dict[str, tuple[Verdict, int]]) -
         envelope = envelope_for(posting, now - timedelta(hours=1), producer=SCRAPE_PRODUCER)
         result = AnalysisResult(analysis=analysis, model="m", prompt_version="p1")
         grouping = Grouping(None, envelope.job_key)
-        analysed.append(Analysed(envelope, result, now + timedelta(seconds=index), f"msg-{key}", grouping))
+        when = now + timedelta(seconds=index) - timedelta(days=days_ago.get(key, 0))
+        analysed.append(Analysed(envelope, result, when, f"msg-{key}", grouping))
     LakeStore(lake).write(analysed)
 
 
@@ -229,7 +230,9 @@ def test_from_lake_exports_pings_and_misses_best_first_and_the_labelled_export_e
     env: dict[str, str], tmp_path: Path
 ) -> None:
     stored = {"p1": ("apply", 95), "p2": ("apply", 85), "p3": ("apply", 81), "n1": ("maybe", 70), "n2": ("skip", 20)}
-    store_postings(Path(env["JOBPING_DATA_DIR"]), stored)
+    # the best of all, analysed long before the rest: not a recent posting
+    old: dict[str, tuple[Verdict, int]] = {"old": ("apply", 99)}
+    store_postings(Path(env["JOBPING_DATA_DIR"]), stored | old, {"old": 40})
     out = tmp_path / "to-label.jsonl"
     done = run_cli("eval", "--from-lake", "--limit", "4", "--out", str(out), cwd=tmp_path)
     assert done.returncode == 0, done.stderr

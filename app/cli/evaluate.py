@@ -34,9 +34,9 @@ JOBPING_NOTIFY_MIN_SCORE, hard-limit breaks among the pings, the score's mean ab
 tokens, cost and seconds. Without FILE, the shipped synthetic set (jobping/eval/{BUNDLED_SET}).
 Unlabelled lines (no label.verdict) are skipped and counted.
 
---from-lake --out FILE writes postings of your own lake to label (half that fit, half that do not,
-best first), each with the stored analysis under "stored"; fill in each label, then run
-jobping eval FILE.
+--from-lake --out FILE writes recent postings of your own lake (analysed within 30 days of its
+newest) to label, half that fit and half that do not, best first, each with the stored analysis
+under "stored"; fill in each label, then run jobping eval FILE.
 
 {NO_REWRAP}{FORMAT_HELP.replace(PARAGRAPH, PARAGRAPH + NO_REWRAP)}"""
 
