@@ -31,6 +31,7 @@ from storage.lake import Lake
 from storage.store import LakeStore, open_lake
 from tasks.llm.analyser import cost_usd
 from tasks.llm.evaluate import evaluate
+from tests.conftest import FAKE_OPENAI_KEY
 
 JOBPING = shutil.which("jobping", path=str(Path(sys.executable).parent)) or "jobping"
 CLI_TIMEOUT_SECONDS = 120
@@ -310,3 +311,19 @@ def test_the_progress_bar_is_drawn_on_a_terminal_and_never_into_a_pipe(env: dict
     assert done.returncode == 0
     assert b"judging" in drawn
     assert json.loads(done.stdout)["postings"] == 2
+
+
+@pytest.mark.timeout(CLI_TIMEOUT_SECONDS)
+def test_a_key_the_llm_refuses_stops_the_evaluation_with_one_line_that_never_shows_the_key(
+    standin: StandIn, tmp_path: Path
+) -> None:
+    standin.configure(require_key="sk-another-key", echo_key=True)
+    path = tmp_path / "llm.jsonl"
+    path.write_text(labelled_file(line("k1", "apply"), line("k2", "skip")), encoding="utf-8")
+    done = run_cli("eval", str(path), "--json", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "the LLM refused the configuration: AuthenticationError 401" in done.stderr
+    assert FAKE_OPENAI_KEY not in done.stderr
+    assert FAKE_OPENAI_KEY[-8:] not in done.stderr
