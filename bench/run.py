@@ -31,6 +31,7 @@ from prefect.testing.utilities import prefect_test_harness
 from bench.baseline import sample_bodies
 from bench.claims import claims_section
 from bench.deep_queue import DEEP_POSTINGS, deep_queue_section, measure_deep_queue
+from bench.eval import eval_section, measure_eval
 from bench.grouping import grouping_section, measure_grouping
 from bench.harness import CONCURRENCY, LATENCY_MS, QUEUE_DEPTH, RESULTS, Feeder, environment, median_of, moto_cost
 from bench.lake import measure
@@ -201,6 +202,8 @@ def main() -> None:
             claims = claims_cost(base, moto, standin, args.postings, args.runs)
             print("job groups: the sample through the stand-in LLM", flush=True)
             reuse = sample_reuse(base, moto, standin)
+            print("the labelled set: offline, then through the stand-in LLM", flush=True)
+            evals = measure_eval(standin, args.runs)
             scaling = measure_scaling(base, standin, args.scale_postings, args.pickups, CONCURRENCY)
         print("job groups: the labelled set", flush=True)
         grouping = measure_grouping()
@@ -260,6 +263,7 @@ def main() -> None:
         "to send it; the next section measures a notifier that answers.",
         "",
         *pings_section(pings),
+        *eval_section(evals),
         "## A million enriched rows",
         "",
         *million_section(million),

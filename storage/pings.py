@@ -26,6 +26,7 @@ from deltalake.exceptions import TableNotFoundError
 from jobping.contract import SCRAPE_PRODUCER
 from jobping.digest import Match
 from jobping.engine.outcomes import TopMatch
+from jobping.fits import fits
 from storage.delta import OURS_COLUMN
 from storage.lake import Lake
 from storage.repair import inside
@@ -97,7 +98,8 @@ def record_pings(lake: Lake, groups: Sequence[str], *, digest_id: str, channel: 
 
 
 def _fits(min_score: int) -> pl.Expr:
-    return (pl.col("fit_score") >= min_score) & (pl.col("verdict") == "apply")
+    fitting: pl.Expr = fits(pl.col("verdict"), pl.col("fit_score"), min_score)
+    return fitting
 
 
 def new_fitting_matches(lake: Lake, min_score: int) -> tuple[int, list[Match]]:

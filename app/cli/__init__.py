@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from app.cli.common import PLAIN, Options
+from app.cli.evaluate import EVAL_HELP, evaluate
 from app.cli.lake import lake_app, sql
 from app.cli.local_stack import autoscale, stack_app
 from app.cli.pipeline import analyse, compact, demo, notify, scrape
@@ -28,6 +29,7 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(lake_app, name="lake")
 for command in (scrape, analyse, compact, notify, autoscale, sql, demo):
     app.command()(command)
+app.command("eval", help=EVAL_HELP)(evaluate)
 
 
 @app.callback()
