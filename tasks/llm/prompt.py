@@ -15,7 +15,7 @@ POSTING_TAG = "posting"
 # before are not analysed again for a note that concerns these postings only
 NO_DESCRIPTION_NOTE = (
     "Note from jobping, not from the posting: this posting has no description. Judge it on its other fields "
-    "only, do not guess what a description would say, answer \"unknown\" where they do not tell, and say in "
+    'only, do not guess what a description would say, answer "unknown" where they do not tell, and say in '
     "the summary that there was no description."
 )
 
