@@ -165,7 +165,8 @@ def test_a_posting_without_a_description_is_stored_so_the_model_is_told_and_its_
 
     with reader(settings.lake_dir) as con:
         found = con.execute("SELECT title, description_missing FROM enriched_jobs ORDER BY job_url").fetchall()
-    assert found == [(BLANK, True), (ABSENT, True), (GIVEN, False)]
+        jobs = con.execute("SELECT title, description_missing FROM jobs ORDER BY best_job_url").fetchall()
+    assert found == jobs == [(BLANK, True), (ABSENT, True), (GIVEN, False)]
     told = {title: NO_DESCRIPTION_NOTE in message for message in standin.user_messages() for title in
             (BLANK, ABSENT, GIVEN) if f'"title": "{title}"' in message}  # fmt: skip
     assert told == {BLANK: True, ABSENT: True, GIVEN: False}
