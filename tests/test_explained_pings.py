@@ -14,7 +14,7 @@ import pytest
 from flows.analyse import analyse
 from flows.notify import ping_new_matches
 from jobping.analysis import AnalysisResult, JobAnalysis, RemotePolicy, Seniority
-from jobping.contract import SCRAPE_PRODUCER, JobPosting, envelope_for
+from jobping.contract import SCRAPE_PRODUCER, JobPosting, envelope_for, parse_message
 from jobping.digest import Digest, Match
 from jobping.profile import Profile
 from jobping.reasons import Judged, reasons
@@ -195,3 +195,18 @@ def test_the_reasons_of_an_apply_speak_for_it_first_and_those_of_another_verdict
     profile = Profile.model_validate({"skills": ["python"], "remote": "remote_only", "salary_floor_yearly": 70_000,
                                       "salary_currency": "EUR"})  # fmt: skip
     assert reasons(judged, profile) == expected
+
+
+@pytest.mark.parametrize(
+    ("description", "claimed", "missing"),
+    [(None, False, True), ("", False, True), (" \n ", False, True), ("Python and SQL.", True, False)],
+    ids=["none", "empty", "blank", "given-but-claimed-missing"],
+)
+def test_description_missing_is_the_posting_s_own_whatever_the_producer_claims(
+    description: str | None, claimed: bool, missing: bool
+) -> None:
+    posting = {"title": "Data Engineer", "job_url": "https://jobs.example.com/1", "description": description}
+    envelope = json.loads(envelope_for(JobPosting.model_validate(posting), T0).model_dump_json())
+    envelope["description_missing"] = claimed
+    assert parse_message(json.dumps(envelope), T0).description_missing is missing
+    assert parse_message(json.dumps(posting), T0).description_missing is missing
