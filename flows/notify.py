@@ -8,6 +8,7 @@ reported and the run goes on; what it could not send is still new for the next r
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -18,10 +19,13 @@ from flows.artifacts import top_matches_markdown
 from flows.run_settings import run_settings
 from jobping.digest import Digest, Match
 from jobping.engine.drain import TOP_MATCHES
+from jobping.profile import Profile, ProfileError, load_profile
 from jobping.settings import Settings
 from storage.lake import Lake
 from storage.pings import new_fitting_matches, record_pings, top_matches_since
 from tasks.notify.channels import NotifyError, send_to_block, send_to_webhook
+
+logger = logging.getLogger(__name__)
 
 # a notify run that could not send is tried again; what it could not send stays new meanwhile
 NOTIFY_RETRIES = 2
@@ -51,6 +55,16 @@ class PingReport:
         return f"no new matches to send ({self.fitting} fitting groups analysed since the last digest, all sent before)"
 
 
+def _profile(settings: Settings) -> Profile | None:
+    """The profile the matches are explained against; None when it cannot be read, and the digest goes out
+    explained by the analyses alone (the analyse run's preflight names what is wrong with the file)."""
+    try:
+        return load_profile(settings.profile_path)
+    except ProfileError as exc:
+        logger.warning("the digest's reasons leave the profile out: %s", exc)
+        return None
+
+
 async def ping_new_matches(settings: Settings, *, dry_run: bool = False) -> PingReport:
     """Send the new fitting groups as one digest (unless ``dry_run``) and record them as sent."""
     notify = settings.notify
@@ -63,7 +77,8 @@ async def ping_new_matches(settings: Settings, *, dry_run: bool = False) -> Ping
         # nowhere to send: the lake is not read
         return report
     lake = Lake.from_settings(settings)
-    report.fitting, report.new = await asyncio.to_thread(new_fitting_matches, lake, notify.min_score)
+    profile = _profile(settings)
+    report.fitting, report.new = await asyncio.to_thread(new_fitting_matches, lake, notify.min_score, profile)
     if not report.new or dry_run:
         return report
     digest = Digest(report.new)

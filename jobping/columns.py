@@ -93,6 +93,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("company_url", "text", "jobspy", max_chars=MAX_URL_CHARS, link=True),
     Column("description", "text", "jobspy", max_chars=MAX_DESCRIPTION_CHARS, content=True),
     Column("description_truncated", "bool", "envelope", nullable=False, note="cut to fit the queue's message"),
+    Column("description_missing", "bool", "envelope", nullable=False, note="no description: judged on the rest"),
     Column("description_cut", "bool", "analysis", nullable=False, note="cut to the LLM's budget"),
     Column("truncated_fields", "texts", "envelope", nullable=False, note="the posting's fields cut to a limit"),
     Column("cleared_fields", "texts", "envelope", nullable=False, note="the posting's fields that could not be valid"),

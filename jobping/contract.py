@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from jobping.columns import CONTENT_FIELDS, JOBSPY_COLUMNS, MAX_SHORT_TEXT_CHARS, MAX_URL_CHARS
 from jobping.errors import describe
@@ -80,6 +80,8 @@ class Envelope(BaseModel):
     scraped_at: datetime
     search: SearchSpec = SearchSpec()
     description_truncated: bool = False
+    # derived, not trusted: whatever a producer says, it is the posting's own (see _derived)
+    description_missing: bool = False
     # every posting field cut to fit a limit, the description included
     truncated_fields: list[str] = Field(default_factory=list, max_length=len(JobPosting.model_fields))
     # every optional posting field whose value could not be valid and was stored as null
@@ -92,6 +94,12 @@ class Envelope(BaseModel):
     def scraped(self) -> bool:
         """Our scrape flow says it sent this posting (a claim a producer with send rights could copy)."""
         return self.producer == SCRAPE_PRODUCER
+
+    @model_validator(mode="after")
+    def _derived(self) -> Envelope:
+        # every producer's posting, our scrape's or a bare one, is marked by what it holds
+        self.description_missing = self.posting.description_missing
+        return self
 
     @field_validator("scraped_at")
     @classmethod

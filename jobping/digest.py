@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from jobping.markup import Markup, escape, link
+from jobping.reasons import NO_COMPANY
 from jobping.text import one_line
 
 # a digest lists this many matches in its text; the JSON carries them all
@@ -29,6 +30,15 @@ class Match:
     boards: list[str]
     job_urls: list[str]
     first_seen: datetime
+    # the two or three reasons that decided the verdict, and what the posting did not say (jobping/reasons.py)
+    reasons: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    def heading(self, markup: Markup) -> str:
+        """Score, verdict, title, company and place; a job with no company says so, it never borrows the place."""
+        company = f" at {escape(self.company, markup)}" if self.company else f" ({NO_COMPANY})"
+        place = f", {escape(self.location, markup)}" if self.location else ""
+        return f"{self.fit_score} {escape(self.verdict, markup)}: {escape(self.title, markup)}{company}{place}"
 
 
 @dataclass(frozen=True)
@@ -48,14 +58,20 @@ class Digest:
     def body(self, markup: Markup = "plain") -> str:
         """Text with one paragraph per match, its posting text escaped for ``markup``, the app that shows it.
 
+        A match's paragraph: its heading, why it was judged so, what its posting did not say, the
+        summary, its boards and links.
+
         The only links are the postings' own http(s) URLs, each on its own line as itself;
         a job whose URL is anything else is listed without it.
         """
         lines = []
         for match in self.matches[:MAX_LISTED]:
-            where = ", ".join(part for part in (match.company, match.location) if part)
-            at = f" at {escape(where, markup)}" if where else ""
-            lines.append(f"{match.fit_score} {escape(match.verdict, markup)}: {escape(match.title, markup)}{at}")
+            lines.append(match.heading(markup))
+            if match.reasons:
+                lines.append(f"  why: {escape('; '.join(match.reasons), markup)}")
+            # the heading says a company is not given
+            if gaps := [gap for gap in match.missing if gap != NO_COMPANY]:
+                lines.append(f"  missing: {escape(', '.join(gaps), markup)}")
             lines.append(f"  {escape(one_line(match.summary, MAX_SUMMARY_CHARS), markup)}")
             lines.append(f"  on {escape(', '.join(match.boards), markup)}")
             lines.extend(f"  {url}" for url in map(link, match.job_urls) if url is not None)

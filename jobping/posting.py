@@ -57,6 +57,12 @@ class PostingFields(BaseModel):
         description: str | None = None
         skills: str | None = None
 
+    @property
+    def description_missing(self) -> bool:
+        """The posting says nothing beyond its fields: no description, or a blank one (LinkedIn's, when
+        JobSpy does not fetch them). A blank one is stripped to empty by ``str_strip_whitespace``."""
+        return not self.description
+
     def text(self, name: str) -> str | None:
         """The text of the field ``name``: how code reads a field mypy knows no attribute of."""
         value = getattr(self, name)

@@ -4,7 +4,8 @@ It answers structured-output requests for jobping's JobAnalysis schema with dete
 answers, and misbehaves on demand: latency, 429 with Retry-After, 500, hanging requests,
 malformed JSON, invalid answers, refusals and length cut-offs, by rate (POST /_config) or
 by a marker in the posting text (``STANDIN:REFUSE`` and friends). GET /_stats counts what
-it did. Run it as its own process: ``python -m standins.openai_api --port 8081``.
+it did, GET /_requests gives the user messages it was sent. Run it as its own process:
+``python -m standins.openai_api --port 8081``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import json
 import random
 import re
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 from aiohttp import web
@@ -26,6 +27,8 @@ POSTING = re.compile(r"<posting>\n(.*)\n</posting>", re.DOTALL)
 # a refusal that tries to forge a log line of its own and to clear the terminal
 FORGED_LINE = "05:00:00.000 | INFO    | Flow run 'forged' - Finished in state Completed()"
 REFUSAL = f"I can't help with that.\n{FORGED_LINE}\r\n\x1b[2J"
+# the user messages kept for GET /_requests, the newest: a test reads what the model was told
+KEPT_REQUESTS = 1_000
 MARKERS = ("REFUSE", "LENGTH", "MALFORMED", "INVALID", "HANG", "FAIL500", "RATELIMIT")
 
 
@@ -54,6 +57,7 @@ class State:
         self.keys_seen: Counter[str] = Counter()
         self.in_flight = 0
         self.max_in_flight = 0
+        self.user_messages: deque[str] = deque(maxlen=KEPT_REQUESTS)
 
 
 def answer_for(posting: dict[str, Any]) -> dict[str, Any]:
@@ -111,11 +115,15 @@ def make_app() -> web.Application:
         state.random = random.Random(faults.seed)
         state.stats.clear()
         state.keys_seen.clear()
+        state.user_messages.clear()
         state.max_in_flight = 0
         return reply({"status": "ok"})
 
     async def stats(_: web.Request) -> web.Response:
         return reply({**state.stats, "max_in_flight": state.max_in_flight, "keys_seen": dict(state.keys_seen)})
+
+    async def requests(_: web.Request) -> web.Response:
+        return reply({"user_messages": list(state.user_messages)})
 
     async def chat(request: web.Request) -> web.Response:
         state.in_flight += 1
@@ -143,6 +151,7 @@ def make_app() -> web.Application:
             state.stats["400"] += 1
             return reply({"error": {"message": "expected a strict json_schema"}}, status=400)
         user = next((m["content"] for m in body["messages"] if m["role"] == "user"), "")
+        state.user_messages.append(str(user))
         found = POSTING.search(user)
         posting = json.loads(found.group(1)) if found else {}
         text = json.dumps(posting)
@@ -185,6 +194,7 @@ def make_app() -> web.Application:
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app.router.add_post("/_config", configure)
     app.router.add_get("/_stats", stats)
+    app.router.add_get("/_requests", requests)
     app.router.add_post("/v1/chat/completions", chat)
     app.router.add_get("/health", health)
     return app

@@ -108,3 +108,8 @@ class StandIn:
     def stats(self) -> dict[str, Any]:
         with urllib.request.urlopen(self.url + "/_stats", timeout=10) as response:
             return dict(json.loads(response.read()))
+
+    def user_messages(self) -> list[str]:
+        """The user messages of the requests since it was last configured, oldest first."""
+        with urllib.request.urlopen(self.url + "/_requests", timeout=10) as response:
+            return [str(message) for message in json.loads(response.read())["user_messages"]]

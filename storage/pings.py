@@ -16,6 +16,7 @@ the last digest and was not sent then (the min score was higher) is not sent lat
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,8 @@ from jobping.contract import SCRAPE_PRODUCER
 from jobping.digest import Match
 from jobping.engine.outcomes import TopMatch
 from jobping.fits import fits
+from jobping.profile import Profile
+from jobping.reasons import Judged, missing, reasons
 from storage.delta import OURS_COLUMN
 from storage.lake import Lake
 from storage.repair import inside
@@ -47,13 +50,16 @@ PING_MARGIN = timedelta(hours=1)
 # the history's columns the pings read: whether an analysis fits, which analysis of a posting is its newest
 # (storage.delta.ORDER), and what a group shows of its best posting, its boards and links
 FIT_COLUMNS = ["job_key", "job_group", "fit_score", "verdict", "analysed_at"]
+# what a ping explains its best posting's verdict by (jobping/reasons.py's Judged, less what BEST_COLUMNS has)
+EXPLAINING_COLUMNS = [field.name for field in fields(Judged) if field.name not in ("verdict", "company", "location")]
 POSTING_COLUMNS = [
     "job_key", "job_group", "producer", "analysed_at", "message_id", "scraped_at", "site", "job_url",
-    "title", "company", "location", "fit_score", "verdict", "summary",
+    "title", "company", "location", "fit_score", "verdict", "summary", *EXPLAINING_COLUMNS,
 ]  # fmt: skip
-BEST_COLUMNS = ["title", "company", "location", "fit_score", "verdict", "summary"]
+BEST_COLUMNS = ["title", "company", "location", "fit_score", "verdict", "summary", *EXPLAINING_COLUMNS]
 # a group as the pings show it: Match's fields, then the best posting's link
 SHOWN_COLUMNS = ["job_group", *BEST_COLUMNS, "boards", "job_urls", "first_seen", "best_job_url"]
+MATCH_COLUMNS = [name for name in SHOWN_COLUMNS if name in {field.name for field in fields(Match)}]
 
 # a row stored before jobs had groups is a group of its own
 GROUP = pl.coalesce("job_group", "job_key")
@@ -102,9 +108,18 @@ def _fits(min_score: int) -> pl.Expr:
     return fitting
 
 
-def new_fitting_matches(lake: Lake, min_score: int) -> tuple[int, list[Match]]:
+def _match(row: dict[str, Any], profile: Profile | None) -> Match:
+    """A group's match as a ping shows it: why its best posting was judged so and what that posting did not say."""
+    judged = Judged(**{field.name: row[field.name] for field in fields(Judged)})
+    return Match(
+        **{name: row[name] for name in MATCH_COLUMNS}, reasons=reasons(judged, profile), missing=missing(judged)
+    )
+
+
+def new_fitting_matches(lake: Lake, min_score: int, profile: Profile | None = None) -> tuple[int, list[Match]]:
     """How many job groups have an analysis that fits (it says apply with at least ``min_score``) since the
-    last digest, and those of them never sent whose best posting fits, best first."""
+    last digest, and those of them never sent whose best posting fits, best first; each explained against
+    ``profile`` (by its analysis alone without one)."""
     ledger = _ledger(lake)
     last_sent = ledger["sent_at"].max()
     since = last_sent - PING_MARGIN if isinstance(last_sent, datetime) else None
@@ -119,7 +134,7 @@ def new_fitting_matches(lake: Lake, min_score: int) -> tuple[int, list[Match]]:
         )
 
     shown = _shown_groups(lake, new, best_first)
-    return len(fitting), [Match(**{name: row[name] for name in SHOWN_COLUMNS[:-1]}) for row in shown]
+    return len(fitting), [_match(row, profile) for row in shown]
 
 
 def top_matches_since(lake: Lake, since: datetime | None, limit: int) -> list[TopMatch]:

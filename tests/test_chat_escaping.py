@@ -27,6 +27,8 @@ from tasks.notify.channels import NotifyError, send_to_block, send_to_webhook
 
 TITLE = "<!channel> URGENT [Verify your account](https://evil.example/login)"
 SUMMARY = "Log in at <https://evil.example|indeed.com/viewjob?jk=1> now, @everyone <@123456789012345678> <@&42> <#77>"
+# a model's red flag and skills are outside text too: a ping's reasons quote them
+REASONS = ("[Apply here](https://evil.example/a) <!here>", "skills: @everyone, *bold*, `code`")
 REAL_URL = "https://www.indeed.com/viewjob?jk=1&from=serp"
 SLACK_TOKEN = "XoXSECRETtoken123"
 SLACK_URL = f"https://hooks.slack.com/services/T0001/B0001/{SLACK_TOKEN}"
@@ -39,6 +41,7 @@ def hostile_digest(*job_urls: str) -> Digest:
     match = Match(
         "g1", TITLE, "ACME & <b>Co</b>", "Berlin", 91, "apply", SUMMARY, ["indeed"],
         list(job_urls or (REAL_URL, "javascript:alert(document.cookie)")), datetime(2026, 12, 6, tzinfo=UTC),
+        reasons=list(REASONS), missing=["no salary given"],
     )  # fmt: skip
     return Digest([match])
 
@@ -147,6 +150,15 @@ def test_the_hostile_title_is_neither_mention_nor_link_in_any_chat_markup_and_st
     for acted_on in ACTED_ON[markup]:
         assert re.findall(acted_on, shown) == [], shown
     assert shown.translate(UNESCAPE) == given
+
+
+@pytest.mark.parametrize("markup", list(ACTED_ON))
+def test_a_match_s_reasons_are_escaped_as_its_posting_text_is(markup: Markup) -> None:
+    [why] = [line for line in hostile_digest().body(markup).splitlines() if line.startswith("  why: ")]
+    shown = why.removeprefix("  why: ")
+    for acted_on in ACTED_ON[markup]:
+        assert re.findall(acted_on, shown) == [], shown
+    assert shown.translate(UNESCAPE) == "; ".join(REASONS)
 
 
 def assert_chains_nothing(error: BaseException) -> None:

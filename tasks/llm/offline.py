@@ -161,6 +161,7 @@ class OfflineAnalyser:
             f"{posting.title} at {posting.company or 'an unnamed company'}: "
             f"{len(matched)} of your {len(wanted)} skills"
             f"{' (' + ', '.join(matched[:5]) + ')' if matched else ''}, {remote}, {seniority}."
+            + (" No description: judged on its title and fields." if posting.description_missing else "")
         )
         return JobAnalysis(
             fit_score=fit,

@@ -10,6 +10,14 @@ from jobping.profile import Profile
 
 PROMPT_VERSION = "llm-v1"
 POSTING_TAG = "posting"
+# said in the user message, outside the data block, of a posting with no description (JobSpy's LinkedIn postings
+# when it does not fetch them): the system prompt and so PROMPT_VERSION stay the same, so postings analysed
+# before are not analysed again for a note that concerns these postings only
+NO_DESCRIPTION_NOTE = (
+    "Note from jobping, not from the posting: this posting has no description. Judge it on its other fields "
+    'only, do not guess what a description would say, answer "unknown" where they do not tell, and say in '
+    "the summary that there was no description."
+)
 
 SYSTEM_PROMPT = """\
 You judge job postings for one job seeker. Their profile:
@@ -39,7 +47,10 @@ def system_message(profile: Profile) -> str:
 
 
 def user_message(posting: JobPosting, description_chars: int) -> tuple[str, bool]:
-    """The posting as delimited JSON data, its description cut to the budget; and whether it was cut."""
+    """The posting as delimited JSON data, its description cut to the budget; and whether it was cut.
+
+    A posting without a description is preceded by a note that says so (NO_DESCRIPTION_NOTE).
+    """
     # the fields that say what the job is (jobping/columns.py's prompt columns); logos and ratings only cost tokens
     data = {name: getattr(posting, name) for name in PROMPT_FIELDS if getattr(posting, name) is not None}
     description = posting.description or ""
@@ -49,7 +60,8 @@ def user_message(posting: JobPosting, description_chars: int) -> tuple[str, bool
     # a posting must not be able to close the data block early, in any case or spacing: no "<"
     # survives into the block (JSON's \u003c reads the same to the model)
     text = text.replace("<", "\\u003c")
-    return f"<{POSTING_TAG}>\n{text}\n</{POSTING_TAG}>", cut
+    block = f"<{POSTING_TAG}>\n{text}\n</{POSTING_TAG}>"
+    return (f"{NO_DESCRIPTION_NOTE}\n\n{block}" if posting.description_missing else block), cut
 
 
 def llm_prompt_version(model: str, profile: Profile) -> str:
