@@ -15,7 +15,7 @@ from flows.analyse import analyse
 from flows.scrape import scrape
 from jobping.engine.drain import AnalyseReport, DrainOptions, drain
 from jobping.profile import load_profile
-from jobping.search import ScrapeParameters
+from tasks.jobspy.search import ScrapeParameters
 from jobping.settings import Settings
 from standins.servers import StandIn
 from storage.claims import lake_claims

@@ -22,7 +22,7 @@ from jobping.contract import SCRAPE_PRODUCER, Envelope, JobPosting, encode, enve
 from jobping.engine.drain import DrainOptions, drain
 from jobping.engine.ports import Analysed, Grouping, StoredVersion
 from jobping.profile import load_profile
-from jobping.search import ScrapeParameters
+from tasks.jobspy.search import ScrapeParameters
 from jobping.settings import Settings
 from jobping.stored import to_row
 from storage.delta import DeltaHistory

@@ -18,7 +18,7 @@ from flows.scrape import scrape
 from jobping.contract import JobPosting
 from jobping.engine.ports import ReceivedMessage
 from jobping.errors import ConfigurationError
-from jobping.search import ScrapeParameters
+from tasks.jobspy.search import ScrapeParameters
 from jobping.settings import DEFAULT_LLM_MODEL, Settings
 from standins.openai_api import FORGED_LINE
 from standins.servers import StandIn

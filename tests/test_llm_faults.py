@@ -10,7 +10,7 @@ import pytest
 
 from flows.analyse import analyse
 from flows.scrape import scrape
-from jobping.search import ScrapeParameters
+from tasks.jobspy.search import ScrapeParameters
 from jobping.settings import Settings
 from standins.servers import StandIn
 from tasks.jobspy.source import sample_sites

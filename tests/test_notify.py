@@ -17,7 +17,7 @@ from prefect.settings import PREFECT_API_URL
 
 from flows.analyse import analyse
 from flows.scrape import scrape
-from jobping.search import ScrapeParameters
+from tasks.jobspy.search import ScrapeParameters
 from jobping.settings import Settings
 from standins.servers import free_port, received, webhook_receiver
 from storage.lake import Lake

@@ -23,7 +23,7 @@ import storage.store
 from flows.analyse import analyse
 from flows.scrape import scrape
 from jobping.contract import JobPosting, envelope_for
-from jobping.search import ScrapeParameters
+from tasks.jobspy.search import ScrapeParameters
 from jobping.settings import Settings
 from storage.catalog import refresh_catalog
 from storage.delta import DeltaHistory

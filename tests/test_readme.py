@@ -15,7 +15,7 @@ import pytest
 
 from flows.analyse import analyse
 from flows.scrape import scrape
-from jobping.search import ScrapeParameters
+from tasks.jobspy.search import ScrapeParameters
 from jobping.settings import Settings
 from storage.delta import DeltaHistory, DeltaLatest
 from storage.lake import Lake

@@ -17,7 +17,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from flows.analyse import analyse
 from flows.compact import compact_lake
 from flows.scrape import scrape
-from jobping.search import ScrapeParameters
+from tasks.jobspy.search import ScrapeParameters
 from jobping.settings import Settings
 from standins.refusing_proxy import refusing_proxy
 from storage.catalog import refresh_catalog

@@ -14,7 +14,7 @@ from deltalake.transaction import CommitProperties
 from flows.analyse import analyse
 from flows.scrape import scrape
 from jobping.profile import USER_PROFILE, bundled_example
-from jobping.search import ScrapeParameters
+from tasks.jobspy.search import ScrapeParameters
 from jobping.settings import Settings
 from storage.catalog import refresh_catalog
 from storage.delta import ANALYSED_UP_TO, MERGED_UP_TO, DeltaLatest, LakeSnapshot
