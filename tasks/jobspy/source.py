@@ -186,10 +186,13 @@ def _search_arguments(site: SiteName, params: ScrapeParameters, term: str, locat
     }
 
 
-def pause_between_searches(seconds: float, sleep: Callable[[float], None] = time.sleep) -> None:
-    """The pause before a board's next search: ``seconds``, give or take up to half of it at random."""
+def pause_between_searches(seconds: float, sleep: Callable[[float], None] | None = None) -> None:
+    """The pause before a board's next search: ``seconds``, give or take up to half of it at random.
+
+    The boards throttle a client that asks again at once; the jitter keeps the pauses from looking scripted.
+    """
     if seconds > 0:
-        sleep(random.uniform(seconds / 2, seconds * 1.5))  # noqa: S311 - politeness, not secrecy
+        (sleep or time.sleep)(random.uniform(seconds / 2, seconds * 1.5))  # noqa: S311 - politeness, not secrecy
 
 
 def _check_search(arguments: dict[str, Any]) -> None:
@@ -202,10 +205,8 @@ def _check_search(arguments: dict[str, Any]) -> None:
         raise SearchRejectedError(f"JobSpy refused the search: {describe(exc)}") from exc
 
 
-def scrape_site(
-    site: SiteName, params: ScrapeParameters, pause_seconds: float = 0, sleep: Callable[[float], None] = time.sleep
-) -> SiteResult:
-    """Every search of the run on one site through JobSpy.
+def scrape_site(site: SiteName, params: ScrapeParameters, pause_seconds: float = 0) -> SiteResult:
+    """Every search of the run on one site through JobSpy, ``pause_seconds`` (with jitter) apart.
 
     A scraper that raises or reports errors is the board's failure and is collected in
     ``errors``; a search JobSpy refuses, or a value we cannot read, raises a terminal error.
@@ -216,7 +217,7 @@ def scrape_site(
     searches = [(term, location) for term in params.search_terms for location in params.locations]
     for index, (term, location) in enumerate(searches):
         if index:
-            pause_between_searches(pause_seconds, sleep)
+            pause_between_searches(pause_seconds)
         arguments = _search_arguments(site, params, term, location)
         _check_search(arguments)
         try:
