@@ -268,7 +268,9 @@ def _log_countries(params: ScrapeParameters) -> None:
     name="scrape",
     flow_run_name=_scrape_run_name,
     log_prints=True,
-    task_runner=ThreadPoolTaskRunner(max_workers=len(get_args(SiteName)) + 1),
+    # a thread for every board: none waits for a free one behind a board that is retrying (ignore: Prefect's
+    # decorator takes TaskRunner[PrefectFuture], invariant, where its thread runner makes concurrent futures)
+    task_runner=ThreadPoolTaskRunner(max_workers=len(get_args(SiteName)) + 1),  # type: ignore[arg-type]
 )
 def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
     """Scrape every site of the search matrix and publish new or changed postings to SQS."""

@@ -19,9 +19,9 @@ from jobspy.model import JobPost, Location, Scraper, ScraperInput, Site
 from flows.analyse import analyse
 from flows.scrape import AllSitesFailedError, SiteDataError, scrape
 from jobping.columns import MAX_DESCRIPTION_CHARS
-from tasks.jobspy.search import ScrapeParameters
 from jobping.settings import Settings
 from storage.reader import reader
+from tasks.jobspy.search import ScrapeParameters
 from tasks.jobspy.source import (
     JOBSPY_SCHEMA,
     JOBSPY_VERSION,

@@ -27,8 +27,8 @@ from jobping.search import Source
 
 if TYPE_CHECKING:
     from flows.scrape import ScrapeReport
-    from tasks.jobspy.search import ScrapeParameters
     from jobping.engine.drain import AnalyseReport
+    from tasks.jobspy.search import ScrapeParameters
 
 DEMO_RECEIVE_WAIT_SECONDS = "1"
 TRY_QUERY = """.venv/bin/jobping sql 'SELECT verdict, count(*) FROM enriched_jobs GROUP BY ALL'"""

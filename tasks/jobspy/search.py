@@ -26,10 +26,11 @@ MAX_COMPANY_IDS = 100
 JOBSPY_DEFAULT_COUNTRY: Country = ScraperInput.model_fields["country_indeed"].default
 JOBSPY_DEFAULT_DISTANCE = 50
 # the last part of "Austin, TX" names a US state: Indeed USA
-US_STATES = frozenset(
-    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND "
-    "OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR".split()
+US_STATE_CODES = (
+    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH OK "
+    "OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR"
 )
+US_STATES = frozenset(US_STATE_CODES.split())
 LINKEDIN_FETCH_HELP = (
     "Read each LinkedIn posting's own page for its description, pay and job type. On by default: without it "
     "LinkedIn gives only title, company and place. Costs one more request per LinkedIn posting (each up to "
