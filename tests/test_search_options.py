@@ -179,15 +179,16 @@ def test_a_pause_with_jitter_comes_between_a_board_s_searches_and_none_before_th
 
 @pytest.mark.usefixtures("prefect_api", "queues")
 def test_the_flow_pauses_by_the_setting_between_live_searches_and_never_for_the_sample(
-    monkeypatch: pytest.MonkeyPatch, recording: list[ScraperInput]
+    monkeypatch: pytest.MonkeyPatch, recording: list[ScraperInput], caplog: pytest.LogCaptureFixture
 ) -> None:
     pauses: list[float] = []
     monkeypatch.setattr(source, "pause_between_searches", pauses.append)
     monkeypatch.setenv("JOBPING_SCRAPE_PAUSE_SECONDS", "2.5")
-    scrape(
-        ScrapeParameters(source="jobspy", sites=["indeed", "linkedin"], locations=["Berlin, Germany", "Bonn, Germany"])
-    )
+    scrape(ScrapeParameters(source="jobspy", sites=["indeed", "linkedin"], locations=["Berlin, Germany", "Remote"]))
     assert pauses == [2.5, 2.5]  # one between each board's two searches
+    # the run's log says which Indeed each location searches, and when it is JobSpy's default
+    assert "'Berlin, Germany': Indeed and Glassdoor search germany (the location's country)" in caplog.text
+    assert "'Remote' names no country JobSpy knows: Indeed and Glassdoor search JobSpy's default, usa" in caplog.text
     pauses.clear()
     scrape(ScrapeParameters(source="sample", sites=["indeed"], locations=["Berlin, Germany", "Bonn, Germany"]))
     assert pauses == []
