@@ -53,11 +53,8 @@ PER_SEARCH = 3
 
 @pytest.fixture
 def boards() -> Iterator[None]:
-    saved = dict(jobspy.SCRAPER_MAPPING)
-    jobspy_boards.install()
-    yield
-    jobspy.SCRAPER_MAPPING.clear()
-    jobspy.SCRAPER_MAPPING.update(saved)
+    with jobspy_boards.offline():
+        yield
 
 
 def expected_rows(site: Site) -> list[dict[str, Any]]:

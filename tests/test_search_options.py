@@ -38,11 +38,8 @@ JOBSPY_COUNTRIES = [country.value for country in Country]
 
 @pytest.fixture
 def boards() -> Iterator[None]:
-    saved = dict(jobspy.SCRAPER_MAPPING)
-    jobspy_boards.install()
-    yield
-    jobspy.SCRAPER_MAPPING.clear()
-    jobspy.SCRAPER_MAPPING.update(saved)
+    with jobspy_boards.offline():
+        yield
 
 
 class RecordingBoard(jobspy_boards.OfflineBoard):
