@@ -248,7 +248,7 @@ def test_a_blocked_board_is_retried_while_the_other_boards_finish_without_it() -
                 what="the other boards to complete while glassdoor retries",
                 seen=lambda: (StubbornBoard.attempts, _task_states(term)),
             )
-            assert states["fetch glassdoor"] == "RUNNING"
+            assert states["fetch glassdoor"] not in ("COMPLETED", "FAILED", "CRASHED")
         finally:
             StubbornBoard.gate.set()
         report = running.result(timeout=90)

@@ -120,7 +120,7 @@ def scrape(
         bool,
         typer.Option(
             help="Read each LinkedIn posting's page for its description (on by default; one more request "
-            "per LinkedIn posting, about twice as slow)."
+            "per LinkedIn posting, one after the other)."
         ),
     ] = True,
     fetch_description: Annotated[

@@ -33,9 +33,9 @@ US_STATE_CODES = (
 US_STATES = frozenset(US_STATE_CODES.split())
 LINKEDIN_FETCH_HELP = (
     "Read each LinkedIn posting's own page for its description, pay and job type. On by default: without it "
-    "LinkedIn gives only title, company and place. Costs one more request per LinkedIn posting (each up to "
-    "JobSpy's 15 s timeout; JobSpy adds no pause of its own between them, only 3 to 7 s between pages of 10), "
-    "so a LinkedIn search takes about twice as long and is throttled sooner."
+    "LinkedIn gives only title, company and place. Costs one more request per LinkedIn posting, made one after "
+    "the other (JobSpy waits up to 15 s for each, and pauses 3 to 7 s only between result pages of 10): "
+    "20 postings take 22 requests instead of 2, and LinkedIn throttles sooner."
 )
 FETCH_HELP = (
     "Read each posting's own page on the other boards that support it (Glassdoor, ZipRecruiter, Bayt, Naukri, "
