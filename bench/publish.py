@@ -18,8 +18,8 @@ import boto3
 import polars as pl
 
 from jobping.contract import encode
-from jobping.search import ScrapeParameters
 from tasks.jobspy.normalise import normalise
+from tasks.jobspy.search import ScrapeParameters
 from tasks.jobspy.source import sample_site, sample_sites
 from tasks.sqs.client import EMULATOR_CREDENTIALS
 from tasks.sqs.messages import send_entries

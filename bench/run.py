@@ -43,9 +43,9 @@ from bench.startup import measure_startup, startup_section
 from bench.throughput import analyse_throughput, baseline_throughput, claims_cost, sample_reuse
 from flows.analyse import analyse
 from flows.scrape import scrape
-from jobping.search import ScrapeParameters
 from jobping.settings import Settings
 from standins.servers import StandIn, moto_server, openai_standin
+from tasks.jobspy.search import ScrapeParameters
 from tasks.jobspy.source import sample_sites
 
 PUBLISH_COUNT = 500

@@ -15,12 +15,12 @@ from flows.analyse import analyse
 from flows.scrape import scrape
 from jobping.engine.drain import AnalyseReport, DrainOptions, drain
 from jobping.profile import load_profile
-from jobping.search import ScrapeParameters
 from jobping.settings import Settings
 from standins.servers import StandIn
 from storage.claims import lake_claims
 from storage.lake import Lake
 from storage.store import LakeStore, open_lake
+from tasks.jobspy.search import ScrapeParameters
 from tasks.jobspy.source import sample_sites
 from tasks.llm.factory import analyser_in_use, make_analyser
 from tasks.sqs.client import make_sqs_client

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import polars as pl
 from prefect import State, flow, get_run_logger, task
@@ -11,6 +11,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
@@ -20,7 +21,8 @@ from jobping.contract import SCRAPE_PRODUCER, Envelope, encode_cut
 from jobping.engine.ports import StoredIndex
 from jobping.errors import JobpingError, TerminalError
 from jobping.profile import load_profile
-from jobping.search import ScrapeParameters, SiteName
+from jobping.scrape_settings import SCRAPE_RETRY_SECONDS
+from jobping.search import SiteName
 from jobping.settings import Settings
 from jobping.sightings import encode_sightings
 from jobping.text import one_line
@@ -28,6 +30,7 @@ from storage.damage import READ_ERRORS
 from storage.lake import Lake
 from storage.store import stored_versions
 from tasks.jobspy.normalise import Normalised, drop_stored, normalise
+from tasks.jobspy.search import ScrapeParameters, country_of
 from tasks.jobspy.source import SiteFailedError, SiteResult, fetch_site, health_flags
 from tasks.llm.factory import prompt_version
 from tasks.sqs.client import make_sqs_client
@@ -37,8 +40,10 @@ from tasks.sqs.queues import Queues, depth, locate_queues
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-SITE_RETRIES = 1
-SITE_RETRY_DELAY_SECONDS = 10
+# a blocked or throttled board is asked again after JOBPING_SCRAPE_RETRY_SECONDS, then twice and four times
+# that, each give or take half, before it is reported failed: a board's throttling lasts minutes, not seconds
+SITE_RETRIES = 3
+SITE_RETRY_JITTER = 0.5
 MAX_LOGGED_REPAIRS = 20
 MAX_REASON_CHARS = 200
 
@@ -88,6 +93,11 @@ class PublishIncompleteError(ScrapeFailedError):
     """Some postings could not be published after retries; the run reports them as failed."""
 
 
+def retry_delays(first_seconds: float) -> list[float]:
+    """The waits before a failing board's retries: the first, then each twice the one before."""
+    return [first_seconds * 2**attempt for attempt in range(SITE_RETRIES)]
+
+
 def _site_may_recover(_task: object, _run: object, state: State[Any]) -> bool:
     # only a blocked or failing site is worth a second try, not a bug or bad input
     return isinstance(state.result(raise_on_failure=False), SiteFailedError)
@@ -97,12 +107,14 @@ def _site_may_recover(_task: object, _run: object, state: State[Any]) -> bool:
     name="fetch-site",
     task_run_name="fetch {site}",
     retries=SITE_RETRIES,
-    retry_delay_seconds=SITE_RETRY_DELAY_SECONDS,
+    retry_delay_seconds=retry_delays(SCRAPE_RETRY_SECONDS),
+    retry_jitter_factor=SITE_RETRY_JITTER,
     retry_condition_fn=_site_may_recover,
     cache_policy=NO_CACHE,
 )
-def fetch_site_postings(site: SiteName, params: ScrapeParameters, source: str) -> SiteResult:
-    result = fetch_site(site, params, source)
+def fetch_site_postings(site: SiteName, params: ScrapeParameters, source: str, pause_seconds: float = 0) -> SiteResult:
+    """One board's searches, ``pause_seconds`` (with jitter) apart; retried with back-off while it fails."""
+    result = fetch_site(site, params, source, pause_seconds)
     logger = get_run_logger()
     logger.info("%s: %d postings", site, result.postings.height)
     for message in result.errors:
@@ -232,7 +244,34 @@ def _publish(new: Normalised, scraped_at: datetime, settings: Settings, report: 
     report.published, report.failed, report.send_requests = sent.sent, len(sent.failed), sent.requests
 
 
-@flow(name="scrape", flow_run_name=_scrape_run_name, log_prints=True)
+def _log_countries(params: ScrapeParameters) -> None:
+    """Which Indeed and Glassdoor each location searches, and why."""
+    if not {"indeed", "glassdoor"} & set(params.sites):
+        return
+    logger = get_run_logger()
+    for location in params.locations:
+        country = params.country(location).value
+        if params.country_indeed is not None:
+            logger.info("%r: Indeed and Glassdoor search %s (country_indeed)", location, country)
+        elif country_of(location) is None:
+            logger.warning(
+                "%r names no country JobSpy knows: Indeed and Glassdoor search JobSpy's default, %s; "
+                "set country_indeed to choose",
+                location,
+                country,
+            )
+        else:
+            logger.info("%r: Indeed and Glassdoor search %s (the location's country)", location, country)
+
+
+@flow(
+    name="scrape",
+    flow_run_name=_scrape_run_name,
+    log_prints=True,
+    # a thread for every board: none waits for a free one behind a board that is retrying (ignore: Prefect's
+    # decorator takes TaskRunner[PrefectFuture], invariant, where its thread runner makes concurrent futures)
+    task_runner=ThreadPoolTaskRunner(max_workers=len(get_args(SiteName)) + 1),  # type: ignore[arg-type]
+)
 def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
     """Scrape every site of the search matrix and publish new or changed postings to SQS."""
     params = params or ScrapeParameters()
@@ -246,8 +285,12 @@ def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
     logger = get_run_logger()
     report = ScrapeReport(source=source)
 
+    if source == "jobspy":
+        _log_countries(params)
+    # every board at once, each in its own thread: a board that is retrying holds up no other
+    fetch = fetch_site_postings.with_options(retry_delay_seconds=retry_delays(settings.scrape.retry_seconds))
     futures: dict[SiteName, PrefectFuture[SiteResult]] = {
-        site: fetch_site_postings.submit(site, params, source) for site in params.sites
+        site: fetch.submit(site, params, source, settings.scrape.pause_seconds) for site in params.sites
     }
     results: list[SiteResult] = []
     for site, future in futures.items():

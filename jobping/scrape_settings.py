@@ -11,6 +11,7 @@ from jobping.settings_base import Section
 
 BOARD_ALERT_RUNS = 3
 SCRAPE_PAUSE_SECONDS = 5.0
+SCRAPE_RETRY_SECONDS = 60.0
 
 
 class ScrapeSettings(Section):
@@ -41,7 +42,20 @@ class ScrapeSettings(Section):
         ge=0,
         le=600,
         validation_alias="JOBPING_SCRAPE_PAUSE_SECONDS",
-        description="Pause between one board's searches (with up to half of it added or taken at random).",
+        description=(
+            "Pause between one board's searches, give or take up to half of it at random; none before its first "
+            "search, none for the sample."
+        ),
+    )
+    retry_seconds: float = Field(
+        default=SCRAPE_RETRY_SECONDS,
+        ge=0,
+        le=3_600,
+        validation_alias="JOBPING_SCRAPE_RETRY_SECONDS",
+        description=(
+            "Wait before a blocked or failing board is asked again, doubled for each of its 3 retries, give or "
+            "take half at random; the other boards do not wait for it."
+        ),
     )
     board_alert_runs: int = Field(
         default=BOARD_ALERT_RUNS,

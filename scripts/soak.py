@@ -168,10 +168,10 @@ def run_soak(nights: int, keep: Path | None = None) -> tuple[list[Night], list[s
     from flows.analyse import analyse  # noqa: PLC0415
     from flows.compact import compact_lake  # noqa: PLC0415
     from flows.scrape import scrape  # noqa: PLC0415
-    from jobping.search import ScrapeParameters  # noqa: PLC0415
     from jobping.settings import Settings  # noqa: PLC0415
     from storage.reader import LakeEmptyError, reader  # noqa: PLC0415
     from tasks.jobspy import source  # noqa: PLC0415
+    from tasks.jobspy.search import ScrapeParameters  # noqa: PLC0415
     from tasks.sqs import emulator  # noqa: PLC0415
     from tasks.sqs.client import make_sqs_client  # noqa: PLC0415
     from tasks.sqs.queues import depth, locate_queues  # noqa: PLC0415

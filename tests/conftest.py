@@ -48,6 +48,9 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, moto_url: str) -> dict[
         "JOBPING_QUEUE_NAME": f"jobs-{uuid.uuid4().hex[:12]}",
         "JOBPING_RECEIVE_WAIT_SECONDS": "0",
         "JOBPING_SCRAPE_SOURCE": "sample",
+        # no test waits for politeness or back-off
+        "JOBPING_SCRAPE_PAUSE_SECONDS": "0",
+        "JOBPING_SCRAPE_RETRY_SECONDS": "0",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)

@@ -9,6 +9,8 @@ posting whose optional fields are ``None``, so pandas fills its columns with NaN
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import ClassVar
 
@@ -141,6 +143,18 @@ class MistypedBoard(OfflineBoard):
         posts = super().scrape(scraper_input)
         # model_construct skips JobSpy's validation, as a changed model would
         return [JobPost.model_construct(**{**dict(post), "date_posted": 1_764_000_000}) for post in posts]
+
+
+@contextmanager
+def offline(mapping: dict[Site, type[Scraper]] | None = None) -> Iterator[None]:
+    """JobSpy's network scrapers replaced (as by :func:`install`) for a while, then put back."""
+    saved = dict(jobspy.SCRAPER_MAPPING)
+    install(mapping)
+    try:
+        yield
+    finally:
+        jobspy.SCRAPER_MAPPING.clear()
+        jobspy.SCRAPER_MAPPING.update(saved)
 
 
 def install(mapping: dict[Site, type[Scraper]] | None = None) -> None:

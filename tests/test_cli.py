@@ -246,7 +246,7 @@ def test_a_live_scrape_where_every_board_fails_prints_the_site_table_then_one_er
             "-s",
             "zip_recruiter",
         ],
-        env=user_env,
+        env=user_env | {"JOBPING_SCRAPE_RETRY_SECONDS": "0"},
         cwd=root,
         capture_output=True,
         text=True,

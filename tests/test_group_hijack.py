@@ -22,7 +22,6 @@ from jobping.contract import SCRAPE_PRODUCER, Envelope, JobPosting, encode, enve
 from jobping.engine.drain import DrainOptions, drain
 from jobping.engine.ports import Analysed, Grouping, StoredVersion
 from jobping.profile import load_profile
-from jobping.search import ScrapeParameters
 from jobping.settings import Settings
 from jobping.stored import to_row
 from storage.delta import DeltaHistory
@@ -30,6 +29,7 @@ from storage.lake import Lake
 from storage.pings import new_fitting_matches, top_matches_since
 from storage.reader import reader
 from storage.store import LakeStore, open_lake, stored_versions
+from tasks.jobspy.search import ScrapeParameters
 from tasks.llm.offline import OfflineAnalyser
 from tasks.sqs.messages import receive
 from tasks.sqs.queue import SqsQueue

@@ -16,8 +16,8 @@ from app.cli.sqs import dlq_list
 from flows.analyse import analyse
 from flows.dlq import dlq_redrive
 from flows.scrape import scrape
-from jobping.search import ScrapeParameters
 from jobping.settings import Settings
+from tasks.jobspy.search import ScrapeParameters
 from tasks.sqs.client import make_sqs_client
 from tasks.sqs.queues import ensure_queues, find_queues
 

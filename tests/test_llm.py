@@ -18,11 +18,11 @@ from flows.scrape import scrape
 from jobping.contract import JobPosting
 from jobping.engine.ports import ReceivedMessage
 from jobping.errors import ConfigurationError
-from jobping.search import ScrapeParameters
 from jobping.settings import DEFAULT_LLM_MODEL, Settings
 from standins.openai_api import FORGED_LINE
 from standins.servers import StandIn
 from storage.reader import reader
+from tasks.jobspy.search import ScrapeParameters
 from tasks.llm.analyser import LLMConfigurationError
 from tasks.llm.limit import ensure_global_limit
 from tasks.llm.prompt import POSTING_TAG, user_message

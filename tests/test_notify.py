@@ -17,12 +17,12 @@ from prefect.settings import PREFECT_API_URL
 
 from flows.analyse import analyse
 from flows.scrape import scrape
-from jobping.search import ScrapeParameters
 from jobping.settings import Settings
 from standins.servers import free_port, received, webhook_receiver
 from storage.lake import Lake
 from storage.pings import pinged_groups
 from storage.reader import reader
+from tasks.jobspy.search import ScrapeParameters
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

@@ -23,12 +23,12 @@ import storage.store
 from flows.analyse import analyse
 from flows.scrape import scrape
 from jobping.contract import JobPosting, envelope_for
-from jobping.search import ScrapeParameters
 from jobping.settings import Settings
 from storage.catalog import refresh_catalog
 from storage.delta import DeltaHistory
 from storage.lake import DELTA, Lake, load_extension
 from storage.reader import reader
+from tasks.jobspy.search import ScrapeParameters
 from tasks.jobspy.source import _sample_records, sample_sites
 from tasks.sqs.messages import REASON_ATTRIBUTE, receive
 from tasks.sqs.queues import Queues, depth

@@ -11,9 +11,9 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect_aws import AwsClientParameters, AwsCredentials
 
 from flows.scrape import scrape
-from jobping.search import ScrapeParameters
 from jobping.settings import Settings
 from standins.servers import free_port
+from tasks.jobspy.search import ScrapeParameters
 from tasks.sqs import emulator
 from tasks.sqs.client import EMULATOR_CREDENTIALS, QueueUnavailableError, ensure_reachable
 

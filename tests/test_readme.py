@@ -15,13 +15,13 @@ import pytest
 
 from flows.analyse import analyse
 from flows.scrape import scrape
-from jobping.search import ScrapeParameters
 from jobping.settings import Settings
 from storage.delta import DeltaHistory, DeltaLatest
 from storage.lake import Lake
 from storage.maintenance import maintain
 from storage.reader import reader
 from storage.sql import saved_query, saved_query_names
+from tasks.jobspy.search import ScrapeParameters
 from tasks.jobspy.source import sample_sites
 from tests.lakes import write_rows
 from tests.test_storage import row

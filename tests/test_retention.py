@@ -15,7 +15,7 @@ from prefect.exceptions import ObjectNotFound
 
 from flows.retention import JOBPING_FLOWS, forget_old_runs
 from flows.scrape import scrape
-from jobping.search import ScrapeParameters
+from tasks.jobspy.search import ScrapeParameters
 
 ROOT = Path(__file__).parent.parent
 

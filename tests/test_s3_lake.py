@@ -17,7 +17,6 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from flows.analyse import analyse
 from flows.compact import compact_lake
 from flows.scrape import scrape
-from jobping.search import ScrapeParameters
 from jobping.settings import Settings
 from standins.refusing_proxy import refusing_proxy
 from storage.catalog import refresh_catalog
@@ -25,6 +24,7 @@ from storage.lake import HISTORY_TABLE, Lake
 from storage.maintenance import maintain
 from storage.reader import reader
 from storage.store import open_lake, stored_versions
+from tasks.jobspy.search import ScrapeParameters
 from tasks.jobspy.source import sample_sites
 from tasks.sqs.queues import Queues, depth
 from tests.fakes import posting

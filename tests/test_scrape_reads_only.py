@@ -12,9 +12,9 @@ from deltalake import write_deltalake
 
 from flows.analyse import analyse
 from flows.scrape import scrape
-from jobping.search import ScrapeParameters
 from jobping.settings import Settings
 from storage.rows import PARTITION
+from tasks.jobspy.search import ScrapeParameters
 from tasks.jobspy.source import _sample_records, sample_sites
 
 pytestmark = pytest.mark.usefixtures("prefect_api")

@@ -14,7 +14,6 @@ from deltalake.transaction import CommitProperties
 from flows.analyse import analyse
 from flows.scrape import scrape
 from jobping.profile import USER_PROFILE, bundled_example
-from jobping.search import ScrapeParameters
 from jobping.settings import Settings
 from storage.catalog import refresh_catalog
 from storage.delta import ANALYSED_UP_TO, MERGED_UP_TO, DeltaLatest, LakeSnapshot
@@ -22,6 +21,7 @@ from storage.lake import Lake
 from storage.maintenance import maintain
 from storage.reader import reader
 from storage.rows import FIRST_SEEN, LAST_SEEN
+from tasks.jobspy.search import ScrapeParameters
 from tasks.jobspy.source import sample_sites
 from tests.lakes import write_rows
 from tests.test_duckdb_shell import shell_query

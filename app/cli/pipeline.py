@@ -23,11 +23,12 @@ from app.cli.common import (
 from app.cli.lake import run_query
 from app.cli.local_stack import sign_in
 from jobping.errors import describe
-from jobping.search import ScrapeParameters, Source
+from jobping.search import Source
 
 if TYPE_CHECKING:
     from flows.scrape import ScrapeReport
     from jobping.engine.drain import AnalyseReport
+    from tasks.jobspy.search import ScrapeParameters
 
 DEMO_RECEIVE_WAIT_SECONDS = "1"
 TRY_QUERY = """.venv/bin/jobping sql 'SELECT verdict, count(*) FROM enriched_jobs GROUP BY ALL'"""
@@ -95,8 +96,43 @@ def scrape(
     results: Annotated[int | None, typer.Option(help="Postings wanted per site and search.")] = None,
     hours_old: Annotated[int | None, typer.Option(help="Only postings newer than this many hours.")] = None,
     remote_only: Annotated[bool, typer.Option("--remote-only", help="Only remote postings.")] = False,
+    country_indeed: Annotated[
+        str | None,
+        typer.Option(help="Indeed's and Glassdoor's country, e.g. germany; default: each location's country."),
+    ] = None,
+    distance: Annotated[int | None, typer.Option(help="Search radius around the location, in miles (50).")] = None,
+    job_type: Annotated[
+        str | None, typer.Option(help="Only this kind of job: fulltime, parttime, contract, internship, ...")
+    ] = None,
+    easy_apply: Annotated[
+        bool, typer.Option("--easy-apply", help="Only jobs applied for on the board itself.")
+    ] = False,
+    linkedin_company_ids: Annotated[
+        list[int] | None,
+        typer.Option("--linkedin-company-ids", help="LinkedIn company id to search only; repeat for several."),
+    ] = None,
+    offset: Annotated[int | None, typer.Option(help="Skip the first this many results of each search.")] = None,
+    enforce_annual_salary: Annotated[
+        bool, typer.Option("--enforce-annual-salary", help="Convert hourly, monthly, ... pay to yearly.")
+    ] = False,
+    user_agent: Annotated[str | None, typer.Option(help="User-Agent header to send instead of JobSpy's.")] = None,
+    linkedin_fetch_description: Annotated[
+        bool,
+        typer.Option(
+            help="Read each LinkedIn posting's page for its description (on by default; one more request "
+            "per LinkedIn posting, one after the other)."
+        ),
+    ] = True,
+    fetch_description: Annotated[
+        bool,
+        typer.Option(
+            "--fetch-description", help="Read each posting's page on the other boards that support it (slower)."
+        ),
+    ] = False,
 ) -> None:
     """Scrape job boards (or the sample) and publish new postings to the queue."""
+    from tasks.jobspy.search import ScrapeParameters
+
     fields: dict[str, Any] = {
         "source": source,
         "search_terms": term,
@@ -105,6 +141,16 @@ def scrape(
         "results_wanted": results,
         "hours_old": hours_old,
         "remote_only": remote_only or None,
+        "country_indeed": country_indeed,
+        "distance": distance,
+        "job_type": job_type,
+        "easy_apply": easy_apply or None,
+        "linkedin_company_ids": linkedin_company_ids,
+        "offset": offset,
+        "enforce_annual_salary": enforce_annual_salary or None,
+        "user_agent": user_agent,
+        "linkedin_fetch_description": linkedin_fetch_description,
+        "fetch_description": fetch_description or None,
     }
     try:
         params = ScrapeParameters(**{k: v for k, v in fields.items() if v is not None})
@@ -214,6 +260,7 @@ def demo() -> None:
     from app import prefect_server
     from flows.analyse import analyse as analyse_flow
     from storage.sql import saved_query
+    from tasks.jobspy.search import ScrapeParameters
     from tasks.jobspy.source import sample_sites
     from tasks.sqs import emulator
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -27,7 +29,8 @@ from pydantic import ValidationError
 
 from jobping.columns import JOBSPY_COLUMNS, Kind
 from jobping.errors import ConfigurationError, TerminalError, TransientError, describe
-from jobping.search import ScrapeParameters, SiteName
+from jobping.search import SiteName
+from tasks.jobspy.search import ScrapeParameters, jobspy_options
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -172,17 +175,24 @@ def jobspy_frame(posts: list[JobPost]) -> pd.DataFrame:
 
 def _search_arguments(site: SiteName, params: ScrapeParameters, term: str, location: str) -> dict[str, Any]:
     return {
+        **jobspy_options(params, location),
         "site_name": [site],
         "search_term": term,
         "google_search_term": f"{term} jobs near {location}" if site == "google" else None,
-        "location": location,
-        "results_wanted": params.results_wanted,
-        "hours_old": params.hours_old,
-        "is_remote": params.remote_only,
-        "country_indeed": params.country_indeed,
+        # JobSpy's deprecated linkedin_fetch_description is fetch_description on LinkedIn's searches alone
+        "fetch_description": params.fetch_description or (site == "linkedin" and params.linkedin_fetch_description),
         "description_format": "markdown",
         "verbose": 0,
     }
+
+
+def pause_between_searches(seconds: float, sleep: Callable[[float], None] | None = None) -> None:
+    """The pause before a board's next search: ``seconds``, give or take up to half of it at random.
+
+    The boards throttle a client that asks again at once; the jitter keeps the pauses from looking scripted.
+    """
+    if seconds > 0:
+        (sleep or time.sleep)(random.uniform(seconds / 2, seconds * 1.5))  # noqa: S311 - politeness, not secrecy
 
 
 def _check_search(arguments: dict[str, Any]) -> None:
@@ -195,8 +205,8 @@ def _check_search(arguments: dict[str, Any]) -> None:
         raise SearchRejectedError(f"JobSpy refused the search: {describe(exc)}") from exc
 
 
-def scrape_site(site: SiteName, params: ScrapeParameters) -> SiteResult:
-    """Every search of the run on one site through JobSpy.
+def scrape_site(site: SiteName, params: ScrapeParameters, pause_seconds: float = 0) -> SiteResult:
+    """Every search of the run on one site through JobSpy, ``pause_seconds`` (with jitter) apart.
 
     A scraper that raises or reports errors is the board's failure and is collected in
     ``errors``; a search JobSpy refuses, or a value we cannot read, raises a terminal error.
@@ -204,19 +214,21 @@ def scrape_site(site: SiteName, params: ScrapeParameters) -> SiteResult:
 
     frames: list[pl.DataFrame] = []
     result = SiteResult(site=site, postings=pl.DataFrame(schema=FRAME_SCHEMA))
-    for term in params.search_terms:
-        for location in params.locations:
-            arguments = _search_arguments(site, params, term, location)
-            _check_search(arguments)
-            try:
-                jobs = scrape_jobs(**arguments)
-            except Exception as exc:  # whatever a scraper raises is that board's failure
-                result.errors.append(f"{term!r} in {location!r}: {type(exc).__name__}: {exc}")
-                continue
-            result.errors.extend(f"{term!r} in {location!r}: {e}" for e in jobs.attrs.get("errors", {}).values())
-            for found in jobs.attrs.get("warnings", {}).values():
-                result.warnings.extend(found)
-            frames.append(to_polars(jobs, site, term, location))
+    searches = [(term, location) for term in params.search_terms for location in params.locations]
+    for index, (term, location) in enumerate(searches):
+        if index:
+            pause_between_searches(pause_seconds)
+        arguments = _search_arguments(site, params, term, location)
+        _check_search(arguments)
+        try:
+            jobs = scrape_jobs(**arguments)
+        except Exception as exc:  # whatever a scraper raises is that board's failure
+            result.errors.append(f"{term!r} in {location!r}: {type(exc).__name__}: {exc}")
+            continue
+        result.errors.extend(f"{term!r} in {location!r}: {e}" for e in jobs.attrs.get("errors", {}).values())
+        for found in jobs.attrs.get("warnings", {}).values():
+            result.warnings.extend(found)
+        frames.append(to_polars(jobs, site, term, location))
     if frames:
         result.postings = pl.concat(frames, how="vertical")
     return result
@@ -267,9 +279,12 @@ def health_flags(result: SiteResult) -> list[str]:
     return []
 
 
-def fetch_site(site: SiteName, params: ScrapeParameters, source: str) -> SiteResult:
-    """Postings of one site; raises ``SiteFailedError`` when the site gave errors and nothing else."""
-    result = sample_site(site, params) if source == "sample" else scrape_site(site, params)
+def fetch_site(site: SiteName, params: ScrapeParameters, source: str, pause_seconds: float = 0) -> SiteResult:
+    """Postings of one site; raises ``SiteFailedError`` when the site gave errors and nothing else.
+
+    ``pause_seconds`` (with jitter) between the site's live searches; the sample has no board to spare.
+    """
+    result = sample_site(site, params) if source == "sample" else scrape_site(site, params, pause_seconds)
     if result.errors and result.postings.is_empty():
         raise SiteFailedError(f"{site}: " + "; ".join(result.errors)[:2_000])
     return result
