@@ -57,6 +57,9 @@ def _open_reader(lake: Lake, memory_limit: str | None, caching: bool) -> duckdb.
         if snapshot.sightings_version is not None:
             sightings = scan(lake.sightings_uri, snapshot.sightings_version)
             con.execute(f"SELECT count(job_key) FROM {sightings}").fetchall()  # noqa: S608
+        if snapshot.scrape_runs_version is not None:
+            runs = scan(lake.scrape_runs_uri, snapshot.scrape_runs_version)
+            con.execute(f"SELECT count(board) FROM {runs}").fetchall()  # noqa: S608
         for statement in pinned_statements(con, lake, snapshot):
             con.execute(statement)
     except BaseException:

@@ -69,6 +69,33 @@ def sql(
     run_query(load_settings(), query, max_rows=max_rows, timeout=timeout)
 
 
+def boards(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON, one object per board.")] = False,
+) -> None:
+    """Show each job board's health: its streak of failed or empty scrape runs, last status, error and success."""
+    import json
+
+    from storage.boards import read_board_health
+    from storage.lake import Lake
+
+    lake = Lake.from_settings(load_settings())
+    try:
+        health = read_board_health(lake)
+    except Exception as exc:
+        raise error_exit(f"cannot read the boards' health in {lake}: {type(exc).__name__}: {exc}") from exc
+    if health is None:
+        if as_json:
+            print("[]")
+        errors.print("no scrape has recorded its boards yet: run `jobping scrape` first")
+        return
+    if as_json:
+        objects = [dict(zip(health.columns, row, strict=True)) for row in health.rows]
+        # print, not rich: JSON for a pipe, with no markup read into it
+        print(json.dumps(objects, default=str, ensure_ascii=False))
+        return
+    console.print(make_table(health.columns, health.rows, title="board health (streak: failed or empty runs in a row)"))
+
+
 @lake_app.command("repair")
 def lake_repair(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be dropped or quarantined.")] = False,
