@@ -293,29 +293,6 @@ def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
         _publish(new, scraped_at, settings, report)
         published = new.envelopes
     report.board_health_error = board_health(params, results, failed, published, settings, started_at=report.started_at)
-        if isinstance(error, TerminalError):
-            report.site_bugs[site] = one_line(error)
-            logger.error("site %s could not be read, and retrying will not help: %s", site, report.site_bugs[site])
-        else:
-            report.site_errors[site] = one_line(error) if isinstance(error, BaseException) else "failed"
-            logger.error("site %s failed: %s", site, report.site_errors[site])
-
-    published: list[Envelope] = []
-    if results:
-        scraped_at = datetime.now(UTC)
-        normalised = normalise_postings(results, scraped_at)
-        version = prompt_version(settings.llm, load_profile(settings.profile_path))
-        new = drop_already_stored(normalised, Lake.from_settings(settings), version)
-        report.invalid, report.duplicates, report.already_stored = new.invalid, new.duplicates, new.already_stored
-        report.new, report.stored = dict(new.new_by_site), dict(new.stored_by_site)
-        _publish(new, scraped_at, settings, report)
-        published = new.envelopes
-    runs = search_runs(
-        params, results, failed, published, settings, run_id=str(flow_run.id), started_at=report.started_at
-    )
-    report.board_health_error = record_board_health(
-        runs, Lake.from_settings(settings), settings.scrape.board_alert_runs
-    )
     _record(report)
     if report.site_bugs:
         bugs = "; ".join(dict.fromkeys(report.site_bugs.values()))
