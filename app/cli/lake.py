@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -93,7 +94,17 @@ def boards(
         # print, not rich: JSON for a pipe, with no markup read into it
         print(json.dumps(objects, default=str, ensure_ascii=False))
         return
-    console.print(make_table(health.columns, health.rows, title="board health (streak: failed or empty runs in a row)"))
+    rows = [[_cell(value) for value in row] for row in health.rows]
+    console.print(make_table(health.columns, rows, title="board health (streak: failed or empty runs in a row)"))
+
+
+def _cell(value: object) -> object:
+    """A board_health value as a table shows it: a moment to the minute, a list of statuses as words."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, list):
+        return " ".join(str(item) for item in value)
+    return value
 
 
 @lake_app.command("repair")
