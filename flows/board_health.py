@@ -57,9 +57,9 @@ def search_runs(
     """One row per board and search: the answering boards' searches, and each failed board's (its searches as far
     as it got, else every search of the run with the board's error)."""
     new = Counter((str(e.posting.site), e.search.term, e.search.location) for e in published)
-    searches = [(result.site, outcome) for result in results for outcome in result.searches]
-    for site, (error, outcomes) in failed.items():
-        every = [SearchOutcome(t, loc, error=error) for t in params.search_terms for loc in params.locations]
+    searches: list[tuple[str, SearchOutcome]] = [(r.site, outcome) for r in results for outcome in r.searches]
+    for site, (why, outcomes) in failed.items():
+        every = [SearchOutcome(t, loc, error=why) for t in params.search_terms for loc in params.locations]
         searches += [(site, outcome) for outcome in (outcomes or every)]
     rows = []
     for site, outcome in searches:

@@ -1,4 +1,4 @@
-"""The board_health view over the scrape_runs table, as SQL, and `jobping boards`' read of it.
+"""The board_health view over the scrape_runs table, as SQL (`jobping boards` reads it: storage/reader.py).
 
 Per board: its streak of failed or empty runs (runs in a row, newest first, as jobping/board_health.py
 counts it), its last status, error, success and run, the postings its last run found and the share of
@@ -8,12 +8,9 @@ rows of a board.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import polars as pl
 
-from storage.lake import SCRAPE_RUNS_TABLE, Lake
-from storage.repair import inside
+from storage.lake import SCRAPE_RUNS_TABLE
 from storage.scrape_runs import SCRAPE_RUNS_SCHEMA
 
 SCRAPE_RUNS_VIEW = SCRAPE_RUNS_TABLE
@@ -64,32 +61,3 @@ def board_health_statement(*, temporary: bool = False) -> str:
 
 def health_statements(scan: str | None, *, temporary: bool = False) -> list[str]:
     return [scrape_runs_statement(scan, temporary=temporary), board_health_statement(temporary=temporary)]
-
-
-@dataclass(frozen=True)
-class BoardHealth:
-    columns: list[str]
-    rows: list[tuple[object, ...]]
-
-
-def read_board_health(lake: Lake) -> BoardHealth | None:
-    """The board_health view's rows, worst streak first; None before the first scrape recorded its runs.
-
-    Reads the table's newest snapshot only (its files inside the table), on its own connection: it needs
-    no enriched job, so it answers before the first analyse run.
-    """
-    from storage.damage import open_table  # noqa: PLC0415
-    from storage.views import scan  # noqa: PLC0415 - it imports DuckDB
-
-    table = open_table(lake, SCRAPE_RUNS_TABLE)
-    if table is None:
-        return None
-    # a path of the log that leaves the table is dropped (a repair commit) before DuckDB reads anything
-    if len(inside(lake, SCRAPE_RUNS_TABLE, table)) != len(table.file_uris()):
-        table = open_table(lake, SCRAPE_RUNS_TABLE) or table
-    with lake.connect() as con:
-        for statement in health_statements(scan(lake.scrape_runs_uri, table.version()), temporary=True):
-            con.execute(statement)
-        cursor = con.execute(f"SELECT * FROM {BOARD_HEALTH_VIEW} ORDER BY streak DESC, board")  # noqa: S608
-        rows = cursor.fetchall()
-        return BoardHealth([d[0] for d in cursor.description or []], rows)

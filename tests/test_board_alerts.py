@@ -22,8 +22,8 @@ from flows.scrape import scrape
 from jobping.search import ScrapeParameters
 from jobping.settings import NotifySettings, Settings
 from standins.servers import free_port, received, webhook_receiver
-from storage.boards import read_board_health
 from storage.lake import Lake
+from storage.reader import read_board_health
 from tasks.notify.alerts import emit_alert
 from tests import jobspy_boards
 from tests.jobspy_boards import BlockedBoard

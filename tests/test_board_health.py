@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from app.cli import app
 from jobping.board_health import Status, streak, turn
-from storage.boards import read_board_health
 from storage.lake import Lake
+from storage.reader import read_board_health
 from storage.scrape_runs import SearchRun, board_runs, record_scrape_runs
 
 pytestmark = pytest.mark.timeout(120)

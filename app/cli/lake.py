@@ -76,8 +76,8 @@ def boards(
     """Show each job board's health: its streak of failed or empty scrape runs, last status, error and success."""
     import json
 
-    from storage.boards import read_board_health
     from storage.lake import Lake
+    from storage.reader import read_board_health
 
     lake = Lake.from_settings(load_settings())
     try:
