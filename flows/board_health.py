@@ -114,9 +114,9 @@ def record_board_health(runs: list[SearchRun], lake: Lake, alert_runs: int) -> s
         try:
             _send(board, happened, alert_runs)
         except Exception:  # the record stands; the alert is not sent again by a later run
-            logger.exception("the %s alert for %s could not be sent", happened, board.board)
+            logger.exception("the %s line for the board %s could not be sent", happened, board.board)
         else:
-            logger.warning("board %s: sent the %s alert", board.board, happened)
+            logger.warning("board %s: %s sent", board.board, "an alert" if happened == "alert" else "a recovery line")
     return ""
 
 

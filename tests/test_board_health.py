@@ -6,14 +6,19 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 from typer.testing import CliRunner
 
 from app.cli import app
 from jobping.board_health import Status, streak, turn
-from storage.lake import Lake
-from storage.reader import read_board_health
+from storage.catalog import refresh_catalog
+from storage.lake import DELTA, Lake, load_extension
+from storage.reader import read_board_health, reader
 from storage.scrape_runs import SearchRun, board_runs, record_scrape_runs
+from storage.sql import run_read_only
+from tests.lakes import write_rows
+from tests.test_storage import row
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -112,3 +117,23 @@ def test_jobping_boards_says_so_when_no_scrape_has_run(tmp_path: Path, monkeypat
     shown = CliRunner().invoke(app, ["boards"])
     assert shown.exit_code == 0, shown.output
     assert "no scrape has recorded its boards yet" in shown.output
+
+
+def test_the_catalog_file_and_jobping_sql_show_board_health_and_an_empty_view_before_any_scrape(
+    tmp_path: Path, lake: Lake
+) -> None:
+    bare = tmp_path / "bare"
+    write_rows(bare, [row("1", 40)])
+    with reader(bare) as con:
+        assert con.execute("SELECT count(*) FROM board_health").fetchall() == [(0,)]
+
+    write_rows(lake, [row("1", 40)])
+    catalog = tmp_path / "jobping.duckdb"
+    assert refresh_catalog(catalog, lake) is True
+    with duckdb.connect(str(catalog), read_only=True) as con:
+        load_extension(con, DELTA)
+        shown = con.execute("SELECT board, streak, last_status FROM board_health ORDER BY board").fetchall()
+    assert shown == [("glassdoor", 3, "failed"), ("indeed", 0, "ok")]
+    with reader(lake) as con:
+        query = "SELECT board, streak FROM board_health ORDER BY streak DESC, board"
+        assert run_read_only(con, query).rows == [("glassdoor", 3), ("indeed", 0)]
