@@ -44,29 +44,31 @@ def _redact(text: str, settings: Settings) -> str:
     return text
 
 
-def search_runs(
+def board_health(
     params: ScrapeParameters,
     results: Sequence[SiteResult],
     failed: Mapping[str, tuple[str, Sequence[SearchOutcome]]],
     published: Sequence[Envelope],
     settings: Settings,
     *,
-    run_id: str,
     started_at: datetime,
-) -> list[SearchRun]:
-    """One row per board and search: the answering boards' searches, and each failed board's (its searches as far
-    as it got, else every search of the run with the board's error)."""
+) -> str:
+    """The run's boards recorded and alerted on (:func:`record_board_health`); why not, when they could not be.
+
+    One row per board and search: the answering boards' searches, and each failed board's (its searches as far
+    as it got, else every search of the run with the board's error). ``new`` counts what went on the queue.
+    """
     new = Counter((str(e.posting.site), e.search.term, e.search.location) for e in published)
     searches: list[tuple[str, SearchOutcome]] = [(r.site, outcome) for r in results for outcome in r.searches]
     for site, (why, outcomes) in failed.items():
         every = [SearchOutcome(t, loc, error=why) for t in params.search_terms for loc in params.locations]
         searches += [(site, outcome) for outcome in (outcomes or every)]
-    rows = []
+    runs = []
     for site, outcome in searches:
         error = None if outcome.error is None else one_line(_redact(outcome.error, settings), MAX_ERROR_CHARS)
-        rows.append(
+        runs.append(
             SearchRun(
-                flow_run_id=run_id,
+                flow_run_id=str(flow_run.id),
                 started_at=started_at,
                 board=site,
                 search_term=outcome.term,
@@ -79,20 +81,6 @@ def search_runs(
                 status=search_status(outcome.found, error),
             )
         )
-    return rows
-
-
-def board_health(
-    params: ScrapeParameters,
-    results: Sequence[SiteResult],
-    failed: Mapping[str, tuple[str, Sequence[SearchOutcome]]],
-    published: Sequence[Envelope],
-    settings: Settings,
-    *,
-    started_at: datetime,
-) -> str:
-    """The run's boards recorded and alerted on (:func:`record_board_health`); why not, when they could not be."""
-    runs = search_runs(params, results, failed, published, settings, run_id=str(flow_run.id), started_at=started_at)
     return record_board_health(runs, Lake.from_settings(settings), settings.scrape.board_alert_runs)
 
 

@@ -14,13 +14,13 @@ from datetime import datetime
 from typing import cast
 
 import polars as pl
-from deltalake import DeltaTable, write_deltalake
-from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
 
 from jobping.board_health import Status, run_status
-from storage.delta import APPEND_ATTEMPTS, WRITER
 from storage.lake import SCRAPE_RUNS_TABLE, Lake
 from storage.repair import inside
+from storage.sightings import append_log
 
 SCRAPE_RUNS_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "flow_run_id": pl.String,
@@ -37,8 +37,6 @@ SCRAPE_RUNS_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "seconds": pl.Float64,
     "status": pl.String,
 }
-# a checkpoint every 10 commits, as the other tables: a reader replays at most 9 commit files
-SCRAPE_RUNS_CONFIGURATION: dict[str, str | None] = {"delta.checkpointInterval": "10"}
 
 
 @dataclass(frozen=True)
@@ -63,18 +61,7 @@ def record_scrape_runs(lake: Lake, runs: Sequence[SearchRun]) -> None:
     if not runs:
         return
     frame = pl.DataFrame([vars(run) for run in runs], schema=SCRAPE_RUNS_SCHEMA)
-    for attempt in range(1, APPEND_ATTEMPTS + 1):
-        try:
-            write_deltalake(
-                lake.scrape_runs_uri, frame, mode="append", configuration=SCRAPE_RUNS_CONFIGURATION,
-                writer_properties=WRITER, storage_options=lake.write_options,
-            )  # fmt: skip
-        except CommitFailedError:
-            # two runs creating the table at once: one loses the first commit and appends again
-            if attempt == APPEND_ATTEMPTS:
-                raise
-        else:
-            return
+    append_log(lake, lake.scrape_runs_uri, frame)
 
 
 def scrape_runs(lake: Lake) -> pl.DataFrame:
