@@ -11,7 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import app
+from flows.board_health import _redact
 from jobping.board_health import Status, streak, turn
+from jobping.settings import Settings
 from storage.catalog import refresh_catalog
 from storage.lake import DELTA, Lake, load_extension
 from storage.reader import read_board_health, reader
@@ -137,3 +139,12 @@ def test_the_catalog_file_and_jobping_sql_show_board_health_and_an_empty_view_be
     with reader(lake) as con:
         query = "SELECT board, streak FROM board_health ORDER BY streak DESC, board"
         assert run_read_only(con, query).rows == [("glassdoor", 3), ("indeed", 0)]
+
+
+def test_a_board_error_naming_a_proxy_is_recorded_without_its_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOBPING_SCRAPE_PROXIES", "bob:hunter22@proxy.example:8080, 10.0.0.1:3128")
+    said = "ProxyError: Cannot connect to proxy http://bob:hunter22@proxy.example:8080 or 10.0.0.1:3128"
+    kept = _redact(said, Settings())
+    assert "hunter22" not in kept
+    assert "bob" not in kept
+    assert kept.startswith("ProxyError: Cannot connect to proxy")
