@@ -15,6 +15,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
+from flows.board_health import board_health
 from flows.preflight import preflight_failure
 from flows.run_settings import run_settings
 from jobping.contract import SCRAPE_PRODUCER, Envelope, encode_cut
@@ -31,7 +32,7 @@ from storage.lake import Lake
 from storage.store import stored_versions
 from tasks.jobspy.normalise import Normalised, drop_stored, normalise
 from tasks.jobspy.search import ScrapeParameters, country_of
-from tasks.jobspy.source import SiteFailedError, SiteResult, fetch_site, health_flags
+from tasks.jobspy.source import SearchOutcome, SiteFailedError, SiteResult, fetch_site, health_flags
 from tasks.llm.factory import prompt_version
 from tasks.sqs.client import make_sqs_client
 from tasks.sqs.messages import SendReport, send_entries
@@ -52,6 +53,7 @@ class ScrapeReport(BaseModel):
     """What a scrape run did, per site and in total."""
 
     source: str
+    started_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     scraped: dict[str, int] = Field(default_factory=dict)
     new: dict[str, int] = Field(default_factory=dict)
     stored: dict[str, int] = Field(default_factory=dict)
@@ -71,6 +73,8 @@ class ScrapeReport(BaseModel):
     sightings_messages: int = 0
     queue_visible: int = 0
     dlq_visible: int = 0
+    # why the boards' health (the scrape_runs table) was not recorded; empty when it was
+    board_health_error: str = ""
 
 
 class ScrapeFailedError(JobpingError):
@@ -218,6 +222,8 @@ def _record(report: ScrapeReport) -> None:
         f"{report.published} published, {report.failed} failed; queue after publishing: "
         f"{report.queue_visible} waiting, DLQ {report.dlq_visible}"
     )
+    if report.board_health_error:
+        totals += f"; {report.board_health_error}"
     create_table_artifact(key="scrape-summary", table=site_rows(report), description=totals)
 
 
@@ -284,6 +290,7 @@ def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
     source = params.source or settings.scrape_source
     logger = get_run_logger()
     report = ScrapeReport(source=source)
+    failed: dict[str, tuple[str, list[SearchOutcome]]] = {}
 
     if source == "jobspy":
         _log_countries(params)
@@ -307,6 +314,10 @@ def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
                 logger.warning("site %s looks unhealthy: %s", site, "; ".join(flags))
             continue
         error = future.state.result(raise_on_failure=False)
+        failed[site] = (
+            one_line(error) if isinstance(error, BaseException) else "failed",
+            getattr(error, "searches", []),
+        )
         if isinstance(error, TerminalError):
             report.site_bugs[site] = one_line(error)
             logger.error("site %s could not be read, and retrying will not help: %s", site, report.site_bugs[site])
@@ -314,6 +325,7 @@ def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
             report.site_errors[site] = one_line(error) if isinstance(error, BaseException) else "failed"
             logger.error("site %s failed: %s", site, report.site_errors[site])
 
+    published: list[Envelope] = []
     if results:
         scraped_at = datetime.now(UTC)
         normalised = normalise_postings(results, scraped_at)
@@ -322,6 +334,8 @@ def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
         report.invalid, report.duplicates, report.already_stored = new.invalid, new.duplicates, new.already_stored
         report.new, report.stored = dict(new.new_by_site), dict(new.stored_by_site)
         _publish(new, scraped_at, settings, report)
+        published = new.envelopes
+    report.board_health_error = board_health(params, results, failed, published, settings, started_at=report.started_at)
     _record(report)
     if report.site_bugs:
         bugs = "; ".join(dict.fromkeys(report.site_bugs.values()))

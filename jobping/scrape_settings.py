@@ -62,7 +62,10 @@ class ScrapeSettings(Section):
         ge=1,
         le=1_000,
         validation_alias="JOBPING_BOARD_ALERT_RUNS",
-        description="A board that failed or found nothing in this many scrape runs in a row brings one alert.",
+        description=(
+            "A board that failed or found nothing in this many scrape runs in a row brings one alert, and one "
+            "line when it answers again."
+        ),
     )
 
     @field_validator("proxies", "proxies_block", "ca_cert", mode="before")

@@ -38,9 +38,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# the views' definition; a catalog stamped with another is rebuilt ("7": first_seen and last_seen over the
-# history and the sightings)
-CATALOG_VERSION = "7"
+# the views' definition; a catalog stamped with another is rebuilt ("8": scrape_runs and board_health)
+CATALOG_VERSION = "8"
 # the oldest DuckDB that opens the catalog file: 1.4 (the README says so; tests/test_duckdb_shell.py runs the 1.5 shell)
 STORAGE_VERSION = "v1.4.0"
 # a DuckDB database file says so at this offset of its first block
@@ -50,10 +49,12 @@ DUCKDB_MAGIC_OFFSET = 8
 CHILD_TIMEOUT_SECONDS = 300
 
 
-def catalog_stamp(lake: Lake, merged: Merged | None, *, sightings: bool = False) -> str:
-    """What the catalog's views depend on: their definition, the last merge, whether sightings exist, the lake."""
+def catalog_stamp(lake: Lake, merged: Merged | None, *, sightings: bool = False, scrape_runs: bool = False) -> str:
+    """What the catalog's views depend on: their definition, the last merge, whether sightings and scrape runs
+    exist, the lake."""
     seen = " sightings" if sightings else ""
-    return f"{CATALOG_VERSION} {merged.analysed_up_to.isoformat() if merged else '-'}{seen} {lake.url}"
+    runs = " scrape_runs" if scrape_runs else ""
+    return f"{CATALOG_VERSION} {merged.analysed_up_to.isoformat() if merged else '-'}{seen}{runs} {lake.url}"
 
 
 def sidecar(catalog: Path) -> Path:
@@ -74,7 +75,10 @@ def refresh_catalog(catalog: Path, lake: Lake | Path | str, *, in_child: bool = 
     snapshot = LakeSnapshot.of(lake)
     if snapshot is None:
         return False
-    stamp = catalog_stamp(lake, snapshot.merged, sightings=snapshot.sightings_version is not None)
+    stamp = catalog_stamp(
+        lake, snapshot.merged, sightings=snapshot.sightings_version is not None,
+        scrape_runs=snapshot.scrape_runs_version is not None,
+    )  # fmt: skip
     if in_child:
         return _current(catalog, stamp) or _refresh_in_child(catalog, lake)
     return _refresh(catalog, lake, snapshot, stamp)
@@ -106,7 +110,10 @@ def _refresh(catalog: Path, lake: Lake, snapshot: LakeSnapshot, stamp: str) -> b
     catalog.parent.mkdir(parents=True, exist_ok=True)
     try:
         with _held(catalog):
-            _write_replacing(catalog, lake, view_statements(lake, snapshot.merged, snapshot.sightings_version))
+            statements = view_statements(
+                lake, snapshot.merged, snapshot.sightings_version, snapshot.scrape_runs_version
+            )
+            _write_replacing(catalog, lake, statements)
     except duckdb.Error as exc:
         if _locked(exc):
             logger.warning("the catalog %s is held by another process, its views were not refreshed", catalog)

@@ -352,12 +352,14 @@ class DeltaLatest(_Table):
 @dataclass(frozen=True)
 class LakeSnapshot:
     """One moment of the lake: the history's version, the latest table's with what its last merge recorded,
-    and the sightings table's (None before the first sighting)."""
+    the sightings table's (None before the first sighting) and the scrape_runs table's (None before a scrape
+    recorded its runs)."""
 
     history_version: int
     latest_version: int | None = None
     merged: Merged | None = None
     sightings_version: int | None = None
+    scrape_runs_version: int | None = None
 
     @classmethod
     def of(cls, lake: Lake) -> LakeSnapshot | None:
@@ -372,7 +374,12 @@ class LakeSnapshot:
             sightings_version: int | None = DeltaSightings(lake).table().version()
         except TableNotFoundError:
             sightings_version = None
+        try:
+            runs_version: int | None = _Table(lake, lake.scrape_runs_uri).table().version()
+        except TableNotFoundError:
+            runs_version = None
         merged = None if latest is None else _checked(latest[1], history_version)
         if latest is None or merged is None:
-            return cls(history_version, sightings_version=sightings_version)
-        return cls(history_version, latest[0], merged, sightings_version=sightings_version)
+            return cls(history_version, sightings_version=sightings_version, scrape_runs_version=runs_version)
+        return cls(history_version, latest[0], merged, sightings_version=sightings_version,
+                   scrape_runs_version=runs_version)  # fmt: skip

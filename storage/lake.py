@@ -3,6 +3,7 @@
     enriched_jobs_history/   every analysis ever stored, appended by each batch (storage/delta.py)
     enriched_jobs_latest/    one row per job_key, merged from the history by the maintenance flow
     sightings/               postings a scrape saw again unchanged: job_key and scraped_at, appended by analyse
+    scrape_runs/             what each scrape saw of each board and search, appended by scrape (storage/scrape_runs.py)
     quarantine/              data files no reader could read, each with the reason beside it
 
 :class:`Lake` hides whether the lake is local or on S3: the filesystem that reaches it, the
@@ -37,6 +38,8 @@ HISTORY_TABLE = "enriched_jobs_history"
 LATEST_TABLE = "enriched_jobs_latest"
 # postings a scrape saw again unchanged: their job_key and the moment, no analysis (storage/sightings.py)
 SIGHTINGS_TABLE = "sightings"
+# what each scrape run saw of each board and search: the scrape's own log (storage/scrape_runs.py)
+SCRAPE_RUNS_TABLE = "scrape_runs"
 # where files the readers cannot read are moved, so that one bad file stops no run
 QUARANTINE = "quarantine"
 # a table's log: a folder of the table, never a data file
@@ -146,6 +149,10 @@ class Lake:
     @property
     def sightings_uri(self) -> str:
         return self.join(SIGHTINGS_TABLE)
+
+    @property
+    def scrape_runs_uri(self) -> str:
+        return self.join(SCRAPE_RUNS_TABLE)
 
     @property
     def storage_options(self) -> dict[str, str] | None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-from storage.lake import Lake, sql_literal
-from storage.repair import guarded_snapshot, quarantining
+from storage.boards import BOARD_HEALTH_VIEW, health_statements
+from storage.damage import open_table
+from storage.lake import SCRAPE_RUNS_TABLE, Lake, sql_literal
+from storage.repair import guarded_snapshot, inside, quarantining
 from storage.views import pinned_statements, scan
 
 
@@ -57,6 +60,9 @@ def _open_reader(lake: Lake, memory_limit: str | None, caching: bool) -> duckdb.
         if snapshot.sightings_version is not None:
             sightings = scan(lake.sightings_uri, snapshot.sightings_version)
             con.execute(f"SELECT count(job_key) FROM {sightings}").fetchall()  # noqa: S608
+        if snapshot.scrape_runs_version is not None:
+            runs = scan(lake.scrape_runs_uri, snapshot.scrape_runs_version)
+            con.execute(f"SELECT count(board) FROM {runs}").fetchall()  # noqa: S608
         for statement in pinned_statements(con, lake, snapshot):
             con.execute(statement)
     except BaseException:
@@ -76,3 +82,29 @@ def _size(text: str) -> str:
     if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", text):
         raise ValueError(f"not a memory size: {text!r}")
     return text
+
+
+@dataclass(frozen=True)
+class BoardHealth:
+    columns: list[str]
+    rows: list[tuple[object, ...]]
+
+
+def read_board_health(lake: Lake) -> BoardHealth | None:
+    """The board_health view's rows, worst streak first; None before the first scrape recorded its runs.
+
+    Reads the table's newest snapshot only (its files inside the table), on its own connection: it needs
+    no enriched job, so it answers before the first analyse run.
+    """
+    table = open_table(lake, SCRAPE_RUNS_TABLE)
+    if table is None:
+        return None
+    # a path of the log that leaves the table is dropped (a repair commit) before DuckDB reads anything
+    if len(inside(lake, SCRAPE_RUNS_TABLE, table)) != len(table.file_uris()):
+        table = open_table(lake, SCRAPE_RUNS_TABLE) or table
+    with lake.connect() as con:
+        for statement in health_statements(scan(lake.scrape_runs_uri, table.version()), temporary=True):
+            con.execute(statement)
+        cursor = con.execute(f"SELECT * FROM {BOARD_HEALTH_VIEW} ORDER BY streak DESC, board")  # noqa: S608
+        rows = cursor.fetchall()
+        return BoardHealth([d[0] for d in cursor.description or []], rows)

@@ -35,7 +35,7 @@ from storage.damage import (
     tables,
 )
 from storage.delta import DeltaLatest, LakeSnapshot
-from storage.lake import DELTA_LOG, HISTORY_TABLE, LATEST_TABLE, SIGHTINGS_TABLE, Lake
+from storage.lake import DELTA_LOG, HISTORY_TABLE, LATEST_TABLE, SCRAPE_RUNS_TABLE, SIGHTINGS_TABLE, Lake
 
 # LakeDamagedError: what a repair raises too; `from storage.repair import LakeDamagedError` keeps working
 __all__ = [
@@ -82,7 +82,7 @@ def guarded_snapshot(lake: Lake) -> LakeSnapshot | None:
             return None
         pinned = {
             HISTORY_TABLE: snapshot.history_version, LATEST_TABLE: snapshot.latest_version,
-            SIGHTINGS_TABLE: snapshot.sightings_version,
+            SIGHTINGS_TABLE: snapshot.sightings_version, SCRAPE_RUNS_TABLE: snapshot.scrape_runs_version,
         }  # fmt: skip
         found = [
             Damage(name, f.path, "outside", OUTSIDE)

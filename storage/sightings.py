@@ -25,7 +25,7 @@ SIGHTINGS_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "scraped_at": pl.Datetime("us", "UTC"),
     "message_id": pl.String,
 }
-# a checkpoint every 10 commits, as the history: a reader replays at most 9 commit files
+# a checkpoint every 10 commits, as the history: a reader replays at most 9 commit files (every log table's)
 SIGHTINGS_CONFIGURATION: dict[str, str | None] = {"delta.checkpointInterval": "10"}
 
 
@@ -46,10 +46,18 @@ def record_sightings(lake: Lake, sightings: Sequence[Sighting]) -> None:
     frame = sightings_frame(sightings)
     if frame.is_empty():
         return
+    append_log(lake, lake.sightings_uri, frame)
+
+
+def append_log(lake: Lake, uri: str, frame: pl.DataFrame) -> None:
+    """One append commit of ``frame`` to a small log table of the lake (sightings, scrape_runs), created by the first.
+
+    A checkpoint every 10 commits, as the history: a reader replays at most 9 commit files.
+    """
     for attempt in range(1, APPEND_ATTEMPTS + 1):
         try:
             write_deltalake(
-                lake.sightings_uri, frame, mode="append", configuration=SIGHTINGS_CONFIGURATION,
+                uri, frame, mode="append", configuration=SIGHTINGS_CONFIGURATION,
                 writer_properties=WRITER, storage_options=lake.write_options,
             )  # fmt: skip
         except CommitFailedError:

@@ -2,7 +2,8 @@
 
 - enriched_jobs_history: every analysis; enriched_jobs: the latest per job_key, with first_seen
   and last_seen over all its analyses; job_sightings: the postings scrapes saw again unchanged;
-  jobs: one row per job group. storage/catalog.py writes them into the catalog file, storage/reader.py
+  jobs: one row per job group; scrape_runs and board_health: what each scrape saw of each board
+  (storage/boards.py). storage/catalog.py writes them into the catalog file, storage/reader.py
   runs them on a reader's connection.
 """
 
@@ -15,6 +16,7 @@ import duckdb
 
 from jobping.columns import ANSWER_COLUMNS
 from jobping.contract import SCRAPE_PRODUCER
+from storage.boards import health_statements
 from storage.delta import ORDER, LakeSnapshot, Merged, before
 from storage.lake import Lake, sql_literal
 from storage.rows import FIRST_SEEN, LAST_SEEN, empty_rows
@@ -38,7 +40,9 @@ def scan(uri: str, version: int | None = None) -> str:
     return f"delta_scan({sql_literal(uri)}{pinned})"
 
 
-def view_statements(lake: Lake, merged: Merged | None, sightings_version: int | None = None) -> list[str]:
+def view_statements(
+    lake: Lake, merged: Merged | None, sightings_version: int | None = None, scrape_runs_version: int | None = None
+) -> list[str]:
     """The catalog file's views over the lake's tables, reading each table's newest snapshot.
 
     - enriched_jobs_history: every row ever stored, the history table as it is;
@@ -56,7 +60,13 @@ def view_statements(lake: Lake, merged: Merged | None, sightings_version: int | 
     :func:`reader` pins its snapshot instead, and can use the faster union (:func:`pinned_statements`).
     """
     sightings = None if sightings_version is None else scan(lake.sightings_uri)
-    return [*_enriched_statements(lake, merged), sightings_statement(sightings), jobs_statement()]
+    runs = None if scrape_runs_version is None else scan(lake.scrape_runs_uri)
+    return [
+        *_enriched_statements(lake, merged),
+        sightings_statement(sightings),
+        jobs_statement(),
+        *health_statements(runs),
+    ]
 
 
 SIGHTINGS_VIEW = "job_sightings"
@@ -168,11 +178,14 @@ def pinned_statements(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot: Lake
             logger.info("%d rows analysed since the last maintenance: run `jobping compact`", held)
             latest_view = _joined(history, latest, merged)
     sightings = None if snapshot.sightings_version is None else scan(lake.sightings_uri, snapshot.sightings_version)
+    version = snapshot.scrape_runs_version
+    runs = None if version is None else scan(lake.scrape_runs_uri, version)
     return [
         *statements,
         f"CREATE OR REPLACE TEMP VIEW {LATEST_VIEW} AS {latest_view}",
         sightings_statement(sightings, temporary=True),
         jobs_statement(temporary=True),
+        *health_statements(runs, temporary=True),
     ]
 
 

@@ -56,6 +56,9 @@ def test_demo_twice_stores_the_sample_once_and_stops_its_emulator(user_env: dict
     assert f"{distinct} published" in first.stdout
     assert f"stored {distinct}" in first.stdout
     assert "top matches" in first.stdout
+    # the sample's boards, recorded by the scrape in scrape_runs: each answered
+    assert "board health" in first.stdout
+    assert "google" in first.stdout.split("board health", 1)[1]
     # the sample's 32 jobs posted on two boards: each analysed once, and shown once
     assert "job groups: 32 postings of a job already analysed on another board reused its analysis" in first.stdout
     assert not port_open(int(user_env["JOBPING_EMULATOR_PORT"]))
@@ -214,7 +217,7 @@ def test_help_lists_every_command() -> None:
     shown = subprocess.run(
         [JOBPING, "--help"], capture_output=True, text=True, check=True, env={**os.environ, "COLUMNS": "200"}
     )
-    for command in ("scrape", "analyse", "queues", "emulator", "sql", "demo", "compact"):
+    for command in ("scrape", "analyse", "queues", "emulator", "sql", "boards", "demo", "compact"):
         assert command in shown.stdout
 
 

@@ -1,4 +1,5 @@
-"""The scrape only reads the lake: it creates, widens and repairs no table, and still skips what is stored."""
+"""The scrape only reads the lake's enriched tables: it creates, widens and repairs none of them, and still skips
+what is stored. It writes one table only, its own log (scrape_runs), which these contents leave aside."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from deltalake import write_deltalake
 from flows.analyse import analyse
 from flows.scrape import scrape
 from jobping.settings import Settings
+from storage.lake import SCRAPE_RUNS_TABLE
 from storage.rows import PARTITION
 from tasks.jobspy.search import ScrapeParameters
 from tasks.jobspy.source import _sample_records, sample_sites
@@ -25,8 +27,9 @@ def sample_params() -> ScrapeParameters:
 
 
 def contents(folder: Path) -> dict[str, bytes | None]:
-    """Every path under ``folder``, with the bytes of each file (None for a folder)."""
-    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None for p in folder.rglob("*")}
+    """Every path under ``folder`` but the scrape's own log, with the bytes of each file (None for a folder)."""
+    paths = [p for p in folder.rglob("*") if p.relative_to(folder).parts[0] != SCRAPE_RUNS_TABLE]
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None for p in paths}
 
 
 def test_a_scrape_against_a_lake_with_no_table_creates_nothing_there_and_publishes_every_posting(
@@ -36,6 +39,7 @@ def test_a_scrape_against_a_lake_with_no_table_creates_nothing_there_and_publish
     distinct = {(r["site"], r["id"] or r["job_url"]) for r in _sample_records()}
     report = scrape(sample_params())
     assert contents(settings.lake_dir) == {}
+    assert (settings.lake_dir / SCRAPE_RUNS_TABLE / "_delta_log").is_dir()
     assert report.published == len(distinct)
     assert report.queue_visible == len(distinct)
 

@@ -50,6 +50,7 @@ VALUES = {
     "JOBPING_NOTIFY_WEBHOOK_URL": "https://hooks.example.com/jobping",
     "JOBPING_NOTIFY_MIN_SCORE": "70",
     "JOBPING_NOTIFY_TIMEOUT_SECONDS": "3",
+    "JOBPING_BOARD_ALERT_RUNS": "5",
 }
 
 

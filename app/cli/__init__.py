@@ -15,7 +15,7 @@ import typer
 
 from app.cli.common import PLAIN, Options
 from app.cli.evaluate import EVAL_HELP, evaluate
-from app.cli.lake import lake_app, sql
+from app.cli.lake import boards, lake_app, sql
 from app.cli.local_stack import autoscale, stack_app
 from app.cli.pipeline import analyse, compact, demo, notify, scrape
 from app.cli.sqs import dlq_app, emulator_app, queues_app
@@ -27,7 +27,7 @@ app.add_typer(emulator_app, name="emulator")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(stack_app, name="stack")
 app.add_typer(lake_app, name="lake")
-for command in (scrape, analyse, compact, notify, autoscale, sql, demo):
+for command in (scrape, analyse, compact, notify, autoscale, sql, boards, demo):
     app.command()(command)
 app.command("eval", help=EVAL_HELP)(evaluate)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -67,6 +68,43 @@ def sql(
     if not query:
         raise error_exit("give a query, --saved NAME or --list", 2)
     run_query(load_settings(), query, max_rows=max_rows, timeout=timeout)
+
+
+def boards(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON, one object per board.")] = False,
+) -> None:
+    """Show each job board's health: its streak of failed or empty scrape runs, last status, error and success."""
+    import json
+
+    from storage.lake import Lake
+    from storage.reader import read_board_health
+
+    lake = Lake.from_settings(load_settings())
+    try:
+        health = read_board_health(lake)
+    except Exception as exc:
+        raise error_exit(f"cannot read the boards' health in {lake}: {type(exc).__name__}: {exc}") from exc
+    if health is None:
+        if as_json:
+            print("[]")
+        errors.print("no scrape has recorded its boards yet: run `jobping scrape` first")
+        return
+    if as_json:
+        objects = [dict(zip(health.columns, row, strict=True)) for row in health.rows]
+        # print, not rich: JSON for a pipe, with no markup read into it
+        print(json.dumps(objects, default=str, ensure_ascii=False))
+        return
+    rows = [[_cell(value) for value in row] for row in health.rows]
+    console.print(make_table(health.columns, rows, title="board health (streak: failed or empty runs in a row)"))
+
+
+def _cell(value: object) -> object:
+    """A board_health value as a table shows it: a moment to the minute, a list of statuses as words."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, list):
+        return " ".join(str(item) for item in value)
+    return value
 
 
 @lake_app.command("repair")

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from tasks.jobspy.search import ScrapeParameters
 
 DEMO_RECEIVE_WAIT_SECONDS = "1"
+DEMO_BOARDS_QUERY = "SELECT board, streak, last_status, found_last_run, runs FROM board_health ORDER BY board"
 TRY_QUERY = """.venv/bin/jobping sql 'SELECT verdict, count(*) FROM enriched_jobs GROUP BY ALL'"""
 
 
@@ -273,6 +274,7 @@ def demo() -> None:
             _print_analyse(asyncio.run(analyse_flow()))
             run_query(settings, saved_query("by_site"), title="by site")
             run_query(settings, saved_query("top_matches"), title="top matches")
+            run_query(settings, DEMO_BOARDS_QUERY, title="board health (`jobping boards`)")
             console.print(f"\nthe catalog is {settings.catalog_path}; try: {TRY_QUERY}")
             ui = os.environ["PREFECT_API_URL"].removesuffix("/api")
             console.print(f"the runs are in the Prefect UI at {ui}; `make down` stops its server")

@@ -43,8 +43,24 @@ SEARCH_COLUMNS = ("search_term", "search_location")
 JOBSPY_VERSION = "1.4.1"
 
 
+@dataclass(frozen=True)
+class SearchOutcome:
+    """How one search of one board went: what it found, how many without a description, its error, its time."""
+
+    term: str | None
+    location: str | None
+    found: int = 0
+    without_description: int = 0
+    error: str | None = None
+    seconds: float = 0.0
+
+
 class SiteFailedError(TransientError):
-    """A site answered with errors and no postings (blocked, rate-limited, down)."""
+    """A site answered with errors and no postings (blocked, rate-limited, down); ``searches`` says how each went."""
+
+    def __init__(self, message: str, searches: list[SearchOutcome] | None = None) -> None:
+        super().__init__(message)
+        self.searches = searches or []
 
 
 class SampleMissingError(TerminalError):
@@ -69,6 +85,21 @@ class SiteResult:
     postings: pl.DataFrame
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # one per search of the run, for the scrape_runs table (storage/scrape_runs.py)
+    searches: list[SearchOutcome] = field(default_factory=list)
+
+
+def _without_description(frame: pl.DataFrame) -> int:
+    return frame.filter(pl.col("description").is_null() | (pl.col("description").str.strip_chars() == "")).height
+
+
+def _outcome(
+    term: str | None, location: str | None, frame: pl.DataFrame, errors: list[str], started: float
+) -> SearchOutcome:
+    return SearchOutcome(
+        term, location, frame.height, _without_description(frame), "; ".join(errors) or None,
+        time.monotonic() - started,
+    )  # fmt: skip
 
 
 def _missing(value: object) -> bool:
@@ -220,15 +251,21 @@ def scrape_site(site: SiteName, params: ScrapeParameters, pause_seconds: float =
             pause_between_searches(pause_seconds)
         arguments = _search_arguments(site, params, term, location)
         _check_search(arguments)
+        started = time.monotonic()
         try:
             jobs = scrape_jobs(**arguments)
         except Exception as exc:  # whatever a scraper raises is that board's failure
-            result.errors.append(f"{term!r} in {location!r}: {type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            result.errors.append(f"{term!r} in {location!r}: {error}")
+            result.searches.append(_outcome(term, location, pl.DataFrame(schema=FRAME_SCHEMA), [error], started))
             continue
-        result.errors.extend(f"{term!r} in {location!r}: {e}" for e in jobs.attrs.get("errors", {}).values())
+        errors = [str(e) for e in jobs.attrs.get("errors", {}).values()]
+        result.errors.extend(f"{term!r} in {location!r}: {e}" for e in errors)
         for found in jobs.attrs.get("warnings", {}).values():
             result.warnings.extend(found)
-        frames.append(to_polars(jobs, site, term, location))
+        frame = to_polars(jobs, site, term, location)
+        frames.append(frame)
+        result.searches.append(_outcome(term, location, frame, errors, started))
     if frames:
         result.postings = pl.concat(frames, how="vertical")
     return result
@@ -251,10 +288,12 @@ def sample_posts(site: SiteName) -> list[JobPost]:
 
 def sample_site(site: SiteName, params: ScrapeParameters) -> SiteResult:
     """The bundled synthetic postings of one site, converted exactly as ``scrape_jobs`` does."""
-    frame = to_polars(jobspy_frame(sample_posts(site)), site, params.search_terms[0], params.locations[0])
+    started = time.monotonic()
+    term, location = params.search_terms[0], params.locations[0]
+    frame = to_polars(jobspy_frame(sample_posts(site)), site, term, location)
     if params.remote_only:
         frame = frame.filter(pl.col("is_remote").fill_null(value=False))
-    return SiteResult(site=site, postings=frame)
+    return SiteResult(site=site, postings=frame, searches=[_outcome(term, location, frame, [], started)])
 
 
 def sample_sites() -> list[SiteName]:
@@ -273,7 +312,7 @@ def health_flags(result: SiteResult) -> list[str]:
     frame = result.postings
     if frame.is_empty():
         return ["returned no postings"]
-    empty = frame.filter(pl.col("description").is_null() | (pl.col("description").str.strip_chars() == "")).height
+    empty = _without_description(frame)
     if empty / frame.height > EMPTY_DESCRIPTION_SHARE:
         return [f"{empty} of {frame.height} descriptions are empty"]
     return []
@@ -286,5 +325,5 @@ def fetch_site(site: SiteName, params: ScrapeParameters, source: str, pause_seco
     """
     result = sample_site(site, params) if source == "sample" else scrape_site(site, params, pause_seconds)
     if result.errors and result.postings.is_empty():
-        raise SiteFailedError(f"{site}: " + "; ".join(result.errors)[:2_000])
+        raise SiteFailedError(f"{site}: " + "; ".join(result.errors)[:2_000], result.searches)
     return result
