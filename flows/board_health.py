@@ -17,11 +17,11 @@ from prefect.runtime import flow_run
 
 from jobping.board_health import Turn, search_status, streak, turn
 from jobping.contract import Envelope
-from jobping.search import ScrapeParameters
 from jobping.settings import Settings
 from jobping.text import one_line
 from storage.lake import Lake
 from storage.scrape_runs import BoardRuns, SearchRun, board_runs, record_scrape_runs
+from tasks.jobspy.search import ScrapeParameters
 from tasks.jobspy.source import SearchOutcome, SiteResult
 from tasks.notify.alerts import emit_alert
 

@@ -270,35 +270,14 @@ def _log_countries(params: ScrapeParameters) -> None:
             logger.info("%r: Indeed and Glassdoor search %s (the location's country)", location, country)
 
 
-@flow(
-    name="scrape",
-    flow_run_name=_scrape_run_name,
-    log_prints=True,
-    # a thread for every board: none waits for a free one behind a board that is retrying (ignore: Prefect's
-    # decorator takes TaskRunner[PrefectFuture], invariant, where its thread runner makes concurrent futures)
-    task_runner=ThreadPoolTaskRunner(max_workers=len(get_args(SiteName)) + 1),  # type: ignore[arg-type]
-)
-def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
-    """Scrape every site of the search matrix and publish new or changed postings to SQS."""
-    params = params or ScrapeParameters()
-    settings = run_settings()
-    # before any board is asked: a night that cannot publish fails before its first task
-    failure = preflight_failure(settings)
-    if failure is not None:
-        # prefect takes a returned state as the run's end: one line, no traceback
-        return failure  # type: ignore[return-value]
-    source = params.source or settings.scrape_source
+def _collect(
+    futures: dict[SiteName, PrefectFuture[SiteResult]],
+    report: ScrapeReport,
+    failed: dict[str, tuple[str, list[SearchOutcome]]],
+) -> list[SiteResult]:
+    """Every board's postings as its task ends; what each board did goes in ``report``, why one failed in
+    ``failed``."""
     logger = get_run_logger()
-    report = ScrapeReport(source=source)
-    failed: dict[str, tuple[str, list[SearchOutcome]]] = {}
-
-    if source == "jobspy":
-        _log_countries(params)
-    # every board at once, each in its own thread: a board that is retrying holds up no other
-    fetch = fetch_site_postings.with_options(retry_delay_seconds=retry_delays(settings.scrape.retry_seconds))
-    futures: dict[SiteName, PrefectFuture[SiteResult]] = {
-        site: fetch.submit(site, params, source, settings.scrape.pause_seconds) for site in params.sites
-    }
     results: list[SiteResult] = []
     for site, future in futures.items():
         future.wait()
@@ -324,6 +303,38 @@ def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
         else:
             report.site_errors[site] = one_line(error) if isinstance(error, BaseException) else "failed"
             logger.error("site %s failed: %s", site, report.site_errors[site])
+    return results
+
+
+@flow(
+    name="scrape",
+    flow_run_name=_scrape_run_name,
+    log_prints=True,
+    # a thread for every board: none waits for a free one behind a board that is retrying (ignore: Prefect's
+    # decorator takes TaskRunner[PrefectFuture], invariant, where its thread runner makes concurrent futures)
+    task_runner=ThreadPoolTaskRunner(max_workers=len(get_args(SiteName)) + 1),  # type: ignore[arg-type]
+)
+def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
+    """Scrape every site of the search matrix and publish new or changed postings to SQS."""
+    params = params or ScrapeParameters()
+    settings = run_settings()
+    # before any board is asked: a night that cannot publish fails before its first task
+    failure = preflight_failure(settings)
+    if failure is not None:
+        # prefect takes a returned state as the run's end: one line, no traceback
+        return failure  # type: ignore[return-value]
+    source = params.source or settings.scrape_source
+    report = ScrapeReport(source=source)
+    failed: dict[str, tuple[str, list[SearchOutcome]]] = {}
+
+    if source == "jobspy":
+        _log_countries(params)
+    # every board at once, each in its own thread: a board that is retrying holds up no other
+    fetch = fetch_site_postings.with_options(retry_delay_seconds=retry_delays(settings.scrape.retry_seconds))
+    futures: dict[SiteName, PrefectFuture[SiteResult]] = {
+        site: fetch.submit(site, params, source, settings.scrape.pause_seconds) for site in params.sites
+    }
+    results = _collect(futures, report, failed)
 
     published: list[Envelope] = []
     if results:

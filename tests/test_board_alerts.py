@@ -19,11 +19,11 @@ from jobspy.model import Site
 
 from app.alerts import ensure_alerts
 from flows.scrape import scrape
-from jobping.search import ScrapeParameters
 from jobping.settings import NotifySettings, Settings
 from standins.servers import free_port, received, webhook_receiver
 from storage.lake import Lake
 from storage.reader import read_board_health
+from tasks.jobspy.search import ScrapeParameters
 from tasks.notify.alerts import emit_alert
 from tests import jobspy_boards
 from tests.jobspy_boards import BlockedBoard
