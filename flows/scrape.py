@@ -14,12 +14,14 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
-from flows.preflight import preflight_failure
+from flows.preflight import cannot_start, preflight_failure
 from flows.run_settings import run_settings
 from jobping.contract import SCRAPE_PRODUCER, Envelope, encode_cut
 from jobping.engine.ports import StoredIndex
-from jobping.errors import JobpingError, TerminalError
+from jobping.errors import ConfigurationError, JobpingError, TerminalError
 from jobping.profile import load_profile
+from jobping.proxies import Proxies
+from jobping.redaction import secrets_kept_out_of_logs
 from jobping.search import ScrapeParameters, SiteName
 from jobping.settings import Settings
 from jobping.sightings import encode_sightings
@@ -28,6 +30,7 @@ from storage.damage import READ_ERRORS
 from storage.lake import Lake
 from storage.store import stored_versions
 from tasks.jobspy.normalise import Normalised, drop_stored, normalise
+from tasks.jobspy.proxies import load_proxies, scrape_loggers
 from tasks.jobspy.source import SiteFailedError, SiteResult, fetch_site, health_flags
 from tasks.llm.factory import prompt_version
 from tasks.sqs.client import make_sqs_client
@@ -101,8 +104,8 @@ def _site_may_recover(_task: object, _run: object, state: State[Any]) -> bool:
     retry_condition_fn=_site_may_recover,
     cache_policy=NO_CACHE,
 )
-def fetch_site_postings(site: SiteName, params: ScrapeParameters, source: str) -> SiteResult:
-    result = fetch_site(site, params, source)
+def fetch_site_postings(site: SiteName, params: ScrapeParameters, source: str, proxies: Proxies) -> SiteResult:
+    result = fetch_site(site, params, source, proxies)
     logger = get_run_logger()
     logger.info("%s: %d postings", site, result.postings.height)
     for message in result.errors:
@@ -243,11 +246,20 @@ def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
         # prefect takes a returned state as the run's end: one line, no traceback
         return failure  # type: ignore[return-value]
     source = params.source or settings.scrape_source
+    try:
+        # read once a run, and checked before any board is asked
+        proxies = load_proxies(settings.scrape) if source == "jobspy" else Proxies()
+    except ConfigurationError as exc:
+        return cannot_start(exc)  # type: ignore[return-value]
+    with secrets_kept_out_of_logs(proxies.secrets(), scrape_loggers()):
+        return _scrape(params, source, proxies, settings)
+
+
+def _scrape(params: ScrapeParameters, source: str, proxies: Proxies, settings: Settings) -> ScrapeReport:
     logger = get_run_logger()
     report = ScrapeReport(source=source)
-
     futures: dict[SiteName, PrefectFuture[SiteResult]] = {
-        site: fetch_site_postings.submit(site, params, source) for site in params.sites
+        site: fetch_site_postings.submit(site, params, source, quote(proxies)) for site in params.sites
     }
     results: list[SiteResult] = []
     for site, future in futures.items():

@@ -45,6 +45,10 @@ class ScrapeParameters(BaseModel):
         default=72, ge=1, le=24 * 365, description="Only postings newer than this many hours; empty for any age."
     )
     remote_only: bool = Field(default=False, description="Only remote postings.")
+    linkedin_fetch_description: bool = Field(
+        default=False,
+        description="Fetch each LinkedIn posting's own page for its description: one more request a posting.",
+    )
     country_indeed: str = Field(
         default="usa", min_length=2, max_length=40, description="Country for Indeed and Glassdoor, e.g. 'germany'."
     )

@@ -27,6 +27,8 @@ from pydantic import ValidationError
 
 from jobping.columns import JOBSPY_COLUMNS, Kind
 from jobping.errors import ConfigurationError, TerminalError, TransientError, describe
+from jobping.proxies import Proxies
+from jobping.redaction import redact
 from jobping.search import ScrapeParameters, SiteName
 
 if TYPE_CHECKING:
@@ -170,7 +172,9 @@ def jobspy_frame(posts: list[JobPost]) -> pd.DataFrame:
     return frame.sort_values(by=["site", "date_posted"], ascending=[True, False]).reset_index(drop=True)
 
 
-def _search_arguments(site: SiteName, params: ScrapeParameters, term: str, location: str) -> dict[str, Any]:
+def _search_arguments(
+    site: SiteName, params: ScrapeParameters, term: str, location: str, proxies: Proxies
+) -> dict[str, Any]:
     return {
         "site_name": [site],
         "search_term": term,
@@ -180,7 +184,10 @@ def _search_arguments(site: SiteName, params: ScrapeParameters, term: str, locat
         "hours_old": params.hours_old,
         "is_remote": params.remote_only,
         "country_indeed": params.country_indeed,
+        "linkedin_fetch_description": params.linkedin_fetch_description,
         "description_format": "markdown",
+        "proxies": proxies.for_jobspy(),
+        "ca_cert": str(proxies.ca_cert) if proxies.ca_cert else None,
         "verbose": 0,
     }
 
@@ -195,27 +202,32 @@ def _check_search(arguments: dict[str, Any]) -> None:
         raise SearchRejectedError(f"JobSpy refused the search: {describe(exc)}") from exc
 
 
-def scrape_site(site: SiteName, params: ScrapeParameters) -> SiteResult:
-    """Every search of the run on one site through JobSpy.
+def scrape_site(site: SiteName, params: ScrapeParameters, proxies: Proxies | None = None) -> SiteResult:
+    """Every search of the run on one site through JobSpy, through ``proxies`` when there are any.
 
     A scraper that raises or reports errors is the board's failure and is collected in
-    ``errors``; a search JobSpy refuses, or a value we cannot read, raises a terminal error.
+    ``errors`` (naming the proxies' hosts, never their credentials); a search JobSpy refuses,
+    or a value we cannot read, raises a terminal error.
     """
+    proxies = proxies or Proxies()
+    secrets = proxies.secrets()
+    through = f" through {proxies.shown()}" if proxies.entries else ""
 
     frames: list[pl.DataFrame] = []
     result = SiteResult(site=site, postings=pl.DataFrame(schema=FRAME_SCHEMA))
     for term in params.search_terms:
         for location in params.locations:
-            arguments = _search_arguments(site, params, term, location)
+            arguments = _search_arguments(site, params, term, location, proxies)
             _check_search(arguments)
+            search = f"{term!r} in {location!r}{through}"
             try:
                 jobs = scrape_jobs(**arguments)
             except Exception as exc:  # whatever a scraper raises is that board's failure
-                result.errors.append(f"{term!r} in {location!r}: {type(exc).__name__}: {exc}")
+                result.errors.append(redact(f"{search}: {type(exc).__name__}: {exc}", secrets))
                 continue
-            result.errors.extend(f"{term!r} in {location!r}: {e}" for e in jobs.attrs.get("errors", {}).values())
+            result.errors.extend(redact(f"{search}: {e}", secrets) for e in jobs.attrs.get("errors", {}).values())
             for found in jobs.attrs.get("warnings", {}).values():
-                result.warnings.extend(found)
+                result.warnings.extend(redact(warning, secrets) for warning in found)
             frames.append(to_polars(jobs, site, term, location))
     if frames:
         result.postings = pl.concat(frames, how="vertical")
@@ -267,9 +279,9 @@ def health_flags(result: SiteResult) -> list[str]:
     return []
 
 
-def fetch_site(site: SiteName, params: ScrapeParameters, source: str) -> SiteResult:
+def fetch_site(site: SiteName, params: ScrapeParameters, source: str, proxies: Proxies | None = None) -> SiteResult:
     """Postings of one site; raises ``SiteFailedError`` when the site gave errors and nothing else."""
-    result = sample_site(site, params) if source == "sample" else scrape_site(site, params)
+    result = sample_site(site, params) if source == "sample" else scrape_site(site, params, proxies)
     if result.errors and result.postings.is_empty():
         raise SiteFailedError(f"{site}: " + "; ".join(result.errors)[:2_000])
     return result
