@@ -48,7 +48,8 @@ class Proxy:
         if not self.user:
             return set()
         userinfo = self.text.rpartition("@")[0].split("://", 1)[-1]
-        found = {self.text, userinfo, unquote(userinfo), f"{self.user}:{self.password}"}
+        # the credentials, not the whole entry: a message keeps naming the proxy's host
+        found = {userinfo, unquote(userinfo), f"{self.user}:{self.password}"}
         found.add(base64.b64encode(f"{self.user}:{self.password}".encode()).decode())
         found |= {part for part in (self.user, self.password) if len(part) >= MIN_SECRET_CHARS}
         return found

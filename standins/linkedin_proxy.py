@@ -59,10 +59,9 @@ class Carried:
 
 @dataclass
 class LinkedInProxy:
-    """The proxy's credentials, postings and what it saw; ``url``s and ``ca_cert`` once it runs."""
+    """The users it lets through (user: password), its postings, what it saw; its port and CA once it runs."""
 
-    user: str
-    password: str
+    credentials: dict[str, str]
     postings: list[Posting]
     carried: list[Carried] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
@@ -70,9 +69,9 @@ class LinkedInProxy:
     ca_cert: Path = Path()
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def proxy(self, user: str | None = None, password: str | None = None) -> str:
-        """The proxy as JobSpy takes it, with these credentials (by default the right ones)."""
-        return f"{user or self.user}:{password or self.password}@127.0.0.1:{self.port}"
+    def proxy(self, user: str, password: str | None = None) -> str:
+        """The proxy as JobSpy takes it, for ``user`` (with their password unless another is given)."""
+        return f"{user}:{password or self.credentials[user]}@127.0.0.1:{self.port}"
 
     def user_of(self, header: str | None) -> str | None:
         """The user of a right ``Proxy-Authorization``; None when it is missing or wrong."""
@@ -81,7 +80,8 @@ class LinkedInProxy:
             user, _, password = base64.b64decode(encoded).decode().partition(":")
         except ValueError:
             return None
-        return user if scheme.lower() == "basic" and (user, password) == (self.user, self.password) else None
+        known = scheme.lower() == "basic" and user in self.credentials and self.credentials[user] == password
+        return user if known else None
 
     def record(self, seen: Carried | str) -> None:
         with self._lock:
@@ -260,12 +260,12 @@ def _handler(proxy: LinkedInProxy, tls: ssl.SSLContext) -> type[BaseHTTPRequestH
 
 
 @contextmanager
-def linkedin_proxy(folder: Path, user: str, password: str, postings: list[Posting]) -> Iterator[LinkedInProxy]:
+def linkedin_proxy(folder: Path, credentials: dict[str, str], postings: list[Posting]) -> Iterator[LinkedInProxy]:
     """The proxy on a free port of 127.0.0.1 until the block ends; its CA is written to ``folder``."""
     ca_cert, host_cert, host_key = make_certificates(folder)
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(host_cert, host_key)
-    proxy = LinkedInProxy(user=user, password=password, postings=postings, ca_cert=ca_cert)
+    proxy = LinkedInProxy(credentials=credentials, postings=postings, ca_cert=ca_cert)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(proxy, tls))
     server.daemon_threads = True
     proxy.port = int(server.server_address[1])
