@@ -258,8 +258,10 @@ def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
 def _scrape(params: ScrapeParameters, source: str, proxies: Proxies, settings: Settings) -> ScrapeReport:
     logger = get_run_logger()
     report = ScrapeReport(source=source)
+    # quoted: passed as it is, not walked for futures
+    given: Any = quote(proxies)
     futures: dict[SiteName, PrefectFuture[SiteResult]] = {
-        site: fetch_site_postings.submit(site, params, source, quote(proxies)) for site in params.sites
+        site: fetch_site_postings.submit(site, params, source, given) for site in params.sites
     }
     results: list[SiteResult] = []
     for site, future in futures.items():

@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from jobping.errors import ConfigurationError
 from jobping.redaction import MIN_SECRET_CHARS
@@ -86,7 +86,10 @@ def _why_not(text: str) -> str | None:
     if has_scheme and scheme.lower() not in PROXY_SCHEMES:
         named = f"{scheme!r}" if SHOWN_SCHEME.fullmatch(scheme) else "its scheme"
         return f"{named} is not one of {', '.join(PROXY_SCHEMES)}"
-    url = urlsplit(text if has_scheme else f"{DEFAULT_SCHEME}://{text}")
+    return _address_why_not(urlsplit(text if has_scheme else f"{DEFAULT_SCHEME}://{text}"))
+
+
+def _address_why_not(url: SplitResult) -> str | None:
     if url.path not in ("", "/") or url.query or url.fragment:
         return "it has a path after host:port"
     if "@" in url.netloc and not url.username:
@@ -97,7 +100,7 @@ def _why_not(text: str) -> str | None:
         port = url.port
     except ValueError:
         return f"its port is not a number from 1 to {MAX_PORT}"
-    return "it has no port" if not port else None
+    return None if port else "it has no port"
 
 
 def parse_proxy(text: str, position: int, total: int, origin: str) -> Proxy:

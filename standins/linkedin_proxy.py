@@ -166,9 +166,7 @@ def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(LINKEDIN_HOST)]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     paths = folder / "proxy-ca.pem", folder / "linkedin.pem", folder / "linkedin.key"
@@ -277,4 +275,3 @@ def linkedin_proxy(folder: Path, credentials: dict[str, str], postings: list[Pos
         server.shutdown()
         server.server_close()
         thread.join()
-

@@ -40,7 +40,9 @@ OTHER_USER, OTHER_PASSWORD = "second-proxy-user-c21d", "0ther-Pr0xy-pass-5e8"
 CREDENTIALS = {USER: PASSWORD, OTHER_USER: OTHER_PASSWORD}
 SECRETS = (USER, PASSWORD, OTHER_USER, OTHER_PASSWORD)
 POSTINGS = [
-    Posting("4101", "Senior Data Engineer", "Acme Daten GmbH", "Berlin, Berlin, Germany", "<p>We use <b>Spark</b>.</p>"),
+    Posting(
+        "4101", "Senior Data Engineer", "Acme Daten GmbH", "Berlin, Berlin, Germany", "<p>We use <b>Spark</b>.</p>"
+    ),
     Posting("4102", "Analytics Engineer", "Beta Analytics AG", "Munich, Bavaria, Germany", page="error"),
     Posting("4103", "Data Platform Engineer", "Gamma Logistik", "Hamburg, Germany", page="empty"),
 ]
@@ -117,7 +119,10 @@ def test_proxies_are_read_as_jobspy_writes_them(value: str, expected: list[str] 
 @pytest.mark.parametrize(
     ("value", "why"),
     [
-        (f"ok.example:1,{USER}:{PASSWORD}@p.example", "proxy 2 of 2 is not 'host:port' or 'user:pass@host:port': it has no port"),
+        (
+            f"ok.example:1,{USER}:{PASSWORD}@p.example",
+            "proxy 2 of 2 is not 'host:port' or 'user:pass@host:port': it has no port",
+        ),
         (f"{USER}:{PASSWORD}@p.example:99999", "proxy 1 of 1 is not .*: its port is not a number from 1 to 65535"),
         (f"ftp://{USER}:{PASSWORD}@p.example:21", "proxy 1 of 1 is not .*: 'ftp' is not one of http, https"),
         (f"{USER}:{PASSWORD}@p.example:80/{PASSWORD}", "proxy 1 of 1 is not .*: it has a path after host:port"),
@@ -135,7 +140,9 @@ def test_a_bad_proxy_is_named_by_its_position_never_by_its_credentials(value: st
 
 
 def test_a_proxy_ca_that_is_missing_or_no_certificate_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match=r"^JOBPING_SCRAPE_CA_CERT=.*missing\.pem cannot be read \(No such file"):
+    with pytest.raises(
+        ConfigurationError, match=r"^JOBPING_SCRAPE_CA_CERT=.*missing\.pem cannot be read \(No such file"
+    ):
         check_ca_cert(tmp_path / "missing.pem")
     (tmp_path / "key.pem").write_text("-----BEGIN PRIVATE KEY-----\n")
     with pytest.raises(ConfigurationError, match="holds no PEM certificate"):
@@ -148,7 +155,7 @@ def test_a_missing_proxy_ca_fails_the_run_before_any_board_is_asked(
 ) -> None:
     monkeypatch.setenv("JOBPING_SCRAPE_PROXIES", proxy.proxy(USER))
     monkeypatch.setenv("JOBPING_SCRAPE_CA_CERT", str(tmp_path / "no-such-ca.pem"))
-    with pytest.raises(ConfigurationError, match="JOBPING_SCRAPE_CA_CERT=.*no-such-ca.pem cannot be read"):
+    with pytest.raises(ConfigurationError, match=r"JOBPING_SCRAPE_CA_CERT=.*no-such-ca\.pem cannot be read"):
         scrape(LINKEDIN)
     assert (proxy.carried, proxy.refused) == ([], [])
 
