@@ -20,6 +20,7 @@ from jobspy.model import Site
 from prefect.blocks.system import Secret
 from prefect.client.orchestration import get_client
 from prefect.logging.handlers import APILogHandler
+from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL
 from typer.testing import CliRunner
 
 from app.cli import app
@@ -93,6 +94,16 @@ def run_log_lines() -> list[str]:
     APILogHandler().flush()  # the run's logs reach the API in batches
     with get_client(sync_client=True) as client:
         return [log.message for log in client.read_logs()]
+
+
+def prefect_records() -> list[str]:
+    """The run's artifacts, and the Prefect database's files themselves (runs, states, task runs, events)."""
+    with get_client(sync_client=True) as client:
+        texts = [f"{artifact.data} {artifact.description}" for artifact in client.read_artifacts()]
+    database = Path(PREFECT_API_DATABASE_CONNECTION_URL.value().partition(":///")[2])
+    files = list(database.parent.glob(f"{database.name}*"))
+    assert files, database
+    return texts + [path.read_bytes().decode(errors="replace") for path in files]
 
 
 def shown_secrets(*texts: str) -> list[str]:
@@ -184,7 +195,7 @@ def test_proxies_from_the_environment_carry_linkedin_and_its_description_pages_a
         else:  # its page failed (500) or held no description: stored without one
             assert description is None, posting
     assert files_holding_secrets(settings.data_dir) == []
-    assert not shown_secrets(caplog.text, *run_log_lines())
+    assert not shown_secrets(caplog.text, *run_log_lines(), *prefect_records())
 
 
 @pytest.mark.usefixtures("prefect_api", "queues")
@@ -204,7 +215,7 @@ def test_proxies_from_a_secret_block_win_are_rotated_and_never_shown_by_the_cli(
     assert ran.exit_code == 0, ran.output
     assert "linkedin" in ran.output
     assert proxy.refused == []
-    assert not shown_secrets(ran.output, caplog.text, *run_log_lines())
+    assert not shown_secrets(ran.output, caplog.text, *run_log_lines(), *prefect_records())
     assert files_holding_secrets(settings.data_dir) == []
 
 
@@ -244,6 +255,6 @@ def test_a_proxy_url_in_a_board_s_error_is_shown_without_its_credentials_in_the_
     ran = CliRunner().invoke(app, ["scrape", "--source", "jobspy", "--site", "glassdoor"], env={"COLUMNS": "300"})
     assert ran.exit_code != 0
     assert "http://***@proxy-a.example:3128" in ran.output
-    shown = shown_secrets(str(errors), str(caught.value), ran.output, caplog.text, *run_log_lines())
+    shown = shown_secrets(str(errors), str(caught.value), ran.output, caplog.text, *run_log_lines(), *prefect_records())
     assert not shown
     assert files_holding_secrets(settings.data_dir) == []
