@@ -29,6 +29,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from standins.servers import in_a_thread
+
 LINKEDIN_HOST = "www.linkedin.com"
 SEARCH_PATH = "/jobs-guest/jobs/api/seeMoreJobPostings/search"
 VIEW_PATH = "/jobs/view/"
@@ -264,14 +266,6 @@ def linkedin_proxy(folder: Path, credentials: dict[str, str], postings: list[Pos
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(host_cert, host_key)
     proxy = LinkedInProxy(credentials=credentials, postings=postings, ca_cert=ca_cert)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(proxy, tls))
-    server.daemon_threads = True
-    proxy.port = int(server.server_address[1])
-    thread = threading.Thread(target=server.serve_forever, name="linkedin-proxy", daemon=True)
-    thread.start()
-    try:
+    with in_a_thread(ThreadingHTTPServer(("127.0.0.1", 0), _handler(proxy, tls)), "linkedin-proxy") as port:
+        proxy.port = port
         yield proxy
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()

@@ -172,6 +172,21 @@ def test_a_missing_proxy_ca_fails_the_run_before_any_board_is_asked(
 
 
 @pytest.mark.usefixtures("prefect_api", "queues")
+def test_a_missing_secret_block_or_a_bad_proxy_in_it_fails_the_run_before_any_board_is_asked(
+    proxy: LinkedInProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JOBPING_SCRAPE_PROXIES_BLOCK", "jobping-no-such-proxies")
+    with pytest.raises(ConfigurationError, match=r"the Secret block 'jobping-no-such-proxies' .* could not be loaded"):
+        scrape(LINKEDIN)
+    Secret(value=f"{proxy.proxy(USER)},{USER}:{PASSWORD}@{OTHER_USER}").save("jobping-bad-proxies", overwrite=True)
+    monkeypatch.setenv("JOBPING_SCRAPE_PROXIES_BLOCK", "jobping-bad-proxies")
+    with pytest.raises(ConfigurationError, match=r"'jobping-bad-proxies': proxy 2 of 2 .*: it has no port$") as caught:
+        scrape(LINKEDIN)
+    assert not shown_secrets(str(caught.value))
+    assert (proxy.carried, proxy.refused) == ([], [])
+
+
+@pytest.mark.usefixtures("prefect_api", "queues")
 def test_proxies_from_the_environment_carry_linkedin_and_its_description_pages_and_are_never_shown(
     proxy: LinkedInProxy, settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
