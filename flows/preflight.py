@@ -57,8 +57,13 @@ def preflight_failure(settings: Settings, *, analyses: bool = True, queue: bool 
     try:
         where = check_before_running(settings, analyses=analyses, queue=queue)
     except (JobpingError, ProfileError) as exc:
-        reason = one_line(exc)
-        get_run_logger().error("cannot start: %s", reason)
-        return Failed(message=reason, data=exc)
+        return cannot_start(exc)
     get_run_logger().debug("SQS answers at %s", where)
     return None
+
+
+def cannot_start(exc: Exception) -> State[Any]:
+    """The Failed state that ends a flow before its work, its error in one line in the run's log."""
+    reason = one_line(exc)
+    get_run_logger().error("cannot start: %s", reason)
+    return Failed(message=reason, data=exc)

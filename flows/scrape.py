@@ -16,12 +16,14 @@ from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
 from flows.board_health import board_health
-from flows.preflight import preflight_failure
+from flows.preflight import cannot_start, preflight_failure
 from flows.run_settings import run_settings
 from jobping.contract import SCRAPE_PRODUCER, Envelope, encode_cut
 from jobping.engine.ports import StoredIndex
-from jobping.errors import JobpingError, TerminalError
+from jobping.errors import ConfigurationError, JobpingError, TerminalError
 from jobping.profile import load_profile
+from jobping.proxies import Proxies
+from jobping.redaction import secrets_kept_out_of_logs
 from jobping.scrape_settings import SCRAPE_RETRY_SECONDS
 from jobping.search import SiteName
 from jobping.settings import Settings
@@ -31,6 +33,7 @@ from storage.damage import READ_ERRORS
 from storage.lake import Lake
 from storage.store import stored_versions
 from tasks.jobspy.normalise import Normalised, drop_stored, normalise
+from tasks.jobspy.proxies import load_proxies, scrape_loggers
 from tasks.jobspy.search import ScrapeParameters, country_of
 from tasks.jobspy.source import SearchOutcome, SiteFailedError, SiteResult, fetch_site, health_flags
 from tasks.llm.factory import prompt_version
@@ -116,9 +119,12 @@ def _site_may_recover(_task: object, _run: object, state: State[Any]) -> bool:
     retry_condition_fn=_site_may_recover,
     cache_policy=NO_CACHE,
 )
-def fetch_site_postings(site: SiteName, params: ScrapeParameters, source: str, pause_seconds: float = 0) -> SiteResult:
-    """One board's searches, ``pause_seconds`` (with jitter) apart; retried with back-off while it fails."""
-    result = fetch_site(site, params, source, pause_seconds)
+def fetch_site_postings(
+    site: SiteName, params: ScrapeParameters, source: str, proxies: Proxies, pause_seconds: float = 0
+) -> SiteResult:
+    """One board's searches through ``proxies``, ``pause_seconds`` (with jitter) apart; retried with back-off
+    while it fails."""
+    result = fetch_site(site, params, source, proxies, pause_seconds)
     logger = get_run_logger()
     logger.info("%s: %d postings", site, result.postings.height)
     for message in result.errors:
@@ -324,6 +330,16 @@ def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
         # prefect takes a returned state as the run's end: one line, no traceback
         return failure  # type: ignore[return-value]
     source = params.source or settings.scrape_source
+    try:
+        # read once a run, and checked before any board is asked
+        proxies = load_proxies(settings.scrape) if source == "jobspy" else Proxies()
+    except ConfigurationError as exc:
+        return cannot_start(exc)  # type: ignore[return-value]
+    with secrets_kept_out_of_logs(proxies.secrets(), scrape_loggers()):
+        return _scrape(params, source, proxies, settings)
+
+
+def _scrape(params: ScrapeParameters, source: str, proxies: Proxies, settings: Settings) -> ScrapeReport:
     report = ScrapeReport(source=source)
     failed: dict[str, tuple[str, list[SearchOutcome]]] = {}
 
@@ -331,8 +347,10 @@ def scrape(params: ScrapeParameters | None = None) -> ScrapeReport:
         _log_countries(params)
     # every board at once, each in its own thread: a board that is retrying holds up no other
     fetch = fetch_site_postings.with_options(retry_delay_seconds=retry_delays(settings.scrape.retry_seconds))
+    # quoted: passed as it is, not walked for futures
+    given: Any = quote(proxies)
     futures: dict[SiteName, PrefectFuture[SiteResult]] = {
-        site: fetch.submit(site, params, source, settings.scrape.pause_seconds) for site in params.sites
+        site: fetch.submit(site, params, source, given, settings.scrape.pause_seconds) for site in params.sites
     }
     results = _collect(futures, report, failed)
 

@@ -30,12 +30,15 @@ class ScrapeSettings(Section):
         min_length=1,
         max_length=300,
         validation_alias="JOBPING_SCRAPE_PROXIES_BLOCK",
-        description="Name of a Prefect Secret block holding the proxies (as JOBPING_SCRAPE_PROXIES); wins over it.",
+        description=(
+            "Name of a Prefect Secret block holding the proxies (comma-separated, or a JSON list); "
+            "wins over JOBPING_SCRAPE_PROXIES."
+        ),
     )
     ca_cert: Path | None = Field(
         default=None,
         validation_alias="JOBPING_SCRAPE_CA_CERT",
-        description="A CA certificate (PEM) to trust, for a proxy that terminates TLS.",
+        description="A CA certificate (PEM) to trust, for a proxy that terminates TLS; checked before any scraping.",
     )
     pause_seconds: float = Field(
         default=SCRAPE_PAUSE_SECONDS,

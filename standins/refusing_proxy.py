@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+from standins.servers import in_a_thread
+
 UPSTREAM_TIMEOUT_SECONDS = 30
 SLOW_DOWN = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
 WRITES = ("PUT", "POST")
@@ -107,14 +109,6 @@ def _handler(proxy: RefusingProxy) -> type[BaseHTTPRequestHandler]:
 def refusing_proxy(upstream: str, *, refusals: int, path_prefix: str = "/") -> Iterator[RefusingProxy]:
     """A proxy to ``upstream`` answering 503 SlowDown to its first ``refusals`` writes under ``path_prefix``."""
     proxy = RefusingProxy(upstream, refusals, path_prefix)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(proxy))
-    server.daemon_threads = True
-    proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, name="refusing-proxy", daemon=True)
-    thread.start()
-    try:
+    with in_a_thread(ThreadingHTTPServer(("127.0.0.1", 0), _handler(proxy)), "refusing-proxy") as port:
+        proxy.url = f"http://127.0.0.1:{port}"
         yield proxy
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()

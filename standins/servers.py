@@ -6,11 +6,13 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,20 @@ def serving(args: list[str], health_path: str, log_path: Path, port: int | None 
         finally:
             PIDS.pop(url, None)
             stop(process)
+
+
+@contextmanager
+def in_a_thread(server: ThreadingHTTPServer, name: str) -> Iterator[int]:
+    """``server`` answering from a daemon thread of this process until the block ends; yields its port."""
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 def moto_server(log_path: Path) -> Any:

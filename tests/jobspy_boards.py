@@ -161,3 +161,21 @@ def install(mapping: dict[Site, type[Scraper]] | None = None) -> None:
     """Replace JobSpy's network scrapers by offline boards (all nine answering by default)."""
     jobspy.SCRAPER_MAPPING.update(BOARDS)
     jobspy.SCRAPER_MAPPING.update(mapping or {})
+
+
+class ProxyRefusedBoard(Scraper):
+    """A board whose proxy refused the tunnel, reported with the proxy's url, credentials and all,
+    as an HTTP library may write it."""
+
+    def scrape(self, scraper_input: ScraperInput) -> list[JobPost]:
+        proxy = scraper_input.proxies[0] if scraper_input.proxies else "no proxy"
+        self.fail(f"Cannot connect to proxy http://{proxy}: 407 Proxy Authentication Required")
+        return []
+
+
+class ProxyRaisingBoard(Scraper):
+    """A board whose scraper raises with the proxy's url in its message."""
+
+    def scrape(self, scraper_input: ScraperInput) -> list[JobPost]:
+        proxy = scraper_input.proxies[-1] if scraper_input.proxies else "no proxy"
+        raise OSError(f"Tunnel connection failed through socks5://{proxy}")

@@ -162,7 +162,9 @@ def test_a_pause_with_jitter_comes_between_a_board_s_searches_and_none_before_th
 ) -> None:
     pauses: list[float] = []
     monkeypatch.setattr(source, "pause_between_searches", pauses.append)
-    scrape_site("indeed", ScrapeParameters(search_terms=["a", "b"], locations=["Berlin, Germany", "Wien, Austria"]), 7)
+    scrape_site(
+        "indeed", ScrapeParameters(search_terms=["a", "b"], locations=["Berlin, Germany", "Wien, Austria"]), None, 7
+    )
     assert len(recording) == 4
     assert pauses == [7, 7, 7]
     waits: list[float] = []

@@ -51,6 +51,9 @@ VALUES = {
     "JOBPING_NOTIFY_MIN_SCORE": "70",
     "JOBPING_NOTIFY_TIMEOUT_SECONDS": "3",
     "JOBPING_BOARD_ALERT_RUNS": "5",
+    "JOBPING_SCRAPE_PROXIES": "user:pass@proxy.example:3128",
+    "JOBPING_SCRAPE_PROXIES_BLOCK": "jobping-proxies",
+    "JOBPING_SCRAPE_CA_CERT": "/etc/ssl/proxy-ca.pem",
 }
 
 

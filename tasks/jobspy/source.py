@@ -29,6 +29,8 @@ from pydantic import ValidationError
 
 from jobping.columns import JOBSPY_COLUMNS, Kind
 from jobping.errors import ConfigurationError, TerminalError, TransientError, describe
+from jobping.proxies import Proxies
+from jobping.redaction import redact
 from jobping.search import SiteName
 from tasks.jobspy.search import ScrapeParameters, jobspy_options
 
@@ -204,7 +206,9 @@ def jobspy_frame(posts: list[JobPost]) -> pd.DataFrame:
     return frame.sort_values(by=["site", "date_posted"], ascending=[True, False]).reset_index(drop=True)
 
 
-def _search_arguments(site: SiteName, params: ScrapeParameters, term: str, location: str) -> dict[str, Any]:
+def _search_arguments(
+    site: SiteName, params: ScrapeParameters, term: str, location: str, proxies: Proxies
+) -> dict[str, Any]:
     return {
         **jobspy_options(params, location),
         "site_name": [site],
@@ -213,6 +217,8 @@ def _search_arguments(site: SiteName, params: ScrapeParameters, term: str, locat
         # JobSpy's deprecated linkedin_fetch_description is fetch_description on LinkedIn's searches alone
         "fetch_description": params.fetch_description or (site == "linkedin" and params.linkedin_fetch_description),
         "description_format": "markdown",
+        "proxies": proxies.for_jobspy(),
+        "ca_cert": str(proxies.ca_cert) if proxies.ca_cert else None,
         "verbose": 0,
     }
 
@@ -236,12 +242,19 @@ def _check_search(arguments: dict[str, Any]) -> None:
         raise SearchRejectedError(f"JobSpy refused the search: {describe(exc)}") from exc
 
 
-def scrape_site(site: SiteName, params: ScrapeParameters, pause_seconds: float = 0) -> SiteResult:
-    """Every search of the run on one site through JobSpy, ``pause_seconds`` (with jitter) apart.
+def scrape_site(
+    site: SiteName, params: ScrapeParameters, proxies: Proxies | None = None, pause_seconds: float = 0
+) -> SiteResult:
+    """Every search of the run on one site through JobSpy, through ``proxies`` when there are any,
+    ``pause_seconds`` (with jitter) apart.
 
     A scraper that raises or reports errors is the board's failure and is collected in
-    ``errors``; a search JobSpy refuses, or a value we cannot read, raises a terminal error.
+    ``errors`` (naming the proxies' hosts, never their credentials); a search JobSpy refuses,
+    or a value we cannot read, raises a terminal error.
     """
+    proxies = proxies or Proxies()
+    secrets = proxies.secrets()
+    through = f" through {proxies.shown()}" if proxies.entries else ""
 
     frames: list[pl.DataFrame] = []
     result = SiteResult(site=site, postings=pl.DataFrame(schema=FRAME_SCHEMA))
@@ -249,20 +262,21 @@ def scrape_site(site: SiteName, params: ScrapeParameters, pause_seconds: float =
     for index, (term, location) in enumerate(searches):
         if index:
             pause_between_searches(pause_seconds)
-        arguments = _search_arguments(site, params, term, location)
+        arguments = _search_arguments(site, params, term, location, proxies)
         _check_search(arguments)
+        search = f"{term!r} in {location!r}{through}"
         started = time.monotonic()
         try:
             jobs = scrape_jobs(**arguments)
         except Exception as exc:  # whatever a scraper raises is that board's failure
-            error = f"{type(exc).__name__}: {exc}"
-            result.errors.append(f"{term!r} in {location!r}: {error}")
+            error = redact(f"{type(exc).__name__}: {exc}", secrets)
+            result.errors.append(f"{search}: {error}")
             result.searches.append(_outcome(term, location, pl.DataFrame(schema=FRAME_SCHEMA), [error], started))
             continue
-        errors = [str(e) for e in jobs.attrs.get("errors", {}).values()]
-        result.errors.extend(f"{term!r} in {location!r}: {e}" for e in errors)
+        errors = [redact(str(e), secrets) for e in jobs.attrs.get("errors", {}).values()]
+        result.errors.extend(f"{search}: {e}" for e in errors)
         for found in jobs.attrs.get("warnings", {}).values():
-            result.warnings.extend(found)
+            result.warnings.extend(redact(warning, secrets) for warning in found)
         frame = to_polars(jobs, site, term, location)
         frames.append(frame)
         result.searches.append(_outcome(term, location, frame, errors, started))
@@ -318,12 +332,14 @@ def health_flags(result: SiteResult) -> list[str]:
     return []
 
 
-def fetch_site(site: SiteName, params: ScrapeParameters, source: str, pause_seconds: float = 0) -> SiteResult:
+def fetch_site(
+    site: SiteName, params: ScrapeParameters, source: str, proxies: Proxies | None = None, pause_seconds: float = 0
+) -> SiteResult:
     """Postings of one site; raises ``SiteFailedError`` when the site gave errors and nothing else.
 
-    ``pause_seconds`` (with jitter) between the site's live searches; the sample has no board to spare.
+    Live searches go through ``proxies``, ``pause_seconds`` (with jitter) apart; the sample has no board to spare.
     """
-    result = sample_site(site, params) if source == "sample" else scrape_site(site, params, pause_seconds)
+    result = sample_site(site, params) if source == "sample" else scrape_site(site, params, proxies, pause_seconds)
     if result.errors and result.postings.is_empty():
         raise SiteFailedError(f"{site}: " + "; ".join(result.errors)[:2_000], result.searches)
     return result

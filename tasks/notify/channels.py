@@ -8,11 +8,7 @@ one names only its scheme and host, and the status it answered.
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 import httpx
 from prefect.blocks.abstract import NotificationBlock
@@ -23,6 +19,7 @@ from pydantic import SecretStr
 from jobping.digest import Digest
 from jobping.errors import TransientError
 from jobping.markup import Markup
+from jobping.redaction import MIN_SECRET_CHARS, redact, secret_parts, secrets_kept_out_of_logs, where
 from jobping.text import one_line
 
 # the app behind each of Prefect's notification blocks, by block type; any other block
@@ -34,9 +31,6 @@ MARKUP_BY_BLOCK_TYPE: dict[str, Markup] = {
 # the loggers that write a request's url: apprise (its POST URL at debug), urllib3 under it,
 # httpx (every request at info)
 URL_LOGGERS = ("apprise", "urllib3.connectionpool", "httpx")
-# a part of a url shorter than this ("v1", "api") is no token
-MIN_SECRET_CHARS = 4
-REDACTED = "***"
 # prefect's eavesdropper writes apprise's records as "[LEVEL]: message"
 APPRISE_FAILURE_LEVELS = ("[WARNING]", "[ERROR]", "[CRITICAL]")
 MAX_ERROR_CHARS = 300
@@ -51,31 +45,6 @@ def markup_of(notifier: NotificationBlock) -> Markup:
     return MARKUP_BY_BLOCK_TYPE.get(type(notifier).get_block_type_slug(), "text")
 
 
-def where(url: str) -> str:
-    """``url`` as an error may name it: its scheme and host, never its path, query or user part."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
-        return "an invalid url"
-    return f"{parts.scheme}://{host}" if parts.scheme and host else "an invalid url"
-
-
-def secret_parts(value: str) -> set[str]:
-    """The pieces of a secret that must not be shown: a url's user part, path segments and query
-    values (each as written and decoded), or the whole value when it is no url."""
-    parts = {value}
-    try:
-        url = urlsplit(value)
-    except ValueError:
-        return parts
-    if url.scheme and url.netloc:
-        pieces = [url.path, url.query, url.fragment, url.username or "", url.password or ""]
-        pieces += url.path.split("/") + [v for _, v in parse_qsl(url.query, keep_blank_values=True)]
-        parts |= {piece for piece in pieces + [unquote(p) for p in pieces] if len(piece) >= MIN_SECRET_CHARS}
-    return parts
-
-
 def block_secrets(block: Block) -> set[str]:
     """Every secret value a block holds (its url, tokens, secret dicts), and any url field of it."""
     found: set[str] = set()
@@ -88,42 +57,6 @@ def block_secrets(block: Block) -> set[str]:
         elif isinstance(value, str) and "://" in value:
             found |= secret_parts(value)
     return found
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    # longest first: a token inside a path is gone before the path is looked for
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return text
-
-
-class RedactSecrets(logging.Filter):
-    """Rewrites a record's message with the secrets replaced; the record still goes out."""
-
-    def __init__(self, secrets: set[str]) -> None:
-        super().__init__()
-        self.secrets = secrets
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        shown = redact(message, self.secrets)
-        if shown != message:
-            record.msg, record.args = shown, None
-        return True
-
-
-@contextmanager
-def secrets_kept_out_of_logs(secrets: set[str]) -> Iterator[None]:
-    """While the block runs, the loggers that write request urls write none of ``secrets``."""
-    keeper = RedactSecrets(secrets)
-    loggers = [logging.getLogger(name) for name in URL_LOGGERS]
-    for logger in loggers:
-        logger.addFilter(keeper)
-    try:
-        yield
-    finally:
-        for logger in loggers:
-            logger.removeFilter(keeper)
 
 
 async def load_notification_block(block_name: str) -> NotificationBlock:
@@ -156,7 +89,7 @@ async def send_through(digest: Digest, notifier: NotificationBlock, label: str, 
     block: Any = notifier
     try:
         # without it, Prefect's apprise blocks log a failure and return as if they had sent
-        with block.raise_on_failure(), secrets_kept_out_of_logs(secrets):
+        with block.raise_on_failure(), secrets_kept_out_of_logs(secrets, URL_LOGGERS):
             await asyncio.wait_for(block.anotify(body=body, subject=digest.subject()), timeout_seconds)
     except Exception as exc:
         # from None: the chained error (apprise's log, httpx's message) may carry the block's url
@@ -178,7 +111,7 @@ async def send_to_webhook(digest: Digest, url: str, timeout_seconds: float) -> s
     """POST the digest's JSON to ``url``; anything but a 2xx is a failure."""
     secrets = secret_parts(url)
     try:
-        with secrets_kept_out_of_logs(secrets):
+        with secrets_kept_out_of_logs(secrets, URL_LOGGERS):
             async with httpx.AsyncClient(timeout=timeout_seconds, headers={"user-agent": "jobping"}) as client:
                 response = await client.post(url, json=digest.payload())
     except httpx.HTTPError as exc:
