@@ -8,7 +8,7 @@ one recovery line, both through the alert path every jobping alert takes (tasks/
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from prefect import get_run_logger, task
@@ -17,6 +17,7 @@ from prefect.runtime import flow_run
 
 from jobping.board_health import Turn, search_status, streak, turn
 from jobping.contract import Envelope
+from jobping.redaction import redact
 from jobping.settings import Settings
 from jobping.text import one_line
 from storage.lake import Lake
@@ -27,21 +28,7 @@ from tasks.notify.alerts import emit_alert
 
 # an error as the table keeps it: one line, cut
 MAX_ERROR_CHARS = 300
-REDACTED = "***"
 BOARDS_HINT = "`jobping boards` shows each board's runs and errors"
-
-
-def _redact(text: str, settings: Settings) -> str:
-    """``text`` without the proxies set (each whole, and its user part): a board's error may name its proxy."""
-    proxies = settings.scrape.proxies
-    if proxies is None:
-        return text
-    secrets = set()
-    for proxy in proxies.get_secret_value().split(","):
-        secrets |= {proxy.strip(), proxy.strip().rpartition("@")[0]}
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return text
 
 
 def board_health(
@@ -52,11 +39,13 @@ def board_health(
     settings: Settings,
     *,
     started_at: datetime,
+    secrets: Iterable[str] = (),
 ) -> str:
     """The run's boards recorded and alerted on (:func:`record_board_health`); why not, when they could not be.
 
     One row per board and search: the answering boards' searches, and each failed board's (its searches as far
     as it got, else every search of the run with the board's error). ``new`` counts what went on the queue.
+    ``secrets`` (the proxies' credentials) are kept out of the errors recorded.
     """
     new = Counter((str(e.posting.site), e.search.term, e.search.location) for e in published)
     searches: list[tuple[str, SearchOutcome]] = [(r.site, outcome) for r in results for outcome in r.searches]
@@ -65,7 +54,7 @@ def board_health(
         searches += [(site, outcome) for outcome in (outcomes or every)]
     runs = []
     for site, outcome in searches:
-        error = None if outcome.error is None else one_line(_redact(outcome.error, settings), MAX_ERROR_CHARS)
+        error = None if outcome.error is None else one_line(redact(outcome.error, secrets), MAX_ERROR_CHARS)
         runs.append(
             SearchRun(
                 flow_run_id=str(flow_run.id),

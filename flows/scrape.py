@@ -364,7 +364,9 @@ def _scrape(params: ScrapeParameters, source: str, proxies: Proxies, settings: S
         report.new, report.stored = dict(new.new_by_site), dict(new.stored_by_site)
         _publish(new, scraped_at, settings, report)
         published = new.envelopes
-    report.board_health_error = board_health(params, results, failed, published, settings, started_at=report.started_at)
+    report.board_health_error = board_health(
+        params, results, failed, published, settings, started_at=report.started_at, secrets=proxies.secrets()
+    )
     _record(report)
     if report.site_bugs:
         bugs = "; ".join(dict.fromkeys(report.site_bugs.values()))

@@ -11,14 +11,15 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import app
-from flows.board_health import _redact
 from jobping.board_health import Status, streak, turn
+from jobping.redaction import redact
 from jobping.settings import Settings
 from storage.catalog import refresh_catalog
 from storage.lake import DELTA, Lake, load_extension
 from storage.reader import read_board_health, reader
 from storage.scrape_runs import SearchRun, board_runs, record_scrape_runs
 from storage.sql import run_read_only
+from tasks.jobspy.proxies import load_proxies
 from tests.lakes import write_rows
 from tests.test_storage import row
 
@@ -144,7 +145,7 @@ def test_the_catalog_file_and_jobping_sql_show_board_health_and_an_empty_view_be
 def test_a_board_error_naming_a_proxy_is_recorded_without_its_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JOBPING_SCRAPE_PROXIES", "bob:hunter22@proxy.example:8080, 10.0.0.1:3128")
     said = "ProxyError: Cannot connect to proxy http://bob:hunter22@proxy.example:8080 or 10.0.0.1:3128"
-    kept = _redact(said, Settings())
+    kept = redact(said, load_proxies(Settings().scrape).secrets())
     assert "hunter22" not in kept
     assert "bob" not in kept
     assert kept.startswith("ProxyError: Cannot connect to proxy")
