@@ -48,7 +48,8 @@ POSTINGS = [
     Posting("4103", "Data Platform Engineer", "Gamma Logistik", "Hamburg, Germany", page="empty"),
 ]
 DESCRIBED = {"4101": "Spark"}
-LINKEDIN = ScrapeParameters(source="jobspy", sites=["linkedin"], hours_old=None, linkedin_fetch_description=True)
+# JobSpy's LinkedIn scraper with jobping's defaults: each posting's own page fetched for its description
+LINKEDIN = ScrapeParameters(source="jobspy", sites=["linkedin"], hours_old=None)
 CLI_SCRAPE = ["scrape", "--source", "jobspy", "--site", "linkedin"]
 
 
@@ -202,13 +203,15 @@ def test_proxies_from_the_environment_carry_linkedin_and_its_description_pages_a
     assert proxy.refused == []
 
     assert asyncio.run(analyse()).stored == len(POSTINGS)
-    stored = {row["job_id"]: row for row in lake_rows(settings, "SELECT job_id, description FROM enriched_jobs")}
+    query = "SELECT job_id, description, description_missing FROM enriched_jobs"
+    stored = {row["job_id"]: row for row in lake_rows(settings, query)}
     for posting in POSTINGS:
-        description = stored[f"li-{posting.job_id}"]["description"]
+        row = stored[f"li-{posting.job_id}"]
         if posting.job_id in DESCRIBED:
-            assert DESCRIBED[posting.job_id] in description
-        else:  # its page failed (500) or held no description: stored without one
-            assert description is None, posting
+            assert DESCRIBED[posting.job_id] in row["description"]
+            assert row["description_missing"] is False
+        else:  # its page failed (500) or held no description: stored without one, and marked so
+            assert (row["description"], row["description_missing"]) == (None, True), posting
     assert files_holding_secrets(settings.data_dir) == []
     assert not shown_secrets(caplog.text, *run_log_lines(), *prefect_records())
 
