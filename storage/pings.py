@@ -45,10 +45,10 @@ PING_MARGIN = timedelta(hours=1)
 
 # the history's columns the pings read: whether an analysis fits, which analysis of a posting is its newest
 # (storage.delta.ORDER), and what a group shows of its best posting, its boards and links
-FIT_COLUMNS = ["job_key", "job_group", "fit_score", "verdict", "analysed_at"]
+FIT_COLUMNS = ["job_key", "job_group", "fit_score", "verdict", "limits_broken", "analysed_at"]
 POSTING_COLUMNS = [
     "job_key", "job_group", "producer", "analysed_at", "message_id", "scraped_at", "site", "job_url",
-    "title", "company", "location", "fit_score", "verdict", "summary",
+    "title", "company", "location", "fit_score", "verdict", "limits_broken", "summary",
 ]  # fmt: skip
 BEST_COLUMNS = ["title", "company", "location", "fit_score", "verdict", "summary"]
 # a group as the pings show it: Match's fields, then the best posting's link
@@ -97,12 +97,15 @@ def record_pings(lake: Lake, groups: Sequence[str], *, digest_id: str, channel: 
 
 
 def _fits(min_score: int) -> pl.Expr:
-    return (pl.col("fit_score") >= min_score) & (pl.col("verdict") == "apply")
+    # a posting that breaks a hard limit of the profile never fits, whatever its score (rows stored before
+    # the limits were checked have none)
+    within = pl.col("limits_broken").list.len().fill_null(0) == 0
+    return (pl.col("fit_score") >= min_score) & (pl.col("verdict") == "apply") & within
 
 
 def new_fitting_matches(lake: Lake, min_score: int) -> tuple[int, list[Match]]:
-    """How many job groups have an analysis that fits (it says apply with at least ``min_score``) since the
-    last digest, and those of them never sent whose best posting fits, best first."""
+    """How many job groups have an analysis that fits (it says apply with at least ``min_score`` and breaks no
+    hard limit) since the last digest, and those of them never sent whose best posting fits, best first."""
     ledger = _ledger(lake)
     last_sent = ledger["sent_at"].max()
     since = last_sent - PING_MARGIN if isinstance(last_sent, datetime) else None
