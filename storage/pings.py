@@ -213,6 +213,8 @@ def _best_of_groups(postings: pl.LazyFrame) -> pl.LazyFrame:
     ranked = postings.sort(["scraped", "fit_score", FIRST_SEEN, "job_key"], descending=[True, True, False, False])
     return ranked.group_by("job_group").agg(
         pl.col(*BEST_COLUMNS).first(),
+        # whether the best posting breaks a limit: the fit rule reads it, no ping shows it
+        pl.col("limits_broken").first(),
         pl.col("job_url").first().alias("best_job_url"),
         pl.col("site").filter(shown).drop_nulls().unique().sort().alias("boards"),
         pl.col("job_url").filter(shown).drop_nulls().unique().sort().alias("job_urls"),
