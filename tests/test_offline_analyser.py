@@ -9,8 +9,8 @@ import pytest
 
 from jobping.analysis import MAX_SKILL_CHARS
 from jobping.contract import JobPosting
-from jobping.profile import Profile, ProfileError, load_profile
 from jobping.pay import yearly_salary
+from jobping.profile import Profile, ProfileError, load_profile
 from jobping.reading import remote_policy, title_seniority
 from tasks.llm.offline import OFFLINE_MODEL, OfflineAnalyser
 

@@ -99,7 +99,7 @@ class OfflineAnalyser:
         return offline_prompt_version(self.profile)
 
     async def analyse(self, posting: JobPosting) -> AnalysisResult:
-        analysis, hard = self.judged(posting)
+        analysis, hard = self.judgement(posting)
         return AnalysisResult(
             analysis=analysis,
             model=self.model,
@@ -110,9 +110,9 @@ class OfflineAnalyser:
 
     def judge(self, posting: JobPosting) -> JobAnalysis:
         """The analysis of one posting, judged by the profile's limits."""
-        return self.judged(posting)[0]
+        return self.judgement(posting)[0]
 
-    def judged(self, posting: JobPosting) -> tuple[JobAnalysis, list[str]]:
+    def judgement(self, posting: JobPosting) -> tuple[JobAnalysis, list[str]]:
         """The analysis of one posting, judged by the profile's limits, and the hard limits it breaks."""
         text = folded_text(posting)
         skills = [skill for skill in self._vocabulary if _asks_for(text, skill)][:MAX_SKILLS]
