@@ -53,7 +53,7 @@ def limits_prompt_version(version: str) -> str:
     return version if version.endswith(suffix) else version + suffix
 
 
-def _wanted_places(profile: Profile) -> frozenset[str]:
+def wanted_places(profile: Profile) -> frozenset[str]:
     # "remote" in the places names no place: it says remote jobs are wanted, as the remote preference does
     return frozenset().union(*(places_named(place) for place in profile.locations))
 
@@ -69,9 +69,9 @@ def place_break(profile: Profile, posting: JobPosting, policy: RemotePolicy) -> 
         return f"{how}{at}: you want remote only"
     if profile.remote == "remote_or_hybrid" and policy == "onsite":
         named = places_named(posting.location)
-        outside = named and not named & _wanted_places(profile)
+        outside = named and not named & wanted_places(profile)
         return f"{how}{at}, outside your places" if outside else f"{how}{at}: you want remote or hybrid"
-    wanted = _wanted_places(profile)
+    wanted = wanted_places(profile)
     named = places_named(posting.location)
     if not wanted or not named or named & wanted:
         return None

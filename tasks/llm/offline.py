@@ -21,7 +21,7 @@ from jobping.analysis import (
     Verdict,
 )
 from jobping.contract import JobPosting
-from jobping.limits import LIMITS_VERSION, broken_limits, judged_within
+from jobping.limits import LIMITS_VERSION, broken_limits, judged_within, wanted_places
 from jobping.names import fold, places_named
 from jobping.pay import yearly_salary
 from jobping.profile import Profile
@@ -183,7 +183,7 @@ class OfflineAnalyser:
             fit.missing.append("none of your skills")
 
     def _place(self, posting: JobPosting, remote: RemotePolicy, fit: Fit) -> None:
-        wanted = frozenset().union(*(places_named(place) for place in self.profile.locations))
+        wanted = wanted_places(self.profile)
         named = places_named(posting.location)
         if remote == "remote" or (named and named & wanted):
             fit.points += PLACE_POINTS
