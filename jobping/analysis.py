@@ -56,6 +56,10 @@ class AnalysisResult(BaseModel):
     completion_tokens: int = 0
     cost_usd: float = 0.0
     description_cut: bool = False
+    # the profile's hard limits the posting breaks (jobping/limits.py): such a posting is never pinged
+    limits_broken: list[str] = Field(default_factory=list)
+    # whether the limits judged this result already: they judge it once (not stored)
+    limits_checked: bool = False
 
 
 class Analyser(Protocol):

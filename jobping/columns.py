@@ -130,6 +130,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("salary_currency", "text", "analysis", field="analysis.salary_currency"),
     Column("red_flags", "texts", "analysis", nullable=False, field="analysis.red_flags"),
     Column("summary", "text", "analysis", nullable=False, field="analysis.summary"),
+    Column("limits_broken", "texts", "analysis", nullable=False, note="the profile's hard limits it breaks"),
     Column("prompt_tokens", "int32", "analysis", nullable=False),
     Column("completion_tokens", "int32", "analysis", nullable=False),
     Column("cost_usd", "float", "analysis", nullable=False),

@@ -14,9 +14,10 @@ PING_VERDICT = "apply"
 
 
 @overload
-def fits(verdict: str, fit_score: int, min_score: int) -> bool: ...
+def fits(verdict: str, fit_score: int, min_score: int, limits_broken: int = 0) -> bool: ...
 @overload
-def fits(verdict: Any, fit_score: Any, min_score: int) -> Any: ...
-def fits(verdict: Any, fit_score: Any, min_score: int) -> Any:
-    """An analysis fits (it is pinged) when it says apply with a fit_score of at least ``min_score``."""
-    return (fit_score >= min_score) & (verdict == PING_VERDICT)
+def fits(verdict: Any, fit_score: Any, min_score: int, limits_broken: Any = 0) -> Any: ...
+def fits(verdict: Any, fit_score: Any, min_score: int, limits_broken: Any = 0) -> Any:
+    """An analysis fits (it is pinged) when it says apply with a fit_score of at least ``min_score`` and
+    breaks none of the profile's hard limits (``limits_broken``: how many it breaks)."""
+    return (fit_score >= min_score) & (verdict == PING_VERDICT) & (limits_broken == 0)

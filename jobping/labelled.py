@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -20,12 +20,12 @@ from jobping.analysis import Verdict
 from jobping.contract import Envelope, PoisonMessageError, envelope_from
 from jobping.errors import ConfigurationError, describe
 from jobping.fits import PING_VERDICT
-from jobping.profile import Profile
+from jobping.profile import LimitName, Profile
 from jobping.text import one_line
 
 # the profile's hard limits a posting can break, as a label names them
-Limit = Literal["place", "deal_breaker", "salary", "seniority"]
-LIMITS: tuple[Limit, ...] = ("place", "deal_breaker", "salary", "seniority")
+Limit = LimitName
+LIMITS: tuple[Limit, ...] = get_args(LimitName)
 # the shipped set, package data under jobping/eval/
 BUNDLED_SET = "labelled.jsonl"
 MAX_NOTE_CHARS = 1_000
@@ -53,7 +53,7 @@ The labelled set is JSON Lines: one JSON object per line, blank lines ignored. T
                  verdict       = apply, maybe or skip (null: unlabelled, the line is skipped and counted)
                  ping          = true when it should be pinged (default: verdict is apply)
                  score         = optional 0-100 fit score, for the score error
-                 limits_broken = the hard limits it breaks: place, deal_breaker, salary, seniority
+                 limits_broken = the hard limits it breaks: places, deal_breakers, salary, seniority
                  note          = why, in a few words
       stored   = optional, ignored: what the lake said of it (written by --from-lake)
 """

@@ -67,6 +67,11 @@ def _data(name: str) -> dict[str, Any]:
     return loaded
 
 
+def lexicon(name: str) -> dict[str, Any]:
+    """The word list ``jobping/lexicon/<name>``, read once."""
+    return _data(name)
+
+
 def _phrase(text: str) -> str:
     return " ".join(words(text))
 
@@ -175,3 +180,19 @@ def normalise_place(location: str | None, is_remote: bool | None) -> str:
     if not country and not location and is_remote is False:
         return ""
     return f"remote {country}".strip()
+
+
+def places_named(location: str | None) -> frozenset[str]:
+    """The city (in one spelling) and the country code a location names, remote words left out.
+
+    "München, BY, Deutschland" names {"munich", "de"}; "London" names {"london"}; "uk" names {"uk"};
+    "Remote" names nothing.
+    """
+    parts = [_phrase(part) for part in PLACE_PARTS.split(location or "")]
+    parts = [part for part in parts if part and part not in _remote_words()]
+    named: set[str] = set()
+    if parts and parts[-1] in _countries():
+        named.add(_countries()[parts.pop()])
+    if parts:
+        named.add(_city(parts[0]))
+    return frozenset(named)

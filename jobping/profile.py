@@ -23,6 +23,11 @@ MAX_SHOWN_ERRORS = 3
 MAX_SHOWN_VALUE_CHARS = 40
 
 
+# the profile's limits, by the name soft_limits uses: remote preference and places, deal-breakers,
+# salary floor, seniority
+LimitName = Literal["places", "deal_breakers", "salary", "seniority"]
+
+
 class ProfileError(ValueError):
     """The profile file is missing or invalid."""
 
@@ -42,6 +47,8 @@ class Profile(BaseModel):
     salary_floor_yearly: float | None = Field(default=None, ge=0)
     salary_currency: str = Field(default="USD", max_length=10)
     deal_breakers: list[str] = Field(default_factory=list, max_length=50)
+    # every limit is hard (a posting that breaks it is never pinged) unless named here: then it lowers the score
+    soft_limits: list[LimitName] = Field(default_factory=list)
     about: str = Field(default="", max_length=4_000)
 
     @property

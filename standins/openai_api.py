@@ -47,6 +47,9 @@ class Faults(BaseModel):
     require_key: str | None = None
     # a careless server: its 401 echoes the Authorization header it got, whole and masked
     echo_key: bool = False
+    # fields every valid answer gives instead of its own: {"fit_score": 95, "verdict": "apply"} is a model
+    # that wants every job
+    answer: dict[str, Any] = Field(default_factory=dict)
 
 
 class State:
@@ -186,7 +189,7 @@ def make_app() -> web.Application:
             state.stats["invalid"] += 1
             return reply(completion(model, json.dumps({**answer_for(posting), "fit_score": 150})))
         state.stats["ok"] += 1
-        return reply(completion(model, json.dumps(answer_for(posting))))
+        return reply(completion(model, json.dumps({**answer_for(posting), **faults.answer})))
 
     async def health(_: web.Request) -> web.Response:
         return web.Response(text="ok")

@@ -44,9 +44,11 @@ def candidates(lake: Lake, min_score: int, limit: int) -> list[dict[str, Any]]:
         order = [OURS_COLUMN, pl.col("analysed_at"), pl.col("message_id")]
         latest = frame.group_by("job_key").agg(pl.all().sort_by(order, descending=True, nulls_last=True).first())
         recent = latest.filter(pl.col("analysed_at") >= pl.col("analysed_at").max() - RECENT)
-        return recent.with_columns(fits(pl.col("verdict"), pl.col("fit_score"), min_score).alias(FITS_COLUMN)).sort(
-            ["fit_score", "analysed_at", "job_key"], descending=[True, True, False]
-        )
+        return recent.with_columns(
+            fits(
+                pl.col("verdict"), pl.col("fit_score"), min_score, pl.col("limits_broken").list.len().fill_null(0)
+            ).alias(FITS_COLUMN)
+        ).sort(["fit_score", "analysed_at", "job_key"], descending=[True, True, False])
 
     rows = [
         dict(zip([*READ_COLUMNS, FITS_COLUMN], row, strict=True)) for row in history_rows(lake, READ_COLUMNS, newest)

@@ -49,12 +49,12 @@ PING_MARGIN = timedelta(hours=1)
 
 # the history's columns the pings read: whether an analysis fits, which analysis of a posting is its newest
 # (storage.delta.ORDER), and what a group shows of its best posting, its boards and links
-FIT_COLUMNS = ["job_key", "job_group", "fit_score", "verdict", "analysed_at"]
+FIT_COLUMNS = ["job_key", "job_group", "fit_score", "verdict", "limits_broken", "analysed_at"]
 # what a ping explains its best posting's verdict by (jobping/reasons.py's Judged, less what BEST_COLUMNS has)
 EXPLAINING_COLUMNS = [field.name for field in fields(Judged) if field.name not in ("verdict", "company", "location")]
 POSTING_COLUMNS = [
     "job_key", "job_group", "producer", "analysed_at", "message_id", "scraped_at", "site", "job_url",
-    "title", "company", "location", "fit_score", "verdict", "summary", *EXPLAINING_COLUMNS,
+    "title", "company", "location", "fit_score", "verdict", "limits_broken", "summary", *EXPLAINING_COLUMNS,
 ]  # fmt: skip
 BEST_COLUMNS = ["title", "company", "location", "fit_score", "verdict", "summary", *EXPLAINING_COLUMNS]
 # a group as the pings show it: Match's fields, then the best posting's link
@@ -104,7 +104,11 @@ def record_pings(lake: Lake, groups: Sequence[str], *, digest_id: str, channel: 
 
 
 def _fits(min_score: int) -> pl.Expr:
-    fitting: pl.Expr = fits(pl.col("verdict"), pl.col("fit_score"), min_score)
+    # a posting that breaks a hard limit of the profile never fits, whatever its score (rows stored before
+    # the limits were checked have none)
+    fitting: pl.Expr = fits(
+        pl.col("verdict"), pl.col("fit_score"), min_score, pl.col("limits_broken").list.len().fill_null(0)
+    )
     return fitting
 
 
@@ -117,9 +121,9 @@ def _match(row: dict[str, Any], profile: Profile | None) -> Match:
 
 
 def new_fitting_matches(lake: Lake, min_score: int, profile: Profile | None = None) -> tuple[int, list[Match]]:
-    """How many job groups have an analysis that fits (it says apply with at least ``min_score``) since the
-    last digest, and those of them never sent whose best posting fits, best first; each explained against
-    ``profile`` (by its analysis alone without one)."""
+    """How many job groups have an analysis that fits (it says apply with at least ``min_score`` and breaks no
+    hard limit) since the last digest, and those of them never sent whose best posting fits, best first; each
+    explained against ``profile`` (by its analysis alone without one)."""
     ledger = _ledger(lake)
     last_sent = ledger["sent_at"].max()
     since = last_sent - PING_MARGIN if isinstance(last_sent, datetime) else None
@@ -227,6 +231,8 @@ def _best_of_groups(postings: pl.LazyFrame) -> pl.LazyFrame:
     ranked = postings.sort(["scraped", "fit_score", FIRST_SEEN, "job_key"], descending=[True, True, False, False])
     return ranked.group_by("job_group").agg(
         pl.col(*BEST_COLUMNS).first(),
+        # whether the best posting breaks a limit: the fit rule reads it, no ping shows it
+        pl.col("limits_broken").first(),
         pl.col("job_url").first().alias("best_job_url"),
         pl.col("site").filter(shown).drop_nulls().unique().sort().alias("boards"),
         pl.col("job_url").filter(shown).drop_nulls().unique().sort().alias("job_urls"),

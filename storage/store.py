@@ -93,7 +93,7 @@ def history_rows(
 
 MEMBER_COLUMNS = (
     "job_key", "group_key", "job_group", "description", "analysis_of", "model", "prompt_version", "description_cut",
-    "producer",
+    "producer", "limits_broken",
 )  # fmt: skip
 
 
@@ -123,13 +123,15 @@ def group_members(lake: Lake | Path | str, keys: Sequence[str]) -> list[StoredMe
 
 
 def _member(row: tuple[Any, ...]) -> StoredMember:
-    job_key, key, job_group, description, analysis_of, model, prompt_version, cut, producer = row[: len(MEMBER_COLUMNS)]
+    job_key, key, job_group, description, analysis_of, model, prompt_version, cut, producer, broken = row[
+        : len(MEMBER_COLUMNS)
+    ]
     answer = dict(zip(ANSWER_COLUMNS, row[len(MEMBER_COLUMNS) :], strict=True))
     try:
         # a posting that reuses this analysis says, as this one's row does, whether it came from a description cut short
         result: AnalysisResult | None = AnalysisResult(
             analysis=JobAnalysis.model_validate(answer), model=model, prompt_version=prompt_version,
-            description_cut=bool(cut),
+            description_cut=bool(cut), limits_broken=list(broken or []), limits_checked=True,
         )  # fmt: skip
     except ValidationError:
         # a row no current analysis would give (an older schema): it places postings, it is not reused

@@ -190,7 +190,7 @@ def pinned_statements(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot: Lake
 
 
 # what the jobs view shows of a group's best posting (the scraped first, the best analysis, the first seen)
-BEST_COLUMNS = ("title", "company", "location", "description_missing", *ANSWER_COLUMNS)
+BEST_COLUMNS = ("title", "company", "location", "description_missing", *ANSWER_COLUMNS, "limits_broken")
 
 
 def jobs_statement(*, temporary: bool = False) -> str:

@@ -79,7 +79,7 @@ ANSWERS: dict[str, tuple[Verdict, int]] = {
 }
 TINY = labelled_file(
     line("a", "apply", score=80),
-    line("b", "skip", score=20, limits=["place"]),
+    line("b", "skip", score=20, limits=["places"]),
     line("c", "apply", score=75),
     line("d", "skip"),
     line("e", "apply", ping=False, score=50),

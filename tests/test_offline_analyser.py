@@ -9,8 +9,10 @@ import pytest
 
 from jobping.analysis import MAX_SKILL_CHARS
 from jobping.contract import JobPosting
+from jobping.pay import yearly_salary
 from jobping.profile import Profile, ProfileError, load_profile
-from tasks.llm.offline import OFFLINE_MODEL, OfflineAnalyser, infer_remote_policy, infer_seniority, yearly_salary
+from jobping.reading import remote_policy, title_seniority
+from tasks.llm.offline import OFFLINE_MODEL, OfflineAnalyser
 
 PROFILE = Profile(
     wanted_titles=["data engineer"],
@@ -97,13 +99,13 @@ def test_salary_is_normalised_to_a_yearly_figure(interval: str, amount: float, y
 
 @pytest.mark.parametrize(
     ("title", "level"),
-    [("Data Engineering Intern", "intern"), ("Junior Data Analyst", "junior"), ("Data Engineer", "mid"),
+    [("Data Engineering Intern", "intern"), ("Junior Data Analyst", "junior"), ("Data Engineer II", "mid"),
      ("Sr. Backend Engineer", "senior"), ("Staff Engineer", "staff"), ("Engineering Manager", "manager"),
      ("Warehouse Associate", "unknown")],
     ids=["intern", "junior", "mid", "senior", "staff", "manager", "unknown"],
 )  # fmt: skip
 def test_seniority_is_read_from_the_title(title: str, level: str) -> None:
-    assert infer_seniority(posting(title=title)) == level
+    assert title_seniority(posting(title=title)) == level
 
 
 @pytest.mark.parametrize(
@@ -116,7 +118,7 @@ def test_seniority_is_read_from_the_title(title: str, level: str) -> None:
     ids=["remote", "hybrid-text", "hybrid-field", "onsite", "unknown"],
 )  # fmt: skip
 def test_remote_policy_is_inferred(changes: dict[str, object], policy: str) -> None:
-    assert infer_remote_policy(posting(**changes)) == policy
+    assert remote_policy(posting(**changes)) == policy
 
 
 def test_the_bundled_example_profile_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -44,7 +44,8 @@ class Judged:
     def pinged(self, min_score: int) -> bool:
         if self.result is None:
             return False
-        return fits(self.result.analysis.verdict, self.result.analysis.fit_score, min_score)
+        analysis = self.result.analysis
+        return fits(analysis.verdict, analysis.fit_score, min_score, len(self.result.limits_broken))
 
 
 @dataclass(frozen=True)

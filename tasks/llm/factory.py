@@ -10,6 +10,7 @@ from prefect.blocks.system import Secret
 
 from jobping.analysis import Analyser
 from jobping.errors import ConfigurationError
+from jobping.limits import WithinLimits, limits_prompt_version
 from jobping.profile import Profile
 from jobping.settings import LlmSettings
 from tasks.llm.offline import OfflineAnalyser, offline_prompt_version
@@ -36,11 +37,17 @@ def prompt_version(llm: LlmSettings, profile: Profile) -> str:
     No client is made and no Secret block read: the scrape flow needs only this, to skip what
     is already analysed.
     """
-    return llm_prompt_version(llm.model, profile) if llm.configured else offline_prompt_version(profile)
+    version = llm_prompt_version(llm.model, profile) if llm.configured else offline_prompt_version(profile)
+    return limits_prompt_version(version)
 
 
 def make_analyser(llm: LlmSettings, profile: Profile) -> Analyser:
-    """The LLM analyser when a key, a secret block or a base URL is set; else the offline one."""
+    """The LLM analyser when a key, a secret block or a base URL is set, else the offline one; either judged
+    by the profile's limits (jobping/limits.py), which every path that analyses shares through here."""
+    return WithinLimits(_analyser(llm, profile), profile)
+
+
+def _analyser(llm: LlmSettings, profile: Profile) -> Analyser:
     if not llm.configured:
         return OfflineAnalyser(profile)
     # the openai sdk is imported only when an LLM is configured: importing it slows every start-up

@@ -1,9 +1,13 @@
-"""The offline analyser: deterministic keyword rules against the user's profile, no network."""
+"""The offline analyser: deterministic rules against the user's profile, no network.
+
+It reads English, German and French postings (jobping/reading.py: titles, seniority, how the job is
+worked), scores what fits, judges by the profile's limits (jobping/limits.py, the rules every
+analyser is judged by) and says why in its summary: what fits, what is missing, which limit broke.
+"""
 
 from __future__ import annotations
 
-import re
-from functools import cache
+from dataclasses import dataclass, field
 
 from jobping.analysis import (
     MAX_RED_FLAG_CHARS,
@@ -11,105 +15,80 @@ from jobping.analysis import (
     MAX_SKILL_CHARS,
     MAX_SKILLS,
     MAX_SUMMARY_CHARS,
-    MAX_YEARLY_SALARY,
     AnalysisResult,
     JobAnalysis,
     RemotePolicy,
-    Seniority,
     Verdict,
 )
 from jobping.contract import JobPosting
+from jobping.limits import LIMITS_VERSION, broken_limits, judged_within, wanted_places
+from jobping.names import fold, places_named
+from jobping.pay import yearly_salary
 from jobping.profile import Profile
+from jobping.reading import folded_text, mentions, remote_policy, title_seniority, title_words
+from jobping.text import one_line
 
-OFFLINE_MODEL = "heuristic-v1"
-ANNUAL_FACTOR = {"hourly": 2080, "daily": 260, "weekly": 52, "monthly": 12, "yearly": 1}
+OFFLINE_MODEL = "heuristic-v2"
 APPLY_SCORE = 70
 MAYBE_SCORE = 45
-DEAL_BREAKER_PENALTY = 30
+# the points of each part of a fit; they add up to 100
+TITLE_POINTS = 40
+NEAR_TITLE_POINTS = 15
+SKILL_POINTS = 30
+NICE_POINTS = 5
+SENIORITY_POINTS = 10
+PLACE_POINTS = 10
+SALARY_POINTS = 5
+# a posting names a handful of requirements: this many of the profile's skills among them is a full match
+SKILLS_FOR_FULL_MARKS = 4
+# a title word this short, or one any role has, says nothing of which role it is
+MIN_TITLE_WORD_CHARS = 4
+ROLE_WORDS = frozenset({"engineer", "engineering", "senior", "junior", "lead", "manager", "staff", "principal"})
+SHOWN_SKILLS = 5
+PART_TIME = ("part-time", "part time", "teilzeit", "temps partiel", "mi-temps")
 
 # common skills recognised even when the profile does not list them
 KNOWN_SKILLS = (
-    "python", "sql", "go", "java", "scala", "rust", "typescript", "javascript", "react",
+    "python", "sql", "go", "golang", "java", "scala", "rust", "typescript", "javascript", "react",
     "aws", "gcp", "azure", "kubernetes", "docker", "terraform", "airflow", "dbt", "spark",
     "kafka", "flink", "postgresql", "mysql", "snowflake", "bigquery", "redshift", "duckdb",
     "pandas", "polars", "pytorch", "tensorflow", "machine learning", "llm", "fastapi",
     "django", "graphql", "linux", "ci/cd", "prefect", "dagster", "tableau", "power bi",
     "excel", "node.js", "c++", "elasticsearch", "redis", "mongodb",
 )  # fmt: skip
-
-SENIORITY_WORDS: tuple[tuple[Seniority, tuple[str, ...]], ...] = (
-    ("intern", ("intern", "internship", "praktikum", "stagiaire", "working student")),
-    ("manager", ("manager", "head of", "director", "vp ")),
-    ("staff", ("staff", "principal", "lead", "architect")),
-    ("senior", ("senior", "sr.", "sr ")),
-    ("junior", ("junior", "jr.", "jr ", "graduate", "entry level", "entry-level")),
-    ("mid", ("mid-level", "mid level", "intermediate")),
-)
+# a skill's other spellings: a posting asking for golang asks for go
+SKILL_SPELLINGS = {"go": ("golang",), "postgresql": ("postgres",), "kubernetes": ("k8s",)}
 
 
-@cache
-def _word(term: str) -> re.Pattern[str]:
-    return re.compile(r"(?<![\w+#])" + re.escape(term.lower()) + r"(?![\w+#])")
+@dataclass
+class Fit:
+    """The parts of one posting's fit: points and the words that explain them."""
 
-
-def _mentions(text: str, term: str) -> bool:
-    return bool(_word(term).search(text))
-
-
-def infer_seniority(posting: JobPosting) -> Seniority:
-    for text in (posting.title.lower() + " ", (posting.job_level or "").lower() + " "):
-        for level, words in SENIORITY_WORDS:
-            if any(word in text for word in words):
-                return level
-    if "engineer" in posting.title.lower() or "developer" in posting.title.lower():
-        return "mid"
-    return "unknown"
-
-
-def infer_remote_policy(posting: JobPosting) -> RemotePolicy:
-    wfh = (posting.text("work_from_home_type") or "").lower()
-    text = f"{posting.location or ''} {posting.description or ''}".lower()
-    if "hybrid" in wfh or _mentions(text, "hybrid"):
-        return "hybrid"
-    if posting.is_remote or "remote" in wfh or _mentions(text, "fully remote") or _mentions(text, "remote-first"):
-        return "remote"
-    if _mentions(text, "on-site") or _mentions(text, "onsite") or _mentions(text, "in office"):
-        return "onsite"
-    if posting.is_remote is False:
-        return "onsite"
-    return "unknown"
-
-
-def yearly_salary(posting: JobPosting, flags: list[str] | None = None) -> tuple[float | None, float | None]:
-    """The posting's pay a year; an implausible figure (90,000 "hourly") is None, noted in ``flags``."""
-    factor = ANNUAL_FACTOR.get(posting.interval or "yearly", 1)
-
-    def yearly(amount: float | None) -> float | None:
-        if amount is None:
-            return None
-        value = round(amount * factor, 2)
-        if value <= MAX_YEARLY_SALARY:
-            return value
-        if flags is not None:
-            flags.append(f"salary {amount:,.0f} {posting.interval or 'yearly'} is implausible as pay: ignored")
-        return None
-
-    return yearly(posting.min_amount), yearly(posting.max_amount)
+    points: float = 0
+    fits: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    # the posting leaves open whether it can be done from where the user wants to work: at most a "maybe"
+    doubtful: bool = False
 
 
 def offline_prompt_version(profile: Profile) -> str:
-    """What an offline analysis with this profile is versioned as."""
-    return f"{OFFLINE_MODEL}+profile-{profile.fingerprint}"
+    """What an offline analysis with this profile is versioned as: its rules, the limits' and the profile."""
+    return f"{OFFLINE_MODEL}+profile-{profile.fingerprint}+{LIMITS_VERSION}"
+
+
+def _asks_for(text: str, skill: str) -> bool:
+    return any(mentions(text, spelling) for spelling in (skill, *SKILL_SPELLINGS.get(skill, ())))
 
 
 class OfflineAnalyser:
-    """Scores postings by title, skills, seniority, remote policy, salary and deal-breakers."""
+    """Scores postings by title, skills, seniority, remote policy and place, and salary; judged by the limits."""
 
     def __init__(self, profile: Profile) -> None:
         self.profile = profile
         self._vocabulary = tuple(
             dict.fromkeys(s.lower() for s in (*profile.skills, *profile.nice_to_have_skills, *KNOWN_SKILLS))
         )
+        self._wanted_titles = [title_words(title) for title in profile.wanted_titles]
 
     @property
     def model(self) -> str:
@@ -120,51 +99,39 @@ class OfflineAnalyser:
         return offline_prompt_version(self.profile)
 
     async def analyse(self, posting: JobPosting) -> AnalysisResult:
-        return AnalysisResult(analysis=self.judge(posting), model=self.model, prompt_version=self.prompt_version)
+        analysis, hard = self.judgement(posting)
+        return AnalysisResult(
+            analysis=analysis,
+            model=self.model,
+            prompt_version=self.prompt_version,
+            limits_broken=hard,
+            limits_checked=True,
+        )
 
     def judge(self, posting: JobPosting) -> JobAnalysis:
-        profile = self.profile
-        title = posting.title.lower()
-        text = " ".join(filter(None, (posting.title, posting.description, posting.skills, posting.job_level))).lower()
-        skills = [skill for skill in self._vocabulary if _mentions(text, skill)][:MAX_SKILLS]
-        wanted = [s.lower() for s in profile.skills]
-        matched = [s for s in wanted if s in skills]
-        seniority = infer_seniority(posting)
-        remote = infer_remote_policy(posting)
+        """The analysis of one posting, judged by the profile's limits."""
+        return self.judgement(posting)[0]
+
+    def judgement(self, posting: JobPosting) -> tuple[JobAnalysis, list[str]]:
+        """The analysis of one posting, judged by the profile's limits, and the hard limits it breaks."""
+        text = folded_text(posting)
+        skills = [skill for skill in self._vocabulary if _asks_for(text, skill)][:MAX_SKILLS]
+        seniority = title_seniority(posting)
+        remote = remote_policy(posting)
         flags: list[str] = []
         low, high = yearly_salary(posting, flags)
-
-        score = 0.0
-        title_hit = any(_mentions(title, wanted_title) for wanted_title in profile.wanted_titles)
-        title_words = {w for t in profile.wanted_titles for w in t.lower().split() if len(w) > 3}
-        if title_hit:
-            score += 35
-        elif title_words & set(re.findall(r"\w+", title)):
-            score += 15
-        score += 35 * (len(matched) / len(wanted) if wanted else 0.5)
-        score += 5 * min(len([s for s in profile.nice_to_have_skills if s.lower() in skills]), 2) / 2
-        if not profile.seniority or seniority in profile.seniority:
-            score += 10
-        elif seniority != "unknown":
-            flags.append(f"seniority {seniority} is not one you want")
-        score += self._place_points(posting, remote, flags)
-        score += self._salary_points(posting, high or low, flags)
-        for breaker in profile.deal_breakers:
-            if _mentions(text, breaker):
-                flags.append(f"deal-breaker: {breaker}")
-                score -= DEAL_BREAKER_PENALTY
-        fit = max(0, min(100, round(score)))
-        verdict: Verdict = "apply" if fit >= APPLY_SCORE else "maybe" if fit >= MAYBE_SCORE else "skip"
-        if any(flag.startswith("deal-breaker") for flag in flags):
-            verdict = "skip"
-        summary = (
-            f"{posting.title} at {posting.company or 'an unnamed company'}: "
-            f"{len(matched)} of your {len(wanted)} skills"
-            f"{' (' + ', '.join(matched[:5]) + ')' if matched else ''}, {remote}, {seniority}."
-            + (" No description: judged on its title and fields." if posting.description_missing else "")
-        )
-        return JobAnalysis(
-            fit_score=fit,
+        fit = Fit()
+        self._title(posting, fit)
+        self._skills(skills, fit)
+        fit.points += SENIORITY_POINTS if not self.profile.seniority or seniority in self.profile.seniority else 0
+        if seniority == "unknown":
+            fit.points -= SENIORITY_POINTS / 2
+        self._place(posting, remote, fit)
+        fit.points += SALARY_POINTS if low is not None or high is not None else SALARY_POINTS / 2
+        score = max(0, min(100 if not fit.doubtful else APPLY_SCORE - 1, round(fit.points)))
+        verdict: Verdict = "apply" if score >= APPLY_SCORE else "maybe" if score >= MAYBE_SCORE else "skip"
+        draft = JobAnalysis(
+            fit_score=score,
             verdict=verdict,
             seniority=seniority,
             remote_policy=remote,
@@ -173,29 +140,77 @@ class OfflineAnalyser:
             salary_min_yearly=low,
             salary_max_yearly=high,
             salary_currency=posting.currency if (low or high) else None,
-            red_flags=[flag[:MAX_RED_FLAG_CHARS] for flag in flags[:MAX_RED_FLAGS]],
-            summary=summary[:MAX_SUMMARY_CHARS],
+            red_flags=[],
+            summary="",
         )
+        broken = broken_limits(self.profile, posting, draft)
+        analysis, hard = judged_within(self.profile, draft, broken)
+        reasons = [item.reason for item in broken]
+        flags = [*reasons, *flags]
+        summary = self._summary(posting, fit, remote, reasons, hard)
+        return analysis.model_copy(
+            update={
+                "red_flags": [flag[:MAX_RED_FLAG_CHARS] for flag in flags[:MAX_RED_FLAGS]],
+                "summary": summary[:MAX_SUMMARY_CHARS],
+            }
+        ), hard
 
-    def _place_points(self, posting: JobPosting, remote: RemotePolicy, flags: list[str]) -> float:
-        profile = self.profile
-        where = (posting.location or "").lower()
-        near = any(place.lower() in where for place in profile.locations if place.lower() != "remote")
-        if profile.remote == "remote_only" and remote != "remote":
-            flags.append(f"not remote ({remote})")
-            return 0
-        if profile.remote == "remote_or_hybrid" and remote == "onsite" and not near:
-            flags.append("on-site outside your locations")
-            return 0
-        return 10 if remote == "remote" or near else 5
+    def _title(self, posting: JobPosting, fit: Fit) -> None:
+        words = title_words(posting.title)
+        if any(wanted and wanted <= words for wanted in self._wanted_titles):
+            fit.points += TITLE_POINTS
+            fit.fits.append("a title you want")
+            return
+        distinctive = {w for wanted in self._wanted_titles for w in wanted if len(w) >= MIN_TITLE_WORD_CHARS}
+        if (distinctive - ROLE_WORDS) & words:
+            fit.points += NEAR_TITLE_POINTS
+            fit.fits.append("a title near one you want")
+        else:
+            fit.missing.append("not a title you want")
 
-    def _salary_points(self, posting: JobPosting, best: float | None, flags: list[str]) -> float:
-        floor = self.profile.salary_floor_yearly
-        if floor is None or best is None:
-            return 5
-        if posting.currency and posting.currency.upper() != self.profile.salary_currency.upper():
-            return 5
-        if best < floor:
-            flags.append(f"salary {best:,.0f} below your floor {floor:,.0f}")
-            return 0
-        return 10
+    def _skills(self, found: list[str], fit: Fit) -> None:
+        wanted = list(dict.fromkeys(s.lower() for s in self.profile.skills))
+        matched = [skill for skill in wanted if skill in found]
+        if wanted:
+            fit.points += SKILL_POINTS * min(1.0, len(matched) / min(len(wanted), SKILLS_FOR_FULL_MARKS))
+        else:
+            fit.points += SKILL_POINTS / 2
+        nice = [s for s in self.profile.nice_to_have_skills if s.lower() in found]
+        fit.points += NICE_POINTS * min(len(nice), 2) / 2
+        if matched:
+            fit.fits.append(f"{len(matched)} of your {len(wanted)} skills ({', '.join(matched[:SHOWN_SKILLS])})")
+        elif wanted:
+            fit.missing.append("none of your skills")
+
+    def _place(self, posting: JobPosting, remote: RemotePolicy, fit: Fit) -> None:
+        wanted = wanted_places(self.profile)
+        named = places_named(posting.location)
+        if remote == "remote" or (named and named & wanted):
+            fit.points += PLACE_POINTS
+        elif remote == "unknown" and named and wanted:
+            # not a broken limit (the posting does not say), but nothing says it can be done from your places
+            fit.doubtful = True
+            fit.missing.append("no word on remote work, in a place not yours")
+        elif remote == "unknown" or not named:
+            fit.points += PLACE_POINTS / 2
+            fit.missing.append("no word on remote work" if remote == "unknown" else "no place given")
+
+    def _summary(self, posting: JobPosting, fit: Fit, remote: RemotePolicy, reasons: list[str], hard: list[str]) -> str:
+        where = one_line(posting.location or "", 40)
+        how = {"onsite": "on-site", "unknown": "work mode not given"}.get(remote, remote)
+        head = f"{one_line(posting.title, 80)}, {how}{' in ' + where if where else ''}"
+        parts = [head + (": " + "; ".join(fit.fits) if fit.fits else "")]
+        if fit.missing:
+            parts.append("missing: " + ", ".join(fit.missing))
+        if posting.min_amount is None and posting.max_amount is None:
+            parts.append("no salary given")
+        if posting.description_missing:
+            parts.append("no description: judged on its title and fields")
+        if hard:
+            parts.append("breaks your limits: " + "; ".join(hard))
+        soft = [reason for reason in reasons if reason not in hard]
+        if soft:
+            parts.append("below what you asked: " + "; ".join(soft))
+        if any(mentions(fold(posting.title), word) for word in PART_TIME) or "parttime" in (posting.job_type or ""):
+            parts.append("part-time")
+        return ". ".join(parts) + "."
