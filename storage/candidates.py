@@ -20,7 +20,7 @@ from storage.lake import Lake
 from storage.store import history_rows
 
 # what the export shows of the stored analysis beside the posting: a hint for the labeller, never a label
-STORED_COLUMNS = ["verdict", "fit_score", "summary", "model", "prompt_version", "analysed_at"]
+STORED_COLUMNS = ["verdict", "fit_score", "limits_broken", "summary", "model", "prompt_version", "analysed_at"]
 POSTING_COLUMNS = [column.name for column in JOBSPY_COLUMNS]
 READ_COLUMNS = ["job_key", "message_id", "producer", *POSTING_COLUMNS, *STORED_COLUMNS]
 FITS_COLUMN = "fits"

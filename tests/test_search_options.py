@@ -3,6 +3,8 @@ between a board's searches, and a blocked board retried with back-off while the 
 
 from __future__ import annotations
 
+import logging
+
 import os
 import subprocess
 import sys
@@ -183,6 +185,8 @@ def test_the_flow_pauses_by_the_setting_between_live_searches_and_never_for_the_
     pauses: list[float] = []
     monkeypatch.setattr(source, "pause_between_searches", pauses.append)
     monkeypatch.setenv("JOBPING_SCRAPE_PAUSE_SECONDS", "2.5")
+    # whatever level an earlier test in this process left the run loggers at
+    caplog.set_level(logging.INFO, logger="prefect.flow_runs")
     scrape(ScrapeParameters(source="jobspy", sites=["indeed", "linkedin"], locations=["Berlin, Germany", "Remote"]))
     assert pauses == [2.5, 2.5]  # one between each board's two searches
     # the run's log says which Indeed each location searches, and when it is JobSpy's default
