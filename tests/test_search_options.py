@@ -4,7 +4,6 @@ between a board's searches, and a blocked board retried with back-off while the 
 from __future__ import annotations
 
 import logging
-
 import os
 import subprocess
 import sys
