@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 
-.PHONY: help install demo test test-faults soak lint typecheck unit bench interop lock clean emulator-stop up down browser
+.PHONY: compose help install demo test test-faults soak lint typecheck unit bench interop lock clean emulator-stop up down browser
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -56,9 +56,16 @@ browser:  ## Debian's chromium for the UI test (installed with apt-get when miss
 	  else echo "the UI test needs Debian's chromium at $(CHROMIUM): sudo apt-get install chromium" >&2; exit 1; fi; }
 	@test -x $(CHROMIUM)
 
+compose:  ## Debian's docker-compose, which checks docker-compose.yml in the tests (installed with apt-get when missing and run as root)
+	@command -v docker-compose >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get install -y -q docker-compose >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q docker-compose >/dev/null)); \
+	  else echo "the compose tests need Debian's docker-compose: sudo apt-get install docker-compose" >&2; exit 1; fi; }
+	@command -v docker-compose >/dev/null
+
 # the end-to-end tests run the whole stack and a browser: alone, after the others, so that no
 # other test slows them
-test: lint typecheck browser  ## ruff, lint-imports, mypy --strict and every test (the UI test drives chromium)
+test: lint typecheck browser compose  ## ruff, lint-imports, mypy --strict and every test (the UI test drives chromium)
 	$(PYTEST) -m "not slow"
 	$(BIN)/pytest -m slow --durations=10
 
