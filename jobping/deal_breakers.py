@@ -50,7 +50,7 @@ def concepts() -> tuple[Concept, ...]:
         Concept(
             name=name,
             names=tuple(way for word in entry["names"] for way in spellings(word)),
-            phrases=tuple(way for word in (*entry["names"], *entry["phrases"]) for way in spellings(word)),
+            phrases=tuple(way for word in entry["phrases"] for way in spellings(word)),
             qualifier=bool(entry.get("qualifier", False)),
         )
         for name, entry in table.items()

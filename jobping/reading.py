@@ -103,7 +103,12 @@ def stated_remote_policy(posting: JobPosting) -> RemotePolicy:
 
 def remote_policy(posting: JobPosting, judged: RemotePolicy = "unknown") -> RemotePolicy:
     """How the job is worked: the posting's own words, else its remote flag, else ``judged`` (an analyser's
-    reading), else a board's "not remote" flag taken as on-site; "unknown" when nothing says."""
+    reading), else a board's "not remote" flag taken as on-site when the posting's description, silent on
+    it, was read; "unknown" when nothing says.
+
+    Boards set "not remote" for jobs they know nothing of: without a description it says nothing, and a
+    posting is not judged on-site (a broken limit) for what it does not say.
+    """
     stated = stated_remote_policy(posting)
     if stated != "unknown":
         return stated
@@ -111,7 +116,7 @@ def remote_policy(posting: JobPosting, judged: RemotePolicy = "unknown") -> Remo
         return "remote"
     if judged != "unknown":
         return judged
-    return "onsite" if posting.is_remote is False else "unknown"
+    return "onsite" if posting.is_remote is False and posting.description else "unknown"
 
 
 def title_words(title: str) -> frozenset[str]:

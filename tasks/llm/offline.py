@@ -69,6 +69,15 @@ class Fit:
     missing: list[str] = field(default_factory=list)
     # the posting leaves open whether it can be done from where the user wants to work: at most a "maybe"
     doubtful: bool = False
+    # the points of the parts the posting gives nothing to judge by (no description, level, place or pay)
+    unjudged: float = 0
+
+    def score(self) -> int:
+        """The points out of those that could be judged, on 0-100: what a posting does not say counts for it as
+        much as what it does, neither more nor less."""
+        judged = 100 - self.unjudged
+        fraction = self.points / judged if judged > 0 else 0
+        return max(0, min(100 if not self.doubtful else APPLY_SCORE - 1, round(100 * fraction)))
 
 
 def offline_prompt_version(profile: Profile) -> str:
@@ -122,13 +131,21 @@ class OfflineAnalyser:
         low, high = yearly_salary(posting, flags)
         fit = Fit()
         self._title(posting, fit)
-        self._skills(skills, fit)
-        fit.points += SENIORITY_POINTS if not self.profile.seniority or seniority in self.profile.seniority else 0
-        if seniority == "unknown":
-            fit.points -= SENIORITY_POINTS / 2
+        if posting.description or posting.skills:
+            self._skills(skills, fit)
+        else:
+            # with nothing to read, skills are neither there nor missing
+            fit.unjudged += SKILL_POINTS + NICE_POINTS
+        if seniority == "unknown" and self.profile.seniority:
+            fit.unjudged += SENIORITY_POINTS
+        elif not self.profile.seniority or seniority in self.profile.seniority:
+            fit.points += SENIORITY_POINTS
         self._place(posting, remote, fit)
-        fit.points += SALARY_POINTS if low is not None or high is not None else SALARY_POINTS / 2
-        score = max(0, min(100 if not fit.doubtful else APPLY_SCORE - 1, round(fit.points)))
+        if low is not None or high is not None:
+            fit.points += SALARY_POINTS
+        else:
+            fit.unjudged += SALARY_POINTS
+        score = fit.score()
         verdict: Verdict = "apply" if score >= APPLY_SCORE else "maybe" if score >= MAYBE_SCORE else "skip"
         draft = JobAnalysis(
             fit_score=score,
@@ -191,9 +208,9 @@ class OfflineAnalyser:
             # not a broken limit (the posting does not say), but nothing says it can be done from your places
             fit.doubtful = True
             fit.missing.append("no word on remote work, in a place not yours")
-        elif remote == "unknown" or not named:
-            fit.points += PLACE_POINTS / 2
-            fit.missing.append("no word on remote work" if remote == "unknown" else "no place given")
+        elif not named:
+            fit.unjudged += PLACE_POINTS
+            fit.missing.append("no place given")
 
     def _summary(self, posting: JobPosting, fit: Fit, remote: RemotePolicy, reasons: list[str], hard: list[str]) -> str:
         where = one_line(posting.location or "", 40)
@@ -204,8 +221,8 @@ class OfflineAnalyser:
             parts.append("missing: " + ", ".join(fit.missing))
         if posting.min_amount is None and posting.max_amount is None:
             parts.append("no salary given")
-        if posting.description_missing:
-            parts.append("no description: judged on its title and fields")
+        if posting.description_missing or not (posting.description or posting.skills):
+            parts.append("no description: judged on its title and fields, skills not judged")
         if hard:
             parts.append("breaks your limits: " + "; ".join(hard))
         soft = [reason for reason in reasons if reason not in hard]
