@@ -59,6 +59,8 @@ def folded_text(posting: JobPosting) -> str:
 def title_seniority(posting: JobPosting) -> Seniority:
     """The seniority the title names (else the board's job level); "unknown" when neither says."""
     title = fold(posting.title).replace("sr.", "sr ").replace("jr.", "jr ")
+    for phrase in _lexicon()["not_seniority"]:
+        title = title.replace(fold(phrase), " ")
     levels: dict[str, list[str]] = _lexicon()["seniority_in_title"]
     for level, phrases in levels.items():
         if any(mentions(title, phrase) for phrase in phrases):
@@ -122,11 +124,13 @@ def remote_policy(posting: JobPosting, judged: RemotePolicy = "unknown") -> Remo
 def title_words(title: str) -> frozenset[str]:
     """A title's words in English, role words made one ("developer" is "engineer"), filler dropped.
 
-    "Ingénieur de données (H/F)", "Datenengineer (m/w/d)" and "Data Engineer" give the same words.
+    "Ingénieur de données (H/F)", "Datenengineer (m/w/d)" and "Data Engineer" give the same words; an
+    engineer of a language a backend is written in is a backend engineer ("Go Engineer", "Java-Entwickler").
     """
     lexicon = _lexicon()
     text = fold(title)
-    translations: dict[str, str] = lexicon["title_words"]
+    # the lexicon's words folded as the title is: "automatique" is read as "automatiqu"
+    translations = {fold(word): english for word, english in lexicon["title_words"].items()}
     for phrase in sorted((p for p in translations if " " in p or "-" in p), key=len, reverse=True):
         text = text.replace(phrase, translations[phrase])
     tokens: list[str] = []
@@ -134,4 +138,14 @@ def title_words(title: str) -> frozenset[str]:
         tokens.extend(translations.get(token, token).split())
     same: dict[str, str] = lexicon["same_role"]
     filler = set(lexicon["title_filler"])
-    return frozenset(same.get(token, token) for token in tokens if token not in filler)
+    found = {same.get(token, token) for token in tokens if token not in filler}
+    if "engineer" in found and found & {fold(word) for word in lexicon["server_languages"]}:
+        found.add("backend")
+    return frozenset(found)
+
+
+def related_roles(title: str) -> tuple[frozenset[str], ...]:
+    """The roles close to a title (its groups in the lexicon's ``related_roles``), as :func:`title_words` gives them."""
+    words = title_words(title)
+    groups = [[title_words(role) for role in group] for group in _lexicon()["related_roles"]]
+    return tuple(role for group in groups if any(role <= words or words <= role for role in group) for role in group)

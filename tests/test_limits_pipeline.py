@@ -11,12 +11,12 @@ import pytest
 from flows.analyse import analyse
 from flows.scrape import scrape
 from jobping.profile import load_profile
-from jobping.search import ScrapeParameters
 from jobping.settings import Settings
 from standins.servers import StandIn
 from storage.lake import Lake
 from storage.pings import new_fitting_matches
 from storage.reader import reader
+from tasks.jobspy.search import ScrapeParameters
 from tasks.jobspy.source import sample_sites
 
 pytestmark = pytest.mark.usefixtures("prefect_api")

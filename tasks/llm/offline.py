@@ -25,7 +25,7 @@ from jobping.limits import LIMITS_VERSION, broken_limits, judged_within, wanted_
 from jobping.names import fold, places_named
 from jobping.pay import yearly_salary
 from jobping.profile import Profile
-from jobping.reading import folded_text, mentions, remote_policy, title_seniority, title_words
+from jobping.reading import folded_text, mentions, related_roles, remote_policy, title_seniority, title_words
 from jobping.text import one_line
 
 OFFLINE_MODEL = "heuristic-v2"
@@ -69,6 +69,8 @@ class Fit:
     missing: list[str] = field(default_factory=list)
     # the posting leaves open whether it can be done from where the user wants to work: at most a "maybe"
     doubtful: bool = False
+    # the title is not one wanted but a role next to one (jobping/lexicon/judging.json, related_roles): a "maybe"
+    near: bool = False
     # the points of the parts the posting gives nothing to judge by (no description, level, place or pay)
     unjudged: float = 0
 
@@ -98,6 +100,7 @@ class OfflineAnalyser:
             dict.fromkeys(s.lower() for s in (*profile.skills, *profile.nice_to_have_skills, *KNOWN_SKILLS))
         )
         self._wanted_titles = [title_words(title) for title in profile.wanted_titles]
+        self._related = {role for title in profile.wanted_titles for role in related_roles(title)}
 
     @property
     def model(self) -> str:
@@ -147,6 +150,9 @@ class OfflineAnalyser:
             fit.unjudged += SALARY_POINTS
         score = fit.score()
         verdict: Verdict = "apply" if score >= APPLY_SCORE else "maybe" if score >= MAYBE_SCORE else "skip"
+        if fit.near:
+            # a role next to the one wanted is worth a look, never more: the fit's score says how good a look
+            verdict = "maybe"
         draft = JobAnalysis(
             fit_score=score,
             verdict=verdict,
@@ -179,7 +185,11 @@ class OfflineAnalyser:
             fit.fits.append("a title you want")
             return
         distinctive = {w for wanted in self._wanted_titles for w in wanted if len(w) >= MIN_TITLE_WORD_CHARS}
-        if (distinctive - ROLE_WORDS) & words:
+        if any(role <= words for role in self._related):
+            fit.near = True
+            fit.points += NEAR_TITLE_POINTS
+            fit.fits.append("a role next to one you want")
+        elif (distinctive - ROLE_WORDS) & words:
             fit.points += NEAR_TITLE_POINTS
             fit.fits.append("a title near one you want")
         else:
