@@ -28,7 +28,7 @@ from jobping.profile import Profile
 from jobping.reading import folded_text, mentions, related_roles, remote_policy, title_seniority, title_words
 from jobping.text import one_line
 
-OFFLINE_MODEL = "heuristic-v2"
+OFFLINE_MODEL = "heuristic-v3"
 APPLY_SCORE = 70
 MAYBE_SCORE = 45
 # the points of each part of a fit; they add up to 100
