@@ -6,8 +6,9 @@ A deal-breaker is read for the concepts its words name (the word lists are data:
 when one of its sentences holds a phrasing of every concept named, none of them negated ("no
 on-call", "kein Bereitschaftsdienst", "pas d'astreinte" are none): "Rufbereitschaft rund um die Uhr",
 "placed through a temporary staffing agency" and "déplacements fréquents" break those three. A
-deal-breaker is also looked for in its own words, which is all there is for one that names no
-concept; alternatives ("crypto or gambling") are read one by one.
+deal-breaker that names no concept is looked for in its own words; one that names some is not,
+since its words alone often say something else ("relocation" in "relocation support offered").
+Alternatives ("crypto or gambling") are read one by one.
 """
 
 from __future__ import annotations
@@ -82,9 +83,9 @@ def breaks(breaker: str, text: str) -> bool:
     """Whether the folded ``text`` says what the deal-breaker rules out, in its words or in any of its concepts'."""
     parts = sentences(text)
     for alternative in alternatives(breaker):
-        if any(mentions_affirmed(part, way) for part in parts for way in spellings(alternative)):
-            return True
         named = named_concepts(alternative)
         if named and any(all(_said(part, concept) for concept in named) for part in parts):
+            return True
+        if not named and any(mentions_affirmed(part, way) for part in parts for way in spellings(alternative)):
             return True
     return False

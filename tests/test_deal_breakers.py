@@ -100,3 +100,11 @@ def test_the_offline_analyser_meets_the_goals_on_the_shipped_set() -> None:
     assert report.ping_precision >= GOAL_PRECISION
     assert report.ping_recall is not None
     assert report.ping_recall >= GOAL_RECALL
+
+
+def test_a_deal_breaker_s_concept_is_looked_for_not_its_bare_words() -> None:
+    relocation = Profile(wanted_titles=["data engineer"], deal_breakers=["relocation"])
+    offered = posting(description="We offer relocation support and a visa.")
+    required = posting(description="Candidates must relocate to Rotterdam within three months.")
+    assert deal_breaker_breaks(relocation, offered, []) == []
+    assert deal_breaker_breaks(relocation, required, []) == ["deal-breaker: relocation"]
