@@ -19,6 +19,8 @@ from jobping.names import fold, lexicon
 WORD = r"[\w+#/.%-]"
 # how many words before a phrase a negation reaches: "no on-call", "without any security clearance"
 NEGATION_REACH = 3
+# how far after a phrase a negation reaches: "security clearance is not required", a few words on
+NEGATION_AFTER_CHARS = 30
 # a board's work-from-home type ("Hybrid", "Remote", "On-site"), by a word of it
 WFH_WORDS: tuple[tuple[str, RemotePolicy], ...] = (
     ("hybrid", "hybrid"), ("remote", "remote"), ("site", "onsite"), ("office", "onsite"),
@@ -41,11 +43,14 @@ def mentions(text: str, phrase: str) -> bool:
 
 
 def mentions_affirmed(text: str, phrase: str) -> bool:
-    """Whether the folded ``text`` holds ``phrase`` other than negated ("no on-call", "ohne Bereitschaft")."""
+    """Whether the folded ``text`` holds ``phrase`` other than negated: by a word before it ("no on-call",
+    "ohne Bereitschaft") or words after it ("security clearance is not required", "astreinte non requise")."""
     negations = set(_lexicon()["negations"])
     for found in _pattern(phrase).finditer(text):
         before = re.findall(r"\w+", text[max(0, found.start() - 60) : found.start()])[-NEGATION_REACH:]
-        if not negations & set(before):
+        # within the phrase's own sentence
+        after = re.split(r"[.;!?]", text[found.end() : found.end() + NEGATION_AFTER_CHARS], maxsplit=1)[0]
+        if not negations & set(before) and not any(mentions(after, words) for words in _lexicon()["negations_after"]):
             return True
     return False
 

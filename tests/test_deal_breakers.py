@@ -108,3 +108,13 @@ def test_a_deal_breaker_s_concept_is_looked_for_not_its_bare_words() -> None:
     required = posting(description="Candidates must relocate to Rotterdam within three months.")
     assert deal_breaker_breaks(relocation, offered, []) == []
     assert deal_breaker_breaks(relocation, required, []) == ["deal-breaker: relocation"]
+
+
+@pytest.mark.parametrize(
+    "description",
+    ["Security clearance is not required for this role.", "Eine Sicherheitsüberprüfung ist nicht erforderlich.",
+     "Habilitation secret défense non requise."],
+    ids=["en", "de", "fr"],
+)  # fmt: skip
+def test_a_deal_breaker_said_not_to_apply_after_it_is_named_is_no_break(description: str) -> None:
+    assert found(description) == []
