@@ -20,15 +20,16 @@ from dataclasses import dataclass
 
 from jobping.analysis import MAX_RED_FLAG_CHARS, Analyser, AnalysisResult, JobAnalysis, RemotePolicy
 from jobping.contract import JobPosting
+from jobping.deal_breakers import breaks
 from jobping.names import fold, places_named
 from jobping.pay import yearly_salary
 from jobping.profile import LimitName, Profile
-from jobping.reading import folded_text, mentions_affirmed, remote_policy, title_seniority
+from jobping.reading import remote_policy, title_seniority
 from jobping.text import one_line
 
 # the rules' version: part of every analyser's prompt version, so that postings judged under older
 # rules are judged again
-LIMITS_VERSION = "limits-v1"
+LIMITS_VERSION = "limits-v2"
 # a posting that breaks a hard limit fits badly whatever else it offers: it ranks below every "maybe"
 BROKEN_SCORE_CAP = 30
 # what each soft limit broken takes off the score: a soft break still costs a posting the ping unless it
@@ -78,22 +79,16 @@ def place_break(profile: Profile, posting: JobPosting, policy: RemotePolicy) -> 
     return f"{how}{at}, outside your places"
 
 
-def _spellings(phrase: str) -> set[str]:
-    # "on-call" and "on call" are one deal-breaker
-    return {phrase, phrase.replace("-", " "), phrase.replace(" ", "-")}
-
-
 def deal_breaker_breaks(profile: Profile, posting: JobPosting, red_flags: list[str]) -> list[str]:
-    """The deal-breakers the posting names (not negated: "no on-call" is none) or the analysis flags."""
-    text = folded_text(posting)
-    flags = fold(" | ".join(red_flags))
-    found = []
-    for breaker in profile.deal_breakers:
-        if breaker.strip() and any(
-            mentions_affirmed(text, spelling) or mentions_affirmed(flags, spelling) for spelling in _spellings(breaker)
-        ):
-            found.append(f"deal-breaker: {one_line(breaker, MAX_RED_FLAG_CHARS)}")
-    return found
+    """The deal-breakers the posting (its employer's name too: "… Zeitarbeit GmbH") or the analysis's flags
+    say, in any words or language (jobping/deal_breakers.py), not negated: "no on-call" is none."""
+    parts = (posting.company, posting.title, posting.description, posting.skills, posting.job_level, *red_flags)
+    text = fold("\n".join(part for part in parts if part))
+    return [
+        f"deal-breaker: {one_line(breaker, MAX_RED_FLAG_CHARS)}"
+        for breaker in profile.deal_breakers
+        if breaker.strip() and breaks(breaker, text)
+    ]
 
 
 def salary_break(profile: Profile, posting: JobPosting, analysis: JobAnalysis) -> str | None:

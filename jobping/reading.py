@@ -19,6 +19,8 @@ from jobping.names import fold, lexicon
 WORD = r"[\w+#/.%-]"
 # how many words before a phrase a negation reaches: "no on-call", "without any security clearance"
 NEGATION_REACH = 3
+# how far after a phrase a negation reaches: "security clearance is not required", a few words on
+NEGATION_AFTER_CHARS = 30
 # a board's work-from-home type ("Hybrid", "Remote", "On-site"), by a word of it
 WFH_WORDS: tuple[tuple[str, RemotePolicy], ...] = (
     ("hybrid", "hybrid"), ("remote", "remote"), ("site", "onsite"), ("office", "onsite"),
@@ -41,11 +43,14 @@ def mentions(text: str, phrase: str) -> bool:
 
 
 def mentions_affirmed(text: str, phrase: str) -> bool:
-    """Whether the folded ``text`` holds ``phrase`` other than negated ("no on-call", "ohne Bereitschaft")."""
+    """Whether the folded ``text`` holds ``phrase`` other than negated: by a word before it ("no on-call",
+    "ohne Bereitschaft") or words after it ("security clearance is not required", "astreinte non requise")."""
     negations = set(_lexicon()["negations"])
     for found in _pattern(phrase).finditer(text):
         before = re.findall(r"\w+", text[max(0, found.start() - 60) : found.start()])[-NEGATION_REACH:]
-        if not negations & set(before):
+        # within the phrase's own sentence
+        after = re.split(r"[.;!?]", text[found.end() : found.end() + NEGATION_AFTER_CHARS], maxsplit=1)[0]
+        if not negations & set(before) and not any(mentions(after, words) for words in _lexicon()["negations_after"]):
             return True
     return False
 
@@ -59,6 +64,8 @@ def folded_text(posting: JobPosting) -> str:
 def title_seniority(posting: JobPosting) -> Seniority:
     """The seniority the title names (else the board's job level); "unknown" when neither says."""
     title = fold(posting.title).replace("sr.", "sr ").replace("jr.", "jr ")
+    for phrase in _lexicon()["not_seniority"]:
+        title = title.replace(fold(phrase), " ")
     levels: dict[str, list[str]] = _lexicon()["seniority_in_title"]
     for level, phrases in levels.items():
         if any(mentions(title, phrase) for phrase in phrases):
@@ -103,7 +110,12 @@ def stated_remote_policy(posting: JobPosting) -> RemotePolicy:
 
 def remote_policy(posting: JobPosting, judged: RemotePolicy = "unknown") -> RemotePolicy:
     """How the job is worked: the posting's own words, else its remote flag, else ``judged`` (an analyser's
-    reading), else a board's "not remote" flag taken as on-site; "unknown" when nothing says."""
+    reading), else a board's "not remote" flag taken as on-site when the posting's description, silent on
+    it, was read; "unknown" when nothing says.
+
+    Boards set "not remote" for jobs they know nothing of: without a description it says nothing, and a
+    posting is not judged on-site (a broken limit) for what it does not say.
+    """
     stated = stated_remote_policy(posting)
     if stated != "unknown":
         return stated
@@ -111,17 +123,19 @@ def remote_policy(posting: JobPosting, judged: RemotePolicy = "unknown") -> Remo
         return "remote"
     if judged != "unknown":
         return judged
-    return "onsite" if posting.is_remote is False else "unknown"
+    return "onsite" if posting.is_remote is False and posting.description else "unknown"
 
 
 def title_words(title: str) -> frozenset[str]:
     """A title's words in English, role words made one ("developer" is "engineer"), filler dropped.
 
-    "Ingénieur de données (H/F)", "Datenengineer (m/w/d)" and "Data Engineer" give the same words.
+    "Ingénieur de données (H/F)", "Datenengineer (m/w/d)" and "Data Engineer" give the same words; an
+    engineer of a language a backend is written in is a backend engineer ("Go Engineer", "Java-Entwickler").
     """
     lexicon = _lexicon()
     text = fold(title)
-    translations: dict[str, str] = lexicon["title_words"]
+    # the lexicon's words folded as the title is: "automatique" is read as "automatiqu"
+    translations = {fold(word): english for word, english in lexicon["title_words"].items()}
     for phrase in sorted((p for p in translations if " " in p or "-" in p), key=len, reverse=True):
         text = text.replace(phrase, translations[phrase])
     tokens: list[str] = []
@@ -129,4 +143,14 @@ def title_words(title: str) -> frozenset[str]:
         tokens.extend(translations.get(token, token).split())
     same: dict[str, str] = lexicon["same_role"]
     filler = set(lexicon["title_filler"])
-    return frozenset(same.get(token, token) for token in tokens if token not in filler)
+    found = {same.get(token, token) for token in tokens if token not in filler}
+    if "engineer" in found and found & {fold(word) for word in lexicon["server_languages"]}:
+        found.add("backend")
+    return frozenset(found)
+
+
+def related_roles(title: str) -> tuple[frozenset[str], ...]:
+    """The roles close to a title (its groups in the lexicon's ``related_roles``), as :func:`title_words` gives them."""
+    words = title_words(title)
+    groups = [[title_words(role) for role in group] for group in _lexicon()["related_roles"]]
+    return tuple(role for group in groups if any(role <= words or words <= role for role in group) for role in group)

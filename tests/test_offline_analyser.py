@@ -12,6 +12,7 @@ from jobping.contract import JobPosting
 from jobping.pay import yearly_salary
 from jobping.profile import Profile, ProfileError, load_profile
 from jobping.reading import remote_policy, title_seniority
+from jobping.settings import NOTIFY_MIN_SCORE
 from tasks.llm.offline import OFFLINE_MODEL, OfflineAnalyser
 
 PROFILE = Profile(
@@ -160,3 +161,45 @@ def test_a_profile_skill_longer_than_an_answer_s_skill_may_be_is_reported_cut_to
     analysis = OfflineAnalyser(profile).judge(posting(description=f"You know {long_skill}, Python and SQL."))
     assert long_skill[:MAX_SKILL_CHARS] in analysis.skills
     assert all(len(skill) <= MAX_SKILL_CHARS for skill in analysis.skills)
+
+
+def test_a_posting_with_no_description_is_judged_on_what_it_says_not_sunk_for_what_it_does_not() -> None:
+    # a board's "not remote" flag on a posting whose text was never read says nothing of on-site work
+    bare = posting(title="Data Engineer", description=None, description_missing=True, is_remote=False)
+    analysis = OfflineAnalyser(PROFILE).judge(bare)
+    assert remote_policy(bare) == "unknown"
+    assert analysis.verdict == "apply"
+    assert analysis.fit_score >= NOTIFY_MIN_SCORE
+    assert "skills not judged" in analysis.summary
+    assert "none of your skills" not in analysis.summary
+
+
+def test_no_place_no_pay_and_no_level_count_for_neither_side() -> None:
+    silent = OfflineAnalyser(PROFILE).judge(
+        posting(title="Data Engineer", location=None, min_amount=None, max_amount=None)
+    )
+    assert silent.verdict == "apply"
+    assert silent.fit_score >= NOTIFY_MIN_SCORE
+
+
+@pytest.mark.parametrize(
+    ("title", "verdict", "said"),
+    [("Senior Go Engineer (Freelance)", "apply", "a title you want"),
+     ("Java-Entwickler (m/w/d)", "apply", "a title you want"),
+     ("Site Reliability Engineer", "maybe", "a role next to one you want"),
+     ("Senior DevOps Engineer", "maybe", "a role next to one you want")],
+    ids=["go-engineer", "java-entwickler", "sre", "devops"],
+)  # fmt: skip
+def test_a_backend_language_s_engineer_is_a_backend_engineer_and_a_role_next_to_it_a_maybe(
+    title: str, verdict: str, said: str
+) -> None:
+    backend = PROFILE.model_copy(update={"wanted_titles": ["backend engineer"], "seniority": []})
+    job = posting(title=title, description="Hybrid role. We use Python, SQL and Airflow every day.")
+    analysis = OfflineAnalyser(backend).judge(job)
+    assert analysis.verdict == verdict
+    assert said in analysis.summary
+
+
+def test_a_french_machine_learning_title_is_no_apprenticeship() -> None:
+    assert title_seniority(posting(title="Chercheur en apprentissage automatique")) == "unknown"
+    assert title_seniority(posting(title="Apprentissage - Data Scientist")) == "intern"

@@ -25,10 +25,10 @@ from jobping.limits import LIMITS_VERSION, broken_limits, judged_within, wanted_
 from jobping.names import fold, places_named
 from jobping.pay import yearly_salary
 from jobping.profile import Profile
-from jobping.reading import folded_text, mentions, remote_policy, title_seniority, title_words
+from jobping.reading import folded_text, mentions, related_roles, remote_policy, title_seniority, title_words
 from jobping.text import one_line
 
-OFFLINE_MODEL = "heuristic-v2"
+OFFLINE_MODEL = "heuristic-v3"
 APPLY_SCORE = 70
 MAYBE_SCORE = 45
 # the points of each part of a fit; they add up to 100
@@ -69,6 +69,17 @@ class Fit:
     missing: list[str] = field(default_factory=list)
     # the posting leaves open whether it can be done from where the user wants to work: at most a "maybe"
     doubtful: bool = False
+    # the title is not one wanted but a role next to one (jobping/lexicon/judging.json, related_roles): a "maybe"
+    near: bool = False
+    # the points of the parts the posting gives nothing to judge by (no description, level, place or pay)
+    unjudged: float = 0
+
+    def score(self) -> int:
+        """The points out of those that could be judged, on 0-100: what a posting does not say counts for it as
+        much as what it does, neither more nor less."""
+        judged = 100 - self.unjudged
+        fraction = self.points / judged if judged > 0 else 0
+        return max(0, min(100 if not self.doubtful else APPLY_SCORE - 1, round(100 * fraction)))
 
 
 def offline_prompt_version(profile: Profile) -> str:
@@ -89,6 +100,7 @@ class OfflineAnalyser:
             dict.fromkeys(s.lower() for s in (*profile.skills, *profile.nice_to_have_skills, *KNOWN_SKILLS))
         )
         self._wanted_titles = [title_words(title) for title in profile.wanted_titles]
+        self._related = {role for title in profile.wanted_titles for role in related_roles(title)}
 
     @property
     def model(self) -> str:
@@ -122,14 +134,25 @@ class OfflineAnalyser:
         low, high = yearly_salary(posting, flags)
         fit = Fit()
         self._title(posting, fit)
-        self._skills(skills, fit)
-        fit.points += SENIORITY_POINTS if not self.profile.seniority or seniority in self.profile.seniority else 0
-        if seniority == "unknown":
-            fit.points -= SENIORITY_POINTS / 2
+        if posting.description or posting.skills:
+            self._skills(skills, fit)
+        else:
+            # with nothing to read, skills are neither there nor missing
+            fit.unjudged += SKILL_POINTS + NICE_POINTS
+        if seniority == "unknown" and self.profile.seniority:
+            fit.unjudged += SENIORITY_POINTS
+        elif not self.profile.seniority or seniority in self.profile.seniority:
+            fit.points += SENIORITY_POINTS
         self._place(posting, remote, fit)
-        fit.points += SALARY_POINTS if low is not None or high is not None else SALARY_POINTS / 2
-        score = max(0, min(100 if not fit.doubtful else APPLY_SCORE - 1, round(fit.points)))
+        if low is not None or high is not None:
+            fit.points += SALARY_POINTS
+        else:
+            fit.unjudged += SALARY_POINTS
+        score = fit.score()
         verdict: Verdict = "apply" if score >= APPLY_SCORE else "maybe" if score >= MAYBE_SCORE else "skip"
+        if fit.near:
+            # a role next to the one wanted is worth a look, never more: the fit's score says how good a look
+            verdict = "maybe"
         draft = JobAnalysis(
             fit_score=score,
             verdict=verdict,
@@ -162,7 +185,11 @@ class OfflineAnalyser:
             fit.fits.append("a title you want")
             return
         distinctive = {w for wanted in self._wanted_titles for w in wanted if len(w) >= MIN_TITLE_WORD_CHARS}
-        if (distinctive - ROLE_WORDS) & words:
+        if any(role <= words for role in self._related):
+            fit.near = True
+            fit.points += NEAR_TITLE_POINTS
+            fit.fits.append("a role next to one you want")
+        elif (distinctive - ROLE_WORDS) & words:
             fit.points += NEAR_TITLE_POINTS
             fit.fits.append("a title near one you want")
         else:
@@ -191,9 +218,9 @@ class OfflineAnalyser:
             # not a broken limit (the posting does not say), but nothing says it can be done from your places
             fit.doubtful = True
             fit.missing.append("no word on remote work, in a place not yours")
-        elif remote == "unknown" or not named:
-            fit.points += PLACE_POINTS / 2
-            fit.missing.append("no word on remote work" if remote == "unknown" else "no place given")
+        elif not named:
+            fit.unjudged += PLACE_POINTS
+            fit.missing.append("no place given")
 
     def _summary(self, posting: JobPosting, fit: Fit, remote: RemotePolicy, reasons: list[str], hard: list[str]) -> str:
         where = one_line(posting.location or "", 40)
@@ -204,8 +231,8 @@ class OfflineAnalyser:
             parts.append("missing: " + ", ".join(fit.missing))
         if posting.min_amount is None and posting.max_amount is None:
             parts.append("no salary given")
-        if posting.description_missing:
-            parts.append("no description: judged on its title and fields")
+        if posting.description_missing or not (posting.description or posting.skills):
+            parts.append("no description: judged on its title and fields, skills not judged")
         if hard:
             parts.append("breaks your limits: " + "; ".join(hard))
         soft = [reason for reason in reasons if reason not in hard]
