@@ -69,6 +69,9 @@ def maintain(lake: Lake, retention: timedelta = DEFAULT_RETENTION) -> LakeMainte
     once they are older than ``retention``, and by then every maintenance has merged them.
     """
     started = time.perf_counter()
+    if DeltaTable.is_deltatable(lake.scrape_runs_uri, storage_options=lake.storage_options):
+        # each scrape appended a small file of its boards' runs, before any analysis perhaps
+        maintain_table(DeltaTable(lake.scrape_runs_uri, storage_options=lake.storage_options), retention)
     history, latest = DeltaHistory(lake), DeltaLatest(lake)
     if not history.exists():
         return None

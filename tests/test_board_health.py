@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from deltalake import DeltaTable
 from typer.testing import CliRunner
 
 from app.cli import app
@@ -16,6 +17,7 @@ from jobping.redaction import redact
 from jobping.settings import Settings
 from storage.catalog import refresh_catalog
 from storage.lake import DELTA, Lake, load_extension
+from storage.maintenance import maintain
 from storage.reader import read_board_health, reader
 from storage.scrape_runs import SearchRun, board_runs, record_scrape_runs
 from storage.sql import run_read_only
@@ -149,3 +151,13 @@ def test_a_board_error_naming_a_proxy_is_recorded_without_its_credentials(monkey
     assert "hunter22" not in kept
     assert "bob" not in kept
     assert kept.startswith("ProxyError: Cannot connect to proxy")
+
+
+def test_maintenance_compacts_the_scrape_s_log_into_one_file_and_the_view_shows_the_same(lake: Lake) -> None:
+    before = board_runs(lake, ["indeed", "glassdoor"])
+    table = DeltaTable(lake.scrape_runs_uri)
+    assert len(table.file_uris()) == 4  # one small file a scrape
+    # before any analysis: a lake with no history still has its scrapes' log maintained
+    assert maintain(lake, retention=timedelta(0)) is None
+    assert len(DeltaTable(lake.scrape_runs_uri).file_uris()) == 1
+    assert board_runs(lake, ["indeed", "glassdoor"]) == before
