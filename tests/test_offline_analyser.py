@@ -182,6 +182,16 @@ def test_no_place_no_pay_and_no_level_count_for_neither_side() -> None:
     assert silent.fit_score >= NOTIFY_MIN_SCORE
 
 
+def test_a_posting_that_gives_a_title_and_nothing_else_is_worth_a_look_at_most() -> None:
+    bare = posting(
+        title="Data Engineer", description=None, description_missing=True, location=None,
+        min_amount=None, max_amount=None,
+    )  # fmt: skip
+    analysis = OfflineAnalyser(PROFILE).judge(bare)
+    assert analysis.verdict == "maybe"
+    assert analysis.fit_score < NOTIFY_MIN_SCORE
+
+
 @pytest.mark.parametrize(
     ("title", "verdict", "said"),
     [("Senior Go Engineer (Freelance)", "apply", "a title you want"),

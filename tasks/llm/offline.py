@@ -39,6 +39,8 @@ NICE_POINTS = 5
 SENIORITY_POINTS = 10
 PLACE_POINTS = 10
 SALARY_POINTS = 5
+# of the 100 points a fit is judged by, a posting must give this many to be judged an apply
+MIN_JUDGED_POINTS = 50
 # a posting names a handful of requirements: this many of the profile's skills among them is a full match
 SKILLS_FOR_FULL_MARKS = 4
 # a title word this short, or one any role has, says nothing of which role it is
@@ -79,7 +81,10 @@ class Fit:
         much as what it does, neither more nor less."""
         judged = 100 - self.unjudged
         fraction = self.points / judged if judged > 0 else 0
-        return max(0, min(100 if not self.doubtful else APPLY_SCORE - 1, round(100 * fraction)))
+        # a posting that gives less than half of what a fit is judged by (a title and little else) is worth a
+        # look at most: what it leaves out cannot vouch for it
+        vouched = not self.doubtful and judged >= MIN_JUDGED_POINTS
+        return max(0, min(100 if vouched else APPLY_SCORE - 1, round(100 * fraction)))
 
 
 def offline_prompt_version(profile: Profile) -> str:
