@@ -14,9 +14,9 @@ from typing import Any
 import polars as pl
 
 from jobping.columns import JOBSPY_COLUMNS
-from jobping.fits import fits
 from storage.delta import OURS_COLUMN
 from storage.lake import Lake
+from storage.pings import fits_column
 from storage.store import history_rows
 
 # what the export shows of the stored analysis beside the posting: a hint for the labeller, never a label
@@ -44,11 +44,9 @@ def candidates(lake: Lake, min_score: int, limit: int) -> list[dict[str, Any]]:
         order = [OURS_COLUMN, pl.col("analysed_at"), pl.col("message_id")]
         latest = frame.group_by("job_key").agg(pl.all().sort_by(order, descending=True, nulls_last=True).first())
         recent = latest.filter(pl.col("analysed_at") >= pl.col("analysed_at").max() - RECENT)
-        return recent.with_columns(
-            fits(
-                pl.col("verdict"), pl.col("fit_score"), min_score, pl.col("limits_broken").list.len().fill_null(0)
-            ).alias(FITS_COLUMN)
-        ).sort(["fit_score", "analysed_at", "job_key"], descending=[True, True, False])
+        return recent.with_columns(fits_column(min_score).alias(FITS_COLUMN)).sort(
+            ["fit_score", "analysed_at", "job_key"], descending=[True, True, False]
+        )
 
     rows = [
         dict(zip([*READ_COLUMNS, FITS_COLUMN], row, strict=True)) for row in history_rows(lake, READ_COLUMNS, newest)

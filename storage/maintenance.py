@@ -13,8 +13,9 @@ from datetime import timedelta
 
 from deltalake import DeltaTable
 
+from storage.damage import open_table
 from storage.delta import WRITER, DeltaHistory, DeltaLatest, DeltaSightings, Merged
-from storage.lake import Lake
+from storage.lake import SCRAPE_RUNS_TABLE, Lake
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +70,10 @@ def maintain(lake: Lake, retention: timedelta = DEFAULT_RETENTION) -> LakeMainte
     once they are older than ``retention``, and by then every maintenance has merged them.
     """
     started = time.perf_counter()
-    if DeltaTable.is_deltatable(lake.scrape_runs_uri, storage_options=lake.storage_options):
+    scrape_runs = open_table(lake, SCRAPE_RUNS_TABLE)
+    if scrape_runs is not None:
         # each scrape appended a small file of its boards' runs, before any analysis perhaps
-        maintain_table(DeltaTable(lake.scrape_runs_uri, storage_options=lake.storage_options), retention)
+        maintain_table(scrape_runs, retention)
     history, latest = DeltaHistory(lake), DeltaLatest(lake)
     if not history.exists():
         return None

@@ -103,9 +103,11 @@ def record_pings(lake: Lake, groups: Sequence[str], *, digest_id: str, channel: 
     write_deltalake(pings_uri(lake), rows, mode="append", storage_options=lake.storage_options)
 
 
-def _fits(min_score: int) -> pl.Expr:
-    # a posting that breaks a hard limit of the profile never fits, whatever its score (rows stored before
-    # the limits were checked have none)
+def fits_column(min_score: int) -> pl.Expr:
+    """Whether a history row fits (jobping/fits.py), as a polars expression.
+
+    A posting that breaks a hard limit of the profile never fits, whatever its score (rows stored before
+    the limits were checked have none)."""
     fitting: pl.Expr = fits(
         pl.col("verdict"), pl.col("fit_score"), min_score, pl.col("limits_broken").list.len().fill_null(0)
     )
@@ -127,13 +129,13 @@ def new_fitting_matches(lake: Lake, min_score: int, profile: Profile | None = No
     ledger = _ledger(lake)
     last_sent = ledger["sent_at"].max()
     since = last_sent - PING_MARGIN if isinstance(last_sent, datetime) else None
-    fitting = _groups_analysed(lake, since, _fits(min_score))
+    fitting = _groups_analysed(lake, since, fits_column(min_score))
     new = fitting - set(ledger["job_group"])
     if not new:
         return len(fitting), []
 
     def best_first(jobs: pl.LazyFrame) -> pl.LazyFrame:
-        return jobs.filter(_fits(min_score)).sort(
+        return jobs.filter(fits_column(min_score)).sort(
             ["fit_score", "first_seen", "job_group"], descending=[True, False, False]
         )
 

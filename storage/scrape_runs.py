@@ -14,10 +14,9 @@ from datetime import datetime
 from typing import cast
 
 import polars as pl
-from deltalake import DeltaTable
-from deltalake.exceptions import TableNotFoundError
 
 from jobping.board_health import Status, run_status
+from storage.damage import open_table
 from storage.lake import SCRAPE_RUNS_TABLE, Lake
 from storage.repair import inside
 from storage.sightings import append_log
@@ -66,9 +65,8 @@ def record_scrape_runs(lake: Lake, runs: Sequence[SearchRun]) -> None:
 
 def scrape_runs(lake: Lake) -> pl.DataFrame:
     """Every row of the table, read from the files inside it only; empty before the first scrape."""
-    try:
-        table = DeltaTable(lake.scrape_runs_uri, storage_options=lake.storage_options)
-    except TableNotFoundError:
+    table = open_table(lake, SCRAPE_RUNS_TABLE)
+    if table is None:
         return pl.DataFrame(schema=SCRAPE_RUNS_SCHEMA)
     files = inside(lake, SCRAPE_RUNS_TABLE, table)
     if not files:
